@@ -1,0 +1,3 @@
+"""Call engine: simulator, clocks, player, journal."""
+
+from __future__ import annotations
