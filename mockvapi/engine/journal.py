@@ -1,0 +1,251 @@
+"""The journal: every delivery mockvapi attempts, and every problem it saw in the system under test.
+
+The engine and transports record; tests, the control plane and the CLI read. Reads may come from another
+thread (a server loop in a background thread, assertions in the main one), so every access takes a short
+``threading.Lock`` and readers get list snapshots, never live views.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from os import PathLike
+from typing import Any, Literal
+
+__all__ = ["CHANNELS", "Channel", "Delivery", "Journal", "Outcome", "Problem"]
+
+Channel = Literal["webhook", "websocket", "listen", "client", "control", "memory"]
+CHANNELS: tuple[str, ...] = ("webhook", "websocket", "listen", "client", "control", "memory")
+Outcome = Literal["ok", "failed"]
+
+
+@dataclass(kw_only=True)
+class Delivery:
+    """One message delivered (or not) on one channel to one target.
+
+    ``seq`` is assigned by ``Journal.record``; ``at`` is the call offset in clock seconds. Transports may
+    fill in the response fields after recording (the journal keeps the same object).
+    """
+
+    seq: int = 0
+    call_id: str
+    channel: str  # one of CHANNELS
+    target: str
+    message_type: str
+    message: dict[str, Any]
+    at: float
+    request_headers: dict[str, str] = field(default_factory=dict)
+    request_body: str | None = None
+    status: int | None = None
+    response_body: str | None = None
+    response_json: Any = None
+    latency: float | None = None
+    attempts: int = 1
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No error, and no HTTP status or a 2xx one."""
+        return self.error is None and (self.status is None or 200 <= self.status < 300)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (``ok`` included for readers; ignored by ``from_dict``)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["request_headers"] = dict(self.request_headers)
+        out["ok"] = self.ok
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Delivery:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def __repr__(self) -> str:
+        if self.error is not None:
+            outcome = f"error={self.error!r}"
+        elif self.status is not None:
+            outcome = f"status={self.status}"
+        else:
+            outcome = "ok" if self.ok else "failed"
+        retries = f", attempts={self.attempts}" if self.attempts != 1 else ""
+        return (
+            f"Delivery(#{self.seq} {self.message_type} -> {self.channel} {self.target}, "
+            f"call={self.call_id}, at={self.at:.3f}s, {outcome}{retries})"
+        )
+
+
+@dataclass
+class Problem:
+    """Something the system under test did wrong, as Vapi would see it.
+
+    ``kind`` is a short slug: "non-200-reply", "timeout", "bad-tool-result", "unknown-tool-call-id",
+    "expectation", ...
+    """
+
+    call_id: str
+    kind: str
+    detail: str
+    at: float
+    delivery_seq: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Problem:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def __str__(self) -> str:
+        ref = f" (delivery #{self.delivery_seq})" if self.delivery_seq is not None else ""
+        return f"call {self.call_id} at {self.at:.3f}s: {self.kind}: {self.detail}{ref}"
+
+
+def _plural(n: int, word: str, words: str) -> str:
+    return f"{n} {word if n == 1 else words}"
+
+
+class Journal:
+    """Bounded record of deliveries and problems; the oldest entries are evicted first.
+
+    ``max_entries`` bounds deliveries and problems separately; ``dropped`` counts both kinds of eviction.
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise ValueError(f"mockvapi: max_entries must be >= 1, got {max_entries!r}")
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._deliveries: deque[Delivery] = deque()
+        self._problems: deque[Problem] = deque()
+        self._dropped = 0
+        self._seq = 0
+
+    @property
+    def max_entries(self) -> int:
+        return self._max
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def record(self, delivery: Delivery) -> Delivery:
+        """Append ``delivery``, assigning the next ``seq`` (from 1); returns it."""
+        with self._lock:
+            self._seq += 1
+            delivery.seq = self._seq
+            self._deliveries.append(delivery)
+            if len(self._deliveries) > self._max:
+                self._deliveries.popleft()
+                self._dropped += 1
+        return delivery
+
+    def problem(self, problem: Problem) -> None:
+        with self._lock:
+            self._problems.append(problem)
+            if len(self._problems) > self._max:
+                self._problems.popleft()
+                self._dropped += 1
+
+    def clear(self, call_id: str | None = None) -> None:
+        """Forget everything (seq and ``dropped`` restart), or only what belongs to ``call_id``."""
+        with self._lock:
+            if call_id is None:
+                self._deliveries.clear()
+                self._problems.clear()
+                self._dropped = 0
+                self._seq = 0
+            else:
+                self._deliveries = deque(d for d in self._deliveries if d.call_id != call_id)
+                self._problems = deque(p for p in self._problems if p.call_id != call_id)
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def deliveries(
+        self,
+        *,
+        call_id: str | None = None,
+        type: str | None = None,
+        channel: str | None = None,
+        outcome: Outcome | None = None,
+    ) -> list[Delivery]:
+        """Deliveries in ``seq`` order, filtered by every argument given."""
+        with self._lock:
+            snapshot = list(self._deliveries)
+        return [
+            d
+            for d in snapshot
+            if (call_id is None or d.call_id == call_id)
+            and (type is None or d.message_type == type)
+            and (channel is None or d.channel == channel)
+            and (outcome is None or d.ok == (outcome == "ok"))
+        ]
+
+    @property
+    def problems(self) -> list[Problem]:
+        with self._lock:
+            return list(self._problems)
+
+    def problems_for(self, call_id: str) -> list[Problem]:
+        with self._lock:
+            return [p for p in self._problems if p.call_id == call_id]
+
+    @property
+    def dropped(self) -> int:
+        """Entries evicted because of ``max_entries`` (oldest first)."""
+        return self._dropped
+
+    # -- export ----------------------------------------------------------------------------------------
+
+    def to_jsonl(self) -> str:
+        """One JSON object per line: deliveries (``Delivery.to_dict``) in seq order, then problems as
+        ``{"problem": {...}}``, then ``{"dropped": N}`` if anything was evicted."""
+        with self._lock:
+            deliveries = list(self._deliveries)
+            problems = list(self._problems)
+            dropped = self._dropped
+        lines = [json.dumps(d.to_dict(), ensure_ascii=False, default=str) for d in deliveries]
+        lines += [json.dumps({"problem": p.to_dict()}, ensure_ascii=False) for p in problems]
+        if dropped:
+            lines.append(json.dumps({"dropped": dropped}))
+        return "".join(line + "\n" for line in lines)
+
+    def write_jsonl(self, path: str | PathLike[str]) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_jsonl())
+
+    @classmethod
+    def from_jsonl(cls, text: str, max_entries: int = 100_000) -> Journal:
+        """Rebuild a journal from ``to_jsonl`` output (seq numbers are kept as written)."""
+        journal = cls(max_entries)
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            if "problem" in obj:
+                journal._problems.append(Problem.from_dict(obj["problem"]))
+            elif "dropped" in obj and len(obj) == 1:
+                journal._dropped = int(obj["dropped"])
+            else:
+                delivery = Delivery.from_dict(obj)
+                journal._deliveries.append(delivery)
+                journal._seq = max(journal._seq, delivery.seq)
+        return journal
+
+    # -- dunder ----------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._deliveries)
+
+    def __iter__(self) -> Iterator[Delivery]:
+        with self._lock:
+            return iter(list(self._deliveries))
+
+    def __repr__(self) -> str:
+        with self._lock:
+            n, p, dropped = len(self._deliveries), len(self._problems), self._dropped
+        return (
+            f"Journal({_plural(n, 'delivery', 'deliveries')}, {_plural(p, 'problem', 'problems')}, "
+            f"{dropped} dropped)"
+        )

@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockvapi.engine.journal import Delivery, Journal, Problem
+
+
+def _delivery(
+    call_id: str = "call-1", type: str = "status-update", channel: str = "webhook", **kw: Any
+) -> Delivery:
+    return Delivery(
+        call_id=call_id,
+        channel=channel,
+        target=kw.pop("target", "http://127.0.0.1:9/hook"),
+        message_type=type,
+        message=kw.pop("message", {"type": type}),
+        at=kw.pop("at", 0.5),
+        **kw,
+    )
+
+
+def test_delivery_ok_depends_on_error_and_status() -> None:
+    assert _delivery().ok
+    assert _delivery(status=204).ok
+    assert not _delivery(status=500).ok
+    assert not _delivery(status=302).ok
+    assert not _delivery(error="connection refused").ok
+    assert not _delivery(status=200, error="bad json").ok
+
+
+def test_delivery_to_dict_is_json_serialisable() -> None:
+    d = _delivery(
+        status=200,
+        request_headers={"x-vapi-secret": "s"},
+        request_body='{"message": {}}',
+        response_json={"results": [{"toolCallId": "t1", "result": "ok"}]},
+        latency=0.012,
+    )
+    data = json.loads(json.dumps(d.to_dict()))
+    assert data["ok"] is True
+    assert data["response_json"]["results"][0]["toolCallId"] == "t1"
+    assert Delivery.from_dict(data) == d
+
+
+def test_delivery_repr_is_short_and_readable() -> None:
+    d = _delivery(type="tool-calls", status=500, attempts=3, at=1.25)
+    d.seq = 7
+    assert repr(d) == (
+        "Delivery(#7 tool-calls -> webhook http://127.0.0.1:9/hook, call=call-1, at=1.250s, "
+        "status=500, attempts=3)"
+    )
+    assert "error='timeout'" in repr(_delivery(error="timeout"))
+
+
+def test_record_assigns_increasing_seq_and_returns_the_delivery() -> None:
+    journal = Journal()
+    first = journal.record(_delivery())
+    second = journal.record(_delivery())
+    assert (first.seq, second.seq) == (1, 2)
+    assert list(journal) == [first, second]
+    assert len(journal) == 2
+
+
+def test_deliveries_filters_combine() -> None:
+    journal = Journal()
+    journal.record(_delivery("a", "status-update", "webhook", status=200))
+    journal.record(_delivery("a", "tool-calls", "webhook", status=500))
+    journal.record(_delivery("b", "tool-calls", "webhook", error="timeout"))
+    journal.record(_delivery("b", "transcript", "client"))
+    seqs = lambda ds: [d.seq for d in ds]  # noqa: E731
+    assert seqs(journal.deliveries()) == [1, 2, 3, 4]
+    assert seqs(journal.deliveries(call_id="a")) == [1, 2]
+    assert seqs(journal.deliveries(type="tool-calls")) == [2, 3]
+    assert seqs(journal.deliveries(channel="client")) == [4]
+    assert seqs(journal.deliveries(outcome="ok")) == [1, 4]
+    assert seqs(journal.deliveries(outcome="failed")) == [2, 3]
+    assert seqs(journal.deliveries(call_id="b", type="tool-calls", outcome="failed")) == [3]
+    assert journal.deliveries(call_id="nope") == []
+
+
+def test_bound_evicts_oldest_and_counts_dropped() -> None:
+    journal = Journal(max_entries=3)
+    for _ in range(5):
+        journal.record(_delivery())
+    assert [d.seq for d in journal] == [3, 4, 5]
+    assert journal.dropped == 2
+    for i in range(4):
+        journal.problem(Problem("call-1", "timeout", f"slow {i}", 1.0))
+    assert [p.detail for p in journal.problems] == ["slow 1", "slow 2", "slow 3"]
+    assert journal.dropped == 3
+    with pytest.raises(ValueError):
+        Journal(max_entries=0)
+
+
+def test_problems_and_problems_for() -> None:
+    journal = Journal()
+    journal.problem(Problem("a", "non-200-reply", "HTTP 500", 1.0, delivery_seq=2))
+    journal.problem(Problem("b", "unknown-tool-call-id", "call_x", 2.0))
+    assert [p.kind for p in journal.problems] == ["non-200-reply", "unknown-tool-call-id"]
+    assert journal.problems_for("a") == [Problem("a", "non-200-reply", "HTTP 500", 1.0, delivery_seq=2)]
+    assert str(journal.problems[0]) == "call a at 1.000s: non-200-reply: HTTP 500 (delivery #2)"
+
+
+def test_clear_all_or_one_call() -> None:
+    journal = Journal(max_entries=2)
+    for call in ("a", "b", "a"):
+        journal.record(_delivery(call))
+    journal.problem(Problem("a", "timeout", "t", 1.0))
+    journal.problem(Problem("b", "timeout", "t", 1.0))
+    journal.clear("a")
+    assert [d.call_id for d in journal] == ["b"]  # the first "a" had already been evicted
+    assert [p.call_id for p in journal.problems] == ["b"]
+    assert journal.dropped == 1
+    journal.clear()
+    assert len(journal) == 0 and journal.problems == [] and journal.dropped == 0
+    assert journal.record(_delivery()).seq == 1
+
+
+def test_jsonl_round_trip(tmp_path: Path) -> None:
+    journal = Journal(max_entries=2)
+    for i in range(3):
+        journal.record(_delivery(message={"type": "transcript", "transcript": f"héllo {i}"}, status=200))
+    journal.problem(Problem("call-1", "bad-tool-result", "missing results", 0.5, delivery_seq=3))
+    text = journal.to_jsonl()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [line.get("seq") for line in lines[:2]] == [2, 3]
+    assert lines[2] == {"problem": journal.problems[0].to_dict()}
+    assert lines[-1] == {"dropped": 1}
+
+    path = tmp_path / "journal.jsonl"
+    journal.write_jsonl(path)
+    again = Journal.from_jsonl(path.read_text(encoding="utf-8"))
+    assert again.deliveries() == journal.deliveries()
+    assert again.problems == journal.problems
+    assert again.dropped == 1
+    assert again.record(_delivery()).seq == 4
+
+
+def test_jsonl_has_no_dropped_line_when_nothing_was_dropped() -> None:
+    journal = Journal()
+    assert journal.to_jsonl() == ""
+    journal.record(_delivery())
+    assert "dropped" not in journal.to_jsonl().splitlines()[-1]
+
+
+def test_repr_counts() -> None:
+    journal = Journal(max_entries=1)
+    assert repr(journal) == "Journal(0 deliveries, 0 problems, 0 dropped)"
+    journal.record(_delivery())
+    journal.record(_delivery())
+    journal.problem(Problem("call-1", "expectation", "x", 0.0))
+    assert repr(journal) == "Journal(1 delivery, 1 problem, 1 dropped)"
+
+
+def test_record_from_many_threads_keeps_seq_unique() -> None:
+    journal = Journal(max_entries=10_000)
+
+    def worker() -> None:
+        for _ in range(500):
+            journal.record(_delivery())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seqs = [d.seq for d in journal]
+    assert seqs == list(range(1, 2001))
