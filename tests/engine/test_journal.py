@@ -72,7 +72,10 @@ def test_deliveries_filters_combine() -> None:
     journal.record(_delivery("a", "tool-calls", "webhook", status=500))
     journal.record(_delivery("b", "tool-calls", "webhook", error="timeout"))
     journal.record(_delivery("b", "transcript", "client"))
-    seqs = lambda ds: [d.seq for d in ds]  # noqa: E731
+
+    def seqs(ds: list[Delivery]) -> list[int]:
+        return [d.seq for d in ds]
+
     assert seqs(journal.deliveries()) == [1, 2, 3, 4]
     assert seqs(journal.deliveries(call_id="a")) == [1, 2]
     assert seqs(journal.deliveries(type="tool-calls")) == [2, 3]
