@@ -1,0 +1,360 @@
+"""HTTP webhook delivery: targets, requests and responses, and Vapi's retry rules.
+
+A *target* is where webhook POSTs go (the ``HttpTarget`` protocol). ``resolve_target`` turns what a
+user hands mockvapi into one: a URL (sent over a real socket with aiohttp), or an app served
+in-process (ASGI, WSGI, ``aiohttp.web.Application``, plain callable; see
+:mod:`mockvapi.transports.inprocess`).
+
+Where a request goes: targets resolve ``HttpRequest.url`` against their own destination. An empty
+url means the target's own URL (or path, for in-process apps); a path is joined to it; an absolute
+URL is used as is (in-process apps are handed its path and query, with its host as ``Host``).
+
+``deliver`` sends one request with Vapi's semantics [SPEC ``Server``, ``BackoffPlan``]:
+
+* a per-attempt timeout: ``server.timeoutSeconds`` (default 20 s), 7.5 s for ``assistant-request``;
+* no retries unless a ``backoffPlan`` is given. With one, an attempt that gets no answer (timeout,
+  connection error) or a non-2xx status not listed in ``excludedStatusCodes`` is retried up to
+  ``maxRetries`` times, after ``baseDelaySeconds`` (``fixed``) or ``baseDelaySeconds * 2**n``
+  (``exponential``: the base is the first delay, then it doubles). Waits go through the injected
+  ``sleep`` so virtual clocks make them instant.
+
+Failing targets never raise out of ``deliver``: the ``DeliveryOutcome`` records every attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import yarl
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from mockvapi.errors import DeliveryError
+
+__all__ = [
+    "ASSISTANT_REQUEST_TIMEOUT_SECONDS",
+    "DEFAULT_TIMEOUT_SECONDS",
+    "AttemptRecord",
+    "DeliveryFailure",
+    "DeliveryOutcome",
+    "FailureKind",
+    "HttpRequest",
+    "HttpResponse",
+    "HttpTarget",
+    "UrlTarget",
+    "deliver",
+    "resolve_target",
+    "retry_delays",
+]
+
+#: ``Server.timeoutSeconds`` default [SPEC].
+DEFAULT_TIMEOUT_SECONDS = 20.0
+#: Vapi's fixed limit for ``assistant-request`` answers, whatever the server config says [EV].
+ASSISTANT_REQUEST_TIMEOUT_SECONDS = 7.5
+
+FailureKind = Literal["timeout", "connection", "app-error"]
+
+
+class DeliveryFailure(DeliveryError):
+    """One attempt got no HTTP answer: it timed out, the connection failed, or an in-process callable raised.
+
+    In-process callables may raise it themselves to simulate a network failure.
+    """
+
+    def __init__(self, kind: FailureKind, detail: str) -> None:
+        self.kind: FailureKind = kind
+        self.detail = detail
+        super().__init__(f"{kind}: {detail}")
+
+    def __repr__(self) -> str:
+        return f"DeliveryFailure(kind={self.kind!r}, detail={self.detail!r})"
+
+
+def _preview(body: bytes, limit: int = 80) -> str:
+    if len(body) <= limit:
+        return repr(body)
+    return f"{body[:limit]!r}... ({len(body)} bytes)"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
+
+
+def _parse_json(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return None
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"ValueError: boom"``: the one line a journal shows for an exception (no traceback)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """What a real webhook POST carries. ``url``: see the module docstring."""
+
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    method: str = "POST"
+
+    def json(self) -> Any:
+        """The parsed body, or None if it is empty or not JSON."""
+        return _parse_json(self.body)
+
+    def __repr__(self) -> str:
+        return f"HttpRequest({self.method} {self.url or '<target>'}, {_preview(self.body)})"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """An HTTP answer. ``headers`` is case-insensitive; ``app_error`` names the exception an in-process
+    app raised while producing it (the app's own 500, or one raised after the response was complete)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    latency: float
+    app_error: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.headers, CIMultiDictProxy):
+            object.__setattr__(self, "headers", CIMultiDictProxy(CIMultiDict(self.headers)))
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The parsed body, or None if it is empty or not JSON (never raises)."""
+        return _parse_json(self.body)
+
+    def __repr__(self) -> str:
+        error = f", app_error={self.app_error!r}" if self.app_error else ""
+        return f"HttpResponse({self.status}, {_preview(self.body)}, {_duration(self.latency)}{error})"
+
+
+@runtime_checkable
+class HttpTarget(Protocol):
+    """Where webhook requests go. Built-in targets also have ``url``: their own destination."""
+
+    description: str
+
+    async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+        """Send one request; raise ``DeliveryFailure`` if no HTTP answer came within ``timeout`` s."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release sockets/servers; idempotent."""
+        ...
+
+
+def check_timeout(timeout: float) -> None:
+    if not timeout > 0:
+        raise ValueError(f"mockvapi: timeout must be > 0 seconds, got {timeout!r}")
+
+
+# Sent as is: the wire carries exactly the caller's headers plus Host and Content-Length, as Vapi's
+# own requests would, so in-process targets can be handed the same set.
+_SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+
+
+class UrlTarget:
+    """POSTs over a real socket with one aiohttp session per target, created on first use."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"mockvapi: a webhook URL must look like http(s)://host/path, got {url!r}")
+        self.url = url
+        self.description = url
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"UrlTarget({self.url!r})"
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                skip_auto_headers=_SKIPPED_AUTO_HEADERS,
+                # Vapi does not replay cookies a webhook server sets.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                timeout=aiohttp.ClientTimeout(total=None),  # send() applies the per-attempt timeout
+            )
+        return self._session
+
+    async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+        check_timeout(timeout)
+        url = urljoin(self.url, request.url) if request.url else self.url
+        session = self._ensure_session()
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                async with session.request(
+                    request.method, yarl.URL(url), data=request.body, headers=request.headers
+                ) as resp:
+                    body = await resp.read()
+                    status, headers = resp.status, CIMultiDict(resp.headers)
+        except TimeoutError:  # also aiohttp's ServerTimeoutError
+            raise DeliveryFailure("timeout", f"no response from {url} within {_duration(timeout)}") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DeliveryFailure("connection", f"{url}: {describe_exception(exc)}") from None
+        return HttpResponse(status, CIMultiDictProxy(headers), body, time.perf_counter() - start)
+
+    async def aclose(self) -> None:
+        """Close the session (idempotent; a later send opens a new one)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+def resolve_target(target: object, *, path: str = "/") -> HttpTarget:
+    """Turn a URL, an app or a callable into an ``HttpTarget``.
+
+    ``path`` is where in-process apps are addressed when a request has no url of its own; URLs
+    carry their own path. See :func:`mockvapi.transports.inprocess.resolve_app` for app detection.
+    """
+    if isinstance(target, HttpTarget):
+        return target
+    if isinstance(target, str | yarl.URL):
+        return UrlTarget(str(target))
+    # Imported here: inprocess builds on this module.
+    from mockvapi.transports.inprocess import resolve_app
+
+    return resolve_app(target, path=path)
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One try: its HTTP status, or the kind of failure; ``delay`` is the backoff waited before it."""
+
+    number: int
+    status: int | None
+    failure: FailureKind | None
+    detail: str | None
+    latency: float
+    delay: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def __repr__(self) -> str:
+        what = (
+            f"{self.status} in {_duration(self.latency)}"
+            if self.status is not None
+            else f"{self.failure} after {_duration(self.latency)}"
+        )
+        waited = f", after {self.delay:g}s backoff" if self.number > 1 else ""
+        return f"AttemptRecord(#{self.number} {what}{waited})"
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """The result of ``deliver``: the last response (None if the last attempt got none), every attempt,
+    and a one-line ``error`` when the delivery did not end with a 2xx."""
+
+    response: HttpResponse | None
+    attempts: list[AttemptRecord]
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None and self.response.ok
+
+    def __repr__(self) -> str:
+        error = f", error={self.error!r}" if self.error else ""
+        return f"DeliveryOutcome(ok={self.ok}, attempts={self.attempts!r}{error})"
+
+
+@dataclass(frozen=True)
+class _Backoff:
+    delays: tuple[float, ...]
+    excluded: frozenset[int]
+
+
+def _parse_backoff(plan: Mapping[str, Any] | None) -> _Backoff:
+    if not plan:
+        return _Backoff((), frozenset())
+    kind = plan.get("type") or "fixed"
+    if kind not in ("fixed", "exponential"):
+        raise ValueError(f"mockvapi: backoffPlan.type must be 'fixed' or 'exponential', got {kind!r}")
+    retries = int(plan.get("maxRetries") or 0)
+    base = float(plan.get("baseDelaySeconds") or 0.0)
+    if retries < 0 or base < 0:
+        raise ValueError(f"mockvapi: backoffPlan maxRetries and baseDelaySeconds must be >= 0, got {plan!r}")
+    if kind == "fixed":
+        delays = tuple(base for _ in range(retries))
+    else:
+        delays = tuple(base * 2**n for n in range(retries))
+    # The spec types the items as "object"; accept ints and numeric strings alike.
+    excluded = frozenset(int(code) for code in plan.get("excludedStatusCodes") or ())
+    return _Backoff(delays, excluded)
+
+
+def retry_delays(backoff_plan: Mapping[str, Any] | None) -> list[float]:
+    """The waits before each retry a ``BackoffPlan`` allows (empty without a plan)."""
+    return list(_parse_backoff(backoff_plan).delays)
+
+
+async def deliver(
+    target: HttpTarget,
+    request: HttpRequest,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    backoff_plan: Mapping[str, Any] | None = None,
+    sleep: Callable[[float], Awaitable[None]],
+) -> DeliveryOutcome:
+    """Send ``request`` with Vapi's timeout and retry rules (module docstring); never raises for a
+    failing target. ``sleep`` is the clock's sleep, used for the waits between retries."""
+    check_timeout(timeout)
+    backoff = _parse_backoff(backoff_plan)
+    attempts: list[AttemptRecord] = []
+    response: HttpResponse | None = None
+    failure: DeliveryFailure | None = None
+    for number in range(1, len(backoff.delays) + 2):
+        delay = backoff.delays[number - 2] if number > 1 else 0.0
+        if number > 1:
+            await sleep(delay)
+        start = time.perf_counter()
+        try:
+            response, failure = await target.send(request, timeout=timeout), None
+        except DeliveryFailure as exc:
+            response, failure = None, exc
+        except Exception as exc:  # a broken custom target is recorded like any failing target
+            response, failure = None, DeliveryFailure("app-error", describe_exception(exc))
+        if response is not None:
+            attempts.append(AttemptRecord(number, response.status, None, None, response.latency, delay))
+            if response.ok or response.status in backoff.excluded:
+                break
+        else:
+            assert failure is not None
+            latency = time.perf_counter() - start
+            attempts.append(AttemptRecord(number, None, failure.kind, failure.detail, latency, delay))
+    return DeliveryOutcome(response, attempts, _outcome_error(response, failure, len(attempts)))
+
+
+def _outcome_error(response: HttpResponse | None, failure: DeliveryFailure | None, tries: int) -> str | None:
+    if response is not None and response.ok:
+        return None
+    after = f" (after {tries} attempts)" if tries > 1 else ""
+    if response is not None:
+        cause = f": {response.app_error}" if response.app_error else ""
+        return f"HTTP {response.status}{cause}{after}"
+    return f"{failure}{after}"
