@@ -1,0 +1,155 @@
+"""The OpenAPI document served at ``GET /api-json``: only what mockvapi implements.
+
+Operations and their schemas (with every transitively ``$ref``-ed component) are copied from the
+official Vapi spec, found at, in order: the ``spec_path`` argument, the ``MOCKVAPI_OPENAPI``
+environment variable, ``../shared/vapi/openapi.json`` beside the repository. mockvapi does not
+ship the 3 MB spec; without it the document lists the implemented paths and says why it is thin.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ENV_VAR", "EXTRA_OPERATIONS", "OpenApiDocument", "default_spec_path"]
+
+log = logging.getLogger("mockvapi.server")
+
+ENV_VAR = "MOCKVAPI_OPENAPI"
+_SCHEMA_PREFIX = "#/components/schemas/"
+
+# Endpoints Vapi serves that its spec does not list (PROTOCOL.md 1b: the web SDK's vapi.start()).
+EXTRA_OPERATIONS: Mapping[tuple[str, str], Mapping[str, Any]] = {
+    ("post", "/call/web"): {
+        "operationId": "CallController_createWebCall",
+        "summary": "Create Web Call",
+        "description": "Used by the web SDK's vapi.start(); not in the official spec's paths.",
+        "tags": ["Calls"],
+        "security": [{"bearer": []}],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": _SCHEMA_PREFIX + "CreateWebCallDTO"}}},
+        },
+        "responses": {
+            "201": {
+                "description": "",
+                "content": {"application/json": {"schema": {"$ref": _SCHEMA_PREFIX + "Call"}}},
+            }
+        },
+    },
+}
+
+_NOTE = (
+    "The subset of the Vapi API that mockvapi implements. Per-call endpoints the call engine "
+    "serves are not listed: GET /{callId}/transport and /{callId}/listen (websockets), "
+    "POST /{callId}/control."
+)
+
+
+def default_spec_path() -> Path:
+    """Where the spec is looked for when neither an argument nor MOCKVAPI_OPENAPI names one."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[2]
+    return repo.parent / "shared" / "vapi" / "openapi.json"
+
+
+def _refs(node: object) -> Iterable[str]:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("$ref")
+            if isinstance(ref, str) and ref.startswith(_SCHEMA_PREFIX):
+                yield ref[len(_SCHEMA_PREFIX) :]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _closure(roots: Iterable[str], schemas: Mapping[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found or name not in schemas:
+            continue
+        found[name] = schemas[name]
+        todo.extend(_refs(schemas[name]))
+    return dict(sorted(found.items()))
+
+
+class OpenApiDocument:
+    """Builds (once, on first use) the document for ``operations``: (method, path) pairs."""
+
+    def __init__(
+        self, operations: Iterable[tuple[str, str]], spec_path: str | os.PathLike[str] | None = None
+    ):
+        self.operations = tuple((method.lower(), path) for method, path in operations)
+        self.spec_path = Path(spec_path) if spec_path is not None else default_spec_path()
+        self._built: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenApiDocument(spec_path={str(self.spec_path)!r}, operations={len(self.operations)})"
+
+    def document(self, *, server_url: str | None = None) -> dict[str, Any]:
+        """The document (a fresh copy); ``server_url`` becomes its only ``servers`` entry."""
+        if self._built is None:
+            self._built = self._build()
+        doc = dict(self._built)
+        if server_url is not None:
+            doc["servers"] = [{"url": server_url}]
+        return copy.deepcopy(doc)
+
+    def _load(self) -> tuple[dict[str, Any] | None, str]:
+        try:
+            spec = json.loads(self.spec_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None, f"official spec not found at {self.spec_path} (set {ENV_VAR})"
+        except (OSError, ValueError) as exc:
+            log.warning("mockvapi: cannot read the OpenAPI spec %s: %s", self.spec_path, exc)
+            return None, f"official spec at {self.spec_path} is unreadable: {exc}"
+        if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
+            return None, f"{self.spec_path} is not an OpenAPI document"
+        return spec, f"copied from {self.spec_path.name}"
+
+    def _build(self) -> dict[str, Any]:
+        spec, source = self._load()
+        spec_paths: Mapping[str, Any] = spec["paths"] if spec else {}
+        paths: dict[str, dict[str, Any]] = {}
+        for method, path in self.operations:
+            operation = spec_paths.get(path, {}).get(method) or EXTRA_OPERATIONS.get((method, path))
+            if spec is None or operation is None:
+                params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+                operation = {
+                    "summary": f"{method.upper()} {path}",
+                    "parameters": [
+                        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                        for p in params
+                    ],
+                    "responses": {"default": {"description": "See the official Vapi API reference."}},
+                }
+            paths.setdefault(path, {})[method] = copy.deepcopy(dict(operation))
+        info = {
+            "title": "Vapi API (mockvapi)",
+            "version": str((spec or {}).get("info", {}).get("version", "1.0")),
+            "description": f"{_NOTE} Schemas: {source}.",
+        }
+        doc: dict[str, Any] = {
+            "openapi": str((spec or {}).get("openapi", "3.0.0")),
+            "info": info,
+            "paths": paths,
+        }
+        if spec is not None:
+            components = spec.get("components", {})
+            doc["components"] = {
+                "securitySchemes": copy.deepcopy(components.get("securitySchemes", {})),
+                "schemas": copy.deepcopy(_closure(_refs(paths), components.get("schemas", {}))),
+            }
+        return doc
