@@ -1,0 +1,154 @@
+"""The `mockvapi` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from mockvapi.engine.simulator import Timeline, simulate
+from mockvapi.errors import ScenarioError
+from mockvapi.library import resolve
+from mockvapi.scenario.schema import Scenario
+
+
+def _print_errors(exc: ScenarioError, out: TextIO) -> None:
+    for problem in exc.problems:
+        print(str(problem), file=out)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    bad = 0
+    for spec in args.files:
+        try:
+            simulate(resolve(spec))
+        except ScenarioError as exc:
+            bad += 1
+            _print_errors(exc, sys.stdout)
+        else:
+            if not args.quiet:
+                print(f"{spec}: ok")
+    return 1 if bad else 0
+
+
+def _describe(message: dict[str, Any]) -> tuple[str, str]:
+    """(who, what) for the readable timeline."""
+    kind = message["type"]
+    if kind == "model-output":
+        out = message["output"]
+        if isinstance(out, dict):
+            out = out.get("content", out.get("toolCalls"))
+        text = json.dumps(out) if isinstance(out, list) else repr(out)
+        return "assistant", f"{text}  turn {message['turnId'][:8]}"
+    if kind == "transcript":
+        return message["role"], f"[{message['transcriptType']}] {message['transcript']}"
+    if kind == "speech-update":
+        return message["role"], f"{message['status']}" + (f" (turn {message['turn']})" if "turn" in message else "")
+    if kind == "status-update":
+        return "vapi", message["status"] + (f" ({message['endedReason']})" if "endedReason" in message else "")
+    if kind == "user-interrupted":
+        return "user", f"interrupts turn {str(message.get('turnId'))[:8]}"
+    if kind == "conversation-update":
+        last = message["messages"][-1] if message["messages"] else {}
+        text = last.get("message") or last.get("result") or ""
+        return "vapi", f"history: {len(message['messages'])} items, last {last.get('role')}: {text}"
+    if kind == "voice-input":
+        return "assistant", f"tts: {message['input']}"
+    if kind == "tool-calls":
+        calls = message["toolCallList"]
+        return "assistant", ", ".join(f"{c['function']['name']}({json.dumps(c['function']['arguments'])})" for c in calls)
+    if kind == "tool-calls-result":
+        result = message["toolCallResult"]
+        return "server", f"{result.get('name')} -> {result.get('result')}"
+    if kind == "end-of-call-report":
+        return "vapi", f"{message['endedReason']}, cost {message.get('cost')}"
+    if kind == "hang":
+        return "vapi", "hang: the model or a tool is slow"
+    return "vapi", kind
+
+
+def render_show(timeline: Timeline, side: str, out: TextIO) -> None:
+    print(f"# {timeline.name} (seed {timeline.seed}): {timeline.duration:.1f}s, ended {timeline.ended_reason}",
+          file=out)
+    for at, message in timeline.messages(side="client" if side == "client" else "server"):
+        who, what = _describe(message)
+        print(f"{at:8.3f}s  {message['type']:<20} {who:<9} {what}", file=out)
+    for problem in timeline.problems:
+        print(f"problem: {problem}", file=out)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    try:
+        timeline = simulate(resolve(args.file), seed=args.seed)
+    except ScenarioError as exc:
+        _print_errors(exc, sys.stdout)
+        return 1
+    render_show(timeline, args.side, sys.stdout)
+    return 0
+
+
+def cmd_play(args: argparse.Namespace) -> int:
+    try:
+        timeline = simulate(resolve(args.file), seed=args.seed)
+    except ScenarioError as exc:
+        _print_errors(exc, sys.stderr)
+        return 1
+    if args.jsonl:
+        sys.stdout.write(timeline.jsonl(profile=args.profile, side=args.side))
+    else:
+        json.dump([{"at": at, "message": m} for at, m in timeline.messages(profile=args.profile, side=args.side)],
+                  sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    return 0
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    schema = Scenario.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mockvapi scenario"
+    return schema
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    json.dump(scenario_json_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mockvapi", description="A scriptable test double for Vapi.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check scenario files (exit 1 if any is invalid)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("show", help="print a readable timeline of a scenario's call")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--side", choices=["server", "client"], default="server")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("play", help="print the messages of a scenario's call")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--profile", choices=["realistic", "spec"], default="realistic")
+    p.add_argument("--side", choices=["server", "client"], default="server")
+    p.add_argument("--jsonl", action="store_true", help='one line per message: {"at": s, "message": {...}}')
+    p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the scenario language")
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:
+        return 0

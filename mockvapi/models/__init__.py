@@ -1,0 +1,3 @@
+"""Wire models of Vapi messages and resources."""
+
+from __future__ import annotations

@@ -1,0 +1,359 @@
+"""Wire-exact models of the Vapi messages mockvapi emits.
+
+Field names, required fields and enums follow the official OpenAPI spec (`ServerMessage*` and
+`ClientMessage*` schemas). Models hold only what is specific to each message type; the fields every
+message carries (`timestamp`, `call`, `assistant`, `customer`, `phoneNumber`, and on the server side a
+live `artifact`) are attached by :mod:`mockvapi.models.wire` when a message is rendered, because they
+are built once per call and shared by all of its messages.
+
+Two wire profiles exist (see ``Profile``): ``realistic`` is what live Vapi sends and ``spec`` is
+exactly the OpenAPI schemas. The three places where they differ are handled in ``to_wire``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Profile = Literal["realistic", "spec"]
+Side = Literal["server", "client"]
+PROFILES: tuple[Profile, ...] = ("realistic", "spec")
+SIDES: tuple[Side, ...] = ("server", "client")
+
+CallStatus = Literal[
+    "scheduled", "queued", "ringing", "in-progress", "forwarding", "ended", "not-found", "deletion-failed"
+]
+SpeechRole = Literal["assistant", "user"]
+
+
+class WireModel(BaseModel):
+    """camelCase on the wire, `None` left out, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pieces shared by several messages
+
+
+class ToolCallFunction(WireModel):
+    name: str
+    # The spec says a JSON string; live tool-calls carry an object (see Profile handling).
+    arguments: dict[str, Any]
+
+
+class ToolCall(WireModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: ToolCallFunction
+
+    def wire_with(self, *, arguments_as_object: bool) -> dict[str, Any]:
+        args: Any = self.function.arguments
+        if not arguments_as_object:
+            args = compact_json(args)
+        return {"id": self.id, "type": self.type, "function": {"name": self.function.name, "arguments": args}}
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversation history items (`messages` in conversation-update and artifact)
+
+
+class SystemMessage(WireModel):
+    role: Literal["system"] = "system"
+    message: str
+    time: int
+    seconds_from_start: float
+
+
+class BotMessage(WireModel):
+    role: Literal["bot"] = "bot"
+    message: str
+    time: int
+    end_time: int
+    seconds_from_start: float
+    duration: int | None = None
+    source: str | None = None
+
+
+class UserMessage(WireModel):
+    role: Literal["user"] = "user"
+    message: str
+    time: int
+    end_time: int
+    seconds_from_start: float
+    duration: int | None = None
+    confidence: float | None = None
+
+
+class ToolCallMessage(WireModel):
+    role: Literal["tool_calls"] = "tool_calls"
+    message: str = ""
+    tool_calls: tuple[ToolCall, ...]
+    time: int
+    seconds_from_start: float
+
+    def wire(self) -> dict[str, Any]:
+        # In history, arguments are always a JSON string (both profiles).
+        return {
+            "role": self.role,
+            "message": self.message,
+            "toolCalls": [tc.wire_with(arguments_as_object=False) for tc in self.tool_calls],
+            "time": self.time,
+            "secondsFromStart": self.seconds_from_start,
+        }
+
+
+class ToolCallResultMessage(WireModel):
+    role: Literal["tool_call_result"] = "tool_call_result"
+    tool_call_id: str
+    name: str
+    result: str
+    time: int
+    seconds_from_start: float
+
+
+HistoryItem = SystemMessage | BotMessage | UserMessage | ToolCallMessage | ToolCallResultMessage
+
+
+def openai_format(item: HistoryItem) -> dict[str, Any]:
+    """The `messagesOpenAIFormatted` twin of one history item."""
+    if isinstance(item, SystemMessage):
+        return {"role": "system", "content": item.message}
+    if isinstance(item, BotMessage):
+        return {"role": "assistant", "content": item.message}
+    if isinstance(item, UserMessage):
+        return {"role": "user", "content": item.message}
+    if isinstance(item, ToolCallMessage):
+        return {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [tc.wire_with(arguments_as_object=False) for tc in item.tool_calls],
+        }
+    return {"role": "tool", "tool_call_id": item.tool_call_id, "content": item.result}
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages. `type_name` is the wire `type`; `sides` says where the spec (and live Vapi) has them.
+
+
+class Message(WireModel):
+    type_name: ClassVar[str]
+    sides: ClassVar[frozenset[Side]] = frozenset(SIDES)
+
+    def body(self, profile: Profile) -> dict[str, Any]:
+        """Type-specific wire fields, `type` first."""
+        return {"type": self.type_name, **self.wire()}
+
+
+class ModelOutput(Message):
+    type_name: ClassVar[str] = "model-output"
+    turn_id: str
+    token: str | None = None
+    tool_calls: tuple[ToolCall, ...] | None = None
+
+    def body(self, profile: Profile) -> dict[str, Any]:
+        output: Any
+        if self.tool_calls is not None:
+            calls = [tc.wire_with(arguments_as_object=False) for tc in self.tool_calls]
+            output = calls if profile == "realistic" else {"toolCalls": calls}
+        else:
+            output = self.token if profile == "realistic" else {"content": self.token}
+        return {"type": self.type_name, "turnId": self.turn_id, "output": output}
+
+
+class UserInterrupted(Message):
+    type_name: ClassVar[str] = "user-interrupted"
+    turn_id: str | None = None
+
+
+class Hang(Message):
+    type_name: ClassVar[str] = "hang"
+
+
+class ConversationUpdate(Message):
+    type_name: ClassVar[str] = "conversation-update"
+    # Pre-rendered history (items are immutable, so one rendering serves every snapshot).
+    messages: tuple[dict[str, Any], ...]
+    messages_openai_formatted: tuple[dict[str, Any], ...] = Field(alias="messagesOpenAIFormatted")
+
+    def body(self, profile: Profile) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.type_name,
+            "messages": list(self.messages),
+            "messagesOpenAIFormatted": list(self.messages_openai_formatted),
+        }
+        if profile == "realistic":
+            out["conversation"] = out["messagesOpenAIFormatted"]
+        return out
+
+
+class StatusUpdate(Message):
+    type_name: ClassVar[str] = "status-update"
+    status: CallStatus
+    ended_reason: str | None = None
+    destination: dict[str, Any] | None = None
+
+
+class SpeechUpdate(Message):
+    type_name: ClassVar[str] = "speech-update"
+    status: Literal["started", "stopped"]
+    role: SpeechRole
+    turn: int | None = None
+
+
+class Transcript(Message):
+    type_name: ClassVar[str] = "transcript"
+    role: SpeechRole
+    transcript_type: Literal["partial", "final"]
+    transcript: str
+    confidence: float | None = None
+
+    def body(self, profile: Profile) -> dict[str, Any]:
+        out = {"type": self.type_name, **self.wire()}
+        if self.confidence is not None and profile == "spec":
+            # The spec's transcript schema has no `confidence`; it only exists on live traffic.
+            del out["confidence"]
+        return out
+
+
+class VoiceInput(Message):
+    type_name: ClassVar[str] = "voice-input"
+    input: str
+
+
+class ToolCalls(Message):
+    type_name: ClassVar[str] = "tool-calls"
+    tool_call_list: tuple[ToolCall, ...]
+    # Each entry is the tool's definition (function tool DTO) the call belongs to.
+    tool_definitions: tuple[dict[str, Any], ...]
+
+    def body(self, profile: Profile) -> dict[str, Any]:
+        as_object = profile == "realistic"
+        calls = [tc.wire_with(arguments_as_object=as_object) for tc in self.tool_call_list]
+        with_calls = [
+            {**definition, "toolCall": call}
+            for definition, call in zip(self.tool_definitions, calls, strict=True)
+        ]
+        out: dict[str, Any] = {"type": self.type_name, "toolCallList": calls, "toolWithToolCallList": with_calls}
+        if profile == "realistic":
+            out["toolCalls"] = calls
+        return out
+
+
+class ToolCallsResult(Message):
+    type_name: ClassVar[str] = "tool-calls-result"
+    sides: ClassVar[frozenset[Side]] = frozenset({"client"})
+    tool_call_result: dict[str, Any]
+
+
+class AssistantStarted(Message):
+    type_name: ClassVar[str] = "assistant.started"
+    new_assistant: dict[str, Any]
+
+
+class TransferUpdate(Message):
+    type_name: ClassVar[str] = "transfer-update"
+    destination: dict[str, Any] | None = None
+
+
+class TransferDestinationRequest(Message):
+    type_name: ClassVar[str] = "transfer-destination-request"
+    sides: ClassVar[frozenset[Side]] = frozenset({"server"})
+
+
+class AssistantRequest(Message):
+    type_name: ClassVar[str] = "assistant-request"
+    sides: ClassVar[frozenset[Side]] = frozenset({"server"})
+
+
+class EndOfCallReport(Message):
+    type_name: ClassVar[str] = "end-of-call-report"
+    sides: ClassVar[frozenset[Side]] = frozenset({"server"})
+    ended_reason: str
+    artifact: dict[str, Any]
+    analysis: dict[str, Any]
+    cost: float | None = None
+    costs: tuple[dict[str, Any], ...] | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.type_name: cls
+    for cls in (
+        ModelOutput,
+        UserInterrupted,
+        Hang,
+        ConversationUpdate,
+        StatusUpdate,
+        SpeechUpdate,
+        Transcript,
+        VoiceInput,
+        ToolCalls,
+        ToolCallsResult,
+        AssistantStarted,
+        TransferUpdate,
+        TransferDestinationRequest,
+        AssistantRequest,
+        EndOfCallReport,
+    )
+}
+
+# Vapi's defaults when an assistant does not list its own (PROTOCOL.md section 2, spec descriptions).
+DEFAULT_SERVER_MESSAGES: tuple[str, ...] = (
+    "conversation-update",
+    "end-of-call-report",
+    "function-call",
+    "hang",
+    "speech-update",
+    "status-update",
+    "tool-calls",
+    "transfer-destination-request",
+    "handoff-destination-request",
+    "user-interrupted",
+    "assistant.started",
+)
+DEFAULT_CLIENT_MESSAGES: tuple[str, ...] = (
+    "conversation-update",
+    "function-call",
+    "hang",
+    "model-output",
+    "speech-update",
+    "status-update",
+    "transfer-update",
+    "transcript",
+    "tool-calls",
+    "user-interrupted",
+    "voice-input",
+    "workflow.node.started",
+    "assistant.started",
+)
+# Messages Vapi sends whatever the subscription list says: the call cannot work without them.
+ALWAYS_SENT_SERVER: frozenset[str] = frozenset({"assistant-request"})
+# Client-only message that follows a subscribed tool-calls.
+IMPLIED_CLIENT: dict[str, str] = {"tool-calls-result": "tool-calls"}
+
+
+def subscribed(message_type: str, subscription: tuple[str, ...] | list[str], side: Side) -> bool:
+    """Whether a message of `message_type` goes out on `side` given the assistant's list."""
+    if side == "server" and message_type in ALWAYS_SENT_SERVER:
+        return True
+    if message_type in subscription:
+        return True
+    if message_type == "transcript" and 'transcript[transcriptType="final"]' in subscription:
+        return True  # finer filter is applied by the caller, which knows the transcript type
+    implied = IMPLIED_CLIENT.get(message_type)
+    return side == "client" and implied is not None and implied in subscription
+
+
+def compact_json(value: Any) -> str:
+    """One-line JSON, as Vapi puts arguments and results in history."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

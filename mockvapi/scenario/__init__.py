@@ -1,0 +1,3 @@
+"""The scenario language: schema, loader, templates."""
+
+from __future__ import annotations

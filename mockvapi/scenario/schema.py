@@ -1,0 +1,324 @@
+"""The scenario language (version 1), as pydantic models.
+
+Keys the scenario defines itself are snake_case (`tokens_per_second`, `expect_reply`); keys that mirror
+a Vapi object keep Vapi's camelCase (`firstMessage`, `serverMessages`, `timeoutSeconds`), so a QA author
+can paste from Vapi's dashboard. Unknown keys are errors everywhere.
+
+A step is a one-key mapping naming its kind (`user`, `assistant`, `tool`, `silence`, `transfer`,
+`end`), optionally with an `id` beside it. Plain strings are shorthands: `user: "Hi"` is
+`user: {say: "Hi"}`, `end: voicemail` is `end: {reason: voicemail}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import difflib
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from mockvapi.models.enums import CLIENT_MESSAGE_NAMES, ENDED_REASONS, SERVER_MESSAGE_NAMES
+from mockvapi.scenario.values import CutPoint, Duration, Fraction
+
+CallType = Literal["webCall", "inboundPhoneCall", "outboundPhoneCall", "vapi.websocketCall"]
+STEP_KINDS: tuple[str, ...] = ("user", "assistant", "tool", "silence", "transfer", "end")
+
+
+def one_of(allowed: frozenset[str], what: str) -> AfterValidator:
+    """Check a string against a spec enum, suggesting the nearest value when it is not in it."""
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            near = difflib.get_close_matches(value, sorted(allowed), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ValueError(f"{value!r} is not a Vapi {what}{hint}")
+        return value
+
+    return AfterValidator(check)
+
+
+EndedReason = Annotated[str, one_of(ENDED_REASONS, "endedReason")]
+ServerMessageName = Annotated[str, one_of(SERVER_MESSAGE_NAMES, "server message type")]
+ClientMessageName = Annotated[str, one_of(CLIENT_MESSAGE_NAMES, "client message type")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def _expand_scalar(field: str, value: Any) -> Any:
+    """Shorthand: a bare scalar stands for `{field: scalar}`."""
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return {field: value}
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Call set-up
+
+
+class Customer(Strict):
+    number: str | None = None
+    name: str | None = None
+    email: str | None = None
+
+
+class BackoffPlan(Strict):
+    type: Literal["fixed", "exponential"] = "fixed"
+    maxRetries: int = Field(default=0, ge=0, le=10)
+    baseDelaySeconds: float = Field(default=1.0, ge=0)
+    excludedStatusCodes: list[int] = Field(default_factory=list)
+
+
+class Credential(Strict):
+    """Inline credential (Vapi keeps these behind `credentialId`; a scenario states them directly)."""
+
+    type: Literal["bearer", "hmac"]
+    token: str | None = None
+    headerName: str | None = None
+    bearerPrefixEnabled: bool | None = None
+    secretKey: str | None = None
+    algorithm: Literal["sha256", "sha512", "sha1"] = "sha256"
+    signatureHeader: str | None = None
+    timestampHeader: str | None = None
+    signatureEncoding: Literal["hex", "base64"] | None = None
+
+    @model_validator(mode="after")
+    def _needs_its_secret(self) -> Credential:
+        if self.type == "bearer" and not self.token:
+            raise ValueError("a bearer credential needs `token`")
+        if self.type == "hmac" and not self.secretKey:
+            raise ValueError("an hmac credential needs `secretKey`")
+        return self
+
+
+class Server(Strict):
+    """Where server messages go (Vapi's `server` object, plus the legacy `secret`)."""
+
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    secret: str | None = None
+    timeoutSeconds: float = Field(default=20.0, gt=0, le=300)
+    backoffPlan: BackoffPlan | None = None
+    credential: Credential | None = None
+
+
+class PhoneNumber(Strict):
+    number: str | None = None
+    name: str | None = None
+    provider: Literal["vapi", "twilio", "vonage", "telnyx", "byo-phone-number"] = "vapi"
+    server: Server | None = None
+
+
+class AudioFormat(Strict):
+    format: Literal["pcm_s16le", "mulaw"] = "pcm_s16le"
+    container: Literal["raw"] = "raw"
+    sampleRate: int | None = None
+
+
+class CallSetup(Strict):
+    type: CallType = "webCall"
+    customer: Customer = Field(default_factory=Customer)
+    phoneNumber: PhoneNumber | None = None
+    name: str | None = None
+    audioFormat: AudioFormat | None = None
+    assistant_request: bool = Field(
+        default=False,
+        description="Inbound call whose assistant is asked of the server with assistant-request first.",
+    )
+
+
+class Tool(Strict):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    # Either a shorthand {arg: type} or a full JSON Schema object (with "type": "object").
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    async_: bool = Field(default=False, alias="async")
+    server: Server | None = None
+
+    def json_schema(self) -> dict[str, Any]:
+        if self.parameters.get("type") == "object":
+            return dict(self.parameters)
+        props = {
+            name: (spec if isinstance(spec, dict) else {"type": str(spec)})
+            for name, spec in self.parameters.items()
+        }
+        return {"type": "object", "properties": props, "required": list(props)}
+
+
+class Assistant(Strict):
+    name: str = "Riley"
+    firstMessage: str | None = None
+    firstMessageMode: Literal[
+        "assistant-speaks-first", "assistant-waits-for-user", "assistant-speaks-first-with-model-generated-message"
+    ] = "assistant-speaks-first"
+    system: str | None = Field(default=None, description="The system prompt (model.messages[0]).")
+    model: str = "gpt-4o"
+    serverMessages: list[ServerMessageName] | None = None
+    clientMessages: list[ClientMessageName] | None = None
+    server: Server | None = None
+    tools: list[Tool] = Field(default_factory=list)
+    endCallPhrases: list[str] | None = None
+    voicemailMessage: str | None = None
+    endCallMessage: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class Timing(Strict):
+    """How fast things happen. Defaults follow Vapi's documented defaults and typical live traffic."""
+
+    tokens_per_second: float = Field(default=35.0, gt=0, le=1000)
+    first_token_latency: Duration = 0.6
+    jitter: Fraction = 0.1
+    words_per_minute: float = Field(default=165.0, gt=0, le=600, description="Assistant speech rate.")
+    user_words_per_minute: float = Field(default=150.0, gt=0, le=600)
+    user_pause: Duration = Field(default=0.8, description="Silence before the user answers.")
+    wait_seconds: Duration = Field(default=0.4, description="startSpeakingPlan.waitSeconds.")
+    voice_latency: Duration = Field(default=0.3, description="First audio after the first sentence.")
+    voice_seconds: Duration = Field(default=0.2, description="stopSpeakingPlan.voiceSeconds.")
+    backoff_seconds: Duration = Field(default=1.0, description="stopSpeakingPlan.backoffSeconds.")
+    hang_after: Duration = Field(default=5.0, description="Silence of model or tool before Vapi sends hang.")
+    ring: Duration = Field(default=3.0, description="How long a phone call rings.")
+    report_delay: Duration = Field(default=2.0, description="From the end to the end-of-call-report.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Steps
+
+
+class UserTurn(Strict):
+    say: str = Field(min_length=1)
+    after: Duration | None = Field(default=None, description="Pause before the user starts speaking.")
+    confidence: float = Field(default=0.95, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _expand_scalar("say", value)
+
+
+class Interruption(Strict):
+    after: CutPoint = Field(description="`N tokens` into the answer, or a time after speech starts.")
+    by: str | None = Field(default=None, min_length=1, description="The user's words that cut in.")
+    hangup: bool = Field(default=False, description="The customer hangs up instead of speaking.")
+
+    @model_validator(mode="after")
+    def _by_or_hangup(self) -> Interruption:
+        if (self.by is None) == (not self.hangup):
+            raise ValueError("an interruption needs either `by: <words>` or `hangup: true`")
+        return self
+
+
+class AssistantTurn(Strict):
+    say: str = Field(min_length=1)
+    interrupted: Interruption | None = None
+    delay: Duration = Field(default=0.0, description="Extra model latency before the first token.")
+    hang_after: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _expand_scalar("say", value)
+
+
+class ReplyExpectation(Strict):
+    """Checks on what the system under test answers to a tool call."""
+
+    within: Duration | None = None
+    status: int | None = Field(default=None, ge=100, le=599)
+    result_contains: str | None = None
+    result_equals: Any = None
+    error: bool | None = Field(default=None, description="Whether the reply is an error result.")
+
+
+class ToolStep(Strict):
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    result: Any = Field(default="Success.", description="Scripted reply when no server answers.")
+    error: str | None = Field(default=None, description="Scripted error reply instead of a result.")
+    status: int = Field(default=200, ge=100, le=599, description="Scripted HTTP status of the reply.")
+    latency: Duration = Field(default=0.3, description="Scripted reply latency (a floor for real replies).")
+    hang_after: Duration | None = None
+    expect_reply: ReplyExpectation | None = None
+
+
+class Silence(Strict):
+    duration: Duration
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _expand_scalar("duration", value)
+
+
+class Transfer(Strict):
+    number: str | None = None
+    sip: str | None = None
+    message: str | None = Field(default=None, description="What the assistant says before transferring.")
+    # Without a destination the mock asks the server (transfer-destination-request).
+    reason: EndedReason = "assistant-forwarded-call"
+
+
+class End(Strict):
+    reason: EndedReason = "customer-ended-call"
+    say: str | None = Field(default=None, description="The assistant's last words before ending.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _expand_scalar("reason", value)
+
+
+class Step(Strict):
+    id: str | None = Field(default=None, description="A name for this step, used in reports.")
+    user: UserTurn | None = None
+    assistant: AssistantTurn | None = None
+    tool: ToolStep | None = None
+    silence: Silence | None = None
+    transfer: Transfer | None = None
+    end: End | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            kinds = [k for k in STEP_KINDS if k in value]
+            if len(kinds) > 1:
+                raise ValueError(f"a step has exactly one kind, this one has {len(kinds)}: {', '.join(kinds)}")
+            if not kinds and not (set(value) - {"id"}):
+                raise ValueError(f"a step needs one of: {', '.join(STEP_KINDS)}")
+        return value
+
+    @property
+    def kind(self) -> str:
+        for kind in STEP_KINDS:
+            if getattr(self, kind) is not None:
+                return kind
+        raise AssertionError("validated steps always have a kind")
+
+    @property
+    def body(self) -> Any:
+        return getattr(self, self.kind)
+
+
+class Expect(Strict):
+    """Call-level expectations, checked after the call by the harness and `mockvapi run`."""
+
+    ended_reason: EndedReason | None = None
+    delivered: list[str] | None = Field(default=None, description="Message types that must be delivered.")
+    not_delivered: list[str] | None = None
+    max_reply_latency: Duration | None = None
+    problems: int | None = Field(default=0, ge=0, description="How many problems may be recorded.")
+
+
+class Scenario(Strict):
+    version: Literal[1]
+    name: str = Field(min_length=1)
+    description: str | None = None
+    seed: int = 0
+    call: CallSetup = Field(default_factory=CallSetup)
+    assistant: Assistant = Field(default_factory=Assistant)
+    timing: Timing = Field(default_factory=Timing)
+    steps: list[Step] = Field(min_length=1)
+    expect: Expect | None = None
