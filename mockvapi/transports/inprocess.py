@@ -113,7 +113,7 @@ class _InProcessTarget:
 
     kind = "app"
 
-    def __init__(self, app: Any, path: str) -> None:
+    def __init__(self, app: Any, path: str = "/") -> None:
         self.app = app
         self.url = _check_path(path)
         self.description = f"{self.kind}:{app!r}"
@@ -318,7 +318,7 @@ class WsgiTarget(_InProcessTarget):
 class AiohttpAppTarget:
     """Serves an ``aiohttp.web.Application`` on 127.0.0.1, port 0, and POSTs to it (see module doc)."""
 
-    def __init__(self, app: web.Application, path: str) -> None:
+    def __init__(self, app: web.Application, path: str = "/") -> None:
         self.app = app
         self.url = _check_path(path)
         self.description = f"aiohttp:{app!r}"
@@ -391,7 +391,7 @@ class CallableTarget:
     def __init__(self, fn: Callable[..., _Reply], path: str = "/") -> None:
         self.fn = fn
         self.url = _check_path(path)
-        self.description = f"callable:{getattr(fn, '__qualname__', None) or fn!r}"
+        self.description = f"callable:{getattr(fn, '__qualname__', None) or repr(fn)}"
         self._pass_headers = _positional_arity(fn) != 1
 
     def __repr__(self) -> str:

@@ -116,7 +116,9 @@ def test_hmac_base64_secret() -> None:
     headers = webhook_headers({}, BODY, timestamp_ms=TS, credential=credential)
     assert headers["x-signature"] == hmac.new(raw_key, f"{TS}.".encode() + BODY, hashlib.sha256).hexdigest()
     with pytest.raises(ValueError, match="base64"):
-        webhook_headers({}, BODY, timestamp_ms=TS, credential=hmac_credential(secretKey="!!", secretIsBase64=True))
+        webhook_headers(
+            {}, BODY, timestamp_ms=TS, credential=hmac_credential(secretKey="!!", secretIsBase64=True)
+        )
 
 
 def test_hmac_custom_payload_format_with_svix_id_method_and_url() -> None:

@@ -104,7 +104,11 @@ async def test_url_target_joins_a_path_request_url(recorder: Recorder) -> None:
         await target.send(post(), timeout=1)
     finally:
         await target.aclose()
-    assert [(r.path, r.query) for r in recorder.requests] == [("/other", "x=1"), ("/abs", ""), ("/base/hook", "")]
+    assert [(r.path, r.query) for r in recorder.requests] == [
+        ("/other", "x=1"),
+        ("/abs", ""),
+        ("/base/hook", ""),
+    ]
 
 
 async def test_url_target_reports_status_and_headers(recorder: Recorder) -> None:
@@ -197,8 +201,11 @@ def test_reprs_are_readable() -> None:
     response = HttpResponse(500, {}, b"x" * 200, 0.0031, app_error="ValueError: boom")
     assert repr(response).startswith("HttpResponse(500, b'xxx")
     assert "(200 bytes), 3.1ms, app_error='ValueError: boom')" in repr(response)
-    assert repr(post()).startswith("HttpRequest(POST <target>, b'{\"message\"")
-    attempts = [AttemptRecord(1, None, "timeout", "slow", 0.05), AttemptRecord(2, 200, None, None, 0.002, 1.0)]
+    assert repr(post()).startswith('HttpRequest(POST <target>, b\'{"message"')
+    attempts = [
+        AttemptRecord(1, None, "timeout", "slow", 0.05),
+        AttemptRecord(2, 200, None, None, 0.002, 1.0),
+    ]
     outcome = DeliveryOutcome(response, attempts, "HTTP 500")
     assert repr(outcome) == (
         "DeliveryOutcome(ok=False, attempts=[AttemptRecord(#1 timeout after 50.0ms), "
