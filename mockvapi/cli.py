@@ -45,9 +45,13 @@ def _describe(message: dict[str, Any]) -> tuple[str, str]:
     if kind == "transcript":
         return message["role"], f"[{message['transcriptType']}] {message['transcript']}"
     if kind == "speech-update":
-        return message["role"], f"{message['status']}" + (f" (turn {message['turn']})" if "turn" in message else "")
+        return message["role"], f"{message['status']}" + (
+            f" (turn {message['turn']})" if "turn" in message else ""
+        )
     if kind == "status-update":
-        return "vapi", message["status"] + (f" ({message['endedReason']})" if "endedReason" in message else "")
+        return "vapi", message["status"] + (
+            f" ({message['endedReason']})" if "endedReason" in message else ""
+        )
     if kind == "user-interrupted":
         return "user", f"interrupts turn {str(message.get('turnId'))[:8]}"
     if kind == "conversation-update":
@@ -58,7 +62,9 @@ def _describe(message: dict[str, Any]) -> tuple[str, str]:
         return "assistant", f"tts: {message['input']}"
     if kind == "tool-calls":
         calls = message["toolCallList"]
-        return "assistant", ", ".join(f"{c['function']['name']}({json.dumps(c['function']['arguments'])})" for c in calls)
+        return "assistant", ", ".join(
+            f"{c['function']['name']}({json.dumps(c['function']['arguments'])})" for c in calls
+        )
     if kind == "tool-calls-result":
         result = message["toolCallResult"]
         return "server", f"{result.get('name')} -> {result.get('result')}"
@@ -70,8 +76,10 @@ def _describe(message: dict[str, Any]) -> tuple[str, str]:
 
 
 def render_show(timeline: Timeline, side: str, out: TextIO) -> None:
-    print(f"# {timeline.name} (seed {timeline.seed}): {timeline.duration:.1f}s, ended {timeline.ended_reason}",
-          file=out)
+    print(
+        f"# {timeline.name} (seed {timeline.seed}): {timeline.duration:.1f}s, ended {timeline.ended_reason}",
+        file=out,
+    )
     for at, message in timeline.messages(side="client" if side == "client" else "server"):
         who, what = _describe(message)
         print(f"{at:8.3f}s  {message['type']:<20} {who:<9} {what}", file=out)
@@ -98,8 +106,12 @@ def cmd_play(args: argparse.Namespace) -> int:
     if args.jsonl:
         sys.stdout.write(timeline.jsonl(profile=args.profile, side=args.side))
     else:
-        json.dump([{"at": at, "message": m} for at, m in timeline.messages(profile=args.profile, side=args.side)],
-                  sys.stdout, indent=2, ensure_ascii=False)
+        json.dump(
+            [{"at": at, "message": m} for at, m in timeline.messages(profile=args.profile, side=args.side)],
+            sys.stdout,
+            indent=2,
+            ensure_ascii=False,
+        )
         sys.stdout.write("\n")
     return 0
 

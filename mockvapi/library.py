@@ -34,5 +34,6 @@ def resolve(spec: str | Path) -> LoadedScenario:
     if bundled.exists():
         return load_file(bundled)
     known = ", ".join(bundled_names())
-    raise ScenarioError([ScenarioProblem(SourceLocation(name, 1, 1),
-                                         f"no such file or bundled scenario (bundled: {known})")])
+    raise ScenarioError(
+        [ScenarioProblem(SourceLocation(name, 1, 1), f"no such file or bundled scenario (bundled: {known})")]
+    )

@@ -126,6 +126,14 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Sent instead of a Reply when none has come within the hang threshold; the call sends `hang`
+    and asks again."""
+
+    elapsed: float
+
+
+@dataclass(frozen=True)
 class SimProblem:
     """Something the system under test did that Vapi would not accept, or an unmet expectation."""
 
@@ -185,8 +193,10 @@ def _chunks(tokens: list[str]) -> list[tuple[str, int]]:
     out: list[tuple[str, int]] = []
     start = 0
     for i, token in enumerate(tokens):
-        if token.strip() and token.strip()[-1] in _SENTENCE_END and (
-            i + 1 == len(tokens) or tokens[i + 1].startswith(" ")
+        if (
+            token.strip()
+            and token.strip()[-1] in _SENTENCE_END
+            and (i + 1 == len(tokens) or tokens[i + 1].startswith(" "))
         ):
             out.append(("".join(tokens[start : i + 1]).strip(), i))
             start = i + 1
@@ -213,7 +223,9 @@ class CallSimulation:
         seed: int | None = None,
         start_ms: int | None = None,
         call_id: str | None = None,
+        lenient_templates: bool = False,
     ) -> None:
+        self.lenient_templates = lenient_templates
         self.loaded = scenario if isinstance(scenario, LoadedScenario) else None
         self.scenario = scenario.scenario if isinstance(scenario, LoadedScenario) else scenario
         self.seed = self.scenario.seed if seed is None else seed
@@ -253,10 +265,16 @@ class CallSimulation:
         }
 
     def render(self, value: Any, path: tuple[str | int, ...]) -> Any:
+        on_error = self._template_problem if self.lenient_templates else None
         try:
-            return templating.render_value(value, self._template_context())
+            return templating.render_value(value, self._template_context(), on_error)
         except templating.TemplateError as exc:
             raise StepError(path, str(exc)) from None
+
+    def _template_problem(self, exc: templating.TemplateError) -> str:
+        # A real reply lacked what the scenario refers to: the assistant says it without that part.
+        self._problem("template", f"{exc}; rendered as empty text", self._cursor)
+        return ""
 
     def _build_context(self, call_id: str | None) -> CallContext:
         s = self.scenario
@@ -266,7 +284,11 @@ class CallSimulation:
         assistant_id = ids.uuid()
         customer_spec = s.call.customer
         name = self.render(customer_spec.name, ("call", "customer", "name")) if customer_spec.name else None
-        number = self.render(customer_spec.number, ("call", "customer", "number")) if customer_spec.number else None
+        number = (
+            self.render(customer_spec.number, ("call", "customer", "number"))
+            if customer_spec.number
+            else None
+        )
         phone_call = s.call.type in ("inboundPhoneCall", "outboundPhoneCall")
         customer: dict[str, Any] | None = None
         if phone_call or customer_spec.number or customer_spec.name:
@@ -280,9 +302,12 @@ class CallSimulation:
         if phone_call:
             spec = s.call.phoneNumber
             phone_number_id = ids.uuid()
-            phone_number = {"provider": "byo-phone-number", "credentialId": ids.uuid(),
-                            "number": (spec.number if spec and spec.number else ids.e164()),
-                            "name": (spec.name if spec and spec.name else "Main line")}
+            phone_number = {
+                "provider": "byo-phone-number",
+                "credentialId": ids.uuid(),
+                "number": (spec.number if spec and spec.number else ids.e164()),
+                "name": (spec.name if spec and spec.name else "Main line"),
+            }
             if spec and spec.server and spec.server.url:
                 phone_number["server"] = _server_wire(spec.server.model_dump(exclude_none=True))
         created = _iso(self.start_ms)
@@ -317,7 +342,9 @@ class CallSimulation:
         a = self.scenario.assistant
         model: dict[str, Any] = {"provider": "openai", "model": a.model}
         if a.system:
-            model["messages"] = [{"role": "system", "content": self.render(a.system, ("assistant", "system"))}]
+            model["messages"] = [
+                {"role": "system", "content": self.render(a.system, ("assistant", "system"))}
+            ]
         if a.tools:
             model["tools"] = [self._tool_definition(t.name) for t in a.tools]
         out: dict[str, Any] = {"name": a.name}
@@ -385,9 +412,10 @@ class CallSimulation:
         self.history.append(item)
         self.rendered.append(item.wire())
         self.openai.append(openai_format(item))
-        return self._emit(at_ms, ConversationUpdate(
-            messages=tuple(self.rendered), messagesOpenAIFormatted=tuple(self.openai)
-        ))
+        return self._emit(
+            at_ms,
+            ConversationUpdate(messages=tuple(self.rendered), messages_openai_formatted=tuple(self.openai)),
+        )
 
     def _j(self, seconds: float) -> float:
         """Seconds -> jittered milliseconds."""
@@ -398,22 +426,30 @@ class CallSimulation:
 
     # -- the call -----------------------------------------------------------------------------
 
-    def run(self) -> Generator[Event | Ask, Reply | None, None]:
+    def run(self) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         """Yield the call's events in order; yield an Ask where a reply is needed and expect a Reply."""
         yield from self._start()
         steps = self.scenario.steps
         for index, step in enumerate(steps):
             if self.ended_reason is not None:
-                raise StepError((), f"the call already ended ({self.ended_reason}); remove the steps after it")
+                raise StepError(
+                    (), f"the call already ended ({self.ended_reason}); remove the steps after it"
+                )
             self._step = index
             yield from self._play_step(step)
             self._step = None
             if self.ended_reason is None:
                 yield from self._handle_controls()
+                if self._ended():
+                    return  # a control message ended the call; the rest of the script never happens
         if self.ended_reason is None:
             yield from self._end(self._cursor + 500, "customer-ended-call", None)
 
-    def _play_step(self, step: Step) -> Generator[Event | Ask, Reply | None, None]:
+    def _ended(self) -> bool:
+        # A method, not an attribute test: mypy narrows `ended_reason` and cannot see the generator change it.
+        return self.ended_reason is not None
+
+    def _play_step(self, step: Step) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         body = step.body
         if isinstance(body, UserTurn):
             yield from self._user_step(body)
@@ -429,7 +465,7 @@ class CallSimulation:
             say = self.render(body.say, ("end", "say")) if body.say else None
             yield from self._end(self._cursor + 300, body.reason, say)
 
-    def _start(self) -> Generator[Event | Ask, Reply | None, None]:
+    def _start(self) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         s = self.scenario
         t = 0.0
         if s.call.assistant_request:
@@ -450,11 +486,17 @@ class CallSimulation:
         self.started_ms = int(round(t))
         self._emit(t, StatusUpdate(status="in-progress"))
         assistant = self.context.assistant or {}
-        self._emit(t + 10, AssistantStarted(newAssistant=assistant))
+        self._emit(t + 10, AssistantStarted(new_assistant=assistant))
         system = _system_prompt(assistant)
         if system:
-            self._remember(SystemMessage(message=system, time=self.start_ms + int(round(t)),
-                                         secondsFromStart=self._ms_from_start(t)), t + 20)
+            self._remember(
+                SystemMessage(
+                    message=system,
+                    time=self.start_ms + int(round(t)),
+                    seconds_from_start=self._ms_from_start(t),
+                ),
+                t + 20,
+            )
         yield from self._flush()
         self._cursor = int(round(t + 400))
         first = assistant.get("firstMessage")
@@ -465,13 +507,19 @@ class CallSimulation:
             yield from self._flush()
             self._cursor = end
 
-    def _assistant_request(self) -> Generator[Event | Ask, Reply | None, None]:
+    def _assistant_request(self) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         event = self._emit(0, AssistantRequest())
         yield from self._flush()
         scripted = Reply(200, {"assistant": self._assistant_dict()}, 0.25, scripted=True)
-        reply = yield Ask("assistant-request", event, ASSISTANT_REQUEST_TIMEOUT, None, scripted,
-                          self.context.phone_number.get("server") if self.context.phone_number else None)
-        reply = reply or scripted
+        answer = yield Ask(
+            "assistant-request",
+            event,
+            ASSISTANT_REQUEST_TIMEOUT,
+            None,
+            scripted,
+            self.context.phone_number.get("server") if self.context.phone_number else None,
+        )
+        reply = answer if isinstance(answer, Reply) else scripted
         at = int(round(min(reply.latency, ASSISTANT_REQUEST_TIMEOUT) * 1000))
         self._last_ms = max(self._last_ms, at)
         body = reply.body if isinstance(reply.body, dict) else {}
@@ -500,15 +548,18 @@ class CallSimulation:
             self.context.assistant = self._assistant_dict()
             self.context.call["assistantId"] = body["assistantId"]
         else:
-            self._problem("assistant-request-failed", "reply has none of assistant, assistantId, destination, error", at)
+            self._problem(
+                "assistant-request-failed", "reply has none of assistant, assistantId, destination, error", at
+            )
             yield from self._end(at + 200, "assistant-request-returned-no-assistant", None)
             return
         self._apply_subscriptions(self.context, self.context.assistant)
 
     # -- speech -------------------------------------------------------------------------------
 
-    def _speak(self, text: str, at_ms: float, *, streamed: bool, delay: float = 0.0,
-               hang_after: float | None = None) -> int:
+    def _speak(
+        self, text: str, at_ms: float, *, streamed: bool, delay: float = 0.0, hang_after: float | None = None
+    ) -> int:
         """The assistant says `text` (uninterrupted), starting its model or voice work at `at_ms`.
 
         Returns the time its speech ends.
@@ -519,7 +570,7 @@ class CallSimulation:
             times = self._token_times(at_ms, len(tokens), delay, hang_after)
             turn_id = self.fakes.uuid()
             for token, t in zip(tokens, times, strict=True):
-                self._emit(t, ModelOutput(turnId=turn_id, token=token))
+                self._emit(t, ModelOutput(turn_id=turn_id, token=token))
             voice_times = [times[last] + 5 for _, last in chunks]
         else:
             voice_times = [at_ms for _ in chunks]
@@ -540,10 +591,16 @@ class CallSimulation:
             words = chunk.split()
             duration = self._j(len(words) * 60 / self.timing.words_per_minute)
             if len(words) >= 4:
-                self._emit(t + duration / 2, Transcript(role="assistant", transcriptType="partial",
-                                                        transcript=" ".join(words[: len(words) // 2])))
+                self._emit(
+                    t + duration / 2,
+                    Transcript(
+                        role="assistant",
+                        transcript_type="partial",
+                        transcript=" ".join(words[: len(words) // 2]),
+                    ),
+                )
             t += duration
-            self._emit(t + 30, Transcript(role="assistant", transcriptType="final", transcript=chunk))
+            self._emit(t + 30, Transcript(role="assistant", transcript_type="final", transcript=chunk))
             spoken.append(chunk)
         end = t
         # Vapi reports the last final transcript before the speech stop.
@@ -553,10 +610,17 @@ class CallSimulation:
 
     def _bot(self, text: str, start: float, end: float) -> None:
         start_i, end_i = int(round(start)), int(round(end))
-        self._remember(BotMessage(
-            message=text, time=self.start_ms + start_i, endTime=self.start_ms + end_i,
-            secondsFromStart=self._ms_from_start(start), duration=end_i - start_i, source="",
-        ), end + 50)
+        self._remember(
+            BotMessage(
+                message=text,
+                time=self.start_ms + start_i,
+                end_time=self.start_ms + end_i,
+                seconds_from_start=self._ms_from_start(start),
+                duration=end_i - start_i,
+                source="",
+            ),
+            end + 50,
+        )
 
     def _token_times(self, at_ms: float, count: int, delay: float, hang_after: float | None) -> list[float]:
         first = at_ms + delay * 1000 + self._j(self.timing.first_token_latency)
@@ -570,7 +634,7 @@ class CallSimulation:
 
     # -- steps --------------------------------------------------------------------------------
 
-    def _user_step(self, turn: UserTurn) -> Generator[Event | Ask, Reply | None, None]:
+    def _user_step(self, turn: UserTurn) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         text = self.render(turn.say, ("user", "say"))
         pause = self.timing.user_pause if turn.after is None else turn.after
         start = self._cursor + self._j(pause)
@@ -583,24 +647,37 @@ class CallSimulation:
         words = text.split()
         duration = self._j(len(words) * 60 / self.timing.user_words_per_minute)
         for k in range(2, len(words), 2):
-            self._emit(start + duration * k / len(words) + 120,
-                       Transcript(role="user", transcriptType="partial", transcript=" ".join(words[:k])))
+            self._emit(
+                start + duration * k / len(words) + 120,
+                Transcript(role="user", transcript_type="partial", transcript=" ".join(words[:k])),
+            )
         end = start + duration
-        self._emit(end + 150, Transcript(role="user", transcriptType="final", transcript=text,
-                                         confidence=round(confidence, 2)))
+        self._emit(
+            end + 150,
+            Transcript(
+                role="user", transcript_type="final", transcript=text, confidence=round(confidence, 2)
+            ),
+        )
         self._emit(end + 200, SpeechUpdate(status="stopped", role="user"))
         start_i, end_i = int(round(start)), int(round(end))
-        self._remember(UserMessage(
-            message=text, time=self.start_ms + start_i, endTime=self.start_ms + end_i,
-            secondsFromStart=self._ms_from_start(start), duration=end_i - start_i,
-        ), end + 250)
+        self._remember(
+            UserMessage(
+                message=text,
+                time=self.start_ms + start_i,
+                end_time=self.start_ms + end_i,
+                seconds_from_start=self._ms_from_start(start),
+                duration=end_i - start_i,
+            ),
+            end + 250,
+        )
         return int(round(end + 200 + self.timing.wait_seconds * 1000))
 
-    def _assistant_step(self, turn: AssistantTurn) -> Generator[Event | Ask, Reply | None, None]:
+    def _assistant_step(self, turn: AssistantTurn) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         text = self.render(turn.say, ("assistant", "say"))
         if turn.interrupted is None:
-            self._cursor = self._speak(text, self._cursor, streamed=True, delay=turn.delay,
-                                       hang_after=turn.hang_after)
+            self._cursor = self._speak(
+                text, self._cursor, streamed=True, delay=turn.delay, hang_after=turn.hang_after
+            )
         else:
             self._cursor = self._interrupted(text, turn)
             if turn.interrupted.hangup:
@@ -620,9 +697,11 @@ class CallSimulation:
         if kind == "tokens":
             count = int(amount)
             if count >= len(tokens):
-                raise StepError(("assistant", "interrupted", "after"),
-                                f"interruption after {count} tokens, but the answer has only {len(tokens)} "
-                                f"tokens: {tokens!r:.120}")
+                raise StepError(
+                    ("assistant", "interrupted", "after"),
+                    f"interruption after {count} tokens, but the answer has only {len(tokens)} "
+                    f"tokens: {tokens!r:.120}",
+                )
             cut_ms = times[count - 1] + (times[count] - times[count - 1]) / 2
             speech_start = min(natural_start, (times[0] + cut_ms) / 2)
         else:
@@ -632,7 +711,7 @@ class CallSimulation:
         delivered = tokens[:count]
         turn_id = self.fakes.uuid()
         for token, t in zip(delivered, times, strict=False):
-            self._emit(t, ModelOutput(turnId=turn_id, token=token))
+            self._emit(t, ModelOutput(turn_id=turn_id, token=token))
         said = _chunks(delivered)
         for chunk, last in said:
             self._emit(times[last] + 5, VoiceInput(input=chunk))
@@ -647,60 +726,86 @@ class CallSimulation:
             if t + duration + 30 >= cut_ms:
                 break
             t += duration
-            self._emit(t + 30, Transcript(role="assistant", transcriptType="final", transcript=chunk))
+            self._emit(t + 30, Transcript(role="assistant", transcript_type="final", transcript=chunk))
             finished += 1
         rest = " ".join(chunk for chunk, _ in said[finished:])
         spoken = "".join(delivered).strip()
         if cut.hangup:
             self._emit(cut_ms, SpeechUpdate(status="stopped", role="assistant", turn=spoken_turn))
             if rest:
-                self._emit(cut_ms + 30, Transcript(role="assistant", transcriptType="final", transcript=rest))
+                self._emit(
+                    cut_ms + 30, Transcript(role="assistant", transcript_type="final", transcript=rest)
+                )
             self._bot(spoken, speech_start, cut_ms)
             return int(round(cut_ms + 300))
         by = self.render(cut.by or "", ("assistant", "interrupted", "by"))
         user_start = max(speech_start + 50, cut_ms - self.timing.voice_seconds * 1000)
         if user_start >= cut_ms:
             user_start = (speech_start + cut_ms) / 2
-        self._emit(cut_ms, UserInterrupted(turnId=turn_id))
+        self._emit(cut_ms, UserInterrupted(turn_id=turn_id))
         self._emit(cut_ms + 20, SpeechUpdate(status="stopped", role="assistant", turn=spoken_turn))
         if rest:
-            self._emit(cut_ms + 30, Transcript(role="assistant", transcriptType="final", transcript=rest))
+            self._emit(cut_ms + 30, Transcript(role="assistant", transcript_type="final", transcript=rest))
         self._bot(spoken, speech_start, cut_ms)
         # The interrupting words are the user's next turn; their speech began just before the cut.
         # The cut turn's bot item is already in history, so the user's item follows it.
         resume = self._user_speech(by, user_start, 0.9)
         return max(resume, int(round(cut_ms + self.timing.backoff_seconds * 1000)))
 
-    def _tool_step(self, step: ToolStep) -> Generator[Event | Ask, Reply | None, None]:
+    def _tool_step(self, step: ToolStep) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         definition = self._tool_definition(step.name)
         arguments = self.render(step.arguments, ("tool", "arguments"))
-        call = ToolCall(id=self.fakes.tool_call_id(), function=ToolCallFunction(name=step.name, arguments=arguments))
+        call = ToolCall(
+            id=self.fakes.tool_call_id(), function=ToolCallFunction(name=step.name, arguments=arguments)
+        )
         start = self._cursor + self._j(self.timing.first_token_latency)
-        self._emit(start, ModelOutput(turnId=self.fakes.uuid(), tool_calls=(call,)))
-        asked = self._emit(start + 20, ToolCalls(toolCallList=(call,), toolDefinitions=(definition,)))
-        self._remember(ToolCallMessage(toolCalls=(call,), time=self.start_ms + int(round(start)),
-                                       secondsFromStart=self._ms_from_start(start)), start + 30)
+        self._emit(start, ModelOutput(turn_id=self.fakes.uuid(), tool_calls=(call,)))
+        asked = self._emit(start + 20, ToolCalls(tool_call_list=(call,), tool_definitions=(definition,)))
+        self._remember(
+            ToolCallMessage(
+                tool_calls=(call,),
+                time=self.start_ms + int(round(start)),
+                seconds_from_start=self._ms_from_start(start),
+            ),
+            start + 30,
+        )
         yield from self._flush()
         server = self._server_for(step.name)
         timeout = float(server.get("timeoutSeconds", 20.0)) if server else 20.0
         hang_after = self.timing.hang_after if step.hang_after is None else step.hang_after
         scripted = self._scripted_tool_reply(step, call.id)
-        reply = yield Ask("tool-calls", asked, timeout, hang_after, scripted, server)
-        reply = reply or scripted
+        answer = yield Ask("tool-calls", asked, timeout, hang_after, scripted, server)
+        hung = False
+        if isinstance(answer, Waiting):
+            # The driver saw the threshold pass before any reply: Vapi says `hang` now, then keeps waiting.
+            hung = True
+            self._emit(asked.at_ms + hang_after * 1000, Hang())
+            yield from self._flush()
+            answer = yield Ask("tool-calls", asked, timeout, None, scripted, server)
+        reply = answer if isinstance(answer, Reply) else scripted
         latency = max(reply.latency, step.latency) if not reply.scripted else reply.latency
         if reply.error == "timeout":
             latency = max(latency, timeout)
         if definition.get("async"):
             latency = min(latency, 0.05)
-        elif latency > hang_after:
+        elif latency > hang_after and not hung:
             self._emit(asked.at_ms + hang_after * 1000, Hang())
         at = asked.at_ms + latency * 1000
         result = self._tool_result(reply, call, step, at)
         self._check_reply(step, reply, result, latency, at)
-        self._emit(at, ToolCallsResult(toolCallResult={"toolCallId": call.id, "name": step.name, "result": result}))
-        self._remember(ToolCallResultMessage(toolCallId=call.id, name=step.name, result=result,
-                                             time=self.start_ms + int(round(at)),
-                                             secondsFromStart=self._ms_from_start(at)), at + 10)
+        self._emit(
+            at, ToolCallsResult(tool_call_result={"toolCallId": call.id, "name": step.name, "result": result})
+        )
+        self._remember(
+            ToolCallResultMessage(
+                tool_call_id=call.id,
+                name=step.name,
+                result=result,
+                time=self.start_ms + int(round(at)),
+                seconds_from_start=self._ms_from_start(at),
+            ),
+            at + 10,
+        )
         try:
             parsed: Any = json.loads(result)
         except ValueError:
@@ -734,34 +839,49 @@ class CallSimulation:
     def _tool_result(self, reply: Reply, call: ToolCall, step: ToolStep, at: float) -> str:
         """What Vapi puts in history for this reply; problems are recorded the way Vapi would see them."""
         if reply.error is not None:
-            self._problem("timeout" if reply.error == "timeout" else "delivery-failed",
-                          f"tool {step.name!r} got no reply: {reply.error}", at)
+            self._problem(
+                "timeout" if reply.error == "timeout" else "delivery-failed",
+                f"tool {step.name!r} got no reply: {reply.error}",
+                at,
+            )
             return NO_RESULT
         if not reply.ok:
-            self._problem("non-200-reply", f"tool {step.name!r} reply had status {reply.status} (Vapi ignores it)", at)
+            self._problem(
+                "non-200-reply", f"tool {step.name!r} reply had status {reply.status} (Vapi ignores it)", at
+            )
             return NO_RESULT
         body = reply.body
         results = body.get("results") if isinstance(body, dict) else None
         if not isinstance(results, list):
-            self._problem("bad-tool-result", f"tool {step.name!r} reply has no `results` list: {body!r:.80}", at)
+            self._problem(
+                "bad-tool-result", f"tool {step.name!r} reply has no `results` list: {body!r:.80}", at
+            )
             return NO_RESULT
         match = next((r for r in results if isinstance(r, dict) and r.get("toolCallId") == call.id), None)
         if match is None:
             ids = [r.get("toolCallId") for r in results if isinstance(r, dict)]
-            self._problem("unknown-tool-call-id",
-                          f"tool {step.name!r} reply has no result for toolCallId {call.id!r} (got {ids})", at)
+            self._problem(
+                "unknown-tool-call-id",
+                f"tool {step.name!r} reply has no result for toolCallId {call.id!r} (got {ids})",
+                at,
+            )
             return NO_RESULT
         if "error" in match and match["error"] is not None:
             value: Any = match["error"]
         else:
             value = match.get("result")
         if value is None:
-            self._problem("bad-tool-result", f"tool {step.name!r} result for {call.id} has neither result nor error", at)
+            self._problem(
+                "bad-tool-result", f"tool {step.name!r} result for {call.id} has neither result nor error", at
+            )
             return NO_RESULT
         text = value if isinstance(value, str) else compact_json(value)
         if "\n" in text or "\r" in text:
-            self._problem("bad-tool-result",
-                          f"tool {step.name!r} result is multi-line; Vapi needs a single-line string", at)
+            self._problem(
+                "bad-tool-result",
+                f"tool {step.name!r} result is multi-line; Vapi needs a single-line string",
+                at,
+            )
             return NO_RESULT
         return text
 
@@ -777,7 +897,11 @@ class CallSimulation:
         if expect.result_contains is not None and expect.result_contains not in result:
             failures.append(f"result {result!r:.80} does not contain {expect.result_contains!r}")
         if expect.result_equals is not None:
-            wanted = expect.result_equals if isinstance(expect.result_equals, str) else compact_json(expect.result_equals)
+            wanted = (
+                expect.result_equals
+                if isinstance(expect.result_equals, str)
+                else compact_json(expect.result_equals)
+            )
             if result != wanted:
                 failures.append(f"result {result!r:.80} != {wanted!r:.80}")
         if expect.error is not None:
@@ -788,7 +912,7 @@ class CallSimulation:
         for failure in failures:
             self._problem("expectation", f"tool {step.name!r}: {failure}", at)
 
-    def _transfer_step(self, step: Transfer) -> Generator[Event | Ask, Reply | None, None]:
+    def _transfer_step(self, step: Transfer) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         t = self._cursor
         destination: dict[str, Any] | None = None
         if step.number:
@@ -799,9 +923,13 @@ class CallSimulation:
         if destination is None:
             asked = self._emit(t, TransferDestinationRequest())
             yield from self._flush()
-            scripted = Reply(200, {"destination": {"type": "number", "number": self.fakes.e164()}}, 0.3, scripted=True)
-            reply = yield Ask("transfer-destination-request", asked, 20.0, None, scripted, self._server_for(""))
-            reply = reply or scripted
+            scripted = Reply(
+                200, {"destination": {"type": "number", "number": self.fakes.e164()}}, 0.3, scripted=True
+            )
+            answer = yield Ask(
+                "transfer-destination-request", asked, 20.0, None, scripted, self._server_for("")
+            )
+            reply = answer if isinstance(answer, Reply) else scripted
             t = asked.at_ms + int(reply.latency * 1000)
             body = reply.body if isinstance(reply.body, dict) else {}
             if reply.ok and isinstance(body.get("destination"), dict):
@@ -810,8 +938,11 @@ class CallSimulation:
                 if isinstance(spoken, dict) and isinstance(spoken.get("content"), str):
                     message = spoken["content"]
             else:
-                self._problem("bad-transfer-destination",
-                              f"transfer-destination-request reply has no destination: {reply.error or body!r:.80}", t)
+                self._problem(
+                    "bad-transfer-destination",
+                    f"transfer-destination-request reply has no destination: {reply.error or body!r:.80}",
+                    t,
+                )
                 yield from self._end(t + 200, "call.in-progress.error-transfer-failed", None)
                 return
         if message:
@@ -826,7 +957,7 @@ class CallSimulation:
         """Queue an inbound control message; it takes effect at the next step boundary."""
         self.controls.append((int(round(at * 1000)), dict(message)))
 
-    def _handle_controls(self) -> Generator[Event | Ask, Reply | None, None]:
+    def _handle_controls(self) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         while self.controls and self.ended_reason is None:
             at, message = self.controls.pop(0)
             self._cursor = max(self._cursor, at)
@@ -837,7 +968,9 @@ class CallSimulation:
                     self._cursor = self._speak(text, self._cursor, streamed=False)
                     yield from self._flush()
                     if message.get("endCallAfterSpoken"):
-                        yield from self._end(self._cursor + 200, "assistant-ended-call-after-message-spoken", None)
+                        yield from self._end(
+                            self._cursor + 200, "assistant-ended-call-after-message-spoken", None
+                        )
             elif kind == "add-message":
                 item = message.get("message")
                 if isinstance(item, dict) and isinstance(item.get("content"), str):
@@ -845,17 +978,34 @@ class CallSimulation:
                     at_ms = self._cursor
                     text = item["content"]
                     if role == "user":
-                        self._remember(UserMessage(message=text, time=self.start_ms + at_ms, endTime=self.start_ms + at_ms,
-                                                   secondsFromStart=self._ms_from_start(at_ms)), at_ms)
+                        self._remember(
+                            UserMessage(
+                                message=text,
+                                time=self.start_ms + at_ms,
+                                end_time=self.start_ms + at_ms,
+                                seconds_from_start=self._ms_from_start(at_ms),
+                            ),
+                            at_ms,
+                        )
                     else:
-                        self._remember(SystemMessage(message=text, time=self.start_ms + at_ms,
-                                                     secondsFromStart=self._ms_from_start(at_ms)), at_ms)
+                        self._remember(
+                            SystemMessage(
+                                message=text,
+                                time=self.start_ms + at_ms,
+                                seconds_from_start=self._ms_from_start(at_ms),
+                            ),
+                            at_ms,
+                        )
                     yield from self._flush()
             elif kind == "end-call":
                 yield from self._end(self._cursor + 100, "customer-ended-call", None)
             elif kind == "transfer" and isinstance(message.get("destination"), dict):
                 content = message.get("content")
-                t = self._speak(content, self._cursor, streamed=False) if isinstance(content, str) and content else self._cursor
+                t = (
+                    self._speak(content, self._cursor, streamed=False)
+                    if isinstance(content, str) and content
+                    else self._cursor
+                )
                 self._emit(t, TransferUpdate(destination=message["destination"]))
                 self._emit(t + 100, StatusUpdate(status="forwarding", destination=message["destination"]))
                 yield from self._end(t + 1000, "assistant-forwarded-call", None)
@@ -867,12 +1017,14 @@ class CallSimulation:
 
     # -- the end ------------------------------------------------------------------------------
 
-    def _end(self, at_ms: float, reason: str, say: str | None) -> Generator[Event | Ask, Reply | None, None]:
+    def _end(
+        self, at_ms: float, reason: str, say: str | None
+    ) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         if say:
             at_ms = self._speak(say, at_ms, streamed=False) + 200
         self.ended_reason = reason
         self.ended_ms = int(round(at_ms))
-        self._emit(at_ms, StatusUpdate(status="ended", endedReason=reason))
+        self._emit(at_ms, StatusUpdate(status="ended", ended_reason=reason))
         report_at = at_ms + self._j(self.timing.report_delay)
         self._emit(report_at, self._report(reason))
         yield from self._flush()
@@ -914,12 +1066,12 @@ class CallSimulation:
     def _report(self, reason: str) -> EndOfCallReport:
         started = self.started_ms if self.started_ms is not None else self.ended_ms or 0
         return EndOfCallReport(
-            endedReason=reason,
+            ended_reason=reason,
             artifact=self.artifact(),
             analysis=self.analysis(reason),
             cost=self.cost(),
-            startedAt=_iso(self.start_ms + started),
-            endedAt=_iso(self.start_ms + (self.ended_ms or started)),
+            started_at=_iso(self.start_ms + started),
+            ended_at=_iso(self.start_ms + (self.ended_ms or started)),
         )
 
     def _problem(self, kind: str, detail: str, at_ms: float) -> None:
@@ -930,23 +1082,32 @@ class CallSimulation:
         return f"CallSimulation({self.scenario.name!r}, seed={self.seed}, {len(self.events)} events, {state})"
 
 
-_SUCCESS_REASONS = frozenset({
-    "customer-ended-call", "assistant-ended-call", "assistant-said-end-call-phrase", "assistant-forwarded-call",
-    "assistant-ended-call-after-message-spoken",
-})
+_SUCCESS_REASONS = frozenset(
+    {
+        "customer-ended-call",
+        "assistant-ended-call",
+        "assistant-said-end-call-phrase",
+        "assistant-forwarded-call",
+        "assistant-ended-call-after-message-spoken",
+    }
+)
 
 
 def _system_prompt(assistant: Mapping[str, Any]) -> str | None:
     model = assistant.get("model")
     if isinstance(model, dict):
         for message in model.get("messages") or []:
-            if isinstance(message, dict) and message.get("role") == "system" and isinstance(message.get("content"), str):
+            if (
+                isinstance(message, dict)
+                and message.get("role") == "system"
+                and isinstance(message.get("content"), str)
+            ):
                 return str(message["content"])
     return None
 
 
 def _server_wire(server: Mapping[str, Any]) -> dict[str, Any]:
-    """The scenario's server block as the Vapi `server` object (plus the legacy secret and inline credential)."""
+    """The scenario's server block as Vapi's `server` object (with the legacy secret, inline credential)."""
     out = {k: v for k, v in server.items() if v not in (None, {}, [])}
     return out
 
@@ -979,10 +1140,15 @@ class Timeline:
     ended_reason: str | None
     problems: list[SimProblem] = field(default_factory=list)
 
-    def messages(self, *, profile: Profile = "realistic", side: Side = "server") -> list[tuple[float, dict[str, Any]]]:
+    def messages(
+        self, *, profile: Profile = "realistic", side: Side = "server"
+    ) -> list[tuple[float, dict[str, Any]]]:
         """(offset seconds, bare wire message) for every message that goes out on `side`."""
-        return [(e.at, render_message(e, self.context, self.history, self.history_openai, profile, side))
-                for e in self.events if self.context.wants(e.message, side)]
+        return [
+            (e.at, render_message(e, self.context, self.history, self.history_openai, profile, side))
+            for e in self.events
+            if self.context.wants(e.message, side)
+        ]
 
     def jsonl(self, *, profile: Profile = "realistic", side: Side = "server") -> str:
         return "".join(
@@ -995,8 +1161,10 @@ class Timeline:
         return self.events[-1].at if self.events else 0.0
 
     def __repr__(self) -> str:
-        return (f"Timeline({self.name!r}, seed={self.seed}, {len(self.events)} events, {self.duration:.1f}s, "
-                f"ended={self.ended_reason})")
+        return (
+            f"Timeline({self.name!r}, seed={self.seed}, {len(self.events)} events, {self.duration:.1f}s, "
+            f"ended={self.ended_reason})"
+        )
 
 
 def render_message(
@@ -1051,8 +1219,16 @@ def drive(sim: CallSimulation) -> Timeline:
 
 
 def timeline_of(sim: CallSimulation) -> Timeline:
-    return Timeline(sim.scenario.name, sim.seed, sim.context, sim.events, sim.rendered, sim.openai,
-                    sim.ended_reason, sim.problems)
+    return Timeline(
+        sim.scenario.name,
+        sim.seed,
+        sim.context,
+        sim.events,
+        sim.rendered,
+        sim.openai,
+        sim.ended_reason,
+        sim.problems,
+    )
 
 
 def step_error(sim: CallSimulation, exc: StepError) -> ScenarioError:

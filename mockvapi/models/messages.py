@@ -32,9 +32,7 @@ SpeechRole = Literal["assistant", "user"]
 class WireModel(BaseModel):
     """camelCase on the wire, `None` left out, unknown fields refused."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -242,7 +240,11 @@ class ToolCalls(Message):
             {**definition, "toolCall": call}
             for definition, call in zip(self.tool_definitions, calls, strict=True)
         ]
-        out: dict[str, Any] = {"type": self.type_name, "toolCallList": calls, "toolWithToolCallList": with_calls}
+        out: dict[str, Any] = {
+            "type": self.type_name,
+            "toolCallList": calls,
+            "toolWithToolCallList": with_calls,
+        }
         if profile == "realistic":
             out["toolCalls"] = calls
         return out

@@ -105,7 +105,9 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
     except yaml.YAMLError as exc:
         raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), f"invalid YAML: {exc}")]) from None
     if node is None:
-        raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), "empty document: expected a scenario")])
+        raise ScenarioError(
+            [ScenarioProblem(SourceLocation(file, 1, 1), "empty document: expected a scenario")]
+        )
     problems: list[ScenarioProblem] = []
     try:
         data = _build(node, (), smap, problems, _Loader(""))
@@ -155,7 +157,11 @@ def _suggest(error: Any, data: Any) -> str:
         if model is not None:
             candidates = [f.alias or n for n, f in model.model_fields.items()]
     near = difflib.get_close_matches(name, candidates, n=1)
-    return f"; did you mean {near[0]!r}?" if near else (f"; expected one of: {', '.join(candidates)}" if candidates else "")
+    return (
+        f"; did you mean {near[0]!r}?"
+        if near
+        else (f"; expected one of: {', '.join(candidates)}" if candidates else "")
+    )
 
 
 def _model_of(annotation: Any) -> Any:
@@ -178,14 +184,21 @@ def load_text(text: str, file: str = "<string>") -> LoadedScenario:
     data, smap = parse_yaml(text, file)
     if not isinstance(data, dict):
         raise ScenarioError(
-            [ScenarioProblem(smap.locate(()), f"expected a mapping with version, name and steps, got {type(data).__name__}")]
+            [
+                ScenarioProblem(
+                    smap.locate(()),
+                    f"expected a mapping with version, name and steps, got {type(data).__name__}",
+                )
+            ]
         )
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            loc = tuple(part for part in error["loc"] if not isinstance(part, str) or not part.startswith("function-"))
+            loc = tuple(
+                part for part in error["loc"] if not isinstance(part, str) or not part.startswith("function-")
+            )
             where = smap.locate(loc, key=error["type"] == "extra_forbidden")
             step = None
             if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
@@ -211,5 +224,7 @@ def load_file(path: str | Path) -> LoadedScenario:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), f"cannot read file: {exc}")]) from None
+        raise ScenarioError(
+            [ScenarioProblem(SourceLocation(file, 1, 1), f"cannot read file: {exc}")]
+        ) from None
     return load_text(text, file)

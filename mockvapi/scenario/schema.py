@@ -11,10 +11,8 @@ A step is a one-key mapping naming its kind (`user`, `assistant`, `tool`, `silen
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import difflib
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -151,7 +149,9 @@ class Assistant(Strict):
     name: str = "Riley"
     firstMessage: str | None = None
     firstMessageMode: Literal[
-        "assistant-speaks-first", "assistant-waits-for-user", "assistant-speaks-first-with-model-generated-message"
+        "assistant-speaks-first",
+        "assistant-waits-for-user",
+        "assistant-speaks-first-with-model-generated-message",
     ] = "assistant-speaks-first"
     system: str | None = Field(default=None, description="The system prompt (model.messages[0]).")
     model: str = "gpt-4o"
@@ -285,7 +285,9 @@ class Step(Strict):
         if isinstance(value, dict):
             kinds = [k for k in STEP_KINDS if k in value]
             if len(kinds) > 1:
-                raise ValueError(f"a step has exactly one kind, this one has {len(kinds)}: {', '.join(kinds)}")
+                raise ValueError(
+                    f"a step has exactly one kind, this one has {len(kinds)}: {', '.join(kinds)}"
+                )
             if not kinds and not (set(value) - {"id"}):
                 raise ValueError(f"a step needs one of: {', '.join(STEP_KINDS)}")
         return value

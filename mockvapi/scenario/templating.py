@@ -64,11 +64,15 @@ def _apply(value: Any, access: _Access, source: str) -> Any:
         try:
             return value[access.value]
         except (LookupError, TypeError):
-            raise TemplateError(f"no item [{access.value!r}] in {{{{{source}}}}} (value: {value!r:.60})") from None
+            raise TemplateError(
+                f"no item [{access.value!r}] in {{{{{source}}}}} (value: {value!r:.60})"
+            ) from None
     name = access.value
     if isinstance(value, Mapping):
         if name not in value:
-            raise TemplateError(f"no {name!r} in {{{{{source}}}}} (has: {', '.join(map(str, value)) or 'nothing'})")
+            raise TemplateError(
+                f"no {name!r} in {{{{{source}}}}} (has: {', '.join(map(str, value)) or 'nothing'})"
+            )
         return value[name]
     if not hasattr(value, name):
         raise TemplateError(f"no {name!r} in {{{{{source}}}}}")
@@ -152,25 +156,40 @@ def check(text: str) -> None:
         raise TemplateError(f"unclosed '{{{{' in {text!r:.60}")
 
 
-def render(text: str, context: Mapping[str, Any]) -> str:
-    """Replace every `{{ expr }}` in `text`; a whole-string template keeps its value's text form."""
+OnError = Callable[[TemplateError], str]
+
+
+def render(text: str, context: Mapping[str, Any], on_error: OnError | None = None) -> str:
+    """Replace every `{{ expr }}` in `text`. A failing expression raises TemplateError, unless
+    `on_error` is given: then it is told, and its return value stands in for the expression."""
     if "{{" not in text:
         return text
     check(text)
 
     def substitute(match: re.Match[str]) -> str:
-        value = parse_expression(match.group(1)).evaluate(context)
-        return value if isinstance(value, str) else json.dumps(value) if isinstance(value, dict | list) else str(value)
+        try:
+            value = parse_expression(match.group(1)).evaluate(context)
+        except TemplateError as exc:
+            if on_error is None:
+                raise
+            return on_error(exc)
+        return (
+            value
+            if isinstance(value, str)
+            else json.dumps(value)
+            if isinstance(value, dict | list)
+            else str(value)
+        )
 
     return _TEMPLATE.sub(substitute, text)
 
 
-def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+def render_value(value: Any, context: Mapping[str, Any], on_error: OnError | None = None) -> Any:
     """Render templates inside any YAML value (strings in mappings and lists too)."""
     if isinstance(value, str):
-        return render(value, context)
+        return render(value, context, on_error)
     if isinstance(value, dict):
-        return {k: render_value(v, context) for k, v in value.items()}
+        return {k: render_value(v, context, on_error) for k, v in value.items()}
     if isinstance(value, list):
-        return [render_value(v, context) for v in value]
+        return [render_value(v, context, on_error) for v in value]
     return value

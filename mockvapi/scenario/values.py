@@ -72,12 +72,20 @@ Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DUR
 Fraction = Annotated[
     float,
     BeforeValidator(parse_fraction),
-    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string"}],
-                    "description": "A fraction: 0.15 or 15%."}),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "string"}],
+            "description": "A fraction: 0.15 or 15%.",
+        }
+    ),
 ]
 CutPoint = Annotated[
     tuple[str, float],
     BeforeValidator(parse_cut_point),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}],
-                    "description": "`N tokens` or a duration such as 1.4s."}),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "number", "minimum": 0}],
+            "description": "`N tokens` or a duration such as 1.4s.",
+        }
+    ),
 ]

@@ -1,0 +1,304 @@
+"""The player: one call from a scenario, played on a clock into the call's transports.
+
+The player drives a `CallSimulation` step by step. Each message is handed, at its offset, to the
+server sink (webhooks) and to every client sink (websocket, in-process streams). Where Vapi waits
+for the customer's server (tool-calls, assistant-request, transfer-destination-request) the player
+waits for the real reply and feeds it back, so what the system under test answers changes the call.
+
+Replies faster than a step's scripted latency count as taking exactly that latency: a fast in-process
+handler then gives byte-for-byte the simulator's output, and only genuinely slow replies move the
+timeline. With no interaction at all, the player's output equals `simulate()`'s for the same seed.
+
+The engine knows transports only through the `ServerSink` and `ClientSink` protocols below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mockvapi.engine.clock import Clock
+from mockvapi.engine.journal import Journal, Problem
+from mockvapi.engine.simulator import (
+    Ask,
+    CallSimulation,
+    Event,
+    Reply,
+    StepError,
+    Timeline,
+    Waiting,
+    render_message,
+    step_error,
+    timeline_of,
+)
+from mockvapi.models.messages import Profile, SpeechUpdate, StatusUpdate
+from mockvapi.scenario.loader import LoadedScenario
+from mockvapi.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One server message on its way to a webhook."""
+
+    call_id: str
+    event: Event
+    wire: dict[str, Any]
+    server: Mapping[str, Any] | None
+    timeout: float  # call seconds
+    kind: str  # "message" or the Ask kind
+
+
+class ServerSink(Protocol):
+    """Where server messages go (webhooks). Deliveries of one call must keep their order."""
+
+    def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
+        """Queue a delivery; the awaitable gives the reply (None if nothing was sent)."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait until everything submitted has been delivered (or failed)."""
+        ...
+
+
+class ClientSink(Protocol):
+    """Where client messages go (bare, no envelope)."""
+
+    def push(self, at: float, message: dict[str, Any]) -> None: ...
+
+    def speaking(self, assistant: bool) -> None: ...
+
+    def close(self) -> None: ...
+
+
+Listener = Callable[["CallPlayer", Event, dict[str, Any]], None]
+
+
+class CallPlayer:
+    """Plays one call. `await player.run()` returns its Timeline; `control()` steers it while it runs."""
+
+    def __init__(
+        self,
+        scenario: Scenario | LoadedScenario,
+        *,
+        clock: Clock,
+        journal: Journal | None = None,
+        seed: int | None = None,
+        profile: Profile = "realistic",
+        start_ms: int | None = None,
+        call_id: str | None = None,
+        server: ServerSink | None = None,
+        clients: Sequence[ClientSink] = (),
+        listeners: Sequence[Listener] = (),
+    ) -> None:
+        self.clock = clock
+        self.journal = journal if journal is not None else Journal()
+        self.profile: Profile = profile
+        self.sim = CallSimulation(
+            scenario,
+            seed=seed,
+            start_ms=start_ms if start_ms is not None else clock.epoch_ms(),
+            call_id=call_id,
+            lenient_templates=True,
+        )
+        self.server = server
+        self.clients: list[ClientSink] = list(clients)
+        self.listeners: list[Listener] = list(listeners)
+        self.status = "queued"
+        self.done = asyncio.Event()
+        self.client_joined = asyncio.Event()
+        self.error: BaseException | None = None
+        self._base: float | None = None
+        self._problems_seen = 0
+        self._hung: set[int] = set()
+
+    @property
+    def call_id(self) -> str:
+        return str(self.sim.context.call["id"])
+
+    @property
+    def name(self) -> str:
+        return self.sim.scenario.name
+
+    @property
+    def ended_reason(self) -> str | None:
+        return self.sim.ended_reason
+
+    def offset(self) -> float:
+        """Seconds since the call started, on the call's clock."""
+        return 0.0 if self._base is None else self.clock.now() - self._base
+
+    def add_client(self, sink: ClientSink) -> None:
+        self.clients.append(sink)
+        self.client_joined.set()
+
+    def remove_client(self, sink: ClientSink) -> None:
+        if sink in self.clients:
+            self.clients.remove(sink)
+
+    def control(self, message: Mapping[str, Any]) -> bool:
+        """Feed an inbound control message (say, add-message, end-call, control, transfer).
+
+        Returns False once the call has ended."""
+        if self.done.is_set() or self.sim.ended_reason is not None:
+            return False
+        self.sim.control(message, self.offset())
+        return True
+
+    def timeline(self) -> Timeline:
+        return timeline_of(self.sim)
+
+    async def run(self, *, wait_for_client: float | None = None) -> Timeline:
+        """Play the call to its end. Scenario errors raise ScenarioError; failing targets never raise.
+
+        `wait_for_client`: real seconds to wait for a client (a websocket peer) to join before the call
+        starts, as a `vapi.websocket` call waits for its transport; the call starts anyway after that.
+        """
+        if wait_for_client is not None and not self.clients:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.client_joined.wait(), wait_for_client)
+        self._base = self.clock.now()
+        try:
+            await self._play()
+        except StepError as exc:
+            self.error = step_error(self.sim, exc)
+            raise self.error from None
+        except BaseException as exc:
+            self.error = exc
+            raise
+        finally:
+            self._record_problems()
+            if self.server is not None:
+                await self.server.drain()
+            self._record_problems()
+            for client in list(self.clients):
+                client.close()
+            self.done.set()
+        return self.timeline()
+
+    async def _play(self) -> None:
+        generator = self.sim.run()
+        to_send: Reply | Waiting | None = None
+        pending: dict[int, asyncio.Future[Reply | None]] = {}
+        while True:
+            try:
+                item = generator.send(to_send) if to_send is not None else next(generator)
+            except StopIteration:
+                return
+            to_send = None
+            if isinstance(item, Event):
+                await self.clock.sleep_until(self._base_or_zero() + item.at)
+                reply = self._dispatch(item)
+                if reply is not None:
+                    pending[item.seq] = asyncio.ensure_future(reply)
+                self._record_problems()
+            else:
+                to_send = await self._answer(item, pending.get(item.event.seq))
+                if not isinstance(to_send, Waiting):
+                    pending.pop(item.event.seq, None)
+
+    def _base_or_zero(self) -> float:
+        return self._base if self._base is not None else 0.0
+
+    def _dispatch(self, event: Event) -> Awaitable[Reply | None] | None:
+        context = self.sim.context
+        message = event.message
+        if isinstance(message, StatusUpdate):
+            self.status = message.status
+        if isinstance(message, SpeechUpdate) and message.role == "assistant":
+            for client in self.clients:
+                client.speaking(message.status == "started")
+        reply: Awaitable[Reply | None] | None = None
+        if context.wants(message, "server") or message.type_name in _ASKING:
+            wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "server")
+            for listener in self.listeners:
+                listener(self, event, wire)
+            if self.server is not None and context.wants(message, "server"):
+                server, timeout, kind = self._route(event)
+                reply = self.server.submit(Outgoing(self.call_id, event, wire, server, timeout, kind))
+        if self.clients and context.wants(message, "client"):
+            wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "client")
+            for client in list(self.clients):
+                client.push(event.at, wire)
+        return reply
+
+    def _route(self, event: Event) -> tuple[Mapping[str, Any] | None, float, str]:
+        """The server config a message goes to, its timeout, and what kind of delivery it is."""
+        kind = event.message.type_name
+        if kind == "tool-calls":
+            calls = getattr(event.message, "tool_call_list", ())
+            server = self.sim._server_for(calls[0].function.name if calls else "")
+        elif kind == "assistant-request":
+            phone = self.sim.context.phone_number or {}
+            server = (
+                phone.get("server") if isinstance(phone.get("server"), dict) else self.sim._server_for("")
+            )
+            return server, 7.5, kind
+        else:
+            server = self.sim._server_for("")
+        timeout = float(server.get("timeoutSeconds", 20.0)) if server else 20.0
+        return server, timeout, kind if kind in _ASKING else "message"
+
+    async def _answer(self, ask: Ask, task: asyncio.Future[Reply | None] | None) -> Reply | Waiting:
+        """Wait for the real reply to an Ask, telling the simulation when the hang threshold passes."""
+        if task is None:
+            return ask.scripted
+        if ask.hang_after is not None and ask.event.seq not in self._hung:
+            waited = self.offset() - ask.event.at
+            budget = self.clock.real_seconds(max(0.0, ask.hang_after - waited))
+            done, _ = await asyncio.wait({task}, timeout=budget)
+            if not done:
+                self._hung.add(ask.event.seq)
+                return Waiting(ask.hang_after)
+        reply = await task
+        return reply if reply is not None else ask.scripted
+
+    def _record_problems(self) -> None:
+        problems = self.sim.problems
+        while self._problems_seen < len(problems):
+            p = problems[self._problems_seen]
+            self._problems_seen += 1
+            self.journal.problem(Problem(self.call_id, p.kind, p.detail, p.at))
+
+    def __repr__(self) -> str:
+        return (
+            f"CallPlayer({self.name!r}, call_id={self.call_id[:8]}, status={self.status}, "
+            f"at={self.offset():.3f}s, ended={self.ended_reason})"
+        )
+
+
+_ASKING = frozenset({"tool-calls", "assistant-request", "transfer-destination-request"})
+
+
+@dataclass
+class MemoryClient:
+    """An in-process client transport: an async iterator of the call's client messages."""
+
+    queue: asyncio.Queue[tuple[float, dict[str, Any]] | None] = field(default_factory=asyncio.Queue)
+    received: list[dict[str, Any]] = field(default_factory=list)
+    assistant_speaking: bool = False
+
+    def push(self, at: float, message: dict[str, Any]) -> None:
+        self.received.append(message)
+        self.queue.put_nowait((at, message))
+
+    def speaking(self, assistant: bool) -> None:
+        self.assistant_speaking = assistant
+
+    def close(self) -> None:
+        self.queue.put_nowait(None)
+
+    def __aiter__(self) -> MemoryClient:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        item = await self.queue.get()
+        if item is None:
+            self.queue.put_nowait(None)  # stay exhausted for later readers
+            raise StopAsyncIteration
+        return item[1]
+
+    def __repr__(self) -> str:
+        return f"MemoryClient({len(self.received)} messages)"

@@ -1,0 +1,175 @@
+"""The webhook transport: server messages POSTed as `{"message": {...}}`, in order, on the record.
+
+One `WebhookSink` per call. Deliveries go out one after another (a slow answer delays the next
+message rather than reordering it), each through `deliver()` with the server's timeout, auth headers
+and backoff plan, and each is recorded in the journal with its request, response, latency and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from mockvapi.engine.clock import Clock
+from mockvapi.engine.journal import Delivery, Journal, Problem
+from mockvapi.engine.player import Outgoing
+from mockvapi.engine.simulator import Reply
+from mockvapi.transports.auth import webhook_headers
+from mockvapi.transports.http import (
+    DeliveryOutcome,
+    HttpRequest,
+    HttpTarget,
+    deliver,
+    resolve_target,
+)
+
+TargetResolver = Callable[[str], HttpTarget]
+
+
+class TargetPool:
+    """Targets by URL, created once and closed together. An override sends everything to one target."""
+
+    def __init__(self, override: object | None = None, *, path: str = "/") -> None:
+        self.override: HttpTarget | None = (
+            resolve_target(override, path=path) if override is not None else None
+        )
+        self._by_url: dict[str, HttpTarget] = {}
+
+    def get(self, url: str | None) -> HttpTarget | None:
+        if self.override is not None:
+            return self.override
+        if not url:
+            return None
+        if url not in self._by_url:
+            self._by_url[url] = resolve_target(url)
+        return self._by_url[url]
+
+    async def aclose(self) -> None:
+        targets = list(self._by_url.values()) + ([self.override] if self.override is not None else [])
+        self._by_url.clear()
+        for target in targets:
+            await target.aclose()
+
+    def __repr__(self) -> str:
+        return f"TargetPool(override={self.override!r}, urls={sorted(self._by_url)})"
+
+
+class WebhookSink:
+    """Delivers one call's server messages in order to the URL each message's server config names."""
+
+    def __init__(self, pool: TargetPool, journal: Journal, clock: Clock) -> None:
+        self.pool = pool
+        self.journal = journal
+        self.clock = clock
+        self._queue: asyncio.Queue[tuple[Outgoing, asyncio.Future[Reply | None]] | None] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
+        future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        url = (outgoing.server or {}).get("url")
+        if self.pool.get(url if isinstance(url, str) else None) is None:
+            future.set_result(None)  # no server configured for this message: Vapi sends nothing
+            return future
+        self._pending += 1
+        self._idle.clear()
+        self._queue.put_nowait((outgoing, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.ensure_future(self._work())
+        return future
+
+    async def drain(self) -> None:
+        await self._idle.wait()
+
+    async def _work(self) -> None:
+        while self._pending:
+            item = await self._queue.get()
+            if item is None:
+                return
+            outgoing, future = item
+            try:
+                reply = await self._deliver(outgoing)
+            except Exception as exc:  # never let one delivery stop the others
+                reply = Reply(None, None, 0.0, error=f"internal error: {exc!r}")
+            if not future.done():
+                future.set_result(reply)
+            self._pending -= 1
+            if not self._pending:
+                self._idle.set()
+
+    async def _deliver(self, outgoing: Outgoing) -> Reply:
+        server: Mapping[str, Any] = outgoing.server or {}
+        url = server.get("url")
+        target = self.pool.get(url if isinstance(url, str) else None)
+        assert target is not None
+        body = json.dumps({"message": outgoing.wire}, separators=(",", ":"), ensure_ascii=False).encode()
+        credential = server.get("credential") if isinstance(server.get("credential"), Mapping) else None
+        headers = webhook_headers(
+            server, body, timestamp_ms=int(outgoing.wire.get("timestamp", 0)), credential=credential
+        )
+        delivery = self.journal.record(
+            Delivery(
+                call_id=outgoing.call_id,
+                channel="webhook",
+                target=target.description,
+                message_type=outgoing.event.type,
+                message=outgoing.wire,
+                at=outgoing.event.at,
+                request_headers=dict(headers),
+                request_body=body.decode(),
+            )
+        )
+        outcome = await deliver(
+            target,
+            HttpRequest(url if isinstance(url, str) and self.pool.override is None else "", headers, body),
+            timeout=self.clock.real_seconds(outgoing.timeout),
+            backoff_plan=server.get("backoffPlan")
+            if isinstance(server.get("backoffPlan"), Mapping)
+            else None,
+            sleep=self.clock.sleep,
+        )
+        self._fill(delivery, outcome)
+        if not outcome.ok and outgoing.kind == "message":
+            # Vapi ignores failed deliveries of ordinary messages; the test should hear about them.
+            self.journal.problem(
+                Problem(
+                    outgoing.call_id,
+                    "delivery-failed",
+                    f"{outgoing.event.type} -> {target.description}: {outcome.error}",
+                    outgoing.event.at,
+                    delivery.seq,
+                )
+            )
+        return self._reply(outcome)
+
+    def _fill(self, delivery: Delivery, outcome: DeliveryOutcome) -> None:
+        response = outcome.response
+        delivery.attempts = len(outcome.attempts)
+        delivery.latency = sum(a.latency + a.delay for a in outcome.attempts)
+        delivery.error = outcome.error
+        if response is not None:
+            delivery.status = response.status
+            delivery.response_body = response.text
+            delivery.response_json = response.json()
+            if response.app_error and not delivery.error:
+                delivery.error = f"app raised after answering: {response.app_error}"
+
+    def _reply(self, outcome: DeliveryOutcome) -> Reply:
+        """The outcome in the simulation's terms, with latency in call seconds."""
+        per_second = self.clock.real_seconds(1.0)
+        latency = sum(a.latency + a.delay for a in outcome.attempts) / per_second
+        response = outcome.response
+        if response is None:
+            last = outcome.attempts[-1] if outcome.attempts else None
+            kind = last.failure if last is not None else "connection"
+            return Reply(
+                None, None, latency, error="timeout" if kind == "timeout" else (outcome.error or kind)
+            )
+        return Reply(response.status, response.json(), latency)
+
+    def __repr__(self) -> str:
+        return f"WebhookSink(pending={self._pending}, pool={self.pool!r})"

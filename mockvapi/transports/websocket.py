@@ -1,0 +1,226 @@
+"""The `vapi.websocket` transport and the call monitor (`listenUrl`, `controlUrl`).
+
+- transport (`/{callId}/transport`): text frames out are bare client messages, binary frames out are
+  audio (a quiet tone while the assistant speaks, silence otherwise) every 20 ms; text frames in are
+  control messages (`say`, `add-message`, `end-call`, `control`, `transfer`), binary frames in are the
+  caller's audio (accepted and counted).
+- listen (`/{callId}/listen`): the same stream, listen-only.
+- control (`POST /{callId}/control`): a flat JSON control message.
+
+On a real clock audio is paced every 20 ms; on a virtual clock, where a 10-minute call takes
+milliseconds, one frame goes with each message instead of 30,000 frames nobody waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from mockvapi.engine.audio import AudioSource
+from mockvapi.engine.clock import Clock, RealClock
+from mockvapi.engine.journal import Delivery, Journal
+from mockvapi.engine.player import CallPlayer
+
+CONTROL_TYPES = frozenset(
+    {
+        "say",
+        "add-message",
+        "end-call",
+        "control",
+        "transfer",
+        "append-context",
+        "send-transport-message",
+        "handoff",
+    }
+)
+
+
+def audio_format(player: CallPlayer) -> tuple[str, int]:
+    transport = player.sim.context.call.get("transport") or {}
+    fmt = transport.get("audioFormat") or {}
+    encoding = str(fmt.get("format", "pcm_s16le"))
+    rate = int(fmt.get("sampleRate") or (16000 if encoding == "pcm_s16le" else 8000))
+    return encoding, rate
+
+
+class WebsocketClient:
+    """One websocket peer of one call: a ClientSink writing frames in order."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        player: CallPlayer,
+        journal: Journal,
+        clock: Clock,
+        *,
+        channel: str = "websocket",
+        audio: bool = True,
+    ) -> None:
+        self.ws = ws
+        self.player = player
+        self.journal = journal
+        self.clock = clock
+        self.channel = channel
+        encoding, rate = audio_format(player)
+        self.audio = AudioSource(encoding, rate) if audio else None
+        self.frames_sent = 0
+        self.bytes_received = 0
+        self._speaking = False
+        self._out: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self._writer = asyncio.ensure_future(self._write())
+        self._pacer = asyncio.ensure_future(self._pace()) if audio and isinstance(clock, RealClock) else None
+        self._paced = self._pacer is not None
+        if self.audio is not None and not self._paced:
+            self._out.put_nowait(self.audio.frames(False))
+
+    def push(self, at: float, message: dict[str, Any]) -> None:
+        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        self.journal.record(
+            Delivery(
+                call_id=self.player.call_id,
+                channel=self.channel,
+                target=f"ws peer of {self.player.call_id[:8]}",
+                message_type=str(message["type"]),
+                message=message,
+                at=at,
+            )
+        )
+        self._out.put_nowait(text)
+        if self.audio is not None and not self._paced:
+            self._out.put_nowait(self.audio.frames(self._speaking))
+
+    def speaking(self, assistant: bool) -> None:
+        self._speaking = assistant
+
+    def close(self) -> None:
+        self._out.put_nowait(None)
+
+    async def _write(self) -> None:
+        while True:
+            item = await self._out.get()
+            if item is None:
+                break
+            if self.ws.closed:
+                continue
+            try:
+                if isinstance(item, bytes):
+                    await self.ws.send_bytes(item)
+                    self.frames_sent += 1
+                else:
+                    await self.ws.send_str(item)
+            except (ConnectionError, RuntimeError):
+                continue  # the peer went away; the call plays on for everyone else
+        if self._pacer is not None:
+            self._pacer.cancel()
+        if not self.ws.closed:
+            await self.ws.close()
+
+    async def _pace(self) -> None:
+        assert self.audio is not None
+        next_at = self.clock.now()
+        while True:
+            next_at += 0.02
+            await self.clock.sleep_until(next_at)
+            self._out.put_nowait(self.audio.frames(self._speaking))
+
+    async def finished(self) -> None:
+        await self._writer
+
+    def __repr__(self) -> str:
+        return f"WebsocketClient({self.channel}, call {self.player.call_id[:8]}, frames={self.frames_sent})"
+
+
+async def serve_transport(
+    request: web.Request, player: CallPlayer, journal: Journal, clock: Clock, *, listen_only: bool = False
+) -> web.WebSocketResponse:
+    """Serve one websocket peer of a call until the call ends or the peer leaves."""
+    ws = web.WebSocketResponse(heartbeat=None)
+    await ws.prepare(request)
+    if player.done.is_set():
+        await ws.close(message=b"call has ended")
+        return ws
+    client = WebsocketClient(ws, player, journal, clock, channel="listen" if listen_only else "websocket")
+    player.add_client(client)
+    try:
+        async for frame in ws:
+            if frame.type == WSMsgType.BINARY:
+                client.bytes_received += len(frame.data)
+            elif frame.type == WSMsgType.TEXT and not listen_only:
+                accept_control(player, journal, frame.data, channel="websocket")
+            elif frame.type == WSMsgType.ERROR:
+                break
+    finally:
+        player.remove_client(client)
+        client.close()
+        await client.finished()
+    return ws
+
+
+def accept_control(
+    player: CallPlayer, journal: Journal, text: str | Mapping[str, Any], *, channel: str
+) -> str | None:
+    """Apply one inbound control message; returns an error text, or None when accepted."""
+    try:
+        message = json.loads(text) if isinstance(text, str) else dict(text)
+    except ValueError:
+        return "body is not JSON"
+    if not isinstance(message, dict) or message.get("type") not in CONTROL_TYPES:
+        return f"expected a control message with type one of {sorted(CONTROL_TYPES)}"
+    journal.record(
+        Delivery(
+            call_id=player.call_id,
+            channel="control",
+            target=channel,
+            message_type=str(message["type"]),
+            message=message,
+            at=player.offset(),
+        )
+    )
+    if not player.control(message):
+        return "the call has ended"
+    return None
+
+
+async def serve_control(request: web.Request, player: CallPlayer, journal: Journal) -> web.Response:
+    """`POST /{callId}/control` with a flat JSON control message."""
+    text = await request.text()
+    error = accept_control(player, journal, text, channel="controlUrl")
+    if error is not None:
+        status = 409 if error == "the call has ended" else 400
+        return web.json_response({"message": error, "statusCode": status}, status=status)
+    return web.json_response({"success": True})
+
+
+PlayerLookup = Callable[[str], CallPlayer | None]
+
+
+def call_endpoints(lookup: PlayerLookup, journal: Journal, clock: Clock) -> list[web.RouteDef]:
+    """Routes for the transport, listen and control URLs of live calls, for any aiohttp app."""
+
+    def find(request: web.Request) -> CallPlayer:
+        player = lookup(request.match_info["call_id"])
+        if player is None:
+            raise web.HTTPNotFound(
+                text=json.dumps({"message": "no live call with this id", "statusCode": 404}),
+                content_type="application/json",
+            )
+        return player
+
+    async def transport(request: web.Request) -> web.StreamResponse:
+        return await serve_transport(request, find(request), journal, clock)
+
+    async def listen(request: web.Request) -> web.StreamResponse:
+        return await serve_transport(request, find(request), journal, clock, listen_only=True)
+
+    async def control(request: web.Request) -> web.StreamResponse:
+        return await serve_control(request, find(request), journal)
+
+    return [
+        web.get("/{call_id}/transport", transport),
+        web.get("/{call_id}/listen", listen),
+        web.post("/{call_id}/control", control),
+    ]
