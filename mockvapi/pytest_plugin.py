@@ -1,3 +1,140 @@
-"""pytest plugin for mockvapi (fixtures, marker, options)."""
+"""pytest plugin for mockvapi: the `mockvapi` fixture, the `mockvapi_call` factory, a marker and options.
+
+Registered through the `pytest11` entry point. Each test gets a fresh `MockVapi` on a virtual clock
+(a 10-minute call plays in milliseconds), a port-0 server when it serves, and a check at teardown
+that no problem was recorded (non-200 replies, bad tool results, timeouts, unmet `expect` blocks).
+
+In sync tests the fixture runs its loop in a background thread (`play_sync`); in async tests it runs
+on the test's own loop (`await mockvapi.play(...)`, needs pytest-asyncio).
+"""
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from mockvapi.testing import Call, MockVapi
+
+MARKER_HELP = (
+    "mockvapi(scenario=None, seed=None, speed=None, profile=None, strict=True, webhook=None, "
+    "webhook_path='/', serve=False): configure the mockvapi fixture for this test"
+)
+_OPTION_KEYS = frozenset(
+    {"scenario", "seed", "speed", "profile", "strict", "webhook", "webhook_path", "serve", "token", "clock"}
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mockvapi")
+    group.addoption(
+        "--mockvapi-seed",
+        type=int,
+        default=None,
+        help="seed for every mockvapi call (default: each scenario's own seed)",
+    )
+    group.addoption(
+        "--mockvapi-speed",
+        type=float,
+        default=None,
+        help="play calls on a real clock at this speed (default: virtual time)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = config.getoption("--mockvapi-seed")
+    speed = config.getoption("--mockvapi-speed")
+    clock = "virtual" if speed is None else f"real x{speed:g}"
+    return f"mockvapi: seed={'scenario default' if seed is None else seed}, clock={clock}"
+
+
+@pytest.fixture
+def mockvapi_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Keyword arguments for the test's MockVapi (command line, then the marker). Override to customise."""
+    options: dict[str, Any] = {}
+    seed = request.config.getoption("--mockvapi-seed")
+    speed = request.config.getoption("--mockvapi-speed")
+    if seed is not None:
+        options["seed"] = seed
+    if speed is not None:
+        options["clock"], options["speed"] = "real", speed
+    marker = request.node.get_closest_marker("mockvapi")
+    if marker is not None:
+        unknown = set(marker.kwargs) - _OPTION_KEYS
+        if unknown or marker.args:
+            raise pytest.UsageError(
+                f"mockvapi marker: unknown arguments {sorted(unknown) or marker.args}; {MARKER_HELP}"
+            )
+        for key, value in marker.kwargs.items():
+            if value is None:
+                continue
+            if key == "scenario":
+                options["default_scenario"] = value
+            elif key == "speed":
+                options["clock"], options["speed"] = "real", value
+            else:
+                options[key] = value
+    return options
+
+
+def _is_async(request: pytest.FixtureRequest) -> bool:
+    function = getattr(request, "function", None)
+    return function is not None and inspect.iscoroutinefunction(function)
+
+
+try:
+    import pytest_asyncio
+
+    @pytest_asyncio.fixture
+    async def _mockvapi_async(mockvapi_options: dict[str, Any]) -> Any:
+        vapi = MockVapi(**mockvapi_options)
+        await vapi.start()
+        try:
+            yield vapi
+        finally:
+            await vapi.aclose()
+
+except ImportError:  # pragma: no cover - async tests need pytest-asyncio
+    pass
+
+
+@pytest.fixture
+def mockvapi(request: pytest.FixtureRequest, mockvapi_options: dict[str, Any]) -> Iterator[MockVapi]:
+    """A fresh MockVapi for this test; fails the test at teardown if problems were recorded (strict)."""
+    if _is_async(request):
+        vapi: MockVapi = request.getfixturevalue("_mockvapi_async")
+    else:
+        vapi = MockVapi(**mockvapi_options).start_sync()
+        request.addfinalizer(vapi.stop)
+    yield vapi
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        return  # the test already failed; its own message is the one to read
+    vapi.check()
+
+
+@pytest.fixture
+def mockvapi_call(mockvapi: MockVapi, request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Factory: `mockvapi_call("barge-in", webhook=app)` plays a call and returns it (awaitable in async tests)."""
+    if _is_async(request):
+        return mockvapi.play
+
+    def play(scenario: Any = None, **options: Any) -> Call:
+        return mockvapi.play_sync(scenario, **options)
+
+    return play
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    # Remember the call-phase report so the fixture does not pile a teardown error on a failed test.
+    report = yield
+    if report.when == "call":
+        item.rep_call = report  # type: ignore[attr-defined]
+    return report

@@ -1,0 +1,543 @@
+"""`MockVapi`: the one entry point. Plays scenarios into webhooks, apps and clients, serves the mock
+REST API if asked, keeps the journal, and checks what happened.
+
+Three ways to hold it, all the same object:
+
+    async with MockVapi(webhook=app) as vapi:          # async tests
+        call = await vapi.play("barge-in")
+
+    with MockVapi(webhook="http://127.0.0.1:8000/hook") as vapi:   # sync code: loop in a thread
+        call = vapi.play_sync("barge-in")
+
+    def test_it(mockvapi): ...                           # the pytest fixture (mockvapi.pytest_plugin)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import threading
+from collections.abc import Coroutine, Iterable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from mockvapi.engine.clock import Clock, RealClock, VirtualClock
+from mockvapi.engine.journal import Delivery, Journal, Problem
+from mockvapi.engine.player import CallPlayer, ClientSink, MemoryClient
+from mockvapi.engine.simulator import Timeline
+from mockvapi.errors import ExpectationFailed, MockVapiError
+from mockvapi.library import resolve
+from mockvapi.models.messages import Profile
+from mockvapi.scenario.loader import LoadedScenario
+from mockvapi.scenario.schema import Scenario
+from mockvapi.transports.webhook import TargetPool, WebhookSink
+
+_T = TypeVar("_T")
+ScenarioLike = str | Path | Scenario | LoadedScenario
+
+# Problems that are the scenario's own expectations (reported as such), not faults of the target.
+EXPECTATION = "expectation"
+
+
+class Call:
+    """One call played by MockVapi: its journal entries, timeline, and assertions that read well."""
+
+    def __init__(self, vapi: MockVapi, player: CallPlayer, client: MemoryClient | None) -> None:
+        self.vapi = vapi
+        self.player = player
+        self.client = client
+        self.task: asyncio.Task[Timeline] | None = None
+
+    # -- what happened ------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.player.call_id
+
+    @property
+    def name(self) -> str:
+        return self.player.name
+
+    @property
+    def seed(self) -> int:
+        return self.player.sim.seed
+
+    @property
+    def done(self) -> bool:
+        return self.player.done.is_set()
+
+    @property
+    def ended_reason(self) -> str | None:
+        return self.player.ended_reason
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.player.timeline()
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The final conversation history (`messages` items), as the end-of-call-report carries it."""
+        return list(self.player.sim.rendered)
+
+    @property
+    def transcript(self) -> str:
+        return self.player.sim.transcript()
+
+    def deliveries(
+        self,
+        *,
+        type: str | None = None,
+        channel: str | None = None,
+        outcome: Literal["ok", "failed"] | None = None,
+    ) -> list[Delivery]:
+        return self.vapi.journal.deliveries(call_id=self.id, type=type, channel=channel, outcome=outcome)
+
+    def delivered_types(self, channel: str | None = None) -> list[str]:
+        return [d.message_type for d in self.deliveries(channel=channel)]
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.vapi.journal.problems_for(self.id)
+
+    def messages(self, side: Literal["server", "client"] = "server") -> list[dict[str, Any]]:
+        """Every message of the call on `side`, as rendered (whether or not a target took it)."""
+        return [m for _, m in self.timeline.messages(profile=self.player.profile, side=side)]
+
+    async def wait(self) -> Call:
+        if self.task is not None:
+            await asyncio.shield(self.task)
+        return self
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def expectation_failures(self) -> list[str]:
+        """The scenario's `expect` block and `expect_reply` checks that did not hold."""
+        failures = [f"{p.kind}: {p.detail}" for p in self.problems if p.kind == EXPECTATION]
+        expect = self.player.sim.scenario.expect
+        if expect is None:
+            return failures
+        if expect.ended_reason is not None and self.ended_reason != expect.ended_reason:
+            failures.append(f"ended with {self.ended_reason!r}, expected {expect.ended_reason!r}")
+        delivered = set(self.delivered_types())
+        for kind in expect.delivered or []:
+            if kind not in delivered:
+                failures.append(f"{kind!r} was never delivered")
+        for kind in expect.not_delivered or []:
+            if kind in delivered:
+                failures.append(f"{kind!r} was delivered but should not be")
+        if expect.max_reply_latency is not None:
+            for d in self.deliveries(channel="webhook"):
+                if d.latency is not None and d.latency > expect.max_reply_latency:
+                    failures.append(
+                        f"{d.message_type} reply took {d.latency:.3f}s > {expect.max_reply_latency}s"
+                    )
+        faults = [p for p in self.problems if p.kind != EXPECTATION]
+        if expect.problems is not None and len(faults) > expect.problems:
+            failures.append(
+                f"{len(faults)} problem(s) recorded, at most {expect.problems} expected: "
+                + "; ".join(f"{p.kind}: {p.detail}" for p in faults[:3])
+            )
+        return failures
+
+    def check(self) -> None:
+        """Raise ExpectationFailed if the scenario's expectations did not hold."""
+        failures = self.expectation_failures()
+        if failures:
+            raise ExpectationFailed(self._explain("expectations not met:\n  - " + "\n  - ".join(failures)))
+
+    def assert_delivered(self, *types: str, in_order: bool = True, channel: str | None = None) -> None:
+        """Each of `types` was delivered (as a subsequence, in this order, unless `in_order=False`)."""
+        got = self.delivered_types(channel)
+        if in_order:
+            position = 0
+            for kind in types:
+                try:
+                    position = got.index(kind, position) + 1
+                except ValueError:
+                    near = _nearest(kind, got)
+                    raise ExpectationFailed(
+                        self._explain(
+                            f"expected {kind!r} to be delivered after position {position} (looking for "
+                            f"{list(types)} in order); {near}",
+                            focus_type=kind,
+                        )
+                    ) from None
+        else:
+            missing = [k for k in types if k not in got]
+            if missing:
+                raise ExpectationFailed(
+                    self._explain(f"never delivered: {missing}; {_nearest(missing[0], got)}")
+                )
+
+    def assert_not_delivered(self, *types: str, channel: str | None = None) -> None:
+        got = self.delivered_types(channel)
+        present = [k for k in types if k in got]
+        if present:
+            raise ExpectationFailed(
+                self._explain(f"delivered but should not be: {present}", focus_type=present[0])
+            )
+
+    def assert_ended(self, reason: str) -> None:
+        if self.ended_reason != reason:
+            near = difflib.get_close_matches(reason, [self.ended_reason or ""], n=1)
+            raise ExpectationFailed(
+                self._explain(
+                    f"expected the call to end with {reason!r}, it ended with {self.ended_reason!r}"
+                    + (" (close spelling)" if near else ""),
+                    focus_type="status-update",
+                )
+            )
+
+    def assert_no_problems(self, *, including_expectations: bool = True) -> None:
+        problems = [p for p in self.problems if including_expectations or p.kind != EXPECTATION]
+        if problems:
+            listed = "\n  - ".join(str(p) for p in problems)
+            raise ExpectationFailed(
+                self._explain(f"{len(problems)} problem(s) recorded:\n  - {listed}", focus_at=problems[0].at)
+            )
+
+    def assert_replied(self, type: str, *, status: int = 200, within: float | None = None) -> None:
+        """Every webhook delivery of `type` got `status` (and within `within` seconds, if given)."""
+        deliveries = self.deliveries(type=type, channel="webhook")
+        if not deliveries:
+            raise ExpectationFailed(
+                self._explain(
+                    f"no {type!r} was delivered to a webhook; "
+                    f"{_nearest(type, self.delivered_types('webhook'))}"
+                )
+            )
+        for d in deliveries:
+            if d.status != status:
+                raise ExpectationFailed(
+                    self._explain(
+                        f"{type!r} #{d.seq} got status {d.status} (error {d.error!r}), expected {status}; "
+                        f"body: {d.response_body!r:.200}",
+                        focus_at=d.at,
+                    )
+                )
+            if within is not None and d.latency is not None and d.latency > within:
+                raise ExpectationFailed(
+                    self._explain(
+                        f"{type!r} #{d.seq} answered in {d.latency:.3f}s, expected within {within}s",
+                        focus_at=d.at,
+                    )
+                )
+
+    # -- failure reports ----------------------------------------------------------------------
+
+    def timeline_text(
+        self, *, focus_at: float | None = None, focus_type: str | None = None, context: int = 6
+    ) -> str:
+        """The call's deliveries as a readable timeline (offset, channel, message, reply)."""
+        rows = self.deliveries()
+        if not rows:
+            rows_text = ["    (nothing was delivered)"]
+        else:
+            center = len(rows) - 1
+            if focus_at is not None:
+                center = min(range(len(rows)), key=lambda i: abs(rows[i].at - focus_at))
+            elif focus_type is not None:
+                matches = [i for i, d in enumerate(rows) if d.message_type == focus_type]
+                center = matches[0] if matches else len(rows) - 1
+            lo, hi = max(0, center - context), min(len(rows), center + context + 1)
+            rows_text = []
+            if lo > 0:
+                rows_text.append(f"    ... {lo} earlier")
+            for i in range(lo, hi):
+                rows_text.append(("  > " if i == center else "    ") + _row(rows[i]))
+            if hi < len(rows):
+                rows_text.append(f"    ... {len(rows) - hi} later")
+        return "\n".join(rows_text)
+
+    def _explain(self, what: str, *, focus_at: float | None = None, focus_type: str | None = None) -> str:
+        return (
+            f"mockvapi: {what}\n  call {self.id} ({self.name!r}, seed {self.seed}, "
+            f"ended {self.ended_reason})\n  timeline:\n"
+            + self.timeline_text(focus_at=focus_at, focus_type=focus_type)
+        )
+
+    def __repr__(self) -> str:
+        state = f"ended={self.ended_reason}" if self.done else "playing"
+        return f"Call({self.name!r}, id={self.id[:8]}, seed={self.seed}, {state}, {len(self.deliveries())} deliveries)"
+
+
+def _row(d: Delivery) -> str:
+    reply = ""
+    if d.channel == "webhook":
+        reply = f" -> {d.status if d.status is not None else 'no reply'}"
+        if d.latency is not None:
+            reply += f" in {d.latency * 1000:.0f}ms"
+        if d.error:
+            reply += f" ({d.error})"
+    summary = _summary(d.message)
+    return f"{d.at:8.3f}s  {d.channel:<9} {d.message_type:<20}{reply}  {summary}"
+
+
+def _summary(message: dict[str, Any]) -> str:
+    for key in ("transcript", "input", "status", "endedReason"):
+        value = message.get(key)
+        if isinstance(value, str):
+            return repr(value)[:60]
+    output = message.get("output")
+    if isinstance(output, str):
+        return repr(output)
+    if "turnId" in message:
+        return f"turn {str(message['turnId'])[:8]}"
+    return ""
+
+
+def _nearest(wanted: str, got: Sequence[str]) -> str:
+    if not got:
+        return "nothing was delivered"
+    near = difflib.get_close_matches(wanted, sorted(set(got)), n=1)
+    counts = ", ".join(f"{k}×{got.count(k)}" for k in dict.fromkeys(got))
+    hint = f"nearest delivered type: {near[0]!r}; " if near else ""
+    return f"{hint}delivered: {counts}"
+
+
+class MockVapi:
+    """Plays Vapi calls into your code. See the module docstring for the three ways to use it.
+
+    webhook: where server messages go unless a scenario names its own server URL: a URL, an ASGI or
+        WSGI app, an aiohttp Application, or a callable `(body, headers) -> reply`.
+    clock: "virtual" (default: a 10-minute call plays in milliseconds) or "real" (at `speed`), or a Clock.
+    seed: overrides every scenario's seed. profile: "realistic" (default) or "spec".
+    serve: also serve the mock REST API and the websocket/control URLs on `host:port` (port 0: any).
+    strict: `check()` (and the pytest fixture at teardown) fails on any recorded problem.
+    """
+
+    def __init__(
+        self,
+        *,
+        webhook: object | None = None,
+        webhook_path: str = "/",
+        clock: Literal["virtual", "real"] | Clock = "virtual",
+        speed: float = 1.0,
+        seed: int | None = None,
+        profile: Profile = "realistic",
+        serve: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        journal_size: int = 100_000,
+        strict: bool = True,
+        scenarios: str | Path | None = None,
+        default_scenario: str = "happy-path",
+    ) -> None:
+        if isinstance(clock, str):
+            if clock not in ("virtual", "real"):
+                raise ValueError(f"mockvapi: clock must be 'virtual' or 'real', got {clock!r}")
+            self.clock: Clock = VirtualClock() if clock == "virtual" else RealClock(speed)
+        else:
+            self.clock = clock
+        self.webhook = webhook
+        self.webhook_path = webhook_path
+        self.seed = seed
+        self.profile: Profile = profile
+        self.serve = serve
+        self.host = host
+        self.port = port
+        self.token = token
+        self.strict = strict
+        self.scenarios_dir = Path(scenarios) if scenarios is not None else None
+        self.default_scenario = default_scenario
+        self.journal = Journal(journal_size)
+        self.calls: list[Call] = []
+        self.server: Any = None  # mockvapi.server.MockServer when serve=True
+        self._pools: list[TargetPool] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._started = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> MockVapi:
+        if self._started:
+            return self
+        self._loop = asyncio.get_running_loop()
+        if self.serve:
+            from mockvapi.server.harness import MockServer
+
+            self.server = MockServer(self)
+            await self.server.start()
+        self._started = True
+        return self
+
+    async def aclose(self) -> None:
+        """Stop: let calls in flight finish their deliveries, then close servers and targets. Idempotent."""
+        if not self._started:
+            return
+        self._started = False
+        running = [c.task for c in self.calls if c.task is not None and not c.task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        if self.server is not None:
+            await self.server.aclose()
+        for pool in self._pools:
+            await pool.aclose()
+        self._pools.clear()
+
+    async def __aenter__(self) -> MockVapi:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- sync use: the loop runs in a background thread ---------------------------------------
+
+    def start_sync(self) -> MockVapi:
+        """Start on a private event loop in a daemon thread, for sync code (Flask, Django, plain tests)."""
+        if self._thread is not None:
+            return self
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="mockvapi-loop", daemon=True)
+        self._thread.start()
+        ready.wait()
+        self._loop = loop
+        self._submit(self.start()).result()
+        return self
+
+    def stop(self) -> None:
+        """Stop the background loop started by `start_sync()`. Idempotent."""
+        if self._thread is None or self._loop is None:
+            return
+        loop = self._loop
+        self._submit(self.aclose()).result()
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout=10)
+        loop.close()
+        self._thread = None
+
+    def __enter__(self) -> MockVapi:
+        return self.start_sync()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _submit(self, coro: Coroutine[Any, Any, _T]) -> Future[_T]:
+        if self._loop is None:
+            raise MockVapiError("mockvapi: start() or start_sync() first")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def play_sync(self, scenario: ScenarioLike | None = None, **options: Any) -> Call:
+        """`play()` from sync code; starts the background loop if needed."""
+        if self._thread is None and not self._started:
+            self.start_sync()
+        return self._submit(self.play(scenario, **options)).result()
+
+    # -- playing ------------------------------------------------------------------------------
+
+    def load(self, scenario: ScenarioLike) -> Scenario | LoadedScenario:
+        if isinstance(scenario, Scenario | LoadedScenario):
+            return scenario
+        if self.scenarios_dir is not None and isinstance(scenario, str) and "\n" not in scenario:
+            candidate = self.scenarios_dir / f"{scenario.removesuffix('.yaml')}.yaml"
+            if candidate.exists():
+                return resolve(candidate)
+        return resolve(scenario)
+
+    def start_call(
+        self,
+        scenario: ScenarioLike | None = None,
+        *,
+        webhook: object | None = None,
+        webhook_path: str | None = None,
+        seed: int | None = None,
+        profile: Profile | None = None,
+        client: bool = True,
+        clients: Iterable[ClientSink] = (),
+        call_id: str | None = None,
+        wait_for_client: float | None = None,
+        listeners: Sequence[Any] = (),
+    ) -> Call:
+        """Start a call in the background and return its handle at once (await `call.wait()`)."""
+        if not self._started:
+            raise MockVapiError(
+                "mockvapi: use `async with MockVapi(...)`, `await start()` or `start_sync()` first"
+            )
+        if scenario is None:
+            scenario = self.default_scenario
+        target = webhook if webhook is not None else self.webhook
+        pool = TargetPool(target, path=webhook_path or self.webhook_path)
+        self._pools.append(pool)
+        memory = MemoryClient() if client else None
+        sinks: list[ClientSink] = list(clients) + ([memory] if memory is not None else [])
+        player = CallPlayer(
+            self.load(scenario),
+            clock=self.clock,
+            journal=self.journal,
+            seed=seed if seed is not None else self.seed,
+            profile=profile or self.profile,
+            call_id=call_id,
+            server=WebhookSink(pool, self.journal, self.clock),
+            clients=sinks,
+            listeners=listeners,
+        )
+        call = Call(self, player, memory)
+        self.calls.append(call)
+        call.task = asyncio.ensure_future(player.run(wait_for_client=wait_for_client))
+        call.task.add_done_callback(_consume_exception)
+        return call
+
+    async def play(self, scenario: ScenarioLike | None = None, **options: Any) -> Call:
+        """Play one call to its end and return it (default: the `default_scenario`).
+
+        Scenario errors raise ScenarioError; a failing target never raises, it is recorded.
+        """
+        if not self._started:
+            await self.start()
+        call = self.start_call(scenario, **options)
+        assert call.task is not None
+        await call.task
+        return call
+
+    async def play_many(self, scenarios: Iterable[ScenarioLike], **options: Any) -> list[Call]:
+        """Play several calls concurrently."""
+        calls = [self.start_call(s, **options) for s in scenarios]
+        await asyncio.gather(*(c.task for c in calls if c.task is not None))
+        return calls
+
+    def find_call(self, call_id: str) -> Call | None:
+        return next((c for c in self.calls if c.id == call_id), None)
+
+    # -- records ------------------------------------------------------------------------------
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.journal.problems
+
+    def deliveries(self, **filters: Any) -> list[Delivery]:
+        return self.journal.deliveries(**filters)
+
+    def check(self) -> None:
+        """Raise ExpectationFailed for unmet scenario expectations and (when strict) recorded problems."""
+        failures = []
+        for call in self.calls:
+            errors = call.expectation_failures()
+            if self.strict:
+                errors += [f"{p.kind}: {p.detail}" for p in call.problems if p.kind != EXPECTATION]
+            if errors:
+                failures.append(call._explain("\n  - ".join(["call failed:", *errors])))
+        if failures:
+            raise ExpectationFailed("\n\n".join(failures))
+
+    def __repr__(self) -> str:
+        clock = type(self.clock).__name__
+        served = f", serving {self.server.url}" if self.server is not None else ""
+        return f"MockVapi({clock}, seed={self.seed}, {len(self.calls)} calls, {self.journal!r}{served})"
+
+
+def _consume_exception(task: asyncio.Task[Timeline]) -> None:
+    # The exception is re-raised to whoever awaits the call; this only stops asyncio's "never retrieved" noise.
+    if not task.cancelled():
+        task.exception()
