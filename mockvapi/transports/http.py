@@ -299,10 +299,7 @@ def _parse_backoff(plan: Mapping[str, Any] | None) -> _Backoff:
     base = float(plan.get("baseDelaySeconds") or 0.0)
     if retries < 0 or base < 0:
         raise ValueError(f"mockvapi: backoffPlan maxRetries and baseDelaySeconds must be >= 0, got {plan!r}")
-    if kind == "fixed":
-        delays = tuple(base for _ in range(retries))
-    else:
-        delays = tuple(base * 2**n for n in range(retries))
+    delays = tuple(base for _ in range(retries)) if kind == "fixed" else tuple(base * 2 ** n for n in range(retries))
     # The spec types the items as "object"; accept ints and numeric strings alike.
     excluded = frozenset(int(code) for code in plan.get("excludedStatusCodes") or ())
     return _Backoff(delays, excluded)
