@@ -245,6 +245,7 @@ class CallSimulation:
         self._batch: list[Event] = []
         self._seq = 0
         self._last_ms = 0
+        self._announced = 0  # history items announced by the conversation-updates flushed so far
         self._cursor = 0
         self._turn = 0
         self._step: int | None = None
@@ -401,8 +402,14 @@ class CallSimulation:
         batch = sorted(self._batch, key=lambda e: (e.at_ms, e.seq))
         self._batch = []
         for event in batch:
-            if event.at_ms < self._last_ms:
-                event = Event(self._last_ms, event.message, event.history_len, event.step, event.seq)
+            if isinstance(event.message, ConversationUpdate):
+                self._announced = len(event.message.messages)
+            # An event timed before a conversation-update that was emitted earlier in code (the
+            # interrupting user starts speaking before the cut turn is committed) must not carry that
+            # history in its artifact yet.
+            history_len = min(event.history_len, self._announced)
+            if event.at_ms < self._last_ms or history_len != event.history_len:
+                event = Event(max(event.at_ms, self._last_ms), event.message, history_len, event.step, event.seq)
             self._last_ms = event.at_ms
             self.events.append(event)
             yield event
