@@ -648,11 +648,11 @@ class CallSimulation:
         self._cursor = self._user_speech(text, start, turn.confidence)
         yield from self._flush()
 
-    def _user_speech(self, text: str, start: float, confidence: float) -> int:
-        """The user says `text` from `start`; returns when the model may start answering."""
+    def _user_speech(self, text: str, start: float, confidence: float, min_end: float = 0.0) -> int:
+        """The user says `text` from `start` (until `min_end` at least); returns when the model may answer."""
         self._emit(start, SpeechUpdate(status="started", role="user"))
         words = text.split()
-        duration = self._j(len(words) * 60 / self.timing.user_words_per_minute)
+        duration = max(self._j(len(words) * 60 / self.timing.user_words_per_minute), min_end - start)
         for k in range(2, len(words), 2):
             self._emit(
                 start + duration * k / len(words) + 120,
@@ -756,7 +756,8 @@ class CallSimulation:
         self._bot(spoken, speech_start, cut_ms)
         # The interrupting words are the user's next turn; their speech began just before the cut.
         # The cut turn's bot item is already in history, so the user's item follows it.
-        resume = self._user_speech(by, user_start, 0.9)
+        # They are still speaking at the cut (it is their voice that cuts in), so their item follows the bot's.
+        resume = self._user_speech(by, user_start, 0.9, min_end=cut_ms)
         return max(resume, int(round(cut_ms + self.timing.backoff_seconds * 1000)))
 
     def _tool_step(self, step: ToolStep) -> Generator[Event | Ask, Reply | Waiting | None, None]:
