@@ -242,7 +242,8 @@ def test_outbound_voicemail_leaves_the_message() -> None:
     assert [item["role"] for item in greeting] == ["user"] * 3
     assert "after the tone" in greeting[-1]["message"]
     assert message["role"] == "bot"
-    assert message["message"] == " ".join(resolve("outbound-voicemail").scenario.assistant.voicemailMessage.split())
+    voicemail = resolve("outbound-voicemail").scenario.assistant.voicemailMessage
+    assert voicemail is not None and message["message"] == " ".join(voicemail.split())
 
 
 def test_inbound_assistant_request_comes_first() -> None:
