@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from mockvapi.engine.simulator import Timeline, simulate
 from mockvapi.errors import ScenarioError
 from mockvapi.library import resolve
+from mockvapi.qa.commands import register as register_qa
 from mockvapi.scenario.schema import Scenario
 
 
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of the scenario language")
     p.set_defaults(func=cmd_schema)
+    register_qa(sub)
     return parser
 
 

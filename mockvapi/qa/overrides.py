@@ -1,0 +1,223 @@
+"""`--set key.path=value` overrides: change a scenario without editing its file (like Stripe CLI's
+`--override`).
+
+A path is dotted keys into the scenario's YAML (`timing.tokens_per_second`, `steps.3.assistant.delay`,
+`call.customer.name`), checked against the scenario language itself, so a typo is an error that names
+the path even where the file leaves the key out. The value is read as YAML (`80`, `1.4s`, `true`,
+`[hang, tool-calls]`). Overrides apply to the YAML data before validation: an overridden value is
+validated like any other, and a problem with it points at the `--set` that put it there.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mockvapi.errors import MockVapiError, ScenarioError, ScenarioProblem, SourceLocation
+from mockvapi.library import bundled_dir, bundled_names
+from mockvapi.scenario import loader as _loader
+from mockvapi.scenario.loader import LoadedScenario, PathKey, SourceMap, parse_yaml
+from mockvapi.scenario.schema import AssistantTurn, End, Scenario, Silence, UserTurn
+
+__all__ = ["Override", "OverrideError", "apply_overrides", "load_scenario", "parse_override"]
+
+# Step bodies that may be written as a bare scalar, and the key that scalar stands for.
+_SHORTHANDS: dict[type[BaseModel], str] = {UserTurn: "say", AssistantTurn: "say", Silence: "duration", End: "reason"}
+
+
+class OverrideError(MockVapiError, ValueError):
+    """A `--set` that cannot apply: bad syntax, or a path the scenario language does not have."""
+
+
+@dataclass(frozen=True)
+class Override:
+    """One `--set path=value`."""
+
+    path: tuple[str, ...]
+    value: Any
+    text: str
+
+    def __str__(self) -> str:
+        return f"--set {self.text}"
+
+
+def parse_override(text: str) -> Override:
+    """`timing.tokens_per_second=80` -> Override(("timing", "tokens_per_second"), 80)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise OverrideError(f"--set {text}: expected key.path=value, e.g. timing.tokens_per_second=80")
+    parts = tuple(key.split("."))
+    if any(not p for p in parts):
+        raise OverrideError(f"--set {text}: empty key in path {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise OverrideError(f"--set {text}: the value is not valid YAML: {exc}") from None
+    return Override(parts, value, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# What the scenario language allows at each place
+
+
+@dataclass(frozen=True)
+class _Shape:
+    kind: str  # "model" | "list" | "mapping" | "value"
+    model: type[BaseModel] | None = None
+    item: Any = None
+
+
+def _shape(annotation: Any) -> _Shape:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _shape(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        shapes = [_shape(a) for a in get_args(annotation) if a is not type(None)]
+        for kind in ("model", "list", "mapping"):
+            for shape in shapes:
+                if shape.kind == kind:
+                    return shape
+        return _Shape("value")
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _Shape("model", annotation)
+    if origin is list:
+        args = get_args(annotation)
+        return _Shape("list", item=args[0] if args else Any)
+    if origin is dict or annotation is Any:
+        return _Shape("mapping")
+    return _Shape("value")
+
+
+def _fields(model: type[BaseModel]) -> dict[str, Any]:
+    return {(info.alias or name): info.annotation for name, info in model.model_fields.items()}
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[Override]) -> dict[str, Any]:
+    """A copy of the scenario `data` with every override applied. Raises OverrideError."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for override in overrides:
+        _apply(out, override)
+    return out
+
+
+def _apply(data: dict[str, Any], override: Override) -> None:
+    node: Any = data
+    shape = _Shape("model", Scenario)
+    parts = override.path
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth]) or "the top level"
+        last = depth == len(parts) - 1
+        key: str | int
+        if shape.kind == "model":
+            assert shape.model is not None
+            fields = _fields(shape.model)
+            if part not in fields:
+                near = difflib.get_close_matches(part, list(fields), n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {', '.join(fields)}"
+                raise OverrideError(f"{override}: unknown key {part!r} under {where}{hint}")
+            key = part
+            child = _shape(fields[part])
+        elif shape.kind == "list":
+            if not part.lstrip("-").isdigit():
+                raise OverrideError(f"{override}: {where} is a list; expected an index there, got {part!r}")
+            index = int(part)
+            size = len(node) if isinstance(node, list) else 0
+            if not -size <= index < size:
+                raise OverrideError(f"{override}: {where} has {size} item(s); there is no item {index}")
+            key = index % size
+            child = _shape(shape.item)
+        elif shape.kind == "mapping":
+            key = part
+            child = _Shape("mapping")
+        else:
+            raise OverrideError(f"{override}: {where} is a single value; it has no key {part!r}")
+        if last:
+            _put(node, key, override.value)
+            return
+        current = node.get(key) if isinstance(node, dict) else node[key] if isinstance(key, int) else None
+        if child.model in _SHORTHANDS and current is not None and not isinstance(current, dict):
+            current = {_SHORTHANDS[child.model]: current}  # `assistant: "Hi"` -> `{say: "Hi"}`
+        here = ".".join(parts[: depth + 1])
+        if current is None:
+            if child.kind == "list":
+                raise OverrideError(f"{override}: {here} is not in this scenario")
+            current = {}
+        if not isinstance(current, list if child.kind == "list" else dict):
+            raise OverrideError(f"{override}: {here} is {current!r:.40} in this scenario, not a mapping")
+        _put(node, key, current)
+        node = current
+        shape = child
+
+
+def _put(node: Any, key: str | int, value: Any) -> None:
+    if isinstance(node, list):
+        node[int(key)] = value  # list keys are indexes already
+    elif isinstance(node, dict):
+        node[key] = value
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading with overrides
+
+
+def load_scenario(spec: str | Path, overrides: list[Override] | None = None) -> LoadedScenario:
+    """Load a scenario (a path or a bundled name) with `--set` overrides applied before validation.
+
+    Raises ScenarioError (problems point into the file, or at the `--set` for overridden values) or
+    OverrideError (a path the language does not have)."""
+    path = Path(spec)
+    if not path.exists():
+        bundled = bundled_dir() / f"{str(spec).removesuffix('.yaml')}.yaml"
+        if not bundled.exists():
+            known = ", ".join(bundled_names())
+            raise ScenarioError(
+                [ScenarioProblem(SourceLocation(str(spec), 1, 1), f"no such file or bundled scenario ({known})")]
+            )
+        path = bundled
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), f"cannot read file: {exc}")]) from None
+    if not overrides:
+        return _loader.load_text(text, file)
+    data, smap = parse_yaml(text, file)
+    if not isinstance(data, dict):
+        return _loader.load_text(text, file)  # the loader explains what is wrong with the document
+    data = apply_overrides(data, overrides)
+    _point_at_overrides(smap, overrides)
+    return validate(data, smap, text)
+
+
+def _point_at_overrides(smap: SourceMap, overrides: list[Override]) -> None:
+    """Problems with an overridden value name the `--set` (at the key's place in the file, if any)."""
+    for override in overrides:
+        path: PathKey = tuple(int(p) if p.lstrip("-").isdigit() else p for p in override.path)
+        near = smap.locate(path)
+        where = SourceLocation(f"{smap.file} ({override})", near.line, near.column)
+        smap.values[path] = where
+        smap.keys[path] = where
+
+
+def validate(data: dict[str, Any], smap: SourceMap, text: str) -> LoadedScenario:
+    """Validate scenario data already parsed (and changed) into a LoadedScenario, as the loader does."""
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(part for part in error["loc"] if not isinstance(part, str) or not part.startswith("function-"))
+            where = smap.locate(loc, key=error["type"] == "extra_forbidden")
+            step = f"#{loc[1] + 1}" if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int) else None
+            problems.append(ScenarioProblem(where, _loader._describe(error) + _loader._suggest(error, data), step))
+        raise ScenarioError(_loader._unique(problems)) from None
+    return LoadedScenario(scenario, smap, text)

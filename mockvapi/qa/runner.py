@@ -1,0 +1,233 @@
+"""`mockvapi run`: play scenario files against a live target and judge each call.
+
+A scenario passes when its `expect` block and its `expect_reply` checks hold and no other problem was
+recorded (beyond what `expect.problems` allows; without an `expect` block, none). Without a target the
+calls are played with their scripted replies, which checks the scenarios themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mockvapi.engine.simulator import Timeline, simulate
+from mockvapi.errors import ScenarioError
+from mockvapi.models.messages import Profile
+from mockvapi.qa.trace import CallTrace, build_trace
+from mockvapi.scenario.loader import LoadedScenario
+from mockvapi.scenario.schema import Expect
+from mockvapi.testing import EXPECTATION, Call, MockVapi
+
+__all__ = ["RunOptions", "ScenarioResult", "collect", "run", "run_scenarios"]
+
+Status = Literal["passed", "failed", "error"]
+_IDS = uuid.UUID("8f1c2a5e-6b7d-4e3f-9a10-2b3c4d5e6f70")  # namespace for per-run call ids
+
+
+@dataclass
+class RunOptions:
+    target: object | None = None  # a URL or an in-process app; None: scripted replies only
+    seed: int | None = None
+    profile: Profile = "realistic"
+    jobs: int = 1
+
+
+@dataclass
+class ScenarioResult:
+    """How one scenario went."""
+
+    name: str
+    file: str
+    status: Status
+    failures: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # every recorded problem, failing or not
+    call_duration: float = 0.0  # seconds of call time
+    wall: float = 0.0  # real seconds the run took
+    deliveries: int = 0
+    ended_reason: str | None = None
+    seed: int | None = None
+    call_id: str | None = None
+    excerpt: str = ""
+    trace: CallTrace | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def __repr__(self) -> str:
+        return f"ScenarioResult({self.name!r}, {self.status}, {len(self.failures)} failure(s))"
+
+
+def collect(specs: Iterable[str | Path]) -> list[Path]:
+    """Scenario files from files and folders (a folder: its *.yaml and *.yml, sorted, not recursive)."""
+    out: list[Path] = []
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            out.append(path)
+    return out
+
+
+Progress = Callable[[ScenarioResult, int, int], None]
+
+
+async def run_scenarios(
+    scenarios: Sequence[LoadedScenario], options: RunOptions, progress: Progress | None = None
+) -> list[ScenarioResult]:
+    """Play every scenario; results come back in the given order, `progress` hears of each as it ends."""
+    total = len(scenarios)
+    done = 0
+    results: list[ScenarioResult | None] = [None] * total
+
+    def finished(index: int, result: ScenarioResult) -> None:
+        nonlocal done
+        done += 1
+        results[index] = result
+        if progress is not None:
+            progress(result, done, total)
+
+    if options.target is None:
+        for index, loaded in enumerate(scenarios):
+            finished(index, _scripted(loaded, options))
+            await asyncio.sleep(0)
+    else:
+        gate = asyncio.Semaphore(max(1, options.jobs))
+        async with MockVapi(webhook=options.target, seed=options.seed, profile=options.profile) as vapi:
+
+            async def one(index: int, loaded: LoadedScenario) -> None:
+                async with gate:
+                    finished(index, await _live(vapi, index, loaded, options))
+
+            await asyncio.gather(*(one(i, s) for i, s in enumerate(scenarios)))
+    return [r for r in results if r is not None]
+
+
+def run(
+    scenarios: Sequence[LoadedScenario], options: RunOptions, progress: Progress | None = None
+) -> list[ScenarioResult]:
+    """`run_scenarios` from sync code."""
+    return asyncio.run(run_scenarios(scenarios, options, progress))
+
+
+async def _live(vapi: MockVapi, index: int, loaded: LoadedScenario, options: RunOptions) -> ScenarioResult:
+    name = loaded.scenario.name
+    start = time.perf_counter()
+    call_id = str(uuid.uuid5(_IDS, f"{index}:{loaded.file}"))
+    call: Call | None = None
+    try:
+        call = vapi.start_call(loaded, call_id=call_id, client=False)
+        await call.wait()
+    except ScenarioError as exc:
+        # The target's answers led the call somewhere the script cannot follow.
+        return _errored(loaded, call, str(exc), start)
+    except Exception as exc:  # never a traceback: a broken run is a result like any other
+        return _errored(loaded, call, f"internal error: {exc!r}", start)
+    failures = call.expectation_failures()
+    faults = [p for p in call.problems if p.kind != EXPECTATION]
+    if loaded.scenario.expect is None and faults:
+        failures += [f"{p.kind}: {p.detail}" for p in faults]
+    problems = [(p.at, p.kind, p.detail) for p in call.problems]
+    timeline = call.timeline
+    trace = build_trace(timeline, profile=options.profile, deliveries=call.deliveries(), problems=problems)
+    return ScenarioResult(
+        name=name,
+        file=loaded.file,
+        status="failed" if failures else "passed",
+        failures=failures,
+        problems=[f"{kind}: {detail}" for _, kind, detail in problems],
+        call_duration=timeline.duration,
+        wall=time.perf_counter() - start,
+        deliveries=len(call.deliveries(channel="webhook")),
+        ended_reason=call.ended_reason,
+        seed=call.seed,
+        call_id=call.id,
+        excerpt=trace.excerpt(_focus(problems, timeline, failures)),
+        trace=trace,
+    )
+
+
+def _errored(loaded: LoadedScenario, call: Call | None, message: str, start: float) -> ScenarioResult:
+    result = ScenarioResult(
+        name=loaded.scenario.name,
+        file=loaded.file,
+        status="error",
+        failures=[message],
+        wall=time.perf_counter() - start,
+    )
+    if call is not None:
+        timeline = call.timeline
+        problems = [(p.at, p.kind, p.detail) for p in call.problems]
+        result.trace = build_trace(timeline, deliveries=call.deliveries(), problems=problems)
+        result.call_duration = timeline.duration
+        result.deliveries = len(call.deliveries(channel="webhook"))
+        result.ended_reason = call.ended_reason
+        result.seed = call.seed
+        result.call_id = call.id
+        result.excerpt = result.trace.excerpt()
+        result.problems = [f"{kind}: {detail}" for _, kind, detail in problems]
+    return result
+
+
+def _scripted(loaded: LoadedScenario, options: RunOptions) -> ScenarioResult:
+    start = time.perf_counter()
+    try:
+        timeline = simulate(loaded, seed=options.seed)
+    except ScenarioError as exc:
+        return _errored(loaded, None, str(exc), start)
+    failures = scripted_failures(loaded.scenario.expect, timeline)
+    problems = [(p.at, p.kind, p.detail) for p in timeline.problems]
+    trace = build_trace(timeline, profile=options.profile, problems=problems)
+    return ScenarioResult(
+        name=loaded.scenario.name,
+        file=loaded.file,
+        status="failed" if failures else "passed",
+        failures=failures,
+        problems=[f"{kind}: {detail}" for _, kind, detail in problems],
+        call_duration=timeline.duration,
+        wall=time.perf_counter() - start,
+        deliveries=len(timeline.messages(side="server")),
+        ended_reason=timeline.ended_reason,
+        seed=timeline.seed,
+        call_id=str(timeline.context.call["id"]),
+        excerpt=trace.excerpt(_focus(problems, timeline, failures)),
+        trace=trace,
+    )
+
+
+def scripted_failures(expect: Expect | None, timeline: Timeline) -> list[str]:
+    """`Call.expectation_failures()` for a call played with scripted replies: what the server would
+    have been sent stands for what was delivered."""
+    failures = [f"{p.kind}: {p.detail}" for p in timeline.problems if p.kind == EXPECTATION]
+    rules = expect if expect is not None else Expect()
+    if rules.ended_reason is not None and timeline.ended_reason != rules.ended_reason:
+        failures.append(f"ended with {timeline.ended_reason!r}, expected {rules.ended_reason!r}")
+    delivered = {m["type"] for _, m in timeline.messages(side="server")}
+    for kind in rules.delivered or []:
+        if kind not in delivered:
+            failures.append(f"{kind!r} was never delivered")
+    for kind in rules.not_delivered or []:
+        if kind in delivered:
+            failures.append(f"{kind!r} was delivered but should not be")
+    faults = [p for p in timeline.problems if p.kind != EXPECTATION]
+    if rules.problems is not None and len(faults) > rules.problems:
+        failures.append(
+            f"{len(faults)} problem(s) recorded, at most {rules.problems} expected: "
+            + "; ".join(f"{p.kind}: {p.detail}" for p in faults[:3])
+        )
+    return failures
+
+
+def _focus(problems: list[tuple[float, str, str]], timeline: Timeline, failures: list[str]) -> float | None:
+    """Where the excerpt of a failed call should look: its first problem, else its end."""
+    if not failures:
+        return None
+    if problems:
+        return problems[0][0]
+    return timeline.duration
