@@ -156,6 +156,16 @@ class StepError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class CallOverrides:
+    """What the REST API (or a test) decided about a call before it plays: these replace the scenario's."""
+
+    call: Mapping[str, Any] | None = None  # the Call object as created (id, type, customer, transport...)
+    assistant: Mapping[str, Any] | None = None  # the assistant the call runs, merged over the scenario's
+    phone_number: Mapping[str, Any] | None = None
+    assistant_request: bool | None = None  # ask the server for the assistant first (inbound calls)
+
+
 @dataclass
 class CallContext:
     """The objects every message of one call carries, built once per call."""
@@ -224,8 +234,10 @@ class CallSimulation:
         start_ms: int | None = None,
         call_id: str | None = None,
         lenient_templates: bool = False,
+        overrides: CallOverrides | None = None,
     ) -> None:
         self.lenient_templates = lenient_templates
+        self.overrides = overrides or CallOverrides()
         self.loaded = scenario if isinstance(scenario, LoadedScenario) else None
         self.scenario = scenario.scenario if isinstance(scenario, LoadedScenario) else scenario
         self.seed = self.scenario.seed if seed is None else seed
@@ -334,9 +346,19 @@ class CallSimulation:
             call["transport"] = {"provider": "vapi.websocket", "audioFormat": fmt}
         if customer is not None:
             call["customer"] = customer
-        assistant = None if s.call.assistant_request else self._assistant_dict()
+        o = self.overrides
+        if o.call is not None:
+            call = {k: v for k, v in o.call.items() if k not in _VOLATILE_CALL_FIELDS}
+            customer = dict(call["customer"]) if isinstance(call.get("customer"), dict) else customer
+        if o.phone_number is not None:
+            phone_number = dict(o.phone_number)
+        self.assistant_request = s.call.assistant_request if o.assistant_request is None else o.assistant_request
+        assistant = None if self.assistant_request else self._assistant_dict()
         ctx = CallContext(call, customer, phone_number, assistant, self.start_ms)
         self._apply_subscriptions(ctx, assistant)
+        if assistant is not None:
+            for key in ("serverMessages", "clientMessages"):
+                assistant.pop(key, None)
         return ctx
 
     def _assistant_dict(self) -> dict[str, Any]:
@@ -363,6 +385,8 @@ class CallSimulation:
             value = getattr(a, key)
             if value is not None:
                 out[key] = value
+        if self.overrides.assistant is not None:
+            out = {**out, **self.overrides.assistant}
         return out
 
     def _apply_subscriptions(self, ctx: CallContext, assistant: Mapping[str, Any] | None) -> None:
@@ -475,16 +499,17 @@ class CallSimulation:
     def _start(self) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         s = self.scenario
         t = 0.0
-        if s.call.assistant_request:
+        call_type = self.context.call.get("type", s.call.type)
+        if self.assistant_request:
             yield from self._assistant_request()
             if self.ended_reason is not None:
                 return
-        if s.call.type == "outboundPhoneCall":
+        if call_type == "outboundPhoneCall":
             self._emit(t, StatusUpdate(status="queued"))
             t += 300
             self._emit(t, StatusUpdate(status="ringing"))
             t += self._j(self.timing.ring)
-        elif s.call.type == "inboundPhoneCall":
+        elif call_type == "inboundPhoneCall":
             t = max(t, self._last_ms + 50)
             self._emit(t, StatusUpdate(status="ringing"))
             t += self._j(min(self.timing.ring, 1.0))
@@ -711,9 +736,11 @@ class CallSimulation:
                 )
             cut_ms = times[count - 1] + (times[count] - times[count - 1]) / 2
             speech_start = min(natural_start, (times[0] + cut_ms) / 2)
+            cut_ms = max(cut_ms, speech_start + 2)
         else:
             speech_start = natural_start
-            cut_ms = speech_start + amount * 1000
+            # A cut needs a moment of speech: the interrupting voice starts between speech start and cut.
+            cut_ms = speech_start + max(amount * 1000, 2)
             count = sum(1 for t in times if t < cut_ms)
         delivered = tokens[:count]
         turn_id = self.fakes.uuid()
@@ -748,7 +775,8 @@ class CallSimulation:
         by = self.render(cut.by or "", ("assistant", "interrupted", "by"))
         user_start = max(speech_start + 50, cut_ms - self.timing.voice_seconds * 1000)
         if user_start >= cut_ms:
-            user_start = (speech_start + cut_ms) / 2
+            # At least 1 ms (after rounding) before the cut: the voice that cuts in must already be heard.
+            user_start = min((speech_start + cut_ms) / 2, round(cut_ms) - 1)
         self._emit(cut_ms, UserInterrupted(turn_id=turn_id))
         self._emit(cut_ms + 20, SpeechUpdate(status="stopped", role="assistant", turn=spoken_turn))
         if rest:
@@ -1089,6 +1117,10 @@ class CallSimulation:
         state = f"ended={self.ended_reason}" if self.ended_reason else f"at {self._cursor / 1000:.3f}s"
         return f"CallSimulation({self.scenario.name!r}, seed={self.seed}, {len(self.events)} events, {state})"
 
+
+# Fields of a REST Call record that change while it plays; messages carry the call as it was created.
+_VOLATILE_CALL_FIELDS = frozenset({"status", "endedReason", "startedAt", "endedAt", "messages", "artifact",
+                                   "analysis", "cost", "costs", "costBreakdown", "endedMessage"})
 
 _SUCCESS_REASONS = frozenset(
     {
