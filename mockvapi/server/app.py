@@ -89,9 +89,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.exception("mockvapi: internal error answering %s %s", request.method, request.path)
         request.app[ERRORS_KEY].errors.append(exc)
         body = {
-            "message": f"mockvapi internal error (a bug in mockvapi or a hook, not in the request): {exc!r}"[
-                :500
-            ],
+            "message": f"mockvapi internal error (a bug in mockvapi or a hook, not in the request): {exc!r}"[:500],
             "error": "Internal Server Error",
             "statusCode": 500,
         }

@@ -505,14 +505,10 @@ class CallRecord:
         new_status = update.get("status", self.status)
         if new_status != self.status:
             if new_status not in CALL_STATUS_TRANSITIONS:
-                raise BadRequest(
-                    f"call {self.id}: unknown status {new_status!r}; one of {', '.join(CALL_STATUSES)}"
-                )
+                raise BadRequest(f"call {self.id}: unknown status {new_status!r}; one of {', '.join(CALL_STATUSES)}")
             if new_status not in CALL_STATUS_TRANSITIONS[self.status]:
                 allowed = ", ".join(sorted(CALL_STATUS_TRANSITIONS[self.status])) or "none"
-                raise BadRequest(
-                    f"call {self.id}: {self.status!r} can't become {new_status!r} (allowed: {allowed})"
-                )
+                raise BadRequest(f"call {self.id}: {self.status!r} can't become {new_status!r} (allowed: {allowed})")
         now = iso_from_ms(self._now_ms())
         for key, value in update.items():
             if value is None:
@@ -686,9 +682,7 @@ class Backend:
         sources = ("assistant", "assistantId", "squad", "squadId", "workflow", "workflowId")
         if any(dto.get(k) is not None for k in sources):
             return
-        if phone is not None and any(
-            phone.get(k) for k in ("assistantId", "squadId", "workflowId", "server")
-        ):
+        if phone is not None and any(phone.get(k) for k in ("assistantId", "squadId", "workflowId", "server")):
             return
         raise BadRequest(
             "Need Either `assistant`, `assistantId`, `squad`, `squadId`, `workflow`, Or `workflowId`"
@@ -721,9 +715,7 @@ class Backend:
         if "phoneNumberId" in dto:
             phone = self.phone_numbers.get(dto["phoneNumberId"])
             if phone is None:
-                raise BadRequest(
-                    f"Couldn't Get Phone Number. `phoneNumberId` {dto['phoneNumberId']} Not Found."
-                )
+                raise BadRequest(f"Couldn't Get Phone Number. `phoneNumberId` {dto['phoneNumberId']} Not Found.")
         self._require_runner(dto, phone)
         assistant = self._resolve_assistant(dto, phone)
         customers = dto.pop("customers", None)

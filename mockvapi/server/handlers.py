@@ -123,9 +123,7 @@ async def read_json(request: web.Request) -> object:
     if not raw.strip():
         return {}
     declared = request.headers.get(hdrs.CONTENT_TYPE)
-    if declared is not None and not (
-        request.content_type in _JSON_TYPES or request.content_type.endswith("+json")
-    ):
+    if declared is not None and not (request.content_type in _JSON_TYPES or request.content_type.endswith("+json")):
         raise BadRequest(f"Content-Type must be application/json, got {request.content_type!r}")
     try:
         body: object = json.loads(raw, parse_constant=_reject_constant)
@@ -292,4 +290,5 @@ async def call_control(request: web.Request) -> web.StreamResponse:
 
 
 async def api_json(request: web.Request) -> web.Response:
-    return _json(request.app[OPENAPI_KEY].document(server_url=base_url(request)))
+    text = request.app[OPENAPI_KEY].render(server_url=base_url(request))
+    return web.Response(text=text, content_type="application/json")

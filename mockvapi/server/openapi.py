@@ -9,6 +9,7 @@ ship the 3 MB spec; without it the document lists the implemented paths and says
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import os
@@ -86,70 +87,87 @@ def _closure(roots: Iterable[str], schemas: Mapping[str, Any]) -> dict[str, Any]
 
 
 class OpenApiDocument:
-    """Builds (once, on first use) the document for ``operations``: (method, path) pairs."""
+    """The document for ``operations`` ((method, path) pairs), built on first use.
 
-    def __init__(
-        self, operations: Iterable[tuple[str, str]], spec_path: str | os.PathLike[str] | None = None
-    ):
+    Builds are shared between instances (per operations, spec file and its mtime), since every
+    test app gets its own instance and the spec takes a while to parse.
+    """
+
+    def __init__(self, operations: Iterable[tuple[str, str]], spec_path: str | os.PathLike[str] | None = None):
         self.operations = tuple((method.lower(), path) for method, path in operations)
         self.spec_path = Path(spec_path) if spec_path is not None else default_spec_path()
-        self._built: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"OpenApiDocument(spec_path={str(self.spec_path)!r}, operations={len(self.operations)})"
 
+    def _built(self) -> dict[str, Any]:
+        try:
+            stat = self.spec_path.stat()
+            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        return _build(self.operations, self.spec_path, stamp)
+
     def document(self, *, server_url: str | None = None) -> dict[str, Any]:
         """The document (a fresh copy); ``server_url`` becomes its only ``servers`` entry."""
-        if self._built is None:
-            self._built = self._build()
-        doc = dict(self._built)
+        return copy.deepcopy(self._shallow(server_url))
+
+    def render(self, *, server_url: str | None = None) -> str:
+        """The document as JSON text (what GET /api-json serves), without copying it first."""
+        return json.dumps(self._shallow(server_url))
+
+    def _shallow(self, server_url: str | None) -> dict[str, Any]:
+        doc = dict(self._built())
         if server_url is not None:
             doc["servers"] = [{"url": server_url}]
-        return copy.deepcopy(doc)
-
-    def _load(self) -> tuple[dict[str, Any] | None, str]:
-        try:
-            spec = json.loads(self.spec_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None, f"official spec not found at {self.spec_path} (set {ENV_VAR})"
-        except (OSError, ValueError) as exc:
-            log.warning("mockvapi: cannot read the OpenAPI spec %s: %s", self.spec_path, exc)
-            return None, f"official spec at {self.spec_path} is unreadable: {exc}"
-        if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
-            return None, f"{self.spec_path} is not an OpenAPI document"
-        return spec, f"copied from {self.spec_path.name}"
-
-    def _build(self) -> dict[str, Any]:
-        spec, source = self._load()
-        spec_paths: Mapping[str, Any] = spec["paths"] if spec else {}
-        paths: dict[str, dict[str, Any]] = {}
-        for method, path in self.operations:
-            operation = spec_paths.get(path, {}).get(method) or EXTRA_OPERATIONS.get((method, path))
-            if spec is None or operation is None:
-                params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
-                operation = {
-                    "summary": f"{method.upper()} {path}",
-                    "parameters": [
-                        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                        for p in params
-                    ],
-                    "responses": {"default": {"description": "See the official Vapi API reference."}},
-                }
-            paths.setdefault(path, {})[method] = copy.deepcopy(dict(operation))
-        info = {
-            "title": "Vapi API (mockvapi)",
-            "version": str((spec or {}).get("info", {}).get("version", "1.0")),
-            "description": f"{_NOTE} Schemas: {source}.",
-        }
-        doc: dict[str, Any] = {
-            "openapi": str((spec or {}).get("openapi", "3.0.0")),
-            "info": info,
-            "paths": paths,
-        }
-        if spec is not None:
-            components = spec.get("components", {})
-            doc["components"] = {
-                "securitySchemes": copy.deepcopy(components.get("securitySchemes", {})),
-                "schemas": copy.deepcopy(_closure(_refs(paths), components.get("schemas", {}))),
-            }
         return doc
+
+
+def _load(spec_path: Path) -> tuple[dict[str, Any] | None, str]:
+    try:
+        spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"official spec not found at {spec_path} (set {ENV_VAR})"
+    except (OSError, ValueError) as exc:
+        log.warning("mockvapi: cannot read the OpenAPI spec %s: %s", spec_path, exc)
+        return None, f"official spec at {spec_path} is unreadable: {exc}"
+    if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
+        return None, f"{spec_path} is not an OpenAPI document"
+    return spec, f"copied from {spec_path.name}"
+
+
+@functools.lru_cache(maxsize=8)
+def _build(operations: tuple[tuple[str, str], ...], spec_path: Path, stamp: tuple[int, int] | None) -> dict[str, Any]:
+    """Build the document; ``stamp`` (mtime, size) only keys the cache so an edited spec is re-read."""
+    spec, source = _load(spec_path)
+    spec_paths: Mapping[str, Any] = spec["paths"] if spec else {}
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path in operations:
+        operation = spec_paths.get(path, {}).get(method) or EXTRA_OPERATIONS.get((method, path))
+        if spec is None or operation is None:
+            params = [p.strip("{}") for p in path.split("/") if p.startswith("{")]
+            operation = {
+                "summary": f"{method.upper()} {path}",
+                "parameters": [
+                    {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+                ],
+                "responses": {"default": {"description": "See the official Vapi API reference."}},
+            }
+        paths.setdefault(path, {})[method] = dict(operation)
+    info = {
+        "title": "Vapi API (mockvapi)",
+        "version": str((spec or {}).get("info", {}).get("version", "1.0")),
+        "description": f"{_NOTE} Schemas: {source}.",
+    }
+    doc: dict[str, Any] = {
+        "openapi": str((spec or {}).get("openapi", "3.0.0")),
+        "info": info,
+        "paths": paths,
+    }
+    if spec is not None:
+        components = spec.get("components", {})
+        doc["components"] = {
+            "securitySchemes": copy.deepcopy(components.get("securitySchemes", {})),
+            "schemas": copy.deepcopy(_closure(_refs(paths), components.get("schemas", {}))),
+        }
+    return doc

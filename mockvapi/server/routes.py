@@ -54,8 +54,7 @@ API_ROUTES: tuple[Route, ...] = (
 def route_defs(routes: tuple[Route, ...] = API_ROUTES) -> list[web.RouteDef]:
     """aiohttp route definitions for ``routes``, with the Bearer check wrapped around API routes."""
     return [
-        web.route(r.method, r.path, h.requires_auth(r.handler) if r.auth else r.handler, name=r.name)
-        for r in routes
+        web.route(r.method, r.path, h.requires_auth(r.handler) if r.auth else r.handler, name=r.name) for r in routes
     ]
 
 
