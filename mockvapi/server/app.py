@@ -88,6 +88,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:
         log.exception("mockvapi: internal error answering %s %s", request.method, request.path)
         request.app[ERRORS_KEY].errors.append(exc)
+        if request.writer.output_size > 0:
+            # A hook already started its answer (say, upgraded to a websocket): a JSON body now
+            # would be written into that stream. Let aiohttp drop the connection instead.
+            raise
         body = {
             "message": f"mockvapi internal error (a bug in mockvapi or a hook, not in the request): {exc!r}"[:500],
             "error": "Internal Server Error",

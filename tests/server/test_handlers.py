@@ -205,3 +205,21 @@ async def test_extra_routes_come_first_and_share_the_backend(responses: Response
         await _assistant(http)
         assert (await http.post("/_mockvapi/reset")).json() == {"reset": True}
         assert (await http.get("/assistant")).json() == []
+
+
+async def test_hook_failing_after_websocket_upgrade_closes_cleanly(
+    app: web.Application, http: httpx.AsyncClient
+) -> None:
+    async def broken(record: CallRecord, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str("hello")
+        raise RuntimeError("engine bug after upgrade")
+
+    app[HOOKS_KEY].on_transport_ws = broken
+    call = (await http.post("/call", json={"assistant": {"name": "x"}})).json()
+    url = str(http.base_url.join(f"/{call['id']}/transport"))
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        received = [message.data async for message in ws]
+    assert received == ["hello"]  # no JSON error body written into the websocket stream
+    assert [str(e) for e in app[ERRORS_KEY].errors] == ["engine bug after upgrade"]
