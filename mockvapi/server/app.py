@@ -43,6 +43,7 @@ __all__ = [
     "MAX_BODY_KEY",
     "OPENAPI_KEY",
     "TOKENS_KEY",
+    "cors_middleware",
     "create_app",
     "error_middleware",
     "error_response",
@@ -100,6 +101,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(body, status=500)
 
 
+_CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
+    "Access-Control-Max-Age": "600",
+}
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Let browsers in (the web SDK calls POST /call/web from a page, as it does against Vapi)."""
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        return web.Response(status=204, headers=_CORS_HEADERS)
+    response = await handler(request)
+    if not response.prepared:  # a websocket upgrade has already sent its headers
+        response.headers.setdefault("Access-Control-Allow-Origin", "*")
+    return response
+
+
 def create_app(
     *,
     backend: Backend | None = None,
@@ -125,7 +145,7 @@ def create_app(
     """
     if isinstance(tokens, str):  # a single token, not an iterable of characters
         tokens = (tokens,)
-    app = web.Application(middlewares=[error_middleware], client_max_size=max_body_bytes)
+    app = web.Application(middlewares=[cors_middleware, error_middleware], client_max_size=max_body_bytes)
     app[BACKEND_KEY] = backend if backend is not None else Backend(seed=seed, now_ms=now_ms)
     app[TOKENS_KEY] = Tokens(None if tokens is None else frozenset(tokens))
     app[HOOKS_KEY] = Hooks(

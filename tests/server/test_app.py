@@ -164,3 +164,14 @@ async def test_a_bug_answers_json_500_and_is_kept_for_the_harness(caplog: pytest
     assert "Traceback" not in response.text
     assert [type(e) for e in app[ERRORS_KEY].errors] == [KeyError]
     assert "internal error" in caplog.text
+
+
+async def test_browsers_get_cors_preflight_and_headers(http: httpx.AsyncClient) -> None:
+    preflight = await http.options(
+        "/call/web", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    assert (await http.get("/assistant")).headers["Access-Control-Allow-Origin"] == "*"
+    assert (await http.get("/nowhere")).headers["Access-Control-Allow-Origin"] == "*"
