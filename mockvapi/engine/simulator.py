@@ -215,6 +215,17 @@ def _chunks(tokens: list[str]) -> list[tuple[str, int]]:
     return [(text, i) for text, i in out if text]
 
 
+def _tokens_for_words(tokens: list[str], words: int) -> int:
+    """How many tokens make up the first `words` words (with the punctuation that follows them)."""
+    seen = 0
+    for i, token in enumerate(tokens):
+        if i == 0 or token[:1].isspace():
+            if seen == words:
+                return i
+            seen += 1
+    return len(tokens)
+
+
 def _words(text: str) -> int:
     return max(1, len(text.split()))
 
@@ -741,7 +752,10 @@ class CallSimulation:
             speech_start = natural_start
             # A cut needs a moment of speech: the interrupting voice starts between speech start and cut.
             cut_ms = speech_start + max(amount * 1000, 2)
-            count = sum(1 for t in times if t < cut_ms)
+            # Tokens stream faster than speech: only the words both streamed and spoken by the cut count.
+            words = int((cut_ms - speech_start) / 1000 * self.timing.words_per_minute / 60)
+            streamed = sum(1 for t in times if t < cut_ms)
+            count = max(1, min(streamed, _tokens_for_words(tokens, words)))
         delivered = tokens[:count]
         turn_id = self.fakes.uuid()
         for token, t in zip(delivered, times, strict=False):
