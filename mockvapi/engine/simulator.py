@@ -608,6 +608,8 @@ class CallSimulation:
         Returns the time its speech ends.
         """
         tokens = tokenize(text)
+        if not tokens:
+            return int(round(at_ms))  # blank text (say, a template that rendered empty): nothing is said
         chunks = _chunks(tokens)
         if streamed:
             times = self._token_times(at_ms, len(tokens), delay, hang_after)
@@ -732,6 +734,8 @@ class CallSimulation:
         cut = turn.interrupted
         assert cut is not None
         tokens = tokenize(text)
+        if not tokens:
+            raise StepError(("assistant", "say"), "an interrupted answer needs words to cut; the text is blank")
         chunks = _chunks(tokens)
         at = self._cursor
         times = self._token_times(at, len(tokens), turn.delay, turn.hang_after)
