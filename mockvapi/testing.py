@@ -25,7 +25,7 @@ from typing import Any, Literal, TypeVar
 from mockvapi.engine.clock import Clock, RealClock, VirtualClock
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer, ClientSink, MemoryClient
-from mockvapi.engine.simulator import Timeline
+from mockvapi.engine.simulator import CallOverrides, Timeline
 from mockvapi.errors import ExpectationFailed, MockVapiError
 from mockvapi.library import resolve
 from mockvapi.models.messages import Profile
@@ -459,6 +459,7 @@ class MockVapi:
         call_id: str | None = None,
         wait_for_client: float | None = None,
         listeners: Sequence[Any] = (),
+        overrides: CallOverrides | None = None,
     ) -> Call:
         """Start a call in the background and return its handle at once (await `call.wait()`)."""
         if not self._started:
@@ -482,6 +483,7 @@ class MockVapi:
             server=WebhookSink(pool, self.journal, self.clock),
             clients=sinks,
             listeners=listeners,
+            overrides=overrides,
         )
         call = Call(self, player, memory)
         self.calls.append(call)

@@ -24,6 +24,7 @@ from mockvapi.engine.clock import Clock
 from mockvapi.engine.journal import Journal, Problem
 from mockvapi.engine.simulator import (
     Ask,
+    CallOverrides,
     CallSimulation,
     Event,
     Reply,
@@ -92,6 +93,7 @@ class CallPlayer:
         server: ServerSink | None = None,
         clients: Sequence[ClientSink] = (),
         listeners: Sequence[Listener] = (),
+        overrides: CallOverrides | None = None,
     ) -> None:
         self.clock = clock
         self.journal = journal if journal is not None else Journal()
@@ -102,6 +104,7 @@ class CallPlayer:
             start_ms=start_ms if start_ms is not None else clock.epoch_ms(),
             call_id=call_id,
             lenient_templates=True,
+            overrides=overrides,
         )
         self.server = server
         self.clients: list[ClientSink] = list(clients)
@@ -211,11 +214,13 @@ class CallPlayer:
             for client in self.clients:
                 client.speaking(message.status == "started")
         reply: Awaitable[Reply | None] | None = None
-        if context.wants(message, "server") or message.type_name in _ASKING:
+        wants_server = context.wants(message, "server")
+        if wants_server or self.listeners:
             wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "server")
+            # Listeners (e.g. the REST call record) see every message, subscribed or not.
             for listener in self.listeners:
                 listener(self, event, wire)
-            if self.server is not None and context.wants(message, "server"):
+            if self.server is not None and wants_server:
                 server, timeout, kind = self._route(event)
                 reply = self.server.submit(Outgoing(self.call_id, event, wire, server, timeout, kind))
         if self.clients and context.wants(message, "client"):
