@@ -186,11 +186,6 @@ def test_schema_command_prints_a_valid_json_schema(capsys: pytest.CaptureFixture
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
-SHORTHAND_REASON = (
-    "the JSON Schema does not describe the step shorthands (`user: \"Hi\"`, `assistant: \"...\"`, "
-    "`silence: 30s`, `end: voicemail`): the before-validators that expand them are invisible to "
-    "model_json_schema(), so editors flag every shorthand step"
-)
 SHORTHANDS = {"user": "say", "assistant": "say", "silence": "duration", "end": "reason"}
 
 
@@ -210,7 +205,6 @@ def expand_shorthands(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "steps": steps}
 
 
-@pytest.mark.xfail(strict=True, reason=SHORTHAND_REASON)
 @pytest.mark.parametrize("path", bundled_paths(), ids=lambda p: p.stem)
 def test_bundled_scenarios_match_the_schema(path: Path, scenario_schema: dict[str, Any]) -> None:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -229,9 +223,7 @@ def test_bundled_scenarios_match_the_schema_with_shorthands_expanded(
 
 @pytest.mark.parametrize("name", ["unknown-key", "unknown-top-level-key", "version-2", "missing-steps",
                                   "bad-call-type", "wrong-type-steps", "negative-latency",
-                                  pytest.param("two-kinds-step", marks=pytest.mark.xfail(strict=True, reason=(
-                                      "the schema lets a step have several kinds (no oneOf/maxProperties "
-                                      "on Step), though the loader rejects it")))])
+                                  "two-kinds-step"])
 def test_schema_rejects_what_an_editor_can_catch(name: str, scenario_schema: dict[str, Any]) -> None:
     data = yaml.safe_load((MALFORMED / f"{name}.yaml").read_text(encoding="utf-8"))
     if isinstance(data.get("steps"), list):

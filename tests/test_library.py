@@ -13,7 +13,6 @@ from mockvapi.engine.simulator import Timeline, simulate
 from mockvapi.library import bundled_names, bundled_paths, resolve
 
 LEGACY = "booking-with-barge-in-and-slow-tool"  # predates the library conventions (not ours to edit)
-LEGACY_REASON = f"{LEGACY}.yaml is named 'booking' and has no expect: block; its owner must fix the file"
 REQUIRED = (
     "happy-path", "barge-in", "double-barge-in", "interrupt-after-first-token", "slow-model-hang",
     "slow-tool-hang", "tool-call", "tool-error", "customer-hangs-up", "assistant-ends-call",
@@ -48,8 +47,7 @@ def turns(name: str, role: str | None = None) -> list[dict[str, Any]]:
 
 
 def legacy_xfail(name: str) -> Any:
-    marks = [pytest.mark.xfail(strict=True, reason=LEGACY_REASON)] if name == LEGACY else []
-    return pytest.param(name, marks=marks, id=name)
+    return pytest.param(name, id=name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -272,7 +272,11 @@ class CallSimulation:
         self._cursor = 0
         self._turn = 0
         self._step: int | None = None
-        self.context = self._build_context(call_id)
+        self.audio_format: dict[str, Any] | None = None
+        try:
+            self.context = self._build_context(call_id)
+        except StepError as exc:
+            raise step_error(self, exc) from None
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -354,12 +358,19 @@ class CallSimulation:
             fmt.setdefault("format", "pcm_s16le")
             fmt.setdefault("container", "raw")
             fmt.setdefault("sampleRate", 16000 if fmt["format"] == "pcm_s16le" else 8000)
-            call["transport"] = {"provider": "vapi.websocket", "audioFormat": fmt}
+            # The audio format stays off the wire: the spec types AudioFormat.format as an object, so no
+            # real value validates. The websocket transport reads it from here.
+            self.audio_format = fmt
+            call["transport"] = {"provider": "vapi.websocket"}
         if customer is not None:
             call["customer"] = customer
         o = self.overrides
         if o.call is not None:
             call = {k: v for k, v in o.call.items() if k not in _VOLATILE_CALL_FIELDS}
+            transport = call.get("transport")
+            if isinstance(transport, dict) and "audioFormat" in transport:
+                self.audio_format = dict(transport["audioFormat"])
+                call["transport"] = {k: v for k, v in transport.items() if k != "audioFormat"}
             customer = dict(call["customer"]) if isinstance(call.get("customer"), dict) else customer
         if o.phone_number is not None:
             phone_number = dict(o.phone_number)
@@ -473,6 +484,7 @@ class CallSimulation:
         yield from self._start()
         steps = self.scenario.steps
         for index, step in enumerate(steps):
+            self._step = index
             if self.ended_reason is not None:
                 raise StepError(
                     (), f"the call already ended ({self.ended_reason}); remove the steps after it"

@@ -100,8 +100,13 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        problem = str(exc.problem or exc)
+        if exc.context_mark is not None and "end of stream" in problem:
+            # Running off the end means something opened near the context mark was never closed.
+            mark = exc.context_mark
+            problem = f"{exc.context}, never closed" if exc.context else "unclosed construct"
         where = _position(mark, file) if mark else SourceLocation(file, 1, 1)
-        raise ScenarioError([ScenarioProblem(where, f"invalid YAML: {exc.problem or exc}")]) from None
+        raise ScenarioError([ScenarioProblem(where, f"invalid YAML: {problem}")]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), f"invalid YAML: {exc}")]) from None
     if node is None:

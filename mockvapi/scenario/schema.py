@@ -23,12 +23,26 @@ CallType = Literal["webCall", "inboundPhoneCall", "outboundPhoneCall", "vapi.web
 STEP_KINDS: tuple[str, ...] = ("user", "assistant", "tool", "silence", "transfer", "end")
 
 
+# Words authors reach for that difflib would match to the wrong Vapi value.
+_SYNONYMS = {
+    "customer-hung-up": "customer-ended-call",
+    "customer-hangup": "customer-ended-call",
+    "hangup": "customer-ended-call",
+    "hung-up": "customer-ended-call",
+    "assistant-hung-up": "assistant-ended-call",
+    "transferred": "assistant-forwarded-call",
+    "silence": "silence-timed-out",
+    "timeout": "silence-timed-out",
+}
+
+
 def one_of(allowed: frozenset[str], what: str) -> AfterValidator:
     """Check a string against a spec enum, suggesting the nearest value when it is not in it."""
 
     def check(value: str) -> str:
         if value not in allowed:
-            near = difflib.get_close_matches(value, sorted(allowed), n=1)
+            near = [_SYNONYMS[value]] if _SYNONYMS.get(value) in allowed else []
+            near = near or difflib.get_close_matches(value, sorted(allowed), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise ValueError(f"{value!r} is not a Vapi {what}{hint}")
         return value
@@ -324,3 +338,29 @@ class Scenario(Strict):
     timing: Timing = Field(default_factory=Timing)
     steps: list[Step] = Field(min_length=1)
     expect: Expect | None = None
+
+
+_SHORTHANDS = {"user": "string", "assistant": "string", "silence": "duration", "end": "string"}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the scenario language, for editors' YAML language servers.
+
+    pydantic's own schema misses what the `before` validators accept: the scalar shorthands
+    (`user: "Hi"`, `silence: 30s`) and "exactly one kind per step"; both are added here.
+    """
+    schema = Scenario.model_json_schema(by_alias=True)
+    defs = schema.get("$defs", {})
+    step = defs["Step"]
+    for kind, short in _SHORTHANDS.items():
+        prop = step["properties"][kind]
+        scalar: dict[str, Any] = {"type": "string"}
+        if short == "duration":
+            scalar = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}
+        variants = prop.pop("anyOf", None) or [dict(prop)]
+        keep = {k: v for k, v in prop.items() if k in ("description", "title", "default")}
+        step["properties"][kind] = {**keep, "anyOf": [scalar, *variants]}
+    step["oneOf"] = [{"required": [kind]} for kind in STEP_KINDS]
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mockvapi scenario"
+    return schema

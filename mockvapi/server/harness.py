@@ -21,7 +21,7 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
@@ -240,12 +240,12 @@ class MockServer:
 
     async def _journal(self, request: web.Request) -> web.StreamResponse:
         q = request.query
-        outcome = q.get("outcome")
-        if outcome not in (None, "ok", "failed"):
+        if q.get("outcome") not in _OUTCOMES:
             raise BadRequest(["outcome must be ok or failed"])
+        outcome = _OUTCOMES[q.get("outcome")]
         rows = self.vapi.journal.deliveries(
             call_id=q.get("callId"), type=q.get("type"), channel=q.get("channel"), outcome=outcome
-        )  # type: ignore[arg-type]
+        )
         if q.get("format") == "jsonl":
             text = "".join(json.dumps(d.to_dict()) + "\n" for d in rows)
             return web.Response(text=text, content_type="application/x-ndjson")
@@ -278,6 +278,9 @@ class MockServer:
 
     def __repr__(self) -> str:
         return f"MockServer({self.url or 'not started'}, {len(self.backend.calls)} calls)"
+
+
+_OUTCOMES: dict[str | None, Literal["ok", "failed"] | None] = {None: None, "ok": "ok", "failed": "failed"}
 
 
 class _RecordUpdater:

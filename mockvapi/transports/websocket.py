@@ -40,8 +40,7 @@ CONTROL_TYPES = frozenset(
 
 
 def audio_format(player: CallPlayer) -> tuple[str, int]:
-    transport = player.sim.context.call.get("transport") or {}
-    fmt = transport.get("audioFormat") or {}
+    fmt = player.sim.audio_format or {}
     encoding = str(fmt.get("format", "pcm_s16le"))
     rate = int(fmt.get("sampleRate") or (16000 if encoding == "pcm_s16le" else 8000))
     return encoding, rate
