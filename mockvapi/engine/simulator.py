@@ -482,6 +482,8 @@ class CallSimulation:
     def run(self) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         """Yield the call's events in order; yield an Ask where a reply is needed and expect a Reply."""
         yield from self._start()
+        if self._ended():
+            return  # the assistant-request reply ended the call (error, destination, failure): no script
         steps = self.scenario.steps
         for index, step in enumerate(steps):
             self._step = index
