@@ -127,6 +127,35 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+SDK_SNIPPET = """\
+  from vapi import Vapi
+  client = Vapi(token="{token}", base_url="{url}")
+  assistant = client.assistants.create(name="Riley", server={{"url": "http://127.0.0.1:9000/webhook"}},
+                                       metadata={{"mockvapi": {{"scenario": "{scenario}"}}}})
+  call = client.calls.create(assistant_id=assistant.id)"""
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mockvapi.server.serve import serve
+
+    return serve(
+        host=args.host, port=args.port, scenarios=args.scenarios, default_scenario=args.default_scenario,
+        token=args.token, control_token=args.control_token, speed=args.speed, clock=args.clock,
+        seed=args.seed, banner=lambda url, token: _banner(url, token, args.default_scenario),
+    )
+
+
+def _banner(url: str, token: str | None, scenario: str) -> str:
+    shown = token or "any-token"
+    return (
+        f"mockvapi: the Vapi API is listening on {url} (Ctrl-C to stop)\n\n"
+        f"Point the official SDK at it:\n{SDK_SNIPPET.format(token=shown, url=url, scenario=scenario)}\n\n"
+        f"Or with curl:\n  curl -s -X POST {url}/assistant -H 'Authorization: Bearer {shown}' "
+        f"-H 'Content-Type: application/json' -d '{{\"name\": \"Riley\"}}'\n"
+        f"  curl -s {url}/_mockvapi/scenarios\n"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mockvapi", description="A scriptable test double for Vapi.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the JSON Schema of the scenario language")
     p.set_defaults(func=cmd_schema)
+    p = sub.add_parser("serve", help="serve the mock Vapi REST API, webhooks and websockets")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    p.add_argument("--scenarios", metavar="DIR", help="folder of scenarios to serve (default: the bundled ones)")
+    p.add_argument("--default-scenario", default="happy-path",
+                   help="played when the assistant's metadata.mockvapi.scenario names none")
+    p.add_argument("--token", help="the only Bearer token the API accepts (default: any non-empty token)")
+    p.add_argument("--control-token", help="Bearer token required by the /_mockvapi/ control plane")
+    p.add_argument("--speed", type=float, default=1.0, help="real-clock speed factor, e.g. 10 for 10x")
+    p.add_argument("--clock", choices=["real", "virtual", "manual"], default="real",
+                   help="virtual: calls play instantly; manual: time moves only via /_mockvapi/clock/advance")
+    p.add_argument("--seed", type=int, help="seed for every call (default: each scenario's own)")
+    p.set_defaults(func=cmd_serve)
+
     register_qa(sub)
     return parser
 

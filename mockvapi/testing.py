@@ -324,6 +324,7 @@ class MockVapi:
         strict: bool = True,
         scenarios: str | Path | None = None,
         default_scenario: str = "happy-path",
+        control_token: str | None = None,
     ) -> None:
         if isinstance(clock, str):
             if clock not in ("virtual", "real"):
@@ -342,6 +343,7 @@ class MockVapi:
         self.strict = strict
         self.scenarios_dir = Path(scenarios) if scenarios is not None else None
         self.default_scenario = default_scenario
+        self.control_token = control_token
         self.journal = Journal(journal_size)
         self.calls: list[Call] = []
         self.server: Any = None  # mockvapi.server.MockServer when serve=True
@@ -359,7 +361,7 @@ class MockVapi:
         if self.serve:
             from mockvapi.server.harness import MockServer
 
-            self.server = MockServer(self)
+            self.server = MockServer(self, control_token=self.control_token)
             await self.server.start()
         self._started = True
         return self
@@ -371,9 +373,9 @@ class MockVapi:
         self._started = False
         running = [c.task for c in self.calls if c.task is not None and not c.task.done()]
         for task in running:
-            task.cancel()
+            task.cancel()  # each player drains its queued deliveries as it stops
         if running:
-            await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.wait(running, timeout=30)
         if self.server is not None:
             await self.server.aclose()
         for pool in self._pools:

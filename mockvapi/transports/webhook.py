@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ from mockvapi.transports.http import (
 )
 
 TargetResolver = Callable[[str], HttpTarget]
+log = logging.getLogger("mockvapi.deliveries")
 
 
 class TargetPool:
@@ -133,6 +135,8 @@ class WebhookSink:
             sleep=self.clock.sleep,
         )
         self._fill(delivery, outcome)
+        log.info("call %s %-20s -> %s %s", outgoing.call_id[:8], outgoing.event.type, target.description,
+                 delivery.status if delivery.status is not None else delivery.error)
         if not outcome.ok and outgoing.kind == "message":
             # Vapi ignores failed deliveries of ordinary messages; the test should hear about them.
             self.journal.problem(

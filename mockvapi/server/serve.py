@@ -1,0 +1,69 @@
+"""`mockvapi serve`: the stand-alone mock server, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable
+
+from mockvapi.engine.clock import Clock, RealClock, VirtualClock
+from mockvapi.errors import MockVapiError, ScenarioError
+
+log = logging.getLogger("mockvapi")
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    scenarios: str | None = None,
+    default_scenario: str = "happy-path",
+    token: str | None = None,
+    control_token: str | None = None,
+    speed: float = 1.0,
+    clock: str = "real",
+    seed: int | None = None,
+    banner: Callable[[str, str | None], str] | None = None,
+    ready: Callable[[str], None] | None = None,
+) -> int:
+    """Run the server in the foreground; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    try:
+        return asyncio.run(_serve(host, port, scenarios, default_scenario, token, control_token, speed, clock, seed,
+                                  banner, ready))
+    except (ScenarioError, MockVapiError, OSError) as exc:
+        print(f"mockvapi: cannot serve: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _serve(host: str, port: int, scenarios: str | None, default_scenario: str, token: str | None,
+                 control_token: str | None, speed: float, clock_name: str, seed: int | None,
+                 banner: Callable[[str, str | None], str] | None, ready: Callable[[str], None] | None) -> int:
+    from mockvapi.testing import MockVapi
+
+    clock: Clock
+    clock = RealClock(speed) if clock_name == "real" else VirtualClock(autojump=clock_name == "virtual")
+    vapi = MockVapi(serve=True, host=host, port=port, token=token, clock=clock, seed=seed, strict=False,
+                    scenarios=scenarios, default_scenario=default_scenario, control_token=control_token)
+    await vapi.start()
+    url = vapi.server.url
+    if banner is not None:
+        print(banner(url, token), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(url)
+    try:
+        await stop.wait()
+    finally:
+        log.info("mockvapi: shutting down, finishing deliveries in flight")
+        await vapi.aclose()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    log.info("mockvapi: stopped (%d calls, %d deliveries, %d problems)", len(vapi.calls), len(vapi.journal),
+             len(vapi.journal.problems))
+    return 0
