@@ -109,9 +109,7 @@ async def test_player_honours_seed_start_ms_and_profile() -> None:
     clock = VirtualClock()
     sink = CollectSink(clock)
     client = MemoryClient()
-    player = CallPlayer(
-        loaded, clock=clock, server=sink, clients=[client], seed=77, start_ms=123_000, profile="spec"
-    )
+    player = CallPlayer(loaded, clock=clock, server=sink, clients=[client], seed=77, start_ms=123_000, profile="spec")
     await player.run()
     expected = simulate(loaded, seed=77, start_ms=123_000)
     assert [o.wire for o in sink.got] == [m for _, m in expected.messages(side="server", profile="spec")]
@@ -247,9 +245,7 @@ async def test_listeners_see_every_message_subscribed_or_not() -> None:
     clock = VirtualClock()
     sink = CollectSink(clock)
     seen: list[dict[str, Any]] = []
-    player = CallPlayer(
-        resolve("tool-call"), clock=clock, server=sink, listeners=[lambda p, e, w: seen.append(w)]
-    )
+    player = CallPlayer(resolve("tool-call"), clock=clock, server=sink, listeners=[lambda p, e, w: seen.append(w)])
     await player.run()
     delivered = [o.wire for o in sink.got]
     assert [w for w in seen if w in delivered] == delivered  # the webhook's messages, in the same order
