@@ -23,6 +23,7 @@ from mockvapi.qa.report_html import write_html
 from mockvapi.qa.report_junit import write_junit
 from mockvapi.qa.runner import RunOptions, ScenarioResult, collect, run
 from mockvapi.qa.scaffold import SCHEMA_FILE, scaffold
+from mockvapi.qa.schema import editor_schema
 from mockvapi.scenario.loader import LoadedScenario
 
 __all__ = ["register"]
@@ -100,9 +101,7 @@ def register(sub: Any) -> None:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from mockvapi.cli import scenario_json_schema
-
-    schema = None if args.no_schema else json.dumps(scenario_json_schema(), indent=2) + "\n"
+    schema = None if args.no_schema else json.dumps(editor_schema(), indent=2) + "\n"
     try:
         path = scaffold(args.name, args.dir, force=args.force, schema=schema)
     except (MockVapiError, OSError) as exc:

@@ -41,9 +41,9 @@ def junit_xml(results: Sequence[ScenarioResult], *, suite: str = "mockvapi", tar
         case = ET.SubElement(
             ts,
             "testcase",
-            name=result.name,
-            classname=f"mockvapi.{Path(result.file).stem}",
-            file=result.file,
+            name=_clean(result.name),
+            classname=_clean(f"mockvapi.{Path(result.file).stem}"),
+            file=_clean(result.file),
             time=f"{result.wall:.3f}",
         )
         if result.status != "passed":

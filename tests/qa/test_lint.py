@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mockvapi.cli import main
+from mockvapi.qa.lint import CODES, lint
+from mockvapi.scenario.loader import load_text
+
+SUSPICIOUS = """\
+version: 1
+name: suspicious
+assistant:
+  serverMessages: [status-update, end-of-call-report, tool-calls, hang]
+  tools:
+    - name: lookup
+    - name: never_called
+timing:
+  tokens_per_second: 2
+  words_per_minute: 400
+  hang_after: 25s
+steps:
+  - user: "Where is my order?"
+  - assistant:
+      say: "Let me check."
+      interrupted:
+        after: 30s
+        by: "It's order 42."
+  - tool:
+      name: lookup
+      latency: 22s
+      error: "not found"
+      status: 500
+      expect_reply:
+        within: 1s
+  - end: customer-ended-call
+expect:
+  ended_reason: voicemail
+  delivered: [user-interrupted, tool-calls, tool-call]
+  not_delivered: [transcript]
+"""
+
+
+def _codes(text: str) -> dict[str, str]:
+    """code -> "line:col" of its warning."""
+    return {w.code: f"{w.location.line}:{w.location.column}" for w in lint(load_text(text, "s.yaml"))}
+
+
+def test_every_check_fires_at_its_place() -> None:
+    found = _codes(SUSPICIOUS)
+    assert found == {
+        "unused-tool": "7:13",
+        "token-rate": "9:22",
+        "speech-rate": "10:21",
+        "hang-after-timeout": "11:15",
+        "late-interruption": "17:16",
+        "latency-timeout": "21:16",
+        "error-ignored": "22:14",
+        "reply-within-latency": "25:17",
+        "ended-reason-mismatch": "28:17",
+        "never-delivered": "29:15",
+        "unknown-message-type": "29:45",
+        "always-absent": "30:19",
+    }
+    assert set(CODES) - set(found) == {"reply-within-hang"}
+
+
+def test_messages_say_what_will_happen() -> None:
+    warnings = {w.code: w for w in lint(load_text(SUSPICIOUS, "s.yaml"))}
+    late = warnings["late-interruption"]
+    assert "comes 30s after the assistant starts speaking, but this answer takes only about" in late.message
+    assert late.step == "#2 assistant"
+    assert str(late).startswith("s.yaml:17:16: warning: ") and str(late).endswith("[late-interruption]")
+    assert "25s is not shorter than the server timeout (20s) of tool 'lookup'" in warnings["hang-after-timeout"].message
+    assert "did you mean 'tool-calls'?" in warnings["unknown-message-type"].message
+    assert "ends with 'customer-ended-call', not 'voicemail'" in warnings["ended-reason-mismatch"].message
+
+
+def test_reply_within_longer_than_hang_after_and_server_timeouts() -> None:
+    text = """\
+version: 1
+name: t
+assistant:
+  server: {url: "https://example.test/hook", timeoutSeconds: 4}
+  tools: [{name: lookup}]
+steps:
+  - tool:
+      name: lookup
+      hang_after: 2s
+      expect_reply: {within: 3s}
+"""
+    found = _codes(text)
+    assert found == {"reply-within-hang": "10:30"}
+    no_tools = "version: 1\nname: t\nassistant:\n  server: {timeoutSeconds: 4}\nsteps:\n  - user: hi\n"
+    assert _codes(no_tools) == {"hang-after-timeout": "1:1"}  # timing.hang_after (5s default) >= 4s
+
+
+def test_a_time_based_interruption_within_the_speech_is_fine() -> None:
+    text = """\
+version: 1
+name: t
+steps:
+  - user: "Tell me about your plans."
+  - assistant:
+      say: "We have three plans: basic, plus and premium, and each comes with a free first month."
+      interrupted: {after: 1.5s, by: "Premium, please."}
+"""
+    assert _codes(text) == {}
+
+
+def test_bundled_scenarios_lint_cleanly_or_with_known_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    from mockvapi.library import bundled_dir
+
+    assert main(["lint", str(bundled_dir())]) == 0
+    out = capsys.readouterr().out
+    for line in out.splitlines():
+        assert ": warning: " in line and line.endswith("]")
+
+
+def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SUSPICIOUS)
+    assert main(["lint", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.count(": warning: ") == 12 and "1 file(s): 12 warning(s)" in err
+    assert main(["lint", "--strict", str(path)]) == 1
+    capsys.readouterr()
+    disabled = ["--disable", "unused-tool,token-rate", "--disable", "speech-rate"]
+    assert main(["lint", str(path), *disabled]) == 0
+    assert capsys.readouterr().out.count(": warning: ") == 9
+    assert main(["lint", str(path), "--disable", "no-such-check"]) == 2
+    assert "unknown check(s): no-such-check" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: b\nsteps: []\n")
+    assert main(["lint", str(bad)]) == 1
+    assert "bad.yaml:3:8:" in capsys.readouterr().out
