@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from mockvapi.engine.simulator import simulate
 from mockvapi.errors import MockVapiError, ScenarioError
 from mockvapi.library import resolve
 from mockvapi.qa.importer import CallImportError, import_call
@@ -181,7 +182,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     bad = False
     for spec in specs:
         try:
-            loaded.append(load_scenario(spec, overrides))
+            scenario = load_scenario(spec, overrides)
+            simulate(scenario)  # as `mockvapi validate`: a scenario its own script cannot play is invalid
+            loaded.append(scenario)
         except ScenarioError as exc:
             bad = True
             for problem in exc.problems:

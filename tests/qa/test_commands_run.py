@@ -101,7 +101,7 @@ def test_without_target_plays_scripted_replies(capsys: pytest.CaptureFixture[str
 
 
 def test_results_keep_input_order_with_jobs(app_spec: str, capsys: pytest.CaptureFixture[str]) -> None:
-    names = ["long-call", "happy-path", "barge-in", "transfer"]
+    names = ["slow-model-hang", "happy-path", "barge-in", "transfer"]
     assert main(["run", *(str(bundled_dir() / f"{n}.yaml") for n in names), "--to-app", app_spec, "-j", "4"]) == 0
     out = capsys.readouterr().out
     assert [line.split()[0] for line in out.splitlines()[1:5]] == names
@@ -145,6 +145,10 @@ def test_invalid_scenario_exits_2_before_running(tmp_path: Path, capsys: pytest.
     out, err = capsys.readouterr()
     assert f"{bad}:5:5: unknown key 'asistant'" in err
     assert out == ""  # nothing was run
+    unplayable = tmp_path / "unplayable.yaml"
+    unplayable.write_text("version: 1\nname: u\nsteps:\n  - end: voicemail\n  - user: hi\n")
+    assert main(["run", str(unplayable)]) == 2
+    assert "unplayable.yaml:5:5: the call already ended (voicemail)" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     assert main(["run", str(empty)]) == 2

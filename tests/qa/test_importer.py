@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from mockvapi.cli import main
@@ -11,6 +12,9 @@ from mockvapi.engine.simulator import Timeline, render_message, simulate
 from mockvapi.library import bundled_names, resolve
 from mockvapi.qa.importer import CallImportError, import_call
 from mockvapi.scenario.loader import load_text
+from mockvapi.testing import MockVapi
+
+from .webhook_app import handle
 
 
 def end_of_call_report(timeline: Timeline) -> dict[str, Any]:
@@ -144,3 +148,29 @@ def test_cli_import(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "is not JSON" in capsys.readouterr().err
     assert main(["import", str(tmp_path / "missing.json")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+async def test_round_trip_of_a_call_record_served_by_the_mock_server() -> None:
+    """Acceptance: GET /call/{id} from the mock server -> import -> replay: the same conversation."""
+    async with MockVapi(serve=True, webhook=handle, token="qa-token") as vapi:
+        url = vapi.server.url
+        async with aiohttp.ClientSession(headers={"Authorization": "Bearer qa-token"}) as http:
+            body = {"name": "Sam", "metadata": {"mockvapi": {"scenario": "double-barge-in"}}}
+            async with http.post(f"{url}/assistant", json=body) as response:
+                assert response.status == 201
+                assistant = await response.json()
+            async with http.post(f"{url}/call/web", json={"assistantId": assistant["id"]}) as response:
+                assert response.status == 201
+                call_id = (await response.json())["id"]
+            call = vapi.find_call(call_id)
+            assert call is not None
+            await call.wait()
+            async with http.get(f"{url}/call/{call_id}") as response:
+                record = await response.json()
+    assert record["status"] == "ended" and record["messages"]
+    imported = import_call(record, seed=11)
+    assert imported.yaml.count("interrupted:") == 2
+    replay = simulate(load_text(imported.yaml, "imported.yaml"))
+    assert conversation(replay.history) == conversation(record["artifact"]["messages"], imported.substitute)
+    assert conversation(replay.history) == conversation(call.history, imported.substitute)
+    assert replay.ended_reason == record["endedReason"] == call.ended_reason

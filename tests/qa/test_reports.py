@@ -213,3 +213,20 @@ def test_html_opens_in_headless_chromium(results: list[ScenarioResult], tmp_path
     assert len(colours) > 50
     for lane_colour in ("2f6fdf", "1a9a5a", "d62f2f"):  # caller, assistant, failure
         assert bytes.fromhex(lane_colour) in colours, lane_colour
+
+
+def test_a_call_the_target_derails_is_an_error_in_both_reports(tmp_path: Path) -> None:
+    """A scenario that breaks while playing (here: steps after the end) is reported, never raised."""
+    text = "version: 1\nname: derailed\nsteps:\n  - user: hi\n  - end: voicemail\n  - user: still here\n"
+    (result,) = run([load_text(text, "derailed.yaml")], RunOptions(target=handle))
+    assert result.status == "error" and "the call already ended (voicemail)" in result.failures[0]
+    assert result.trace is not None and result.ended_reason == "voicemail"
+    xml = junitparser.JUnitXml.fromstring(junit_xml([result]))
+    (case,) = list(xml)[0] if isinstance(xml, junitparser.JUnitXml) else list(xml)
+    (error,) = case.result
+    assert isinstance(error, junitparser.Error) and "derailed.yaml:6:5" in (error.message or "")
+    page = render_html([result])
+    assert '<span class="badge error">ERROR</span>' in page and 'class="lane lane-caller"' in page
+    (scripted,) = run([load_text(text, "derailed.yaml")], RunOptions())
+    assert scripted.status == "error" and scripted.trace is None
+    assert "ERROR" in render_html([scripted])
