@@ -25,7 +25,8 @@ WORDS = ("sure", "let", "me", "check", "that", "for", "you", "tuesday", "morning
          "to", "book", "a", "cleaning", "09:00", "don't", "we", "have", "openings", "in", "the", "afternoon",
          "great", "thanks", "bye", "okay", "one", "moment", "please", "hub", "sensor", "light", "blue", "it's")
 ENDINGS = (".", "?", "!", ",", "")
-TOOLS = ("check_availability", "book_slot", "lookup_order")
+TOOLS = ("check_availability", "book_slot", "lookup_order", "log_call")
+ASYNC_TOOL = "log_call"  # Vapi does not wait for async tools
 REASONS = ("customer-ended-call", "assistant-ended-call", "assistant-said-end-call-phrase", "silence-timed-out",
            "voicemail", "exceeded-max-duration")
 VERBOSE_SERVER = ["conversation-update", "model-output", "user-interrupted", "hang", "tool-calls", "speech-update",
@@ -106,7 +107,7 @@ def middle_step(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def last_step(draw: st.DrawFn) -> list[dict[str, Any]]:
-    kind = draw(st.sampled_from(("none", "end", "end-say", "hangup", "transfer")))
+    kind = draw(st.sampled_from(("none", "end", "end-say", "hangup", "transfer", "transfer-ask")))
     if kind == "end":
         return [{"end": draw(st.sampled_from(REASONS))}]
     if kind == "end-say":
@@ -115,6 +116,8 @@ def last_step(draw: st.DrawFn) -> list[dict[str, Any]]:
         return [draw(assistant_step(interrupted=True, hangup=True))]
     if kind == "transfer":
         return [{"transfer": {"number": "+14155550123", "message": draw(utterance())}}]
+    if kind == "transfer-ask":
+        return [{"transfer": {}}]  # the destination comes from transfer-destination-request
     return []
 
 
@@ -122,9 +125,12 @@ def last_step(draw: st.DrawFn) -> list[dict[str, Any]]:
 def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     """A random valid scenario document (the dict a YAML file would load into)."""
     call_type = draw(st.sampled_from(("webCall", "inboundPhoneCall", "outboundPhoneCall", "vapi.websocketCall")))
+    call: dict[str, Any] = {"type": call_type}
+    if call_type == "inboundPhoneCall" and draw(st.booleans()):
+        call["assistant_request"] = True
     assistant: dict[str, Any] = {
         "name": "Riley",
-        "tools": [{"name": name, "parameters": {"date": "string"}} for name in TOOLS],
+        "tools": [{"name": name, "parameters": {"date": "string"}, "async": name == ASYNC_TOOL} for name in TOOLS],
     }
     if draw(st.booleans()):
         assistant["system"] = draw(utterance())
@@ -149,7 +155,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "hang_after": draw(seconds(1, 8)),
     }
     steps = draw(st.lists(middle_step(), min_size=1, max_size=8)) + draw(last_step())
-    return {"version": 1, "name": "random", "seed": draw(st.integers(0, 2**31)), "call": {"type": call_type},
+    return {"version": 1, "name": "random", "seed": draw(st.integers(0, 2**31)), "call": call,
             "assistant": assistant, "timing": timing, "steps": steps}
 
 
