@@ -1,0 +1,399 @@
+"""The vapi.websocket transport, listen and control endpoints (call_endpoints served on 127.0.0.1, port 0).
+
+Control tests stop virtual time (autojump off), move it to a chosen offset, let the peer react to what
+it has received, wait until the player has the control message, then let time run again: the
+control lands at a known point of the call, with no race against the socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from mockvapi.engine.audio import MULAW_SILENCE
+from mockvapi.engine.clock import RealClock, VirtualClock
+from mockvapi.engine.journal import Journal
+from mockvapi.engine.player import CallPlayer
+from mockvapi.engine.simulator import Timeline, simulate
+from mockvapi.library import resolve
+from mockvapi.transports.websocket import WebsocketClient, call_endpoints
+
+START_MS = 1_767_603_600_000
+
+WS_CALL = """
+version: 1
+name: ws-call
+seed: 21
+call:
+  type: vapi.websocketCall
+  AUDIO
+assistant:
+  firstMessage: "Hello, this is Alex from Northwind support."
+steps:
+  - user: "My internet keeps dropping every few minutes."
+  - assistant: "Sorry to hear that. Let me run a line test for you right now."
+  - user: "Okay, thanks."
+  - assistant: "The line looks fine. I will send a new router today."
+  - user: "Great, bye."
+  - end: customer-ended-call
+"""
+
+
+def ws_call(audio: str = "") -> str:
+    return WS_CALL.replace("AUDIO", audio)
+
+
+@dataclass
+class Rig:
+    clock: VirtualClock = field(default_factory=VirtualClock)
+    journal: Journal = field(default_factory=Journal)
+    players: dict[str, CallPlayer] = field(default_factory=dict)
+    server: TestServer | None = None
+    session: aiohttp.ClientSession | None = None
+
+    def player(self, spec: str, **kw: Any) -> CallPlayer:
+        player = CallPlayer(resolve(spec), clock=self.clock, journal=self.journal, **kw)
+        self.players[player.call_id] = player
+        return player
+
+    def url(self, path: str) -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    async def connect(self, player: CallPlayer, kind: str = "transport") -> Peer:
+        assert self.session is not None
+        ws = await self.session.ws_connect(self.url(f"/{player.call_id}/{kind}"))
+        return Peer(ws)
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    r = Rig()
+    app = web.Application()
+    app.add_routes(call_endpoints(r.players.get, r.journal, r.clock))
+    r.server = TestServer(app, host="127.0.0.1", port=0)
+    await r.server.start_server()
+    r.session = aiohttp.ClientSession()
+    yield r
+    await r.session.close()
+    await r.server.close()
+
+
+class Peer:
+    """A websocket client reading every frame in the background."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.texts: list[dict[str, Any]] = []
+        self.raw_texts: list[str] = []
+        self.frames: list[bytes] = []
+        self.closed = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.raw_texts.append(msg.data)
+                self.texts.append(json.loads(msg.data))
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                self.frames.append(msg.data)
+            self._changed.set()
+        self.closed.set()
+        self._changed.set()
+
+    async def wait_texts(self, count: int) -> None:
+        while len(self.texts) < count:
+            assert not self.closed.is_set(), f"closed after {len(self.texts)} of {count} texts"
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def finish(self) -> None:
+        await self.closed.wait()
+        await self._reader
+
+    def types(self) -> list[str]:
+        return [str(m["type"]) for m in self.texts]
+
+
+def notified(player: CallPlayer, method: str) -> asyncio.Event:
+    """An event set each time `player.<method>` has run (a seam to await the server's side)."""
+    event = asyncio.Event()
+    original = getattr(player, method)
+
+    def wrapper(*args: Any) -> Any:
+        result = original(*args)
+        event.set()
+        return result
+
+    setattr(player, method, wrapper)
+    return event
+
+
+async def pause_at(rig: Rig, player: CallPlayer, peer: Peer, offset: float) -> None:
+    """Move virtual time to `offset` and wait until the peer has every text pushed so far."""
+    await rig.clock.advance_to(offset)
+    pushed = rig.journal.deliveries(call_id=player.call_id, channel="websocket")
+    await peer.wait_texts(len(pushed))
+
+
+def expected_client(spec: str) -> list[dict[str, Any]]:
+    return [m for _, m in simulate(resolve(spec), start_ms=START_MS).messages(side="client")]
+
+
+def bots(timeline: Timeline) -> list[str]:
+    return [str(h["message"]) for h in timeline.history if h["role"] == "bot"]
+
+
+# -- frames ---------------------------------------------------------------------------------------
+
+
+async def test_text_frames_are_bare_client_messages_and_equal_simulate(rig: Rig) -> None:
+    spec = "interrupt-after-first-token"
+    player = rig.player(spec, start_ms=START_MS)
+    run = asyncio.ensure_future(player.run(wait_for_client=5))
+    peer = await rig.connect(player)
+    timeline = await run
+    await peer.finish()
+
+    assert peer.texts == expected_client(spec)
+    assert all("message" not in m or m["type"] == "conversation-update" for m in peer.texts)
+    assert peer.texts[0]["type"] == "status-update" and peer.texts[0]["status"] == "in-progress"
+    assert all(json.loads(raw) == m for raw, m in zip(peer.raw_texts, peer.texts, strict=True))
+    assert timeline.ended_reason == "customer-ended-call"
+    records = rig.journal.deliveries(call_id=player.call_id, channel="websocket")
+    assert [d.message for d in records] == peer.texts
+    assert [d.at for d in records] == sorted(d.at for d in records)
+
+
+@pytest.mark.parametrize(
+    ("audio", "size"),
+    [
+        ("", 640),
+        ("audioFormat: {format: pcm_s16le, sampleRate: 16000}", 640),
+        ("audioFormat: {format: pcm_s16le, sampleRate: 8000}", 320),
+        ("audioFormat: {format: mulaw}", 160),
+        ("audioFormat: {format: mulaw, sampleRate: 8000}", 160),
+    ],
+    ids=["default", "pcm16k", "pcm8k", "mulaw", "mulaw8k"],
+)
+async def test_audio_frames_are_20ms_binary_frames(rig: Rig, audio: str, size: int) -> None:
+    player = rig.player(ws_call(audio))
+    run = asyncio.ensure_future(player.run(wait_for_client=5))
+    peer = await rig.connect(player)
+    await run
+    await peer.finish()
+    assert peer.frames and {len(f) for f in peer.frames} == {size}
+    # On a virtual clock one frame goes with each text frame, plus one on joining.
+    assert len(peer.frames) == len(peer.texts) + 1
+    silence = peer.frames[0]
+    assert any(f != silence for f in peer.frames)  # a tone while the assistant speaks
+    if "mulaw" in audio:
+        assert set(silence) == {MULAW_SILENCE}
+    else:
+        assert set(silence) == {0}
+
+
+async def test_audio_is_paced_every_20ms_on_a_real_clock() -> None:
+    clock = RealClock(speed=50)
+    journal = Journal()
+    players: dict[str, CallPlayer] = {}
+    app = web.Application()
+    app.add_routes(call_endpoints(players.get, journal, clock))
+    async with TestServer(app, host="127.0.0.1", port=0) as server, aiohttp.ClientSession() as session:
+        short = ws_call().split("steps:")[0] + "steps:\n  - user: Hi.\n  - end: customer-ended-call\n"
+        player = CallPlayer(resolve(short), clock=clock, journal=journal)
+        players[player.call_id] = player
+        run = asyncio.ensure_future(player.run(wait_for_client=5))
+        peer = Peer(await session.ws_connect(server.make_url(f"/{player.call_id}/transport")))
+        timeline = await run
+        await peer.finish()
+    expected = timeline.duration / 0.02
+    assert {len(f) for f in peer.frames} == {640}
+    assert expected * 0.5 < len(peer.frames) <= expected * 1.1 + 2
+    assert len(peer.texts) == len(timeline.messages(side="client"))
+
+
+async def test_listen_gets_the_same_stream_and_ignores_text(rig: Rig) -> None:
+    rig.clock.autojump = False  # both peers join before the first message
+    player = rig.player(ws_call())
+    run = asyncio.ensure_future(player.run(wait_for_client=5))
+    transport = await rig.connect(player)
+    listen = await rig.connect(player, "listen")
+    await listen.ws.send_str(json.dumps({"type": "end-call"}))  # not a control channel
+    await listen.ws.send_bytes(b"\x00" * 640)
+    rig.clock.autojump = True
+    timeline = await run
+    await transport.finish()
+    await listen.finish()
+    assert listen.texts == transport.texts and listen.texts
+    assert len(listen.frames) == len(transport.frames)
+    assert timeline.ended_reason == "customer-ended-call" and len(bots(timeline)) == 3  # played in full
+    assert rig.journal.deliveries(channel="control") == []
+    assert len(rig.journal.deliveries(channel="listen")) == len(listen.texts)
+
+
+async def test_caller_audio_frames_are_accepted_and_counted(rig: Rig) -> None:
+    rig.clock.autojump = False
+    player = rig.player(ws_call())
+    run = asyncio.ensure_future(player.run(wait_for_client=5))
+    peer = await rig.connect(player)
+    applied = notified(player, "control")
+    for _ in range(3):
+        await peer.ws.send_bytes(b"\x01\x00" * 320)
+    await peer.ws.send_str(json.dumps({"type": "add-message", "message": {"role": "system", "content": "x"}}))
+    await applied.wait()  # frames are read in order, so the audio before it has been counted
+    client = player.clients[0]
+    assert isinstance(client, WebsocketClient)
+    assert client.bytes_received == 3 * 640
+    assert repr(client).startswith("WebsocketClient(websocket, call ")
+    rig.clock.autojump = True
+    await run
+    await peer.finish()
+
+
+# -- control --------------------------------------------------------------------------------------
+
+
+async def test_end_call_over_the_websocket_ends_the_call_early(rig: Rig) -> None:
+    rig.clock.autojump = False
+    player = rig.player(ws_call())
+    full = simulate(resolve(ws_call()))
+    run = asyncio.ensure_future(player.run(wait_for_client=5))
+    peer = await rig.connect(player)
+    applied = notified(player, "control")
+    await pause_at(rig, player, peer, 6.0)
+    assert "status-update" in peer.types()
+    await peer.ws.send_str(json.dumps({"type": "end-call"}))
+    await applied.wait()
+    rig.clock.autojump = True
+    timeline = await run
+    await peer.finish()  # the server closes the socket when the call ends
+
+    assert timeline.ended_reason == "customer-ended-call"
+    assert timeline.duration < full.duration / 2
+    assert len(bots(timeline)) < len(bots(full))
+    assert peer.texts[-1]["type"] == "status-update" and peer.texts[-1]["endedReason"] == "customer-ended-call"
+    control = rig.journal.deliveries(channel="control")
+    assert [(d.message_type, d.target, d.at) for d in control] == [("end-call", "websocket", 6.0)]
+
+
+async def test_say_over_the_websocket_is_spoken(rig: Rig) -> None:
+    rig.clock.autojump = False
+    said = "Please hold the reset button for ten seconds."
+    player = rig.player(ws_call())
+    run = asyncio.ensure_future(player.run(wait_for_client=5))
+    peer = await rig.connect(player)
+    applied = notified(player, "control")
+    await pause_at(rig, player, peer, 3.0)
+    await peer.ws.send_str(json.dumps({"type": "say", "content": said}))
+    await applied.wait()
+    rig.clock.autojump = True
+    timeline = await run
+    await peer.finish()
+    assert said in bots(timeline)
+    finals = [m["transcript"] for m in peer.texts if m["type"] == "transcript" and m["role"] == "assistant"]
+    assert said in finals
+    assert timeline.ended_reason == "customer-ended-call"
+
+
+async def test_bad_text_frames_are_ignored(rig: Rig) -> None:
+    rig.clock.autojump = False
+    player = rig.player(ws_call())
+    run = asyncio.ensure_future(player.run(wait_for_client=5))
+    peer = await rig.connect(player)
+    applied = notified(player, "control")
+    await peer.ws.send_str("not json")
+    await peer.ws.send_str(json.dumps({"type": "dance"}))
+    await peer.ws.send_str(json.dumps({"type": "say", "content": "Still here."}))
+    await applied.wait()
+    rig.clock.autojump = True
+    timeline = await run
+    await peer.finish()
+    assert [d.message_type for d in rig.journal.deliveries(channel="control")] == ["say"]
+    assert "Still here." in bots(timeline)
+
+
+async def test_control_url_say_and_end_call(rig: Rig) -> None:
+    assert rig.session is not None
+    rig.clock.autojump = False
+    said = "A quick word from the supervisor."
+    player = rig.player(ws_call())
+    full = simulate(resolve(ws_call()))
+    run = asyncio.ensure_future(player.run())
+    await rig.clock.advance_to(2.0)
+    async with rig.session.post(rig.url(f"/{player.call_id}/control"), json={"type": "say", "content": said}) as r:
+        assert (r.status, await r.json()) == (200, {"success": True})
+    await rig.clock.advance_to(12.0)
+    async with rig.session.post(rig.url(f"/{player.call_id}/control"), json={"type": "end-call"}) as r:
+        assert r.status == 200
+    rig.clock.autojump = True
+    timeline = await run
+
+    assert said in bots(timeline)
+    assert timeline.ended_reason == "customer-ended-call"
+    assert timeline.duration < full.duration
+    control = rig.journal.deliveries(channel="control")
+    assert [(d.message_type, d.target) for d in control] == [("say", "controlUrl"), ("end-call", "controlUrl")]
+    assert [d.at for d in control] == [2.0, 12.0]
+
+    async with rig.session.post(rig.url(f"/{player.call_id}/control"), json={"type": "end-call"}) as r:
+        assert r.status == 409
+        assert (await r.json())["statusCode"] == 409
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [("not json", 400), (json.dumps({"type": "dance"}), 400), (json.dumps(["say"]), 400)],
+    ids=["not-json", "unknown-type", "not-an-object"],
+)
+async def test_control_url_rejects_bad_bodies_with_json_errors(rig: Rig, body: str, status: int) -> None:
+    assert rig.session is not None
+    player = rig.player(ws_call())
+    async with rig.session.post(rig.url(f"/{player.call_id}/control"), data=body) as r:
+        assert r.status == status
+        error = await r.json()
+    assert error["statusCode"] == status and isinstance(error["message"], str)
+    assert rig.journal.deliveries() == []
+
+
+async def test_unknown_call_is_a_json_404(rig: Rig) -> None:
+    assert rig.session is not None
+    async with rig.session.post(rig.url("/no-such-call/control"), json={"type": "end-call"}) as r:
+        assert r.status == 404
+        assert (await r.json())["statusCode"] == 404
+    async with rig.session.get(rig.url("/no-such-call/transport")) as r:
+        assert r.status == 404
+
+
+async def test_joining_an_ended_call_closes_at_once(rig: Rig) -> None:
+    player = rig.player(ws_call())
+    await player.run()
+    peer = await rig.connect(player)
+    await peer.finish()
+    assert peer.texts == [] and peer.frames == []
+    assert peer.ws.close_code is not None
+
+
+async def test_peer_leaving_early_does_not_stop_the_call(rig: Rig) -> None:
+    rig.clock.autojump = False
+    player = rig.player(ws_call())
+    run = asyncio.ensure_future(player.run(wait_for_client=5))
+    peer = await rig.connect(player)
+    left = notified(player, "remove_client")
+    await pause_at(rig, player, peer, 4.0)
+    seen = len(peer.texts)
+    await peer.ws.close()
+    await left.wait()
+    rig.clock.autojump = True
+    timeline = await run
+    assert timeline.ended_reason == "customer-ended-call" and len(bots(timeline)) == 3
+    assert len(rig.journal.deliveries(channel="websocket")) == seen
