@@ -182,6 +182,12 @@ def _png(path: Path, rows: int) -> tuple[int, int, Counter[bytes]]:
 def test_html_opens_in_headless_chromium(results: list[ScenarioResult], tmp_path: Path) -> None:
     report = tmp_path / "report.html"
     write_html(results[1:2], report)  # one call: its swimlanes are on the first screen
+    # Click like a user would: a webhook message (its payload and reply show), then zoom in.
+    clicks = (
+        "<script>document.querySelector('.lane-webhook .tick.t-tool-calls').click();"
+        "document.querySelector('[data-zoom=\"2\"]').click();</script></body>"
+    )
+    report.write_text(report.read_text().replace("</body>", clicks))
     shot = tmp_path / "shot.png"
     flags = [
         "--headless",
@@ -207,6 +213,12 @@ def test_html_opens_in_headless_chromium(results: list[ScenarioResult], tmp_path
     for lane in ("caller", "assistant", "webhook"):
         assert f'class="lane lane-{lane}"' in dom.stdout
     assert dom.stdout.count('class="span ') >= 3 and 'class="mark m-hang"' in dom.stdout
+    # the click opened the payload panel with the delivered message and the server's reply
+    panel = dom.stdout.split('<div class="panel"', 1)[1].split("</pre>", 1)[0]
+    assert not panel.startswith(" hidden") and "tool-calls (sent to the server URL)" in panel
+    assert "// reply" in panel and '"toolCallList": [' in panel and '"timestamp": ' in panel
+    assert '"call": {' in panel and '"artifact": {' in panel
+    assert 'class="swim" style="--z: 2;"' in dom.stdout or 'style="--z:2' in dom.stdout.replace(" ", "")
     # the screenshot is the page drawn: full size, many colours, the lane colours among them
     width, height, colours = _png(shot, rows=600)  # the swimlanes of one call are in the top 600 rows
     assert (width, height) == (1280, 900)
