@@ -187,12 +187,19 @@ class MockServer:
 
         return guarded
 
+    async def _text(self, request: web.Request) -> str:
+        raw = await request.read()  # over client_max_size: 413 JSON from the app's middleware
+        try:
+            return raw.decode(request.charset or "utf-8")
+        except (UnicodeDecodeError, LookupError):
+            raise BadRequest(f"body is not {request.charset or 'utf-8'} text") from None
+
     async def _json(self, request: web.Request) -> dict[str, Any]:
-        text = await request.text()
+        text = await self._text(request)
         if not text.strip():
             return {}
         try:
-            body = json.loads(text)
+            body = json.loads(text, parse_constant=_reject_constant)
         except ValueError:
             raise BadRequest("body is not valid JSON") from None
         if not isinstance(body, dict):
@@ -209,7 +216,7 @@ class MockServer:
                 raise BadRequest('send YAML, or JSON {"path": "<file or folder>"}')
             names = self.load_path(body["path"])
         else:
-            loaded = load_text(await request.text(), "<posted>")
+            loaded = load_text(await self._text(request), "<posted>")
             self.loaded[loaded.scenario.name] = loaded
             names = [loaded.scenario.name]
         return web.json_response({"loaded": names}, status=201)
@@ -278,6 +285,10 @@ class MockServer:
 
     def __repr__(self) -> str:
         return f"MockServer({self.url or 'not started'}, {len(self.backend.calls)} calls)"
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 _OUTCOMES: dict[str | None, Literal["ok", "failed"] | None] = {None: None, "ok": "ok", "failed": "failed"}
