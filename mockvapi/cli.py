@@ -12,7 +12,7 @@ from mockvapi.engine.simulator import Timeline, simulate
 from mockvapi.errors import ScenarioError
 from mockvapi.library import resolve
 from mockvapi.qa.commands import register as register_qa
-from mockvapi.scenario.schema import json_schema
+from mockvapi.qa.schema import editor_schema
 
 
 def _print_errors(exc: ScenarioError, out: TextIO) -> None:
@@ -118,7 +118,7 @@ def cmd_play(args: argparse.Namespace) -> int:
 
 
 def scenario_json_schema() -> dict[str, Any]:
-    return json_schema()
+    return editor_schema()
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

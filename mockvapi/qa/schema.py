@@ -14,14 +14,9 @@ from typing import Any
 
 from mockvapi.models.enums import CLIENT_MESSAGE_NAMES, ENDED_REASONS, SERVER_MESSAGE_NAMES
 from mockvapi.qa.lint import KNOWN_TYPES
-from mockvapi.scenario.schema import Scenario
+from mockvapi.scenario.schema import json_schema
 
 __all__ = ["editor_schema"]
-
-# Step kind -> (model, the key its bare-scalar shorthand stands for)
-_SHORTHANDS = {"user": ("UserTurn", "say"), "assistant": ("AssistantTurn", "say"), "silence": ("Silence", "duration"),
-               "end": ("End", "reason")}  # fmt: skip
-
 
 def _strings(values: frozenset[str]) -> dict[str, Any]:
     return {"type": "string", "enum": sorted(values)}
@@ -41,10 +36,8 @@ def _with_enum(prop: dict[str, Any], values: frozenset[str]) -> None:
 
 
 def editor_schema() -> dict[str, Any]:
-    """The scenario language's JSON Schema, with shorthands and Vapi's enums, for editors."""
-    schema = copy.deepcopy(Scenario.model_json_schema(by_alias=True))
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "mockvapi scenario"
+    """The scenario language's JSON Schema (shorthands included) with Vapi's enums, for editors."""
+    schema = copy.deepcopy(json_schema())
     defs: dict[str, Any] = schema["$defs"]
     _with_enum(defs["End"]["properties"]["reason"], ENDED_REASONS)
     _with_enum(defs["Transfer"]["properties"]["reason"], ENDED_REASONS)
@@ -53,11 +46,5 @@ def editor_schema() -> dict[str, Any]:
     _with_enum(defs["Assistant"]["properties"]["clientMessages"], CLIENT_MESSAGE_NAMES)
     for key in ("delivered", "not_delivered"):
         _with_enum(defs["Expect"]["properties"][key], KNOWN_TYPES)
-    step = defs["Step"]["properties"]
-    for kind, (model, key) in _SHORTHANDS.items():
-        scalar = copy.deepcopy(defs[model]["properties"][key])
-        for noise in ("default", "title"):
-            scalar.pop(noise, None)
-        scalar["description"] = f"Shorthand for `{kind}: {{{key}: ...}}`."
-        step[kind]["anyOf"].insert(1, scalar)
+    _with_enum(defs["Step"]["properties"]["end"]["anyOf"][0], ENDED_REASONS)  # `end: <reason>` shorthand
     return schema
