@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mockvapi.server")
 PREFIX = "/_mockvapi"
+# One advance moves at most a day: calls last minutes, and epoch milliseconds overflow near 1e305 s.
+MAX_ADVANCE_SECONDS = 86_400
 
 
 class MockServer:
@@ -240,9 +242,20 @@ class MockServer:
         clock = self.vapi.clock
         if not isinstance(clock, VirtualClock):
             raise BadRequest("the clock is real; only a virtual clock can be advanced")
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise BadRequest(["seconds must be a non-negative number"])
-        await clock.advance(float(seconds))
+        if (
+            not isinstance(seconds, int | float)
+            or isinstance(seconds, bool)
+            or not 0 <= seconds <= MAX_ADVANCE_SECONDS
+        ):
+            raise BadRequest([f"seconds must be a number from 0 to {MAX_ADVANCE_SECONDS}"])
+        # An autojump clock's driver and advance() each wait for the loop to go idle, and each keeps it
+        # busy for the other: hold the driver off while advancing by hand.
+        autojump = clock.autojump
+        clock.autojump = False
+        try:
+            await clock.advance(float(seconds))
+        finally:
+            clock.autojump = autojump
         return web.json_response({"now": clock.now()})
 
     async def _journal(self, request: web.Request) -> web.StreamResponse:
