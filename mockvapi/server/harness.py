@@ -8,7 +8,7 @@ Control plane (optionally behind its own Bearer token):
     GET    /_mockvapi/scenarios                 names of the scenarios the server can play
     POST   /_mockvapi/scenarios                 load a scenario from YAML (body), or {"path": DIR_OR_FILE}
     POST   /_mockvapi/inbound-call              {"phoneNumberId", "scenario"?, "customer"?}: assistant-request first
-    POST   /_mockvapi/clock/advance             {"seconds": N}: move a manual virtual clock
+    POST   /_mockvapi/clock/advance             {"seconds": N}: move a virtual clock (0 to 86400)
     GET    /_mockvapi/journal                   deliveries (?callId=&type=&outcome=&format=jsonl)
     GET    /_mockvapi/problems                  recorded problems
     POST   /_mockvapi/reset                     forget every call, assistant, phone number and delivery
