@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from mockvapi.errors import MockVapiError, ScenarioError, ScenarioProblem, SourceLocation
 from mockvapi.library import bundled_dir, bundled_names
@@ -210,14 +210,4 @@ def _point_at_overrides(smap: SourceMap, overrides: list[Override]) -> None:
 
 def validate(data: dict[str, Any], smap: SourceMap, text: str) -> LoadedScenario:
     """Validate scenario data already parsed (and changed) into a LoadedScenario, as the loader does."""
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(part for part in error["loc"] if not isinstance(part, str) or not part.startswith("function-"))
-            where = smap.locate(loc, key=error["type"] == "extra_forbidden")
-            step = f"#{loc[1] + 1}" if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int) else None
-            problems.append(ScenarioProblem(where, _loader._describe(error) + _loader._suggest(error, data), step))
-        raise ScenarioError(_loader._unique(problems)) from None
-    return LoadedScenario(scenario, smap, text)
+    return _loader.validate(data, smap, text)

@@ -196,14 +196,18 @@ def load_text(text: str, file: str = "<string>") -> LoadedScenario:
                 )
             ]
         )
+    return validate(data, smap, text)
+
+
+def validate(data: dict[str, Any], smap: SourceMap, text: str) -> LoadedScenario:
+    """Validate parsed scenario data (possibly changed since parsing, e.g. by `--set`) against the
+    language, reporting every problem at its place in the file."""
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            loc = tuple(
-                part for part in error["loc"] if not isinstance(part, str) or not part.startswith("function-")
-            )
+            loc = tuple(part for part in error["loc"] if not isinstance(part, str) or not part.startswith("function-"))
             where = smap.locate(loc, key=error["type"] == "extra_forbidden")
             step = None
             if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
