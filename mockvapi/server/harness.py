@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 
 from mockvapi.engine.clock import VirtualClock
+from mockvapi.engine.journal import Problem
 from mockvapi.engine.player import CallPlayer
 from mockvapi.engine.simulator import CallOverrides, Event
 from mockvapi.errors import ApiError, BadRequest, NotFound, ScenarioError, Unauthorized
@@ -110,7 +111,15 @@ class MockServer:
     # -- calls --------------------------------------------------------------------------------
 
     async def _call_created(self, record: CallRecord, assistant: Mapping[str, Any] | None) -> None:
-        self._start(record, assistant, assistant_request=None)
+        try:
+            self._start(record, assistant, assistant_request=None)
+        except ScenarioError as exc:
+            # POST /call has its record already; as when Vapi cannot load an assistant, the call ends at
+            # once (instead of sitting "queued" forever) and the reason is recorded where tests look.
+            detail = "; ".join(str(p) for p in exc.problems)
+            self.vapi.journal.problem(Problem(record.id, "scenario", f"cannot play the call: {detail}", 0.0))
+            record.apply({"status": "ended", "endedReason": "call.start.error-get-assistant"})
+            log.warning("call %s (%s) cannot start: %s", record.id, record.type, detail)
 
     def _start(
         self, record: CallRecord, assistant: Mapping[str, Any] | None, *, assistant_request: bool | None
@@ -233,7 +242,11 @@ class MockServer:
         assistant = record.assistant
         if isinstance(body.get("scenario"), str):
             assistant = {**(assistant or {}), "metadata": {"mockvapi": {"scenario": body["scenario"]}}}
-        self._start(record, assistant, assistant_request=record.assistant is None)
+        try:
+            self._start(record, assistant, assistant_request=record.assistant is None)
+        except ScenarioError:
+            self.backend.calls.pop(record.id, None)  # a 400 leaves no call behind
+            raise
         return web.json_response(record.to_json(), status=201)
 
     async def _advance(self, request: web.Request) -> web.Response:
