@@ -29,14 +29,16 @@ OPENAI_ROLE = {"bot": "assistant", "user": "user", "system": "system", "tool_cal
 # What counts as the model, voice or a tool making progress (a hang must not be followed by silence).
 PROGRESS_TYPES = frozenset({"model-output", "voice-input", "tool-calls-result", "speech-update", "transcript",
                             "conversation-update", "tool-calls", "user-interrupted", "transfer-update"})
-END_TYPES = frozenset({"status-update", "end-of-call-report"})
+# Messages that flow all through a call: a side that gets any of them shows whether a call goes on.
+STREAM_TYPES = frozenset({"model-output", "voice-input", "tool-calls-result", "speech-update", "transcript",
+                          "conversation-update"})
 # Tolerance for hang timing: the simulator measures model silence from the moment the model may start,
 # which is at most this long before the conversation-update that precedes it.
 HANG_SLACK = 0.06
 
 
 def check_invariants(
-    source: Timeline | Sequence[Timed],
+    source: Timeline | Sequence[Timed] | Sequence[Wire],
     *,
     side: Side | None = None,
     profile: Profile | None = None,
@@ -47,6 +49,8 @@ def check_invariants(
 
     `source` is a Timeline (checked on both sides and in both profiles unless `side`/`profile`
     narrow it) or one side's `(offset, message)` list (side and profile are inferred when not given).
+    Bare messages are accepted too, timed by their `timestamp` from `start_ms` (default: the start the
+    history items imply, else the first message's timestamp).
     `hang_after`, when given, is the silence threshold every step of the call uses: hangs must not come
     sooner, and a tool reply slower than it must have one.
     """
@@ -59,9 +63,33 @@ def check_invariants(
                                       start_ms=source.context.start_ms, final_history=source.history)
                 out.extend(f"[{prof}/{sd}] {v}" for v in checker.run())
         return out
-    timed: list[Timed] = list(source)
+    items: list[Timed | Wire] = list(source)
+    if start_ms is None and items and isinstance(items[0], Mapping):
+        start_ms = _call_start(items)
+    timed: list[Timed] = [_timed(item, start_ms) for item in items]
     return SideChecker(timed, side=side or infer_side(timed), profile=profile or infer_profile(timed),
                        hang_after=hang_after, start_ms=start_ms).run()
+
+
+def _call_start(messages: Sequence[Timed | Wire]) -> int | None:
+    """The call's start (epoch ms) as bare messages tell it: from a history item, else the first message."""
+    for item in messages:
+        m = item if isinstance(item, Mapping) else item[1]
+        history = m.get("messages") or (m.get("artifact") or {}).get("messages") or []
+        for entry in history:
+            if isinstance(entry.get("time"), int | float) and isinstance(entry.get("secondsFromStart"), int | float):
+                return int(round(entry["time"] - entry["secondsFromStart"] * 1000))
+    first = messages[0] if isinstance(messages[0], Mapping) else messages[0][1]
+    ts = first.get("timestamp")
+    return int(ts) if isinstance(ts, int | float) else None
+
+
+def _timed(item: Timed | Wire, start_ms: int | None) -> Timed:
+    """(offset, message) as given, or a bare message timed by its `timestamp` (what a client holds)."""
+    if isinstance(item, Mapping):
+        ts = item.get("timestamp")
+        return ((ts - start_ms) / 1000 if isinstance(ts, int | float) and start_ms is not None else 0.0), item
+    return item
 
 
 def infer_side(messages: Sequence[Timed]) -> Side:
@@ -574,8 +602,11 @@ class SideChecker:
     def _hangs(self) -> None:
         hangs = self._of("hang")
         last = len(self.messages) - 1
+        # A side subscribed to little (say tool-calls, hang, status-update) cannot see the call go on.
+        streamed = {m.get("type") for _, m in self.messages} & STREAM_TYPES
         for i in hangs:
-            if not any(self.messages[j][1].get("type") in PROGRESS_TYPES for j in range(i + 1, last + 1)):
+            after = {self.messages[j][1].get("type") for j in range(i + 1, last + 1)}
+            if streamed and not after & STREAM_TYPES:
                 self._bad(i, "nothing but the end follows the hang: the call must go on")
             if self.hang_after is not None:
                 at = self.messages[i][0]

@@ -790,6 +790,13 @@ def test_the_checker_accepts_one_sides_plain_messages(barge_in: Timeline) -> Non
     assert check_invariants(server) == []
 
 
+def test_the_checker_accepts_bare_messages_timed_by_their_timestamps(barge_in: Timeline) -> None:
+    bare = [m for _, m in client_messages(barge_in)]
+    assert check_invariants(bare) == []
+    bare[4]["timestamp"] = bare[3]["timestamp"] - 10
+    assert any("back in time" in v for v in check_invariants(bare))
+
+
 def index_of(messages: list[tuple[float, Wire]], kind: str, nth: int = 0) -> int:
     return [i for i, (_, m) in enumerate(messages) if m["type"] == kind][nth]
 
