@@ -17,6 +17,7 @@ Control plane (optionally behind its own Bearer token):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -38,12 +39,14 @@ from mockvapi.server.handlers import base_url
 from mockvapi.transports.websocket import serve_control, serve_transport
 
 if TYPE_CHECKING:
-    from mockvapi.testing import MockVapi
+    from mockvapi.testing import Call, MockVapi
 
 log = logging.getLogger("mockvapi.server")
 PREFIX = "/_mockvapi"
 # One advance moves at most a day: calls last minutes, and epoch milliseconds overflow near 1e305 s.
 MAX_ADVANCE_SECONDS = 86_400
+# Reset and forget wait this long (real seconds) for a stopped call's deliveries in flight.
+STOP_SECONDS = 10.0
 
 
 class MockServer:
@@ -287,10 +290,17 @@ class MockServer:
     async def _problems(self, request: web.Request) -> web.Response:
         return web.json_response({"problems": [p.to_dict() for p in self.vapi.journal.problems]})
 
+    async def _stop(self, calls: list[Call]) -> None:
+        """Cancel calls in flight and let their deliveries in flight finish (bounded), so that none of
+        them lands in the journal after it is cleared."""
+        running = [c.task for c in calls if c.task is not None and not c.task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=STOP_SECONDS)
+
     async def _reset(self, request: web.Request) -> web.Response:
-        for call in self.vapi.calls:
-            if call.task is not None and not call.task.done():
-                call.task.cancel()
+        await self._stop(self.vapi.calls)
         self.vapi.calls.clear()
         self.vapi.journal.clear()
         self.backend.reset()
@@ -302,9 +312,9 @@ class MockServer:
         if call is None and call_id not in self.backend.calls:
             raise NotFound(f"Call {call_id} not found")
         if call is not None:
-            if call.task is not None and not call.task.done():
-                call.task.cancel()
-            self.vapi.calls.remove(call)
+            await self._stop([call])
+            if call in self.vapi.calls:  # a reset may have come meanwhile
+                self.vapi.calls.remove(call)
         self.vapi.journal.clear(call_id)
         self.backend.calls.pop(call_id, None)
         return web.json_response({"forgotten": call_id})
