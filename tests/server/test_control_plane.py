@@ -368,6 +368,34 @@ async def test_reset_stops_a_call_in_flight(responses: ResponseLog) -> None:
         assert (await mock.api.get(f"/call/{call['id']}")).status_code == 404
 
 
+async def test_reset_lets_deliveries_in_flight_finish_first_so_none_lands_in_the_fresh_journal(
+    responses: ResponseLog,
+) -> None:
+    release = asyncio.Event()
+    receiver = await WebhookReceiver(fail={"speech-update"}, hold={"speech-update": release}).start()
+    try:
+        async with served(responses, clock=VirtualClock(autojump=False)) as mock:
+            assistant = await mock.assistant(server={"url": receiver.url})
+            await mock.call(assistantId=assistant["id"])
+            await mock.control.post("/_mockvapi/clock/advance", json={"seconds": 2})
+            await receiver.wait_for("speech-update")  # held: its 500 is still to come
+            task = mock.vapi.calls[0].task
+            assert task is not None
+
+            reset = asyncio.ensure_future(mock.control.post("/_mockvapi/reset"))
+            async with asyncio.timeout(5):
+                while not task.cancelling():  # the server has taken the reset
+                    await asyncio.sleep(0.001)
+            release.set()
+            assert (await reset).status_code == 200
+            assert task.done()
+            assert (await mock.control.get("/_mockvapi/journal")).json()["deliveries"] == []
+            assert (await mock.control.get("/_mockvapi/problems")).json() == {"problems": []}
+    finally:
+        release.set()
+        await receiver.aclose()
+
+
 async def test_forgetting_one_call_keeps_the_others(mock: Served, receiver: WebhookReceiver) -> None:
     assistant = await mock.assistant(server={"url": receiver.url})
     gone = (await mock.call(assistantId=assistant["id"]))["id"]

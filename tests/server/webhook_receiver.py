@@ -2,8 +2,9 @@
 
 It records every POST (path, headers, JSON body) in arrival order and answers each message by
 its type: a JSON body from ``replies`` (or a callable building one), ``{}`` otherwise, or an
-HTTP error for the types listed in ``fail``. Tests wait for a message with `wait_for`, which
-wakes on arrival (no polling, no sleeps).
+HTTP error for the types listed in ``fail``; types in ``hold`` are answered only once their event
+is set (a delivery kept in flight). Tests wait for a message with `wait_for`, which wakes on
+arrival (no polling, no sleeps).
 """
 
 from __future__ import annotations
@@ -40,9 +41,16 @@ class Received:
 class WebhookReceiver:
     """Records webhook deliveries; `url` is where to point `server.url`."""
 
-    def __init__(self, replies: Mapping[str, Reply] | None = None, *, fail: Collection[str] = ()) -> None:
+    def __init__(
+        self,
+        replies: Mapping[str, Reply] | None = None,
+        *,
+        fail: Collection[str] = (),
+        hold: Mapping[str, asyncio.Event] | None = None,
+    ) -> None:
         self.replies = dict(replies or {})
         self.fail = frozenset(fail)
+        self.hold = dict(hold or {})
         self.received: list[Received] = []
         self.url = ""
         self._arrived = asyncio.Condition()
@@ -70,6 +78,8 @@ class WebhookReceiver:
             self.received.append(Received(request.path, dict(request.headers), body))
             self._arrived.notify_all()
         kind = body.get("message", {}).get("type") if isinstance(body, dict) else None
+        if kind in self.hold:
+            await self.hold[kind].wait()
         if kind in self.fail:
             return web.json_response({"error": "receiver told to fail"}, status=500)
         reply = self.replies.get(str(kind), {})
