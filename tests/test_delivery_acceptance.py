@@ -160,15 +160,15 @@ def check_journal(journal: Journal, player: CallPlayer, respond: Scripted) -> No
 # The reply to assistant-request is not floored at its scripted latency (see the xfail below), so that
 # one scenario's timestamps differ from simulate()'s; its order does not.
 EXACT = [n for n in bundled_names() if n != "inbound-assistant-request"]
-# long-call goes to the real server and, in test_longest_bundled_call_plays_in_virtual_time, to a callable;
-# the other targets skip it to keep the suite quick.
+# long-call (13 minutes, 179 webhooks) is played once, into a callable, by
+# test_longest_bundled_call_plays_in_virtual_time; the per-target tests skip it to keep the suite quick.
 SHORTER = [n for n in bundled_names() if n != "long-call"]
 
 
 # -- bundled scenarios into every target ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", bundled_names())
+@pytest.mark.parametrize("name", SHORTER)
 async def test_bundled_scenario_into_a_real_aiohttp_server(
     name: str, aiohttp_url: Callable[[Scripted], Awaitable[str]]
 ) -> None:

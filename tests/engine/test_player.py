@@ -311,7 +311,6 @@ async def test_control_say_accepts_the_web_sdk_message_field() -> None:
 async def test_control_end_call_ends_the_call_early() -> None:
     clock = VirtualClock()
     client = MemoryClient()
-    full = simulate(resolve("long-call"))
 
     def on_message(player: CallPlayer, event: Event, wire: dict[str, Any]) -> None:
         if wire["type"] == "conversation-update" and len(wire["messages"]) == 4:
@@ -320,7 +319,7 @@ async def test_control_end_call_ends_the_call_early() -> None:
     player = CallPlayer(resolve("long-call"), clock=clock, clients=[client], listeners=[on_message])
     timeline = await player.run()
     assert timeline.ended_reason == "customer-ended-call"
-    assert timeline.duration < full.duration / 5
+    assert timeline.duration < 60  # of a 13-minute call
     assert client.received[-1]["type"] == "status-update" and client.received[-1]["status"] == "ended"
     assert player.status == "ended"
     assert not player.control({"type": "say", "content": "too late"})
