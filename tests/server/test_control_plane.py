@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -171,6 +172,35 @@ async def test_a_call_naming_an_unknown_scenario_ends_at_once_with_a_problem(moc
     problems = (await mock.control.get("/_mockvapi/problems")).json()["problems"]
     assert [(p["call_id"], p["kind"]) for p in problems] == [(call["id"], "scenario")]
     assert "no-such-scenario" in problems[0]["detail"]
+
+
+async def test_calls_played_at_once_each_get_their_own_messages_in_order(
+    mock: Served, receiver: WebhookReceiver
+) -> None:
+    names = ["happy-path", "assistant-ends-call", "customer-hangs-up", "barge-in", "happy-path"]
+    assistants = [await mock.assistant(server={"url": receiver.url}, metadata=_scenario(n)) for n in names]
+    calls = await asyncio.gather(*(mock.call(assistantId=a["id"]) for a in assistants))
+    records = await asyncio.gather(*(mock.played(c["id"]) for c in calls))
+    for call, record in zip(calls, records, strict=True):
+        messages = receiver.messages(call["id"])
+        sent = mock.vapi.journal.deliveries(call_id=call["id"], channel="webhook")
+        assert messages == [d.message for d in sent]  # this call's own, in its own order
+        assert messages[-1]["type"] == "end-of-call-report"
+        assert record["endedReason"] == messages[-1]["endedReason"]
+    reasons = [r["endedReason"] for r in records]
+    assert reasons[0] == reasons[4] == "customer-ended-call" and reasons[1] == "assistant-ended-call"
+
+
+async def test_websocket_peers_of_ended_or_unknown_calls_are_turned_away(mock: Served) -> None:
+    call = await mock.call(assistant={"name": "Done"})
+    await mock.played(call["id"])
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(call["monitor"]["listenUrl"])
+        assert (await ws.receive()).type == aiohttp.WSMsgType.CLOSE  # the call is over
+        await ws.close()
+        with pytest.raises(aiohttp.WSServerHandshakeError) as unknown:
+            await session.ws_connect(call["monitor"]["listenUrl"].replace(call["id"], "does-not-exist"))
+        assert unknown.value.status == 404
 
 
 # -- inbound calls ----------------------------------------------------------------------------------
