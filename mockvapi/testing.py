@@ -38,6 +38,8 @@ ScenarioLike = str | Path | Scenario | LoadedScenario
 
 # Problems that are the scenario's own expectations (reported as such), not faults of the target.
 EXPECTATION = "expectation"
+# Problems listed in a failure message; the rest are counted.
+_LISTED = 8
 
 
 class Call:
@@ -111,8 +113,12 @@ class Call:
 
     # -- checks -------------------------------------------------------------------------------
 
-    def expectation_failures(self) -> list[str]:
-        """The scenario's `expect` block and `expect_reply` checks that did not hold."""
+    def expectation_failures(self, *, problem_budget: bool = True) -> list[str]:
+        """The scenario's `expect` block and `expect_reply` checks that did not hold.
+
+        `problem_budget=False` leaves out the count of recorded problems (`expect.problems`), for
+        callers that apply their own (MockVapi.check, by strictness).
+        """
         failures = [f"{p.kind}: {p.detail}" for p in self.problems if p.kind == EXPECTATION]
         expect = self.player.sim.scenario.expect
         if expect is None:
@@ -133,12 +139,30 @@ class Call:
                         f"{d.message_type} reply took {d.latency:.3f}s > {expect.max_reply_latency}s"
                     )
         faults = [p for p in self.problems if p.kind != EXPECTATION]
-        if expect.problems is not None and len(faults) > expect.problems:
+        if problem_budget and expect.problems is not None and len(faults) > expect.problems:
             failures.append(
                 f"{len(faults)} problem(s) recorded, at most {expect.problems} expected: "
                 + "; ".join(f"{p.kind}: {p.detail}" for p in faults[:3])
             )
         return failures
+
+    def problem_budget(self, strict: bool) -> int | None:
+        """How many problems this call may record: the scenario's `expect.problems` where it sets one,
+        else none when strict, else any number (None)."""
+        expect = self.player.sim.scenario.expect
+        if expect is not None and "problems" in expect.model_fields_set:
+            return expect.problems
+        return 0 if strict else None
+
+    def _over_budget(self, budget: int | None) -> list[str]:
+        faults = [p for p in self.problems if p.kind != EXPECTATION]
+        if budget is None or len(faults) <= budget:
+            return []
+        allowed = "none allowed" if budget == 0 else f"at most {budget} allowed"
+        listed = [f"{p.kind} at {p.at:.3f}s: {p.detail}" for p in faults[:_LISTED]]
+        if len(faults) > _LISTED:
+            listed.append(f"... and {len(faults) - _LISTED} more")
+        return [f"{len(faults)} problem(s) recorded, {allowed}:\n      " + "\n      ".join(listed)]
 
     def check(self) -> None:
         """Raise ExpectationFailed if the scenario's expectations did not hold."""
@@ -524,12 +548,12 @@ class MockVapi:
         return self.journal.deliveries(**filters)
 
     def check(self) -> None:
-        """Raise ExpectationFailed for unmet scenario expectations and (when strict) recorded problems."""
+        """Raise ExpectationFailed for unmet scenario expectations and for recorded problems beyond each
+        call's budget: the scenario's `expect.problems` where it sets one, else none when strict."""
         failures = []
         for call in self.calls:
-            errors = call.expectation_failures()
-            if self.strict:
-                errors += [f"{p.kind}: {p.detail}" for p in call.problems if p.kind != EXPECTATION]
+            errors = call.expectation_failures(problem_budget=False)
+            errors += call._over_budget(call.problem_budget(self.strict))
             if errors:
                 failures.append(call._explain("\n  - ".join(["call failed:", *errors])))
         if failures:
