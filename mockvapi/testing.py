@@ -19,6 +19,7 @@ import difflib
 import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -45,11 +46,15 @@ _LISTED = 8
 class Call:
     """One call played by MockVapi: its journal entries, timeline, and assertions that read well."""
 
-    def __init__(self, vapi: MockVapi, player: CallPlayer, client: MemoryClient | None) -> None:
+    def __init__(
+        self, vapi: MockVapi, player: CallPlayer, client: MemoryClient | None, *, targeted: bool = True
+    ) -> None:
         self.vapi = vapi
         self.player = player
         self.client = client
         self.task: asyncio.Task[Timeline] | None = None
+        # False when the call was given no webhook: see `sent_nowhere`.
+        self.targeted = targeted
 
     # -- what happened ------------------------------------------------------------------------
 
@@ -96,7 +101,16 @@ class Call:
         return self.vapi.journal.deliveries(call_id=self.id, type=type, channel=channel, outcome=outcome)
 
     def delivered_types(self, channel: str | None = None) -> list[str]:
+        """Types delivered, in order. A call sent nowhere counts what its server would have been sent,
+        as a scripted QA run does, so a scenario's `expect` block holds without a webhook."""
+        if channel is None and self.sent_nowhere:
+            return [m["type"] for m in self.messages("server")]
         return [d.message_type for d in self.deliveries(channel=channel)]
+
+    @property
+    def sent_nowhere(self) -> bool:
+        """The call had no webhook (none given, none in the scenario) and no websocket peer."""
+        return not self.targeted and not self.deliveries()
 
     @property
     def problems(self) -> list[Problem]:
@@ -253,26 +267,35 @@ class Call:
     def timeline_text(
         self, *, focus_at: float | None = None, focus_type: str | None = None, context: int = 6
     ) -> str:
-        """The call's deliveries as a readable timeline (offset, channel, message, reply)."""
-        rows = self.deliveries()
-        if not rows:
-            rows_text = ["    (nothing was delivered)"]
+        """The call's deliveries as a readable timeline (offset, channel, message, reply).
+
+        A call sent nowhere shows the messages its server would have been sent, without replies."""
+        if self.sent_nowhere:
+            rows = [
+                _Row(at, "(none)", m["type"], m, "")
+                for at, m in self.timeline.messages(profile=self.player.profile, side="server")
+            ]
+            header = ["    (no webhook: the messages Vapi would have sent, not delivered)"]
         else:
-            center = len(rows) - 1
-            if focus_at is not None:
-                center = min(range(len(rows)), key=lambda i: abs(rows[i].at - focus_at))
-            elif focus_type is not None:
-                matches = [i for i, d in enumerate(rows) if d.message_type == focus_type]
-                center = matches[0] if matches else len(rows) - 1
-            lo, hi = max(0, center - context), min(len(rows), center + context + 1)
-            rows_text = []
-            if lo > 0:
-                rows_text.append(f"    ... {lo} earlier")
-            for i in range(lo, hi):
-                rows_text.append(("  > " if i == center else "    ") + _row(rows[i]))
-            if hi < len(rows):
-                rows_text.append(f"    ... {len(rows) - hi} later")
-        return "\n".join(rows_text)
+            rows = [_Row(d.at, d.channel, d.message_type, d.message, _reply(d)) for d in self.deliveries()]
+            header = []
+        if not rows:
+            return "    (nothing was delivered)"
+        center = len(rows) - 1
+        if focus_at is not None:
+            center = min(range(len(rows)), key=lambda i: abs(rows[i].at - focus_at))
+        elif focus_type is not None:
+            matches = [i for i, r in enumerate(rows) if r.type == focus_type]
+            center = matches[0] if matches else len(rows) - 1
+        lo, hi = max(0, center - context), min(len(rows), center + context + 1)
+        lines = header
+        if lo > 0:
+            lines.append(f"    ... {lo} earlier")
+        for i in range(lo, hi):
+            lines.append(("  > " if i == center else "    ") + str(rows[i]))
+        if hi < len(rows):
+            lines.append(f"    ... {len(rows) - hi} later")
+        return "\n".join(lines)
 
     def _explain(self, what: str, *, focus_at: float | None = None, focus_type: str | None = None) -> str:
         return (
@@ -286,16 +309,29 @@ class Call:
         return f"Call({self.name!r}, id={self.id[:8]}, seed={self.seed}, {state}, {len(self.deliveries())} deliveries)"
 
 
-def _row(d: Delivery) -> str:
-    reply = ""
-    if d.channel == "webhook":
-        reply = f" -> {d.status if d.status is not None else 'no reply'}"
-        if d.latency is not None:
-            reply += f" in {d.latency * 1000:.0f}ms"
-        if d.error:
-            reply += f" ({d.error})"
-    summary = _summary(d.message)
-    return f"{d.at:8.3f}s  {d.channel:<9} {d.message_type:<20}{reply}  {summary}"
+@dataclass(frozen=True)
+class _Row:
+    """One line of a timeline: a delivery, or a message that went nowhere."""
+
+    at: float
+    channel: str
+    type: str
+    message: dict[str, Any]
+    reply: str
+
+    def __str__(self) -> str:
+        return f"{self.at:8.3f}s  {self.channel:<9} {self.type:<20}{self.reply}  {_summary(self.message)}"
+
+
+def _reply(d: Delivery) -> str:
+    if d.channel != "webhook":
+        return ""
+    reply = f" -> {d.status if d.status is not None else 'no reply'}"
+    if d.latency is not None:
+        reply += f" in {d.latency * 1000:.0f}ms"
+    if d.error:
+        reply += f" ({d.error})"
+    return reply
 
 
 def _summary(message: dict[str, Any]) -> str:
@@ -511,7 +547,7 @@ class MockVapi:
             listeners=listeners,
             overrides=overrides,
         )
-        call = Call(self, player, memory)
+        call = Call(self, player, memory, targeted=pool.override is not None)
         self.calls.append(call)
         call.task = asyncio.ensure_future(player.run(wait_for_client=wait_for_client))
         call.task.add_done_callback(_consume_exception)
