@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import sys
 from collections.abc import Callable
@@ -28,7 +29,11 @@ def serve(
     banner: Callable[[str, str | None], str] | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> int:
-    """Run the server in the foreground; returns the process exit code."""
+    """Run the server in the foreground; returns the process exit code (2: cannot serve)."""
+    unusable = _unusable(port, speed)
+    if unusable is not None:
+        print(f"mockvapi: cannot serve: {unusable}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     try:
         return asyncio.run(_serve(host, port, scenarios, default_scenario, token, control_token, speed, clock, seed,
@@ -36,6 +41,15 @@ def serve(
     except (ScenarioError, MockVapiError, OSError) as exc:
         print(f"mockvapi: cannot serve: {exc}", file=sys.stderr)
         return 2
+
+
+def _unusable(port: int, speed: float) -> str | None:
+    """Why `port` or `speed` cannot work, or None (caught here: deeper down they raise tracebacks)."""
+    if not 0 <= port <= 65535:
+        return f"--port must be from 0 to 65535, got {port}"
+    if not (math.isfinite(speed) and speed > 0):
+        return f"--speed must be a positive number, got {speed}"
+    return None
 
 
 async def _serve(host: str, port: int, scenarios: str | None, default_scenario: str, token: str | None,
@@ -48,6 +62,11 @@ async def _serve(host: str, port: int, scenarios: str | None, default_scenario: 
     vapi = MockVapi(serve=True, host=host, port=port, token=token, clock=clock, seed=seed, strict=False,
                     scenarios=scenarios, default_scenario=default_scenario, control_token=control_token)
     await vapi.start()
+    try:
+        vapi.load(vapi.server.pick(None))  # a default scenario that cannot load fails here, not per call
+    except ScenarioError:
+        await vapi.aclose()
+        raise
     url = vapi.server.url
     if banner is not None:
         print(banner(url, token), flush=True)
