@@ -157,6 +157,25 @@ def test_serve_without_its_scenarios_folder_exits_2(capsys: pytest.CaptureFixtur
     assert err.startswith("mockvapi: cannot serve:") and "/does/not/exist" in err
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--speed", "0"], "--speed"),
+        (["--speed", "-2"], "--speed"),
+        (["--speed", "nan"], "--speed"),
+        (["--port", "70000"], "--port"),
+        (["--port", "-1"], "--port"),
+        (["--default-scenario", "no-such-scenario"], "no-such-scenario"),
+    ],
+)
+def test_serve_values_it_cannot_use_exit_2_without_a_traceback(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--port", "0", "--clock", "virtual", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mockvapi: cannot serve:") and says in err
+
+
 def test_serve_on_a_port_in_use_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
