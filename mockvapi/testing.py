@@ -198,14 +198,17 @@ class Call:
                         self._explain(
                             f"expected {kind!r} to be delivered after position {position} (looking for "
                             f"{list(types)} in order); {near}",
-                            focus_type=kind,
+                            focus_type=_closest(kind, got) or kind,
                         )
                     ) from None
         else:
             missing = [k for k in types if k not in got]
             if missing:
                 raise ExpectationFailed(
-                    self._explain(f"never delivered: {missing}; {_nearest(missing[0], got)}")
+                    self._explain(
+                        f"never delivered: {missing}; {_nearest(missing[0], got)}",
+                        focus_type=_closest(missing[0], got),
+                    )
                 )
 
     def assert_not_delivered(self, *types: str, channel: str | None = None) -> None:
@@ -230,7 +233,7 @@ class Call:
     def assert_no_problems(self, *, including_expectations: bool = True) -> None:
         problems = [p for p in self.problems if including_expectations or p.kind != EXPECTATION]
         if problems:
-            listed = "\n  - ".join(str(p) for p in problems)
+            listed = "\n  - ".join(f"{p.kind} at {p.at:.3f}s: {p.detail}" for p in problems)
             raise ExpectationFailed(
                 self._explain(f"{len(problems)} problem(s) recorded:\n  - {listed}", focus_at=problems[0].at)
             )
@@ -347,12 +350,18 @@ def _summary(message: dict[str, Any]) -> str:
     return ""
 
 
+def _closest(wanted: str, got: Sequence[str]) -> str | None:
+    near = difflib.get_close_matches(wanted, sorted(set(got)), n=1)
+    return near[0] if near else None
+
+
 def _nearest(wanted: str, got: Sequence[str]) -> str:
+    """The nearest candidate (a close spelling) and what was delivered instead."""
     if not got:
         return "nothing was delivered"
-    near = difflib.get_close_matches(wanted, sorted(set(got)), n=1)
+    near = _closest(wanted, got)
     counts = ", ".join(f"{k}×{got.count(k)}" for k in dict.fromkeys(got))
-    hint = f"nearest delivered type: {near[0]!r}; " if near else ""
+    hint = f"nearest delivered type: {near!r}; " if near else ""
     return f"{hint}delivered: {counts}"
 
 
