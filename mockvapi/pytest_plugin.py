@@ -133,8 +133,25 @@ def mockvapi_call(mockvapi: MockVapi, request: pytest.FixtureRequest) -> Callabl
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    # Remember the call-phase report so the fixture does not pile a teardown error on a failed test.
     report = yield
     if report.when == "call":
+        # Remember the call-phase report so the fixture does not pile a teardown error on a failed test.
         item.rep_call = report  # type: ignore[attr-defined]
+    if report.failed:
+        vapi = getattr(item, "funcargs", {}).get("mockvapi")
+        if isinstance(vapi, MockVapi) and vapi.calls:
+            report.sections.append(("mockvapi", _replay_hint(vapi)))
     return report
+
+
+def _replay_hint(vapi: MockVapi) -> str:
+    """The seeds a failed test played with (every failure shows them), and how to play them again."""
+    lines = [repr(c) for c in vapi.calls[:10]]
+    if len(vapi.calls) > 10:
+        lines.append(f"... and {len(vapi.calls) - 10} more")
+    seeds = sorted({c.seed for c in vapi.calls})
+    if vapi.seed is not None:
+        lines.append(f"seed {vapi.seed} for every call: rerun with --mockvapi-seed={vapi.seed}")
+    else:
+        lines.append(f"seed {', '.join(map(str, seeds))} (the scenario's own): a rerun plays the same calls")
+    return "\n".join(lines)
