@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import threading
+import uuid
 from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -544,18 +545,31 @@ class MockVapi:
         self._pools.append(pool)
         memory = MemoryClient() if client else None
         sinks: list[ClientSink] = list(clients) + ([memory] if memory is not None else [])
-        player = CallPlayer(
-            self.load(scenario),
-            clock=self.clock,
-            journal=self.journal,
-            seed=seed if seed is not None else self.seed,
-            profile=profile or self.profile,
-            call_id=call_id,
-            server=WebhookSink(pool, self.journal, self.clock),
-            clients=sinks,
-            listeners=listeners,
-            overrides=overrides,
-        )
+        loaded = self.load(scenario)
+
+        def player_for(call_id: str | None) -> CallPlayer:
+            return CallPlayer(
+                loaded,
+                clock=self.clock,
+                journal=self.journal,
+                seed=seed if seed is not None else self.seed,
+                profile=profile or self.profile,
+                call_id=call_id,
+                server=WebhookSink(pool, self.journal, self.clock),
+                clients=sinks,
+                listeners=listeners,
+                overrides=overrides,
+            )
+
+        player = player_for(call_id)
+        if call_id is None and self.find_call(player.call_id) is not None:
+            # The same scenario and seed give the same call id; a second such call gets its own (derived,
+            # so still reproducible), or the journal and find_call would mix the two calls up.
+            taken = {c.id for c in self.calls}
+            n = 2
+            while (derived := str(uuid.uuid5(uuid.NAMESPACE_URL, f"{player.call_id}#{n}"))) in taken:
+                n += 1
+            player = player_for(derived)
         call = Call(self, player, memory, targeted=pool.override is not None)
         self.calls.append(call)
         call.task = asyncio.ensure_future(player.run(wait_for_client=wait_for_client))
