@@ -755,32 +755,35 @@ class CallSimulation:
         times = self._token_times(at, len(tokens), turn.delay, turn.hang_after)
         natural_start = times[chunks[0][1]] + 5 + self._j(self.timing.voice_latency)
         kind, amount = cut.after
+        speech_start = natural_start
         if kind == "tokens":
-            count = int(amount)
-            if count >= len(tokens):
+            # `after: N tokens`: the assistant got the first N tokens' words out. The LLM streams faster
+            # than speech, so the cut comes when those words have been spoken, not when they streamed.
+            spoken_count = int(amount)
+            if spoken_count >= len(tokens):
                 raise StepError(
                     ("assistant", "interrupted", "after"),
-                    f"interruption after {count} tokens, but the answer has only {len(tokens)} "
+                    f"interruption after {spoken_count} tokens, but the answer has only {len(tokens)} "
                     f"tokens: {tokens!r:.120}",
                 )
-            cut_ms = times[count - 1] + (times[count] - times[count - 1]) / 2
-            speech_start = min(natural_start, (times[0] + cut_ms) / 2)
-            cut_ms = max(cut_ms, speech_start + 2)
+            spoken_words = len("".join(tokens[:spoken_count]).split())
+            cut_ms = speech_start + max(self._j(spoken_words * 60 / self.timing.words_per_minute), 0.002)
+            cut_ms = max(cut_ms, times[spoken_count - 1] + 2)  # TTS cannot say what has not streamed yet
         else:
-            speech_start = natural_start
             # A cut needs a moment of speech: the interrupting voice starts between speech start and cut.
             cut_ms = speech_start + max(amount * 1000, 2)
-            # Tokens stream faster than speech: only the words both streamed and spoken by the cut count.
             words = int((cut_ms - speech_start) / 1000 * self.timing.words_per_minute / 60)
-            streamed = sum(1 for t in times if t < cut_ms)
-            count = max(1, min(streamed, _tokens_for_words(tokens, words)))
+            spoken_count = max(1, _tokens_for_words(tokens, words))
+        # Everything streamed before the cut was delivered (clients must drop it); no token follows the cut.
+        count = max(spoken_count, sum(1 for t in times if t < cut_ms))
+        spoken_count = min(spoken_count, count)
         delivered = tokens[:count]
         turn_id = self.fakes.uuid()
         for token, t in zip(delivered, times, strict=False):
             self._emit(t, ModelOutput(turn_id=turn_id, token=token))
-        said = _chunks(delivered)
-        for chunk, last in said:
+        for chunk, last in _chunks(delivered):
             self._emit(times[last] + 5, VoiceInput(input=chunk))
+        said = _chunks(tokens[:spoken_count])
         spoken_turn = self._turn
         self._turn += 1
         self._emit(speech_start, SpeechUpdate(status="started", role="assistant", turn=spoken_turn))
@@ -795,7 +798,7 @@ class CallSimulation:
             self._emit(t + 30, Transcript(role="assistant", transcript_type="final", transcript=chunk))
             finished += 1
         rest = " ".join(chunk for chunk, _ in said[finished:])
-        spoken = "".join(delivered).strip()
+        spoken = "".join(tokens[:spoken_count]).strip()
         if cut.hangup:
             self._emit(cut_ms, SpeechUpdate(status="stopped", role="assistant", turn=spoken_turn))
             if rest:

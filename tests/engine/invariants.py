@@ -573,14 +573,27 @@ class SideChecker:
             claimed[index] = turn
             text = "".join(parts).strip()
             message = history[index].get("message")
-            if text != message:
-                what = "interrupted" if turn in interrupted else "uninterrupted"
-                self._bad(None, f"{what} turn {turn}: tokens {text!r:.120} != bot message {message!r:.120}")
+            # A cut the side cannot see (user-interrupted not subscribed, or the customer hanging up
+            # mid-answer) truncates history the same way.
+            unseen_cut = not self._of("user-interrupted") or index == self._last_bot(history)
+            if turn in interrupted or (unseen_cut and text != message):
+                # The LLM streams ahead of speech: history holds only the words spoken by the cut, a
+                # word-wise prefix of what streamed, and not all of it unless the cut came at the end.
+                spoken = str(message or "")
+                if not spoken or not text.startswith(spoken):
+                    self._bad(None, f"interrupted turn {turn}: bot message {message!r:.120} is not what was "
+                                    f"spoken of the tokens {text!r:.120}")
+            elif text != message:
+                self._bad(None, f"uninterrupted turn {turn}: tokens {text!r:.120} != bot message {message!r:.120}")
             if turn in interrupted:
                 cut_ts = self.messages[interrupted[turn]][1].get("timestamp")
                 end = history[index].get("endTime")
                 if isinstance(cut_ts, int | float) and isinstance(end, int | float) and end > cut_ts:
                     self._bad(interrupted[turn], f"the cut bot message ends at {end}, after the interruption")
+
+    @staticmethod
+    def _last_bot(history: list[Any]) -> int | None:
+        return max((n for n, item in enumerate(history) if item.get("role") == "bot"), default=None)
 
     def _interruptions(self, interrupted: Mapping[str, int]) -> None:
         """The user is speaking at the cut, and the assistant stops right after it (PROTOCOL.md section 3)."""

@@ -221,8 +221,11 @@ def test_an_interruption_by_tokens_cuts_the_turn_after_that_many_tokens() -> Non
     (cut_at, cut), = of_type(messages, "user-interrupted")
     turns = text_turns(messages)
     cut_turn = turns[cut["turnId"]]
-    assert [token for _, token in cut_turn] == ["We", " have", " three", " options"]
+    # The LLM streams ahead of speech: at least the 4 spoken tokens went out, all before the cut...
+    assert [token for _, token in cut_turn][:4] == ["We", " have", " three", " options"]
+    assert len(cut_turn) > 4
     assert cut_turn[-1][0] <= cut_at
+    # ...and history keeps only the 4 tokens' words, spoken by the time the user cut in.
     assert history(timeline)[1:] == [("bot", "We have three options"), ("user", "The cheap one."),
                                      ("bot", "The cheap one it is.")]
     assert len(turns) == 2 and list(turns)[-1] != cut["turnId"]
@@ -237,7 +240,7 @@ def test_an_interruption_by_time_keeps_only_the_words_spoken_by_then() -> None:
     # 1.5 s at the default 165 words per minute: 4 words, with the period that follows them.
     assert bot["message"] == "We have three options."
     assert abs(bot["duration"] - 1500) <= 1
-    assert "".join(token for _, token in text_turns(messages)[cut["turnId"]]) == bot["message"]
+    assert "".join(token for _, token in text_turns(messages)[cut["turnId"]]).startswith(bot["message"])
     assert_clean(timeline)
 
 
@@ -834,7 +837,7 @@ def _full_text_after_cut(messages: list[tuple[float, Wire]]) -> None:
     for _, m in messages:
         for item in m.get("messages", []):
             if item["role"] == "bot" and item["message"].startswith("We have"):
-                item["message"] = "We have three options. The first is cheap, the second is fast."
+                item["message"] = "We have four options."  # not what was spoken of the streamed tokens
 
 
 def _silent_hang(messages: list[tuple[float, Wire]]) -> None:
@@ -859,7 +862,7 @@ def _going_back(messages: list[tuple[float, Wire]]) -> None:
     (_openai_mismatch, "content differs"),
     (_two_ends, "exactly one status-update ended"),
     (_changed_call, "`call` differs"),
-    (_full_text_after_cut, "!= bot message"),
+    (_full_text_after_cut, "is not what was spoken"),
     (_silent_hang, "the call must go on"),
     (_stray_speech, "started twice"),
     (_going_back, "back in time"),
