@@ -324,7 +324,7 @@ class _Row:
     reply: str
 
     def __str__(self) -> str:
-        return f"{self.at:8.3f}s  {self.channel:<9} {self.type:<20}{self.reply}  {_summary(self.message)}"
+        return f"{self.at:8.3f}s  {self.channel:<9} {self.type:<20}{self.reply}  {_summary(self.message)}".rstrip()
 
 
 def _reply(d: Delivery) -> str:
