@@ -15,7 +15,7 @@ from .live_transcript import Dashboard
 SCENARIO = Path(__file__).with_name("delivery-reschedule.yaml")
 
 
-def test_scenario_is_valid_lint_clean_and_passes_with_scripted_replies(capsys: pytest.CaptureFixture[str]) -> None:
+def test_scenario_is_valid_and_passes_with_scripted_replies(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["validate", str(SCENARIO)]) == 0
     assert cli.main(["lint", "--strict", str(SCENARIO)]) == 0
     assert cli.main(["run", str(SCENARIO), "--quiet"]) == 0
@@ -23,8 +23,8 @@ def test_scenario_is_valid_lint_clean_and_passes_with_scripted_replies(capsys: p
 
 
 async def test_dashboard_passes_the_qa_scenario(mockvapi: MockVapi) -> None:
-    orders = {"NG4412": {"item": "the Linden sofa", "slots": ["Thursday morning", "Friday afternoon",
-                                                             "Saturday morning"]}}
+    slots = ["Thursday morning", "Friday afternoon", "Saturday morning"]
+    orders = {"NG4412": {"item": "the Linden sofa", "slots": slots}}
     dashboard = Dashboard(tools={"find_order": lambda order_number: orders[order_number]})
     app = fastapi_app.create_app(dashboard)
 

@@ -12,6 +12,8 @@ from mockvapi.testing import MockVapi
 
 from .live_transcript import LiveTranscript
 
+PCM_16K = {"format": "pcm_s16le", "container": "raw", "sampleRate": 16000}
+
 
 async def follow_call(websocket_url: str, view: LiveTranscript) -> None:
     """The client code under test: render the call's messages until the call hangs up."""
@@ -23,12 +25,12 @@ async def follow_call(websocket_url: str, view: LiveTranscript) -> None:
 
 @pytest.mark.mockvapi(serve=True, scenario="barge-in")
 async def test_websocket_client_drops_the_interrupted_turn(mockvapi: MockVapi) -> None:
-    transport = {"provider": "vapi.websocket",
-                 "audioFormat": {"format": "pcm_s16le", "container": "raw", "sampleRate": 16000}}
-    async with aiohttp.ClientSession(headers={"Authorization": "Bearer test"}) as http:
-        response = await http.post(f"{mockvapi.server.url}/call",
-                                   json={"assistant": {"name": "Jordan"}, "transport": transport})
-        created = await response.json()
+    body = {"assistant": {"name": "Jordan"}, "transport": {"provider": "vapi.websocket", "audioFormat": PCM_16K}}
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": "Bearer test-token"}) as http,
+        http.post(f"{mockvapi.server.url}/call", json=body) as response,
+    ):
+        created = await response.json()  # POST /call, as your backend would
 
     view = LiveTranscript()
     await follow_call(created["transport"]["websocketCallUrl"], view)
