@@ -157,9 +157,9 @@ def check_journal(journal: Journal, player: CallPlayer, respond: Scripted) -> No
     assert [m["timestamp"] for m in respond.received] == sorted(m["timestamp"] for m in respond.received)
 
 
-# The reply to assistant-request is not floored at its scripted latency (see the xfail below), so that
-# one scenario's timestamps differ from simulate()'s; its order does not.
-EXACT = [n for n in bundled_names() if n != "inbound-assistant-request"]
+# Replies faster than a step's scripted latency count as that latency, so every scenario's output
+# equals simulate()'s when an in-process target answers at once.
+EXACT = bundled_names()
 # long-call (13 minutes, 179 webhooks) is played once, into a callable, by
 # test_longest_bundled_call_plays_in_virtual_time; the per-target tests skip it to keep the suite quick.
 SHORTER = [n for n in bundled_names() if n != "long-call"]
@@ -201,11 +201,6 @@ async def test_bundled_scenario_into_an_in_process_app(name: str, framework: str
     assert [d.status for d in journal.deliveries()] == [respond.status_for(m) for m in respond.received]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="simulator._assistant_request uses the real reply latency, not max(real, scripted 0.25 s), "
-    "so a fast in-process reply moves every timestamp of the call",
-)
 async def test_fast_assistant_request_reply_gives_simulate_output() -> None:
     loaded = resolve("inbound-assistant-request")
     respond = Scripted(scripted_replies(loaded))
@@ -351,11 +346,6 @@ async def test_slow_tool_reply_sends_hang_before_the_result_and_the_call_goes_on
     assert hook.received[-1] == "end-of-call-report"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design question: WebhookSink delivers one call's messages strictly one after another, so the "
-    "`hang` POST only leaves once the slow tool-calls POST has been answered (Vapi's POSTs are independent)",
-)
 async def test_hang_reaches_the_webhook_while_the_tool_call_is_still_in_flight(
     slow_hook: tuple[SlowHook, str],
 ) -> None:

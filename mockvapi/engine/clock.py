@@ -120,7 +120,16 @@ def _loop_busy(loop: asyncio.AbstractEventLoop) -> bool:
     advances there, only with less careful ordering across tasks.
     """
     ready = getattr(loop, "_ready", None)
-    return bool(ready)
+    # Other clocks' drivers (and our own) are not work: counting them would make two clocks, or a
+    # driver and advance(), each wait for the other to go idle forever.
+    if not ready:
+        return False
+    return any(not _is_driver(handle) for handle in ready)
+
+
+def _is_driver(handle: object) -> bool:
+    callback = getattr(handle, "_callback", None)
+    return getattr(callback, "__func__", None) is VirtualClock._drive
 
 
 class VirtualClock:

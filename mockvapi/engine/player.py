@@ -236,10 +236,7 @@ class CallPlayer:
             calls = getattr(event.message, "tool_call_list", ())
             server = self.sim._server_for(calls[0].function.name if calls else "")
         elif kind == "assistant-request":
-            phone = self.sim.context.phone_number or {}
-            server = (
-                phone.get("server") if isinstance(phone.get("server"), dict) else self.sim._server_for("")
-            )
+            server = self.sim.phone_server() or self.sim._server_for("")
             return server, 7.5, kind
         else:
             server = self.sim._server_for("")

@@ -273,6 +273,8 @@ class CallSimulation:
         self._turn = 0
         self._step: int | None = None
         self.audio_format: dict[str, Any] | None = None
+        # Full server configs (with secrets) for delivery; messages carry redacted copies.
+        self._servers: dict[str, dict[str, Any] | None] = {}
         try:
             self.context = self._build_context(call_id)
         except StepError as exc:
@@ -376,6 +378,10 @@ class CallSimulation:
             phone_number = dict(o.phone_number)
         self.assistant_request = s.call.assistant_request if o.assistant_request is None else o.assistant_request
         assistant = None if self.assistant_request else self._assistant_dict()
+        self._servers["phone"] = _full_server(phone_number)
+        phone_number = _redacted(phone_number)
+        self._servers["assistant"] = _full_server(assistant)
+        assistant = _redacted(assistant)
         ctx = CallContext(call, customer, phone_number, assistant, self.start_ms)
         self._apply_subscriptions(ctx, assistant)
         if assistant is not None:
@@ -431,7 +437,7 @@ class CallSimulation:
                     definition["async"] = True
                 server = tool.server or self.scenario.assistant.server
                 if server is not None and server.url:
-                    definition["server"] = _server_wire(server.model_dump(exclude_none=True))
+                    definition["server"] = _public_server(_server_wire(server.model_dump(exclude_none=True)))
                 definition["messages"] = []
                 return definition
         raise StepError(("tool", "name"), f"tool {name!r} is not declared in assistant.tools")
@@ -577,7 +583,7 @@ class CallSimulation:
             self.context.phone_number.get("server") if self.context.phone_number else None,
         )
         reply = answer if isinstance(answer, Reply) else scripted
-        at = int(round(min(reply.latency, ASSISTANT_REQUEST_TIMEOUT) * 1000))
+        at = int(round(min(_floored(reply, scripted), ASSISTANT_REQUEST_TIMEOUT) * 1000))
         self._last_ms = max(self._last_ms, at)
         body = reply.body if isinstance(reply.body, dict) else {}
         if not reply.ok:
@@ -599,10 +605,13 @@ class CallSimulation:
             self._apply_subscriptions(self.context, merged)
             merged.pop("serverMessages", None)
             merged.pop("clientMessages", None)
-            self.context.assistant = merged
+            self._servers["assistant"] = _full_server(merged)
+            self.context.assistant = _redacted(merged)
             return
         elif isinstance(body.get("assistantId"), str):
-            self.context.assistant = self._assistant_dict()
+            assistant_dict = self._assistant_dict()
+            self._servers["assistant"] = _full_server(assistant_dict)
+            self.context.assistant = _redacted(assistant_dict)
             self.context.call["assistantId"] = body["assistantId"]
         else:
             self._problem(
@@ -885,16 +894,20 @@ class CallSimulation:
         self._cursor = int(round(at + 50))
         yield from self._flush()
 
+    def phone_server(self) -> dict[str, Any] | None:
+        """The phone number's full server config (where assistant-request goes)."""
+        server = self._servers.get("phone")
+        return dict(server) if server and server.get("url") else None
+
     def _server_for(self, tool_name: str) -> dict[str, Any] | None:
         """tool's server > assistant's > phone number's (PROTOCOL.md section 1a)."""
         for tool in self.scenario.assistant.tools:
             if tool.name == tool_name and tool.server is not None and tool.server.url:
                 return _server_wire(tool.server.model_dump(exclude_none=True))
-        assistant = self.context.assistant or {}
-        if isinstance(assistant.get("server"), dict) and assistant["server"].get("url"):
-            return dict(assistant["server"])
-        if self.context.phone_number and isinstance(self.context.phone_number.get("server"), dict):
-            return dict(self.context.phone_number["server"])
+        for owner in ("assistant", "phone"):
+            server = self._servers.get(owner)
+            if server is not None and server.get("url"):
+                return dict(server)
         return None
 
     def _scripted_tool_reply(self, step: ToolStep, call_id: str) -> Reply:
@@ -1001,7 +1014,7 @@ class CallSimulation:
                 "transfer-destination-request", asked, 20.0, None, scripted, self._server_for("")
             )
             reply = answer if isinstance(answer, Reply) else scripted
-            t = asked.at_ms + int(reply.latency * 1000)
+            t = asked.at_ms + int(_floored(reply, scripted) * 1000)
             body = reply.body if isinstance(reply.body, dict) else {}
             if reply.ok and isinstance(body.get("destination"), dict):
                 destination = body["destination"]
@@ -1166,6 +1179,30 @@ _SUCCESS_REASONS = frozenset(
         "assistant-ended-call-after-message-spoken",
     }
 )
+
+
+_SECRET_SERVER_KEYS = ("secret", "credential")
+
+
+def _public_server(server: Mapping[str, Any]) -> dict[str, Any]:
+    """A server config as messages may show it: Vapi never echoes secrets (it refers to credentialId)."""
+    return {k: v for k, v in server.items() if k not in _SECRET_SERVER_KEYS}
+
+
+def _full_server(owner: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    server = (owner or {}).get("server")
+    return dict(server) if isinstance(server, Mapping) else None
+
+
+def _redacted(owner: dict[str, Any] | None) -> dict[str, Any] | None:
+    if owner is None or not isinstance(owner.get("server"), Mapping):
+        return owner
+    return {**owner, "server": _public_server(owner["server"])}
+
+
+def _floored(reply: Reply, scripted: Reply) -> float:
+    """A real reply faster than the scripted one counts as taking the scripted latency (module docstring)."""
+    return reply.latency if reply.scripted else max(reply.latency, scripted.latency)
 
 
 def _system_prompt(assistant: Mapping[str, Any]) -> str | None:

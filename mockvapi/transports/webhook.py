@@ -68,6 +68,7 @@ class WebhookSink:
         self._queue: asyncio.Queue[tuple[Outgoing, asyncio.Future[Reply | None]] | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._pending = 0
+        self._aside: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -88,20 +89,32 @@ class WebhookSink:
         await self._idle.wait()
 
     async def _work(self) -> None:
-        while self._pending:
+        while self._pending > len(self._aside):
             item = await self._queue.get()
             if item is None:
                 return
             outgoing, future = item
-            try:
-                reply = await self._deliver(outgoing)
-            except Exception as exc:  # never let one delivery stop the others
-                reply = Reply(None, None, 0.0, error=f"internal error: {exc!r}")
-            if not future.done():
-                future.set_result(reply)
-            self._pending -= 1
-            if not self._pending:
-                self._idle.set()
+            if outgoing.kind == "message":
+                await self._settle(outgoing, future)
+            else:
+                # Vapi waits for this reply, but not before sending what follows (a `hang` while the
+                # tool is slow, say): the request goes out in order, its answer is awaited aside.
+                task = asyncio.ensure_future(self._settle(outgoing, future))
+                self._aside.add(task)
+                task.add_done_callback(self._aside.discard)
+                for _ in range(3):  # let the request leave before the next message does
+                    await asyncio.sleep(0)
+
+    async def _settle(self, outgoing: Outgoing, future: asyncio.Future[Reply | None]) -> None:
+        try:
+            reply = await self._deliver(outgoing)
+        except Exception as exc:  # never let one delivery stop the others
+            reply = Reply(None, None, 0.0, error=f"internal error: {exc!r}")
+        if not future.done():
+            future.set_result(reply)
+        self._pending -= 1
+        if not self._pending:
+            self._idle.set()
 
     async def _deliver(self, outgoing: Outgoing) -> Reply:
         server: Mapping[str, Any] = outgoing.server or {}

@@ -190,7 +190,8 @@ async def serve_control(request: web.Request, player: CallPlayer, journal: Journ
     error = accept_control(player, journal, text, channel="controlUrl")
     if error is not None:
         status = 409 if error == "the call has ended" else 400
-        return web.json_response({"message": error, "statusCode": status}, status=status)
+        phrase = "Conflict" if status == 409 else "Bad Request"
+        return web.json_response({"message": error, "error": phrase, "statusCode": status}, status=status)
     return web.json_response({"success": True})
 
 

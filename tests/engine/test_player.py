@@ -162,11 +162,6 @@ async def test_call_started_later_on_a_shared_clock_counts_offsets_from_its_own_
     assert [t - started for t in sink.fed_at] == pytest.approx([o.event.at for o in sink.got], abs=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="VirtualClock._drive counts another clock's pending _drive handle as 'loop busy': two clocks "
-    "whose drivers overlap on one loop reschedule each other forever and neither jumps",
-)
 async def test_two_clocks_one_after_the_other_on_one_loop() -> None:
     first = VirtualClock()
     await CallPlayer(resolve("happy-path"), clock=first).run()

@@ -531,11 +531,6 @@ async def test_bad_requests_to_a_live_calls_urls_get_4xx_json(mock: Served, resp
     assert huge.status_code == 413
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transports/websocket.py serve_control answers errors as {message, statusCode} without Vapi's "
-    "'error' field (every other error body on the server has it)",
-)
 async def test_control_url_errors_have_vapis_error_shape(mock: Served) -> None:
     call = await mock.call(assistant={"name": "Live"}, transport={"provider": "vapi.websocket"})
     response = await mock.api.post(f"/{call['id']}/control", content=b"{not json")
@@ -543,12 +538,6 @@ async def test_control_url_errors_have_vapis_error_shape(mock: Served) -> None:
     assert response.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/clock.py: VirtualClock.advance() on an autojump clock with a sleeper never returns; "
-    "advance's _settle waits for an idle loop while the autojump driver's call_soon keeps it busy, and the "
-    "driver waits for idle too (MockServer works around it by turning autojump off around advance)",
-)
 async def test_virtual_clock_advance_returns_with_autojump_and_a_sleeper() -> None:
     clock = VirtualClock()
     sleeper = asyncio.ensure_future(clock.sleep(100))
