@@ -369,8 +369,9 @@ def _nearest(wanted: str, got: Sequence[str]) -> str:
 class MockVapi:
     """Plays Vapi calls into your code. See the module docstring for the three ways to use it.
 
-    webhook: where server messages go unless a scenario names its own server URL: a URL, an ASGI or
-        WSGI app, an aiohttp Application, or a callable `(body, headers) -> reply`.
+    webhook: where every server message goes (it overrides the server URLs a scenario names): a URL,
+        an ASGI or WSGI app, an aiohttp Application, or a callable `(body, headers) -> reply`. Without
+        it, messages go to the URLs the scenario (or the REST assistant) names, if any.
     clock: "virtual" (default: a 10-minute call plays in milliseconds) or "real" (at `speed`), or a Clock.
     seed: overrides every scenario's seed. profile: "realistic" (default) or "spec".
     serve: also serve the mock REST API and the websocket/control URLs on `host:port` (port 0: any).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -257,3 +258,11 @@ def test_long_call_lasts_ten_minutes_and_fifty_turns() -> None:
     tl = timeline("long-call")
     assert tl.duration >= 600
     assert len(turns("long-call")) >= 50
+
+
+def test_no_bundled_scenario_sends_anything_off_this_machine() -> None:
+    # Played as they are (no webhook override), bundled scenarios must never reach a real host.
+    for path in bundled_paths():
+        for url in re.findall(r"\bhttps?://[^\s\"']+", path.read_text(encoding="utf-8")):
+            host = url.split("/")[2].split(":")[0]
+            assert host in ("127.0.0.1", "localhost"), f"{path.name} names {url}"
