@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from mockvapi.engine.clock import Clock, RealClock, VirtualClock
+from mockvapi.engine.expectations import EXPECTATION, expect_failures
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer, ClientSink, MemoryClient
 from mockvapi.engine.simulator import CallOverrides, Timeline
@@ -38,8 +39,6 @@ from mockvapi.transports.webhook import TargetPool, WebhookSink
 _T = TypeVar("_T")
 ScenarioLike = str | Path | Scenario | LoadedScenario
 
-# Problems that are the scenario's own expectations (reported as such), not faults of the target.
-EXPECTATION = "expectation"
 # Problems listed in a failure message; the rest are counted.
 _LISTED = 8
 
@@ -134,32 +133,15 @@ class Call:
         `problem_budget=False` leaves out the count of recorded problems (`expect.problems`), for
         callers that apply their own (MockVapi.check, by strictness).
         """
-        failures = [f"{p.kind}: {p.detail}" for p in self.problems if p.kind == EXPECTATION]
-        expect = self.player.sim.scenario.expect
-        if expect is None:
-            return failures
-        if expect.ended_reason is not None and self.ended_reason != expect.ended_reason:
-            failures.append(f"ended with {self.ended_reason!r}, expected {expect.ended_reason!r}")
-        delivered = set(self.delivered_types())
-        for kind in expect.delivered or []:
-            if kind not in delivered:
-                failures.append(f"{kind!r} was never delivered")
-        for kind in expect.not_delivered or []:
-            if kind in delivered:
-                failures.append(f"{kind!r} was delivered but should not be")
-        if expect.max_reply_latency is not None:
-            for d in self.deliveries(channel="webhook"):
-                if d.latency is not None and d.latency > expect.max_reply_latency:
-                    failures.append(
-                        f"{d.message_type} reply took {d.latency:.3f}s > {expect.max_reply_latency}s"
-                    )
-        faults = [p for p in self.problems if p.kind != EXPECTATION]
-        if problem_budget and expect.problems is not None and len(faults) > expect.problems:
-            failures.append(
-                f"{len(faults)} problem(s) recorded, at most {expect.problems} expected: "
-                + "; ".join(f"{p.kind}: {p.detail}" for p in faults[:3])
-            )
-        return failures
+        return expect_failures(
+            self.player.sim.scenario.expect,
+            ended_reason=self.ended_reason,
+            delivered=self.delivered_types(),
+            problems=[(p.kind, p.detail) for p in self.problems],
+            reply_latencies=[(d.message_type, d.latency) for d in self.deliveries(channel="webhook")
+                             if d.latency is not None],
+            problem_budget=problem_budget,
+        )
 
     def problem_budget(self, strict: bool) -> int | None:
         """How many problems this call may record: the scenario's `expect.problems` where it sets one,

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from mockvapi.engine.expectations import EXPECTATION, expect_failures
 from mockvapi.engine.simulator import Timeline, simulate
 from mockvapi.errors import ScenarioError
 from mockvapi.models.messages import Profile
 from mockvapi.qa.trace import CallTrace, build_trace
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Expect
-from mockvapi.testing import EXPECTATION, Call, MockVapi
+from mockvapi.testing import Call, MockVapi
 
 __all__ = ["RunOptions", "ScenarioResult", "collect", "run", "run_scenarios"]
 
@@ -204,24 +205,13 @@ def _scripted(loaded: LoadedScenario, options: RunOptions) -> ScenarioResult:
 def scripted_failures(expect: Expect | None, timeline: Timeline) -> list[str]:
     """`Call.expectation_failures()` for a call played with scripted replies: what the server would
     have been sent stands for what was delivered."""
-    failures = [f"{p.kind}: {p.detail}" for p in timeline.problems if p.kind == EXPECTATION]
-    rules = expect if expect is not None else Expect()
-    if rules.ended_reason is not None and timeline.ended_reason != rules.ended_reason:
-        failures.append(f"ended with {timeline.ended_reason!r}, expected {rules.ended_reason!r}")
-    delivered = {m["type"] for _, m in timeline.messages(side="server")}
-    for kind in rules.delivered or []:
-        if kind not in delivered:
-            failures.append(f"{kind!r} was never delivered")
-    for kind in rules.not_delivered or []:
-        if kind in delivered:
-            failures.append(f"{kind!r} was delivered but should not be")
-    faults = [p for p in timeline.problems if p.kind != EXPECTATION]
-    if rules.problems is not None and len(faults) > rules.problems:
-        failures.append(
-            f"{len(faults)} problem(s) recorded, at most {rules.problems} expected: "
-            + "; ".join(f"{p.kind}: {p.detail}" for p in faults[:3])
-        )
-    return failures
+    # Without an expect block, a scripted call must still record no problem (Expect() allows none).
+    return expect_failures(
+        expect if expect is not None else Expect(),
+        ended_reason=timeline.ended_reason,
+        delivered=[m["type"] for _, m in timeline.messages(side="server")],
+        problems=[(p.kind, p.detail) for p in timeline.problems],
+    )
 
 
 def _focus(problems: list[tuple[float, str, str]], timeline: Timeline, failures: list[str]) -> float | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from mockvapi.engine.clock import Clock
@@ -26,7 +26,6 @@ from mockvapi.transports.http import (
     resolve_target,
 )
 
-TargetResolver = Callable[[str], HttpTarget]
 log = logging.getLogger("mockvapi.deliveries")
 
 
