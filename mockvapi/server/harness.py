@@ -35,7 +35,7 @@ from mockvapi.library import bundled_names
 from mockvapi.scenario.loader import LoadedScenario, load_file, load_text
 from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms
-from mockvapi.server.handlers import base_url
+from mockvapi.server.handlers import base_url, read_json
 from mockvapi.transports.websocket import serve_control, serve_transport
 
 if TYPE_CHECKING:
@@ -209,13 +209,7 @@ class MockServer:
             raise BadRequest(f"body is not {request.charset or 'utf-8'} text") from None
 
     async def _json(self, request: web.Request) -> dict[str, Any]:
-        text = await self._text(request)
-        if not text.strip():
-            return {}
-        try:
-            body = json.loads(text, parse_constant=_reject_constant)
-        except ValueError:
-            raise BadRequest("body is not valid JSON") from None
+        body = await read_json(request)  # the API's own reader: same 400s for bad JSON, NaN, bad UTF-8
         if not isinstance(body, dict):
             raise BadRequest("body must be a JSON object")
         return body
@@ -321,10 +315,6 @@ class MockServer:
 
     def __repr__(self) -> str:
         return f"MockServer({self.url or 'not started'}, {len(self.backend.calls)} calls)"
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 _OUTCOMES: dict[str | None, Literal["ok", "failed"] | None] = {None: None, "ok": "ok", "failed": "failed"}
