@@ -1,0 +1,3 @@
+"""Load generation through Locust (the `load` extra)."""
+
+from __future__ import annotations
