@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from mockvapi.engine.clock import Clock
 from mockvapi.engine.journal import Journal, Problem
+from mockvapi.engine.routing import route
 from mockvapi.engine.simulator import (
     Ask,
     CallOverrides,
@@ -231,17 +232,7 @@ class CallPlayer:
 
     def _route(self, event: Event) -> tuple[Mapping[str, Any] | None, float, str]:
         """The server config a message goes to, its timeout, and what kind of delivery it is."""
-        kind = event.message.type_name
-        if kind == "tool-calls":
-            calls = getattr(event.message, "tool_call_list", ())
-            server = self.sim._server_for(calls[0].function.name if calls else "")
-        elif kind == "assistant-request":
-            server = self.sim.phone_server() or self.sim._server_for("")
-            return server, 7.5, kind
-        else:
-            server = self.sim._server_for("")
-        timeout = float(server.get("timeoutSeconds", 20.0)) if server else 20.0
-        return server, timeout, kind if kind in _ASKING else "message"
+        return route(self.sim, event)
 
     async def _answer(self, ask: Ask, task: asyncio.Future[Reply | None] | None) -> Reply | Waiting:
         """Wait for the real reply to an Ask, telling the simulation when the hang threshold passes."""
@@ -269,9 +260,6 @@ class CallPlayer:
             f"CallPlayer({self.name!r}, call_id={self.call_id[:8]}, status={self.status}, "
             f"at={self.offset():.3f}s, ended={self.ended_reason})"
         )
-
-
-_ASKING = frozenset({"tool-calls", "assistant-request", "transfer-destination-request"})
 
 
 @dataclass

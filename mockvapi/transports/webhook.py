@@ -8,7 +8,6 @@ and backoff plan, and each is recorded in the journal with its request, response
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any
@@ -17,7 +16,7 @@ from mockvapi.engine.clock import Clock
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import Outgoing
 from mockvapi.engine.simulator import Reply
-from mockvapi.transports.auth import webhook_headers
+from mockvapi.transports.envelope import delivery_headers, envelope_body, reply_of
 from mockvapi.transports.http import (
     DeliveryOutcome,
     HttpRequest,
@@ -120,11 +119,8 @@ class WebhookSink:
         url = server.get("url")
         target = self.pool.get(url if isinstance(url, str) else None)
         assert target is not None
-        body = json.dumps({"message": outgoing.wire}, separators=(",", ":"), ensure_ascii=False).encode()
-        credential = server.get("credential") if isinstance(server.get("credential"), Mapping) else None
-        headers = webhook_headers(
-            server, body, timestamp_ms=int(outgoing.wire.get("timestamp", 0)), credential=credential
-        )
+        body = envelope_body(outgoing.wire)
+        headers = delivery_headers(server, body, outgoing.wire)
         delivery = self.journal.record(
             Delivery(
                 call_id=outgoing.call_id,
@@ -181,11 +177,8 @@ class WebhookSink:
         response = outcome.response
         if response is None:
             last = outcome.attempts[-1] if outcome.attempts else None
-            kind = last.failure if last is not None else "connection"
-            return Reply(
-                None, None, latency, error="timeout" if kind == "timeout" else (outcome.error or kind)
-            )
-        return Reply(response.status, response.json(), latency)
+            return reply_of(None, None, latency, failure=last.failure if last else None, error=outcome.error)
+        return reply_of(response.status, response.json(), latency)
 
     def __repr__(self) -> str:
         return f"WebhookSink(pending={self._pending}, pool={self.pool!r})"

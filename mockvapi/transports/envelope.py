@@ -1,0 +1,51 @@
+"""The pure parts of a webhook delivery: body, headers, and the answer in the simulation's terms.
+
+No I/O and no event loop: the asyncio `WebhookSink` and the gevent Locust user (`mockvapi.load`)
+build byte-identical requests from the same message and read answers into the same `Reply`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from mockvapi.engine.simulator import Reply
+from mockvapi.transports.auth import webhook_headers
+
+__all__ = ["delivery_headers", "envelope_body", "parse_json", "reply_of"]
+
+
+def envelope_body(wire: Mapping[str, Any]) -> bytes:
+    """The POST body: `{"message": wire}`, compact, UTF-8."""
+    return json.dumps({"message": wire}, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def delivery_headers(server: Mapping[str, Any], body: bytes, wire: Mapping[str, Any]) -> dict[str, str]:
+    """The headers of the POST of `body` to `server` (secret, credential, custom headers); see auth.py."""
+    credential = server.get("credential") if isinstance(server.get("credential"), Mapping) else None
+    return webhook_headers(server, body, timestamp_ms=int(wire.get("timestamp", 0)), credential=credential)
+
+
+def parse_json(body: bytes) -> Any:
+    """The parsed body, or None if it is empty or not JSON (never raises)."""
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return None
+
+
+def reply_of(
+    status: int | None, body: Any, latency: float, *, failure: str | None = None, error: str | None = None
+) -> Reply:
+    """A delivery's outcome as the simulation's `Reply` (latency in call seconds).
+
+    With no HTTP answer (`status` None), `failure` is the last attempt's kind ("timeout",
+    "connection", "app-error") and `error` the outcome's one-line error.
+    """
+    if status is None:
+        kind = failure or "connection"
+        return Reply(None, None, latency, error="timeout" if kind == "timeout" else (error or kind))
+    return Reply(status, body, latency)
