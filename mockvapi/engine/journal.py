@@ -45,6 +45,10 @@ class Delivery:
     latency: float | None = None
     attempts: int = 1
     error: str | None = None
+    # Fault injection: what was done to this delivery ("duplicate", "drop", "delay 2s", "retry-5xx 1/2"...),
+    # and whether it went out at all (a dropped message, or the one a websocket closed before, did not).
+    injected: str | None = None
+    sent: bool = True
 
     @property
     def ok(self) -> bool:
@@ -70,10 +74,13 @@ class Delivery:
             outcome = f"status={self.status}"
         else:
             outcome = "ok" if self.ok else "failed"
+        if not self.sent:
+            outcome = "not sent"
         retries = f", attempts={self.attempts}" if self.attempts != 1 else ""
+        injected = f", injected={self.injected!r}" if self.injected else ""
         return (
             f"Delivery(#{self.seq} {self.message_type} -> {self.channel} {self.target}, "
-            f"call={self.call_id}, at={self.at:.3f}s, {outcome}{retries})"
+            f"call={self.call_id}, at={self.at:.3f}s, {outcome}{retries}{injected})"
         )
 
 
@@ -169,8 +176,10 @@ class Journal:
         type: str | None = None,
         channel: str | None = None,
         outcome: Outcome | None = None,
+        injected: bool | None = None,
     ) -> list[Delivery]:
-        """Deliveries in ``seq`` order, filtered by every argument given."""
+        """Deliveries in ``seq`` order, filtered by every argument given (``injected``: whether a fault
+        was injected into it)."""
         with self._lock:
             snapshot = list(self._deliveries)
         return [
@@ -180,6 +189,7 @@ class Journal:
             and (type is None or d.message_type == type)
             and (channel is None or d.channel == channel)
             and (outcome is None or d.ok == (outcome == "ok"))
+            and (injected is None or (d.injected is not None) == injected)
         ]
 
     @property

@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mockvapi.engine.clock import Clock
+from mockvapi.engine.faults import ChannelFaults, Send, Tamper, rules_for
 from mockvapi.engine.journal import Journal, Problem
 from mockvapi.engine.routing import route
 from mockvapi.engine.simulator import (
@@ -37,6 +38,7 @@ from mockvapi.engine.simulator import (
     timeline_of,
 )
 from mockvapi.models.messages import Profile, SpeechUpdate, StatusUpdate
+from mockvapi.scenario.faults import FaultPlan
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Scenario
 
@@ -51,6 +53,7 @@ class Outgoing:
     server: Mapping[str, Any] | None
     timeout: float  # call seconds
     kind: str  # "message" or the Ask kind
+    tamper: Tamper | None = None  # what injected faults do to this delivery
 
 
 class ServerSink(Protocol):
@@ -66,9 +69,12 @@ class ServerSink(Protocol):
 
 
 class ClientSink(Protocol):
-    """Where client messages go (bare, no envelope)."""
+    """Where client messages go (bare, no envelope).
 
-    def push(self, at: float, message: dict[str, Any]) -> None: ...
+    `push` is given a `tamper` only when faults are injected (see mockvapi.engine.faults): a sink that
+    journals records `tamper.injected`, and does not send when `tamper.send` is false."""
+
+    def push(self, at: float, message: dict[str, Any], tamper: Tamper | None = None) -> None: ...
 
     def speaking(self, assistant: bool) -> None: ...
 
@@ -95,6 +101,7 @@ class CallPlayer:
         clients: Sequence[ClientSink] = (),
         listeners: Sequence[Listener] = (),
         overrides: CallOverrides | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.clock = clock
         self.journal = journal if journal is not None else Journal()
@@ -117,6 +124,16 @@ class CallPlayer:
         self._base: float | None = None
         self._problems_seen = 0
         self._hung: set[int] = set()
+        # Fault injection: one ChannelFaults for the webhooks and one per client sink (by id).
+        self.fault_rules = rules_for(self.sim.scenario, faults)
+        self._server_faults: ChannelFaults[Outgoing] | None = (
+            ChannelFaults(self.fault_rules, "webhook", self.offset) if self.fault_rules else None
+        )
+        self._client_faults: dict[int, ChannelFaults[dict[str, Any]]] = {}
+        for client in self.clients:
+            self._watch(client)
+        self._replies: dict[int, asyncio.Future[Reply | None]] = {}
+        self._delayed: set[asyncio.Task[None]] = set()
 
     @property
     def call_id(self) -> str:
@@ -135,12 +152,19 @@ class CallPlayer:
         return 0.0 if self._base is None else self.clock.now() - self._base
 
     def add_client(self, sink: ClientSink) -> None:
+        self._watch(sink)
         self.clients.append(sink)
         self.client_joined.set()
 
     def remove_client(self, sink: ClientSink) -> None:
         if sink in self.clients:
             self.clients.remove(sink)
+        self._client_faults.pop(id(sink), None)
+
+    def _watch(self, sink: ClientSink) -> None:
+        channel = ChannelFaults[dict[str, Any]](self.fault_rules, "websocket", self.offset)
+        if channel:
+            self._client_faults[id(sink)] = channel
 
     def control(self, message: Mapping[str, Any]) -> bool:
         """Feed an inbound control message (say, add-message, end-call, control, transfer).
@@ -174,6 +198,7 @@ class CallPlayer:
             raise
         finally:
             self._record_problems()
+            await self._finish_faults(cancelled=isinstance(self.error, asyncio.CancelledError))
             if self.server is not None:
                 await self.server.drain()
             self._record_problems()
@@ -193,12 +218,14 @@ class CallPlayer:
                 return
             to_send = None
             if isinstance(item, Event):
+                self._fault_step("upcoming", item)
                 await self.clock.sleep_until(self._base_or_zero() + item.at)
                 reply = self._dispatch(item)
                 if reply is not None:
                     pending[item.seq] = asyncio.ensure_future(reply)
                 self._record_problems()
             else:
+                self._fault_step("waiting", item.event)
                 to_send = await self._answer(item, pending.get(item.event.seq))
                 if not isinstance(to_send, Waiting):
                     pending.pop(item.event.seq, None)
@@ -223,12 +250,82 @@ class CallPlayer:
                 listener(self, event, wire)
             if self.server is not None and wants_server:
                 server, timeout, kind = self._route(event)
-                reply = self.server.submit(Outgoing(self.call_id, event, wire, server, timeout, kind))
+                outgoing = Outgoing(self.call_id, event, wire, server, timeout, kind)
+                if self._server_faults is not None:
+                    reply = self._replies[event.seq] = asyncio.get_running_loop().create_future()
+                    self._send_all(None, self._server_faults.offer(event, outgoing))
+                else:
+                    reply = self.server.submit(outgoing)
         if self.clients and context.wants(message, "client"):
             wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "client")
             for client in list(self.clients):
-                client.push(event.at, wire)
+                faults = self._client_faults.get(id(client))
+                if faults is not None:
+                    self._send_all(client, faults.offer(event, wire))
+                else:
+                    client.push(event.at, wire)
         return reply
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def _channels(self) -> list[tuple[ClientSink | None, ChannelFaults[Any]]]:
+        found: list[tuple[ClientSink | None, ChannelFaults[Any]]] = []
+        if self._server_faults is not None and self.server is not None:
+            found.append((None, self._server_faults))
+        for client in list(self.clients):
+            faults = self._client_faults.get(id(client))
+            if faults is not None:
+                found.append((client, faults))
+        return found
+
+    def _fault_step(self, what: str, event: Event) -> None:
+        """Tell every channel the call's next event (`upcoming`) or that it waits for a reply."""
+        for client, faults in self._channels():
+            sends = faults.upcoming(event) if what == "upcoming" else faults.waiting(event.seq)
+            self._send_all(client, sends)
+
+    def _send_all(self, client: ClientSink | None, sends: Sequence[Send[Any]]) -> None:
+        for send in sends:
+            if send.delay:
+                task = asyncio.ensure_future(self._send_later(client, send))
+                self._delayed.add(task)
+                task.add_done_callback(self._delayed.discard)
+            else:
+                self._send(client, send)
+
+    async def _send_later(self, client: ClientSink | None, send: Send[Any]) -> None:
+        await self.clock.sleep_until(self._base_or_zero() + send.event.at + send.delay)
+        self._send(client, send)
+
+    def _send(self, client: ClientSink | None, send: Send[Any]) -> None:
+        if client is not None:
+            if send.tamper is None:
+                client.push(send.event.at, send.payload)
+            else:
+                client.push(send.event.at, send.payload, send.tamper)
+            return
+        assert self.server is not None
+        outgoing: Outgoing = replace(send.payload, tamper=send.tamper)
+        reply = asyncio.ensure_future(self.server.submit(outgoing))
+        waiter = self._replies.pop(send.event.seq, None) if send.primary else None
+        if waiter is not None:
+            reply.add_done_callback(lambda done: _settle(waiter, done, send.delay))
+
+    async def _finish_faults(self, *, cancelled: bool) -> None:
+        """Release what faults still hold, let delayed deliveries go (or drop them if the call was
+        cancelled), and answer any request that never went out."""
+        if not cancelled:
+            for client, faults in self._channels():
+                self._send_all(client, faults.finish())
+        while self._delayed:
+            if cancelled:
+                for task in list(self._delayed):
+                    task.cancel()
+            await asyncio.wait(list(self._delayed))
+        for waiter in self._replies.values():
+            if not waiter.done():
+                waiter.set_result(None)
+        self._replies.clear()
 
     def _route(self, event: Event) -> tuple[Mapping[str, Any] | None, float, str]:
         """The server config a message goes to, its timeout, and what kind of delivery it is."""
@@ -262,6 +359,20 @@ class CallPlayer:
         )
 
 
+def _settle(waiter: asyncio.Future[Reply | None], done: asyncio.Future[Reply | None], delay: float) -> None:
+    """Pass a delivery's reply to whoever waits for it; a delayed request's answer came that much later."""
+    if waiter.done():
+        return
+    error = None if done.cancelled() else done.exception()
+    if done.cancelled():
+        waiter.set_result(None)
+    elif error is not None:
+        waiter.set_exception(error)
+    else:
+        reply = done.result()
+        waiter.set_result(replace(reply, latency=reply.latency + delay) if reply is not None and delay else reply)
+
+
 @dataclass
 class MemoryClient:
     """An in-process client transport: an async iterator of the call's client messages."""
@@ -269,8 +380,21 @@ class MemoryClient:
     queue: asyncio.Queue[tuple[float, dict[str, Any]] | None] = field(default_factory=asyncio.Queue)
     received: list[dict[str, Any]] = field(default_factory=list)
     assistant_speaking: bool = False
+    # Faults injected into this stream: (journal marker, message), dropped ones included.
+    injected: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    closed: bool = False
 
-    def push(self, at: float, message: dict[str, Any]) -> None:
+    def push(self, at: float, message: dict[str, Any], tamper: Tamper | None = None) -> None:
+        if self.closed:
+            return
+        if tamper is not None and tamper.injected:
+            self.injected.append((tamper.injected, message))
+        if tamper is not None and tamper.close:
+            self.close()  # the in-process stream ends, as a websocket peer's would
+            self.closed = True
+            return
+        if tamper is not None and not tamper.send:
+            return
         self.received.append(message)
         self.queue.put_nowait((at, message))
 

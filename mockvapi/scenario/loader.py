@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from mockvapi.errors import ScenarioError, ScenarioProblem, SourceLocation
+from mockvapi.scenario.faults import step_problems
 from mockvapi.scenario.schema import STEP_KINDS, Scenario
 
 PathKey = tuple[str | int, ...]
@@ -146,7 +147,7 @@ def _suggest(error: Any, data: Any) -> str:
         return ""
     loc = error["loc"]
     name = str(loc[-1])
-    candidates: list[str] = list(STEP_KINDS) + ["id"] if (len(loc) == 3 and loc[0] == "steps") else []
+    candidates: list[str] = list(STEP_KINDS) + ["id", "faults"] if (len(loc) == 3 and loc[0] == "steps") else []
     if not candidates:
         from mockvapi.scenario import schema as _schema
 
@@ -214,7 +215,25 @@ def validate(data: dict[str, Any], smap: SourceMap, text: str) -> LoadedScenario
                 step = f"#{loc[1] + 1}"
             problems.append(ScenarioProblem(where, _describe(error) + _suggest(error, data), step))
         raise ScenarioError(_unique(problems)) from None
-    return LoadedScenario(scenario, smap, text)
+    loaded = LoadedScenario(scenario, smap, text)
+    references = _fault_references(scenario)
+    if references:
+        raise ScenarioError([loaded.problem(path, message) for path, message in references])
+    return loaded
+
+
+def _fault_references(scenario: Scenario) -> list[tuple[PathKey, str]]:
+    """`step:` references in faults, which only the whole scenario can check."""
+    found: list[tuple[PathKey, str]] = [
+        (("faults", *path), message)
+        for path, message in step_problems(scenario.faults, scenario.steps, inside_step=False)
+    ]
+    for index, step in enumerate(scenario.steps):
+        found += [
+            (("steps", index, "faults", *path), message)
+            for path, message in step_problems(step.faults, scenario.steps, inside_step=True)
+        ]
+    return found
 
 
 def _unique(problems: list[ScenarioProblem]) -> list[ScenarioProblem]:

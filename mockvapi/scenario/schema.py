@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from mockvapi.models.enums import CLIENT_MESSAGE_NAMES, ENDED_REASONS, SERVER_MESSAGE_NAMES
+from mockvapi.scenario.faults import FAULT_KINDS, Fault
 from mockvapi.scenario.values import CutPoint, Duration, Fraction
 
 CallType = Literal["webCall", "inboundPhoneCall", "outboundPhoneCall", "vapi.websocketCall"]
@@ -292,6 +293,9 @@ class Step(Strict):
     silence: Silence | None = None
     transfer: Transfer | None = None
     end: End | None = None
+    faults: list[Fault] = Field(
+        default_factory=list, description="Faults injected into the messages this step produces."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -302,7 +306,7 @@ class Step(Strict):
                 raise ValueError(
                     f"a step has exactly one kind, this one has {len(kinds)}: {', '.join(kinds)}"
                 )
-            if not kinds and not (set(value) - {"id"}):
+            if not kinds and not (set(value) - {"id", "faults"}):
                 raise ValueError(f"a step needs one of: {', '.join(STEP_KINDS)}")
         return value
 
@@ -338,6 +342,35 @@ class Scenario(Strict):
     timing: Timing = Field(default_factory=Timing)
     steps: list[Step] = Field(min_length=1)
     expect: Expect | None = None
+    faults: list[Fault] = Field(
+        default_factory=list,
+        description="Faults injected at delivery (duplicate, reorder, drop, delay, stale-token, "
+        "update-after-hang, close-websocket, wrong-secret, retry-5xx); the timeline itself is unchanged.",
+    )
+
+
+def _fault_schema(defs: dict[str, Any]) -> None:
+    """Faults accept what their `before` validators do: a compact string for the whole fault
+    (`drop:transcript,nth=2`), a bare message type for a typed kind's body, no body at all."""
+    fault = defs["Fault"]
+    for kind in FAULT_KINDS:
+        prop = fault["properties"][kind]
+        variants = prop.pop("anyOf", None) or [dict(prop)]
+        keep = {k: v for k, v in prop.items() if k in ("description", "title", "default")}
+        ref = next((v["$ref"] for v in variants if "$ref" in v), None)
+        body = defs.get(ref.rsplit("/", 1)[-1], {}) if ref else {}
+        if "description" in body:
+            keep["description"] = body["description"]
+        typed = "type" in body.get("properties", {})
+        extra: list[dict[str, Any]] = [{"type": "string", "description": "The message type hit."}] if typed else []
+        fault["properties"][kind] = {**keep, "anyOf": [*extra, *variants]}
+    fault["oneOf"] = [{"required": [kind]} for kind in FAULT_KINDS]
+
+
+def _fault_item() -> dict[str, Any]:
+    """A fault list item: a Fault, or one compact string."""
+    compact = "Compact form: KIND[:TYPE][,KEY=VALUE...], e.g. drop:transcript,nth=2"
+    return {"anyOf": [{"type": "string", "description": compact}, {"$ref": "#/$defs/Fault"}]}
 
 
 _SHORTHANDS = {"user": "string", "assistant": "string", "silence": "duration", "end": "string"}
@@ -361,6 +394,9 @@ def json_schema() -> dict[str, Any]:
         keep = {k: v for k, v in prop.items() if k in ("description", "title", "default")}
         step["properties"][kind] = {**keep, "anyOf": [scalar, *variants]}
     step["oneOf"] = [{"required": [kind]} for kind in STEP_KINDS]
+    _fault_schema(defs)
+    schema["properties"]["faults"]["items"] = _fault_item()
+    step["properties"]["faults"]["items"] = _fault_item()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "mockvapi scenario"
     return schema

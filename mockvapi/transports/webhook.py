@@ -119,30 +119,46 @@ class WebhookSink:
         url = server.get("url")
         target = self.pool.get(url if isinstance(url, str) else None)
         assert target is not None
+        tamper = outgoing.tamper
         body = envelope_body(outgoing.wire)
         headers = delivery_headers(server, body, outgoing.wire)
-        delivery = self.journal.record(
-            Delivery(
-                call_id=outgoing.call_id,
-                channel="webhook",
-                target=target.description,
-                message_type=outgoing.event.type,
-                message=outgoing.wire,
-                at=outgoing.event.at,
-                request_headers=dict(headers),
-                request_body=body.decode(),
+        if tamper is not None and tamper.secret is not None:
+            headers = {k: v for k, v in headers.items() if k.lower() != "x-vapi-secret"}
+            headers["X-Vapi-Secret"] = tamper.secret
+        at = tamper.at if tamper is not None and tamper.at is not None else outgoing.event.at
+
+        def record(injected: str | None, sent: bool = True) -> Delivery:
+            return self.journal.record(
+                Delivery(
+                    call_id=outgoing.call_id,
+                    channel="webhook",
+                    target=target.description,
+                    message_type=outgoing.event.type,
+                    message=outgoing.wire,
+                    at=at,
+                    request_headers=dict(headers),
+                    request_body=body.decode(),
+                    injected=injected,
+                    sent=sent,
+                )
             )
-        )
-        outcome = await deliver(
-            target,
-            HttpRequest(url if isinstance(url, str) and self.pool.override is None else "", headers, body),
-            timeout=self.clock.real_seconds(outgoing.timeout),
-            backoff_plan=server.get("backoffPlan")
-            if isinstance(server.get("backoffPlan"), Mapping)
-            else None,
-            sleep=self.clock.sleep,
-        )
+
+        if tamper is not None and not tamper.send:
+            record(tamper.injected, sent=False)
+            # Vapi never hears back from a request the network lost: for a request it waits on, a timeout.
+            return Reply(None, None, outgoing.timeout, error="timeout")
+        delivery = record(tamper.injected if tamper is not None else None)
+        outcome = await self._send(target, url, headers, body, outgoing, server)
         self._fill(delivery, outcome)
+        retries = tamper.retries if tamper is not None else 0
+        for n in range(1, retries + 1):
+            # Faults may re-send after a 5xx whatever the backoffPlan says, so idempotency gets tested.
+            if outcome.response is None or outcome.response.status < 500:
+                break
+            await self.clock.sleep(tamper.retry_delay if tamper is not None else 0.0)
+            delivery = record(f"retry-5xx {n}/{retries}")
+            outcome = await self._send(target, url, headers, body, outgoing, server)
+            self._fill(delivery, outcome)
         log.info("call %s %-20s -> %s %s", outgoing.call_id[:8], outgoing.event.type, target.description,
                  delivery.status if delivery.status is not None else delivery.error)
         if not outcome.ok and outgoing.kind == "message":
@@ -156,7 +172,37 @@ class WebhookSink:
                     delivery.seq,
                 )
             )
+        if tamper is not None and tamper.secret is not None and outcome.ok:
+            self.journal.problem(
+                Problem(
+                    outgoing.call_id,
+                    "wrong-secret-accepted",
+                    f"{outgoing.event.type} with a wrong X-Vapi-Secret was answered {delivery.status}; "
+                    "a webhook should refuse it (401)",
+                    outgoing.event.at,
+                    delivery.seq,
+                )
+            )
         return self._reply(outcome)
+
+    async def _send(
+        self,
+        target: HttpTarget,
+        url: object,
+        headers: Mapping[str, str],
+        body: bytes,
+        outgoing: Outgoing,
+        server: Mapping[str, Any],
+    ) -> DeliveryOutcome:
+        return await deliver(
+            target,
+            HttpRequest(url if isinstance(url, str) and self.pool.override is None else "", headers, body),
+            timeout=self.clock.real_seconds(outgoing.timeout),
+            backoff_plan=server.get("backoffPlan")
+            if isinstance(server.get("backoffPlan"), Mapping)
+            else None,
+            sleep=self.clock.sleep,
+        )
 
     def _fill(self, delivery: Delivery, outcome: DeliveryOutcome) -> None:
         response = outcome.response

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from mockvapi.engine.audio import AudioSource
 from mockvapi.engine.clock import Clock, RealClock
+from mockvapi.engine.faults import Tamper
 from mockvapi.engine.journal import Delivery, Journal
 from mockvapi.engine.player import CallPlayer
 
@@ -58,8 +60,11 @@ class WebsocketClient:
         *,
         channel: str = "websocket",
         audio: bool = True,
+        abort: Callable[[], None] | None = None,
     ) -> None:
         self.ws = ws
+        # Drops the connection with no close frame (an injected `close-websocket` fault).
+        self.abort = abort
         self.player = player
         self.journal = journal
         self.clock = clock
@@ -69,14 +74,14 @@ class WebsocketClient:
         self.frames_sent = 0
         self.bytes_received = 0
         self._speaking = False
-        self._out: asyncio.Queue[str | bytes | None] = asyncio.Queue()
+        self._out: asyncio.Queue[str | bytes | _Close | None] = asyncio.Queue()
         self._writer = asyncio.ensure_future(self._write())
         self._pacer = asyncio.ensure_future(self._pace()) if audio and isinstance(clock, RealClock) else None
         self._paced = self._pacer is not None
         if self.audio is not None and not self._paced:
             self._out.put_nowait(self.audio.frames(False))
 
-    def push(self, at: float, message: dict[str, Any]) -> None:
+    def push(self, at: float, message: dict[str, Any], tamper: Tamper | None = None) -> None:
         text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
         self.journal.record(
             Delivery(
@@ -85,9 +90,16 @@ class WebsocketClient:
                 target=f"ws peer of {self.player.call_id[:8]}",
                 message_type=str(message["type"]),
                 message=message,
-                at=at,
+                at=tamper.at if tamper is not None and tamper.at is not None else at,
+                injected=tamper.injected if tamper is not None else None,
+                sent=tamper.send if tamper is not None else True,
             )
         )
+        if tamper is not None and tamper.close:
+            self._out.put_nowait(_Close(tamper.close_code))  # after the frames already queued
+            return
+        if tamper is not None and not tamper.send:
+            return
         self._out.put_nowait(text)
         if self.audio is not None and not self._paced:
             self._out.put_nowait(self.audio.frames(self._speaking))
@@ -105,6 +117,9 @@ class WebsocketClient:
                 break
             if self.ws.closed:
                 continue
+            if isinstance(item, _Close):
+                await self._close_abruptly(item.code)
+                return
             try:
                 if isinstance(item, bytes):
                     await self.ws.send_bytes(item)
@@ -117,6 +132,16 @@ class WebsocketClient:
             self._pacer.cancel()
         if not self.ws.closed:
             await self.ws.close()
+
+    async def _close_abruptly(self, code: int | None) -> None:
+        if self._pacer is not None:
+            self._pacer.cancel()
+        if code is not None:
+            await self.ws.close(code=code, message=b"mockvapi: injected close")
+        elif self.abort is not None:
+            self.abort()  # no close frame: the peer sees an abnormal closure (1006)
+        else:
+            await self.ws.close(code=1011)
 
     async def _pace(self) -> None:
         assert self.audio is not None
@@ -142,7 +167,15 @@ async def serve_transport(
     if player.done.is_set():
         await ws.close(message=b"call has ended")
         return ws
-    client = WebsocketClient(ws, player, journal, clock, channel="listen" if listen_only else "websocket")
+    transport = request.transport
+    client = WebsocketClient(
+        ws,
+        player,
+        journal,
+        clock,
+        channel="listen" if listen_only else "websocket",
+        abort=transport.abort if transport is not None else None,
+    )
     player.add_client(client)
     try:
         async for frame in ws:
@@ -193,6 +226,13 @@ async def serve_control(request: web.Request, player: CallPlayer, journal: Journ
         phrase = "Conflict" if status == 409 else "Bad Request"
         return web.json_response({"message": error, "error": phrase, "statusCode": status}, status=status)
     return web.json_response({"success": True})
+
+
+@dataclass(frozen=True)
+class _Close:
+    """Queued after the frames that go out before an injected close."""
+
+    code: int | None
 
 
 PlayerLookup = Callable[[str], CallPlayer | None]
