@@ -198,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     from mockvapi.qa.commands import register as register_qa  # imported here: `serve` starts faster
 
     register_qa(sub)
+
+    from mockvapi.load.command import register as register_load  # imports no locust: see its docstring
+
+    register_load(sub)
     return parser
 
 
