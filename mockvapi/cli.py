@@ -141,7 +141,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(
         host=args.host, port=args.port, scenarios=args.scenarios, default_scenario=args.default_scenario,
         token=args.token, control_token=args.control_token, speed=args.speed, clock=args.clock,
-        seed=args.seed, banner=lambda url, token: _banner(url, token, args.default_scenario),
+        seed=args.seed, faults=args.fault, faults_file=args.faults,
+        banner=lambda url, token: _banner(url, token, args.default_scenario),
     )
 
 
@@ -193,6 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", choices=["real", "virtual", "manual"], default="real",
                    help="virtual: calls play instantly; manual: time moves only via /_mockvapi/clock/advance")
     p.add_argument("--seed", type=int, help="seed for every call (default: each scenario's own)")
+    p.add_argument("--fault", action="append", default=[], metavar="KIND[:TYPE][,KEY=VALUE...]",
+                   help="inject a fault into every call, e.g. drop:transcript,nth=2 or retry-5xx,times=3 "
+                        "(repeatable; see README 'Fault injection')")
+    p.add_argument("--faults", metavar="FILE", help="a YAML list of faults to inject into every call")
     p.set_defaults(func=cmd_serve)
 
     from mockvapi.qa.commands import register as register_qa  # imported here: `serve` starts faster

@@ -32,6 +32,7 @@ from mockvapi.engine.simulator import CallOverrides, Timeline
 from mockvapi.errors import ExpectationFailed, MockVapiError
 from mockvapi.library import resolve
 from mockvapi.models.messages import Profile
+from mockvapi.scenario.faults import FaultPlan, PlanLike, plan_of
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Scenario
 from mockvapi.transports.webhook import TargetPool, WebhookSink
@@ -97,15 +98,18 @@ class Call:
         type: str | None = None,
         channel: str | None = None,
         outcome: Literal["ok", "failed"] | None = None,
+        injected: bool | None = None,
     ) -> list[Delivery]:
-        return self.vapi.journal.deliveries(call_id=self.id, type=type, channel=channel, outcome=outcome)
+        return self.vapi.journal.deliveries(
+            call_id=self.id, type=type, channel=channel, outcome=outcome, injected=injected
+        )
 
     def delivered_types(self, channel: str | None = None) -> list[str]:
         """Types delivered, in order. A call sent nowhere counts what its server would have been sent,
         as a scripted QA run does, so a scenario's `expect` block holds without a webhook."""
         if channel is None and self.sent_nowhere:
             return [m["type"] for m in self.messages("server")]
-        return [d.message_type for d in self.deliveries(channel=channel)]
+        return [d.message_type for d in self.deliveries(channel=channel) if d.sent]
 
     @property
     def sent_nowhere(self) -> bool:
@@ -263,7 +267,9 @@ class Call:
             ]
             header = ["    (no webhook: the messages Vapi would have sent, not delivered)"]
         else:
-            rows = [_Row(d.at, d.channel, d.message_type, d.message, _reply(d)) for d in self.deliveries()]
+            rows = [
+                _Row(d.at, d.channel, d.message_type, d.message, _reply(d), d.injected) for d in self.deliveries()
+            ]
             header = []
         if not rows:
             return "    (nothing was delivered)"
@@ -304,9 +310,14 @@ class _Row:
     type: str
     message: dict[str, Any]
     reply: str
+    injected: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.at:8.3f}s  {self.channel:<9} {self.type:<20}{self.reply}  {_summary(self.message)}".rstrip()
+        fault = f"  [injected: {self.injected}]" if self.injected else ""
+        return (
+            f"{self.at:8.3f}s  {self.channel:<9} {self.type:<20}{self.reply}  {_summary(self.message)}".rstrip()
+            + fault
+        )
 
 
 def _reply(d: Delivery) -> str:
@@ -358,6 +369,9 @@ class MockVapi:
     seed: overrides every scenario's seed. profile: "realistic" (default) or "spec".
     serve: also serve the mock REST API and the websocket/control URLs on `host:port` (port 0: any).
     strict: `check()` (and the pytest fixture at teardown) fails on any recorded problem.
+    faults: faults injected into every call (a FaultPlan, or what `plan_of` takes: compact strings such
+        as "drop:transcript,nth=2", mappings, a list of those); the calls' scenarios may add their own.
+        Settable later through `vapi.faults` (and the control plane's /_mockvapi/faults).
     """
 
     def __init__(
@@ -378,6 +392,7 @@ class MockVapi:
         scenarios: str | Path | None = None,
         default_scenario: str = "happy-path",
         control_token: str | None = None,
+        faults: PlanLike | None = None,
     ) -> None:
         if isinstance(clock, str):
             if clock not in ("virtual", "real"):
@@ -397,6 +412,7 @@ class MockVapi:
         self.scenarios_dir = Path(scenarios) if scenarios is not None else None
         self.default_scenario = default_scenario
         self.control_token = control_token
+        self._faults: FaultPlan = plan_of(faults)
         self.journal = Journal(journal_size)
         self.calls: list[Call] = []
         self.server: Any = None  # mockvapi.server.MockServer when serve=True
@@ -404,6 +420,15 @@ class MockVapi:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = False
+
+    @property
+    def faults(self) -> FaultPlan:
+        """Faults injected into every call started from now on."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, value: PlanLike | None) -> None:
+        self._faults = plan_of(value)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -515,8 +540,11 @@ class MockVapi:
         wait_for_client: float | None = None,
         listeners: Sequence[Any] = (),
         overrides: CallOverrides | None = None,
+        faults: PlanLike | None = None,
     ) -> Call:
-        """Start a call in the background and return its handle at once (await `call.wait()`)."""
+        """Start a call in the background and return its handle at once (await `call.wait()`).
+
+        `faults` are injected into this call only, after the server-wide `self.faults`."""
         if not self._started:
             raise MockVapiError(
                 "mockvapi: use `async with MockVapi(...)`, `await start()` or `start_sync()` first"
@@ -529,6 +557,7 @@ class MockVapi:
         memory = MemoryClient() if client else None
         sinks: list[ClientSink] = list(clients) + ([memory] if memory is not None else [])
         loaded = self.load(scenario)
+        plan = self.faults + plan_of(faults)
 
         def player_for(call_id: str | None) -> CallPlayer:
             return CallPlayer(
@@ -542,6 +571,7 @@ class MockVapi:
                 clients=sinks,
                 listeners=listeners,
                 overrides=overrides,
+                faults=plan,
             )
 
         player = player_for(call_id)

@@ -333,7 +333,8 @@ def _validate(items: Any, file: str, smap: Any) -> FaultPlan:
                 where = smap.locate(loc[1:], key=error["type"] == "extra_forbidden")
             else:
                 where = SourceLocation(file, 1, 1)
-                message = f"faults[{'.'.join(str(p) for p in loc[1:])}]: {message}"
+                path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+                message = f"faults{path}: {message}"
             problems.append(ScenarioProblem(where, message))
         raise ScenarioError(problems) from None
 

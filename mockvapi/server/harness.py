@@ -11,7 +11,11 @@ Control plane (optionally behind its own Bearer token):
     POST   /_mockvapi/clock/advance             {"seconds": N}: move a virtual clock (0 to 86400)
     GET    /_mockvapi/journal                   deliveries (?callId=&type=&outcome=&format=jsonl)
     GET    /_mockvapi/problems                  recorded problems
-    POST   /_mockvapi/reset                     forget every call, assistant, phone number and delivery
+    GET    /_mockvapi/faults                    faults injected into every new call
+    PUT    /_mockvapi/faults                    replace them: JSON {"faults": [...]} or a YAML list
+    DELETE /_mockvapi/faults                    inject none
+    POST   /_mockvapi/reset                     forget every call, assistant, phone number and delivery;
+                                                faults back to those the server started with
     DELETE /_mockvapi/calls/{callId}            forget one call and its deliveries
 """
 
@@ -32,6 +36,7 @@ from mockvapi.engine.player import CallPlayer
 from mockvapi.engine.simulator import CallOverrides, Event
 from mockvapi.errors import ApiError, BadRequest, NotFound, ScenarioError, Unauthorized
 from mockvapi.library import bundled_names
+from mockvapi.scenario.faults import FaultPlan, load_fault_text, plan_of
 from mockvapi.scenario.loader import LoadedScenario, load_file, load_text
 from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms
@@ -68,6 +73,7 @@ class MockServer:
         )
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.initial_faults: FaultPlan = vapi.faults
         if vapi.scenarios_dir is not None:
             self.load_path(vapi.scenarios_dir)
 
@@ -179,6 +185,9 @@ class MockServer:
             web.post(f"{PREFIX}/clock/advance", self._guard(self._advance)),
             web.get(f"{PREFIX}/journal", self._guard(self._journal)),
             web.get(f"{PREFIX}/problems", self._guard(self._problems)),
+            web.get(f"{PREFIX}/faults", self._guard(self._get_faults)),
+            web.put(f"{PREFIX}/faults", self._guard(self._put_faults)),
+            web.delete(f"{PREFIX}/faults", self._guard(self._delete_faults)),
             web.post(f"{PREFIX}/reset", self._guard(self._reset)),
             web.delete(f"{PREFIX}/calls/{{call_id}}", self._guard(self._forget_call)),
         ]
@@ -298,7 +307,31 @@ class MockServer:
         self.vapi.calls.clear()
         self.vapi.journal.clear()
         self.backend.reset()
+        self.vapi.faults = self.initial_faults
         return web.json_response({"reset": True})
+
+    def _faults_body(self) -> web.Response:
+        plan = self.vapi.faults
+        full = [f.model_dump(by_alias=True, exclude_defaults=True) for f in plan.faults]
+        return web.json_response({"faults": plan.compact(), "plan": full})
+
+    async def _get_faults(self, request: web.Request) -> web.Response:
+        return self._faults_body()
+
+    async def _put_faults(self, request: web.Request) -> web.Response:
+        if request.content_type == "application/json":
+            body = await read_json(request)
+            items = body.get("faults") if isinstance(body, dict) else body
+            if not isinstance(items, list):
+                raise BadRequest('send JSON {"faults": [...]} or a YAML list of faults')
+            self.vapi.faults = plan_of(items, source="<posted faults>")
+        else:
+            self.vapi.faults = load_fault_text(await self._text(request), "<posted faults>")
+        return self._faults_body()
+
+    async def _delete_faults(self, request: web.Request) -> web.Response:
+        self.vapi.faults = FaultPlan()
+        return self._faults_body()
 
     async def _forget_call(self, request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]

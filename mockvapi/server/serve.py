@@ -7,10 +7,11 @@ import logging
 import math
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mockvapi.engine.clock import Clock, RealClock, VirtualClock
 from mockvapi.errors import MockVapiError, ScenarioError
+from mockvapi.scenario.faults import FaultPlan, load_fault_file, plan_of
 
 log = logging.getLogger("mockvapi")
 
@@ -26,6 +27,8 @@ def serve(
     speed: float = 1.0,
     clock: str = "real",
     seed: int | None = None,
+    faults: Sequence[str] = (),
+    faults_file: str | None = None,
     banner: Callable[[str, str | None], str] | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> int:
@@ -34,13 +37,26 @@ def serve(
     if unusable is not None:
         print(f"mockvapi: cannot serve: {unusable}", file=sys.stderr)
         return 2
+    try:
+        plan = fault_plan(faults, faults_file)
+    except ScenarioError as exc:
+        print(f"mockvapi: cannot serve: bad faults:\n{exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     try:
         return asyncio.run(_serve(host, port, scenarios, default_scenario, token, control_token, speed, clock, seed,
-                                  banner, ready))
+                                  banner, ready, plan))
     except (ScenarioError, MockVapiError, OSError) as exc:
         print(f"mockvapi: cannot serve: {exc}", file=sys.stderr)
         return 2
+
+
+def fault_plan(faults: Sequence[str] = (), faults_file: str | None = None) -> FaultPlan:
+    """`--faults FILE` (a YAML list) then each `--fault KIND[:TYPE][,KEY=VALUE...]`; ScenarioError if bad."""
+    plan = load_fault_file(faults_file) if faults_file else FaultPlan()
+    for n, text in enumerate(faults, 1):
+        plan = plan + plan_of(text, source=f"--fault #{n}")
+    return plan
 
 
 def _unusable(port: int, speed: float) -> str | None:
@@ -54,13 +70,15 @@ def _unusable(port: int, speed: float) -> str | None:
 
 async def _serve(host: str, port: int, scenarios: str | None, default_scenario: str, token: str | None,
                  control_token: str | None, speed: float, clock_name: str, seed: int | None,
-                 banner: Callable[[str, str | None], str] | None, ready: Callable[[str], None] | None) -> int:
+                 banner: Callable[[str, str | None], str] | None, ready: Callable[[str], None] | None,
+                 faults: FaultPlan | None = None) -> int:
     from mockvapi.testing import MockVapi
 
     clock: Clock
     clock = RealClock(speed) if clock_name == "real" else VirtualClock(autojump=clock_name == "virtual")
     vapi = MockVapi(serve=True, host=host, port=port, token=token, clock=clock, seed=seed, strict=False,
-                    scenarios=scenarios, default_scenario=default_scenario, control_token=control_token)
+                    scenarios=scenarios, default_scenario=default_scenario, control_token=control_token,
+                    faults=faults)
     await vapi.start()
     try:
         vapi.load(vapi.server.pick(None))  # a default scenario that cannot load fails here, not per call

@@ -127,7 +127,7 @@ class WebhookSink:
             headers["X-Vapi-Secret"] = tamper.secret
         at = tamper.at if tamper is not None and tamper.at is not None else outgoing.event.at
 
-        def record(injected: str | None, sent: bool = True) -> Delivery:
+        def record(injected: str | None, sent: bool = True, later: float = 0.0) -> Delivery:
             return self.journal.record(
                 Delivery(
                     call_id=outgoing.call_id,
@@ -135,7 +135,7 @@ class WebhookSink:
                     target=target.description,
                     message_type=outgoing.event.type,
                     message=outgoing.wire,
-                    at=at,
+                    at=at + later,
                     request_headers=dict(headers),
                     request_body=body.decode(),
                     injected=injected,
@@ -156,12 +156,15 @@ class WebhookSink:
             if outcome.response is None or outcome.response.status < 500:
                 break
             await self.clock.sleep(tamper.retry_delay if tamper is not None else 0.0)
-            delivery = record(f"retry-5xx {n}/{retries}")
+            delivery = record(f"retry-5xx {n}/{retries}", later=n * tamper.retry_delay if tamper else 0.0)
             outcome = await self._send(target, url, headers, body, outgoing, server)
             self._fill(delivery, outcome)
         log.info("call %s %-20s -> %s %s", outgoing.call_id[:8], outgoing.event.type, target.description,
                  delivery.status if delivery.status is not None else delivery.error)
-        if not outcome.ok and outgoing.kind == "message":
+        refused = tamper is not None and tamper.secret is not None and outcome.response is not None and (
+            400 <= outcome.response.status < 500
+        )
+        if not outcome.ok and outgoing.kind == "message" and not refused:
             # Vapi ignores failed deliveries of ordinary messages; the test should hear about them.
             self.journal.problem(
                 Problem(
