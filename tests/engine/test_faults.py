@@ -52,6 +52,7 @@ SLOW_TOOL = """
   - assistant: "Tuesday is free."
   - end: customer-ended-call"""
 TOOLS = "  tools: [{name: check}]"
+SECRET = "  server: {url: 'http://127.0.0.1:9/hook', secret: s3cret}"
 
 
 class Receiver:
@@ -161,8 +162,7 @@ async def test_conversation_update_before_a_hang_arrives_after_it() -> None:
 
 
 async def test_wrong_secret_replaces_x_vapi_secret_on_chosen_deliveries() -> None:
-    server = "  server: {url: 'http://127.0.0.1:9/hook', secret: s3cret}"
-    call, got = await play(scenario("faults:\n  - wrong-secret: {type: status-update, value: nope}", extra=server))
+    call, got = await play(scenario("faults:\n  - wrong-secret: {type: status-update, value: nope}", extra=SECRET))
     secrets = [(m["type"], h["X-Vapi-Secret"]) for m, h in got.got]
     assert secrets[0] == ("status-update", "nope")  # the first status-update only (nth defaults to 1)
     assert {secret for _, secret in secrets[1:]} == {"s3cret"}
@@ -176,7 +176,7 @@ async def test_wrong_secret_replaces_x_vapi_secret_on_chosen_deliveries() -> Non
 async def test_a_webhook_refusing_the_wrong_secret_is_not_a_problem() -> None:
     receiver = Receiver({"status-update": [401] * 10})
     call, _ = await play(
-        scenario("faults:\n  - wrong-secret: {type: status-update, every: true}", extra="  server: {url: 'http://127.0.0.1:9/hook', secret: s3cret}"),
+        scenario("faults:\n  - wrong-secret: {type: status-update, every: true}", extra=SECRET),
         receiver=receiver,
     )
     assert call.problems == []
