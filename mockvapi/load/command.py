@@ -63,25 +63,14 @@ def _check(args: argparse.Namespace) -> str | None:
     if args.speed is not None and not args.speed > 0:
         return f"--speed must be > 0, got {args.speed!r}"
     from mockvapi.errors import ScenarioError
-    from mockvapi.library import resolve
+    from mockvapi.load.mix import load_mix
 
-    path = Path(args.scenarios)
-    files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [
-        Path(s) if Path(s).exists() else s for s in args.scenarios.split(",") if s.strip()
-    ]
-    if not files:
-        return f"no scenario (*.yaml) in {args.scenarios}"
     try:
-        names = {Path(str(f)).stem if Path(str(f)).suffix else str(f) for f in files}
-        for spec in files:
-            resolve(spec)
+        load_mix(args.scenarios, args.weights)
     except ScenarioError as exc:
         return "\n".join(str(p) for p in exc.problems)
-    if args.weights:
-        unknown = sorted({part.partition("=")[0].strip() for part in args.weights.split(",") if part.strip()}
-                         - names)
-        if unknown:
-            return f"--weights names unknown scenarios {unknown} (known: {', '.join(sorted(names))})"
+    except (ValueError, OSError) as exc:
+        return str(exc).removeprefix("mockvapi: ")
     return None
 
 
