@@ -25,15 +25,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class Receiver:
-    """Answers 200 (a correct tool reply for tool-calls), except: `fail` message types get 500, and
-    with `wrong_tool_id` tool-calls get a result for a toolCallId that was not asked."""
+    """Answers 200 (a correct tool reply for tool-calls), except: `fail` message types get 500, `hang`
+    ones no answer, and with `wrong_tool_id` tool-calls get a result for a toolCallId that was not asked."""
 
     fail: frozenset[str] = frozenset()
+    hang: frozenset[str] = frozenset()  # never answered (until teardown): the sender's timeout decides
     wrong_tool_id: bool = False
     counts: Counter[str] = field(default_factory=Counter)
     call_ids: set[str] = field(default_factory=set)
     secrets: Counter[str] = field(default_factory=Counter)
-    first: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
     server: TestServer | None = None
 
     @property
@@ -47,7 +48,8 @@ class Receiver:
         self.counts[kind] += 1
         self.call_ids.add(message["call"]["id"])
         self.secrets[request.headers.get("X-Vapi-Secret", "")] += 1
-        self.first.set()
+        if kind in self.hang:
+            await self.release.wait()
         if kind in self.fail:
             return web.json_response({"error": "boom"}, status=500)
         if kind == "tool-calls":
@@ -62,6 +64,7 @@ class Receiver:
 @pytest.fixture
 async def receiver() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
     servers: list[TestServer] = []
+    receivers: list[Receiver] = []
 
     async def go(**kwargs: Any) -> Receiver:
         rec = Receiver(**kwargs)
@@ -70,9 +73,12 @@ async def receiver() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
         rec.server = TestServer(app, host="127.0.0.1", port=0)
         await rec.server.start_server()
         servers.append(rec.server)
+        receivers.append(rec)
         return rec
 
     yield go
+    for rec in receivers:
+        rec.release.set()  # let hanging handlers finish so the servers close at once
     while servers:
         await servers.pop().close()
 

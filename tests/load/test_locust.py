@@ -94,6 +94,23 @@ async def test_a_clean_target_records_no_failure_and_weights_leave_scenarios_out
     assert first_call_ids(1, 2, "short-expect=0,short-tool=3") <= rec.call_ids
 
 
+async def test_timeouts_and_refused_connections_are_failures(receiver: Any) -> None:
+    rec = await receiver(hang=frozenset({"tool-calls"}))
+    # At speed 20 the 20 s tool timeout is 1 s of real time.
+    code, stats = await run_local(rec.url, "--weights", "short-expect=0,short-talk=0", users=2, run_time="3")
+    entries = by_name(stats)
+    assert code == 1
+    assert entries["webhook", "tool-calls"]["failures"] == entries["webhook", "tool-calls"]["requests"] >= 1
+    assert entries["webhook", "status-update"]["failures"] == 0
+    assert {e["error"] for e in stats["errors"]} == {"timeout"}
+
+    code, stats = await run_local(f"http://127.0.0.1:{free_port()}/hook", users=1, run_time="2")
+    assert code == 1
+    webhooks = [e for e in stats["entries"] if e["type"] == "webhook"]
+    assert sum(e["failures"] for e in webhooks) == sum(e["requests"] for e in webhooks) >= 1
+    assert {e["error"] for e in stats["errors"] if e["type"] == "webhook"} == {"connection: ConnectionRefusedError"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
