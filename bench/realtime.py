@@ -1,0 +1,93 @@
+"""realtime: N concurrent calls at speed 1 on a real clock, lateness of every message against its schedule.
+
+Each call plays a short support call at the default (realistic) timing: 35 LLM tokens/s, 165 words/min
+of speech. Server messages go to an in-process callable webhook, client messages (model-output tokens
+included) to an in-process client; lateness = the call's clock offset when the message arrives minus
+its scheduled offset. Calls start spread over the first 2 s, as calls arrive. N doubles from 50 until
+p99 reaches 20 ms or the time budget is spent; the figure is the largest N with p99 under 20 ms.
+Goal: N >= 200 on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from bench._core import Figure, median, percentile
+from bench._scenarios import support_call
+from mockvapi.engine.clock import RealClock
+from mockvapi.engine.player import MemoryClient
+from mockvapi.testing import Call, MockVapi
+
+NAME = "realtime"
+P99_LIMIT_MS = 20.0
+GOAL_N = 200
+SPREAD_S = 2.0
+
+
+class TimedClient(MemoryClient):
+    """Notes how late each client message arrives; keeps nothing else."""
+
+    def __init__(self, call: list[Call], lateness: list[float]) -> None:
+        super().__init__()
+        self.call = call
+        self.lateness = lateness
+
+    def push(self, at: float, message: dict[str, Any], tamper: Any = None) -> None:
+        self.lateness.append(self.call[0].player.offset() - at)
+
+
+async def one_step(n: int, turns: int) -> dict[str, Any]:
+    loaded = support_call(turns, pause=None)
+    lateness: list[float] = []
+    clock = RealClock()
+    async with MockVapi(clock=clock) as vapi:
+        calls = []
+        started = time.perf_counter()
+        for i in range(n):
+            ref: list[Call] = []
+
+            def hook(body: Any, headers: Any, ref: list[Call] = ref) -> dict[str, Any]:
+                player = ref[0].player
+                scheduled = (body["message"]["timestamp"] - player.sim.start_ms) / 1000
+                lateness.append(player.offset() - scheduled)
+                return {}
+
+            call = vapi.start_call(loaded, webhook=hook, seed=i, client=False, clients=[TimedClient(ref, lateness)])
+            ref.append(call)
+            calls.append(call)
+            await clock.sleep_until((i + 1) * SPREAD_S / n)
+        await asyncio.gather(*(c.wait() for c in calls))
+        took = time.perf_counter() - started
+        problems = len(vapi.problems)
+    return {"n": n, "messages": len(lateness), "p50_ms": median(lateness) * 1000,
+            "p99_ms": percentile(lateness, 99) * 1000, "max_ms": max(lateness) * 1000, "seconds": took,
+            "problems": problems}
+
+
+async def measure(quick: bool) -> list[Figure]:
+    turns, budget, sizes = (2, 50.0, (50, 200)) if quick else (4, 240.0, (50, 100, 200, 400, 800, 1600, 3200))
+    figures = []
+    best = 0
+    started = time.perf_counter()
+    for n in sizes:
+        step = await one_step(n, turns)
+        ok = step["p99_ms"] < P99_LIMIT_MS
+        figures.append(Figure(
+            NAME, f"{n} calls: lateness p99", round(step["p99_ms"], 2), "ms", None, None, "< 20 ms", ok,
+            f"p50 {step['p50_ms']:.2f} ms, max {step['max_ms']:.1f} ms, {step['messages']} messages, "
+            f"{step['seconds']:.1f} s", step,
+        ))
+        if not ok:
+            break
+        best = n
+        if time.perf_counter() - started + step["seconds"] * 1.3 > budget:
+            break  # the next step (as long again, busier) would overrun the budget
+    figures.append(Figure(NAME, "largest N with p99 < 20 ms", best, "calls", None, None, "≥ 200", best >= GOAL_N,
+                          f"tried {', '.join(str(f.extra['n']) for f in figures)}"))
+    return figures
+
+
+def run(quick: bool) -> list[Figure]:
+    return asyncio.run(measure(quick))

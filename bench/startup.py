@@ -1,0 +1,159 @@
+"""startup: `import mockvapi` in a fresh interpreter, and `mockvapi serve` from spawn to its first answer.
+
+Import: a fresh `python -c` times `import mockvapi` itself (perf_counter around the import); the floor
+is a whole `python -c pass` (spawn to exit), timed the same way from here. Goal: under 300 ms.
+Serve: `python -m mockvapi serve --port 0 --clock virtual` from spawn to the first answered
+`GET /assistant` (the URL read from its stdout); floor: a subprocess serving a one-route aiohttp app.
+Goal: under 1 s. Also, for scale: `MockVapi(serve=True)` in a warm process to its first answer,
+against a one-route aiohttp app started and asked the same way. Runs alternate; best of each is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from bench._core import Figure, median
+
+NAME = "startup"
+TOKEN = "bench"
+REPO = Path(__file__).resolve().parents[1]
+URL = re.compile(rb"(http://127\.0\.0\.1:\d+)")
+IMPORT_GOAL_MS = 300.0
+SERVE_GOAL_MS = 1000.0
+
+TIME_IMPORT = "import time; t = time.perf_counter(); import mockvapi; print(time.perf_counter() - t)"
+BARE_SERVER = """
+import asyncio
+from aiohttp import web
+
+async def main():
+    app = web.Application()
+    app.router.add_get("/assistant", lambda request: web.json_response([]))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print(f"listening on http://127.0.0.1:{runner.addresses[0][1]}", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def _python(*args: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, check=True, timeout=60)
+    return time.perf_counter() - started, out.stdout
+
+
+async def _first_answer(url: str) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{url}/assistant", headers={"Authorization": f"Bearer {TOKEN}"}) as response,
+    ):
+        if response.status != 200:
+            raise RuntimeError(f"GET {url}/assistant: {response.status} {await response.text()}")
+        await response.read()
+
+
+async def subprocess_start_to_answer(args: Sequence[str]) -> float:
+    """Seconds from spawning `python *args` to its first answer (the URL read from its stdout)."""
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *args, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            seen = b""
+            while not (found := URL.search(seen)):
+                line = await process.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"{args} exited before listening: {seen!r}")
+                seen += line
+            await _first_answer(found.group(1).decode())
+        return time.perf_counter() - started
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        await process.communicate()
+
+
+async def mock_start_to_answer() -> float:
+    from mockvapi.testing import MockVapi
+
+    started = time.perf_counter()
+    vapi = MockVapi(serve=True, token=TOKEN)
+    await vapi.start()
+    try:
+        await _first_answer(vapi.server.url)
+        return time.perf_counter() - started
+    finally:
+        await vapi.aclose()
+
+
+async def bare_start_to_answer() -> float:
+    started = time.perf_counter()
+    app = web.Application()
+
+    async def assistants(request: web.Request) -> web.Response:
+        return web.json_response([])
+
+    app.router.add_get("/assistant", assistants)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await _first_answer(f"http://127.0.0.1:{runner.addresses[0][1]}")
+        return time.perf_counter() - started
+    finally:
+        await runner.cleanup()
+
+
+async def serving(quick: bool) -> list[Figure]:
+    spawns, warm_runs = (2, 5) if quick else (5, 20)
+    served, bare = [], []
+    for _ in range(spawns):
+        served.append(await subprocess_start_to_answer(
+            ["-m", "mockvapi", "serve", "--port", "0", "--clock", "virtual", "--token", TOKEN]))
+        bare.append(await subprocess_start_to_answer(["-c", BARE_SERVER]))
+    await mock_start_to_answer()  # the process's first server pays one-off costs
+    await bare_start_to_answer()
+    warm, floor = [], []
+    for _ in range(warm_runs):
+        warm.append(await mock_start_to_answer())
+        floor.append(await bare_start_to_answer())
+    value, base = min(served) * 1000, min(bare) * 1000
+    return [
+        Figure(NAME, "mockvapi serve: spawn to first answer", round(value, 1), "ms", round(base, 1),
+               round(value / base, 2), "< 1000 ms", value < SERVE_GOAL_MS, f"best of {spawns}",
+               {"runs": served, "floor_runs": bare}),
+        Figure(NAME, "MockVapi(serve=True) in process: start to first answer", round(median(warm) * 1000, 2), "ms",
+               round(median(floor) * 1000, 2), round(median(warm) / median(floor), 2), None, None,
+               f"median of {warm_runs}, warm process"),
+    ]
+
+
+def run(quick: bool) -> list[Figure]:
+    repeat = 3 if quick else 7
+    imports, floors = [], []
+    for _ in range(repeat):
+        imports.append(float(_python("-c", TIME_IMPORT)[1]))
+        floors.append(_python("-c", "pass")[0])
+    value, base = min(imports) * 1000, min(floors) * 1000
+    figures = [Figure(NAME, "import mockvapi (fresh interpreter)", round(value, 1), "ms", round(base, 1),
+                      round(value / base, 2), "< 300 ms", value < IMPORT_GOAL_MS,
+                      f"best of {repeat}; floor: python -c pass", {"runs": imports, "floor_runs": floors})]
+    return figures + asyncio.run(serving(quick))
