@@ -22,6 +22,7 @@ from mockvapi.models.messages import (
     ConversationUpdate,
     subscribed,
 )
+from mockvapi.scenario.faults import Fault
 from mockvapi.scenario.loader import LoadedScenario, PathKey
 from mockvapi.scenario.schema import AssistantTurn, Scenario, Server, Step, ToolStep
 
@@ -46,6 +47,7 @@ CODES: dict[str, str] = {
     "always-absent": "expect.not_delivered lists a message type no webhook receives",
     "unknown-message-type": "expect lists a name that is not a Vapi message type",
     "ended-reason-mismatch": "with its scripted replies the call ends differently from expect.ended_reason",
+    "fault-never-matches": "a fault selects messages no channel of this call receives, so it is never injected",
 }
 
 
@@ -86,6 +88,7 @@ def _checks(loaded: LoadedScenario) -> Check:
     yield from _hang_and_timeouts(s)
     yield from _expectations(s)
     yield from _interruptions(s)
+    yield from _faults(s)
 
 
 def _rates(s: Scenario) -> Check:
@@ -280,3 +283,40 @@ def _interruptions(s: Scenario) -> Check:
                 f"the interruption comes {after:g}s after the assistant starts speaking, but this answer "
                 f"takes only about {lasts:.1f}s to say: the user would cut in after it has finished",
             )
+
+
+# What a fault kind is triggered by, when it names no `type` itself.
+_FAULT_TRIGGERS = {"stale-token": "user-interrupted", "update-after-hang": "hang"}
+_FAULT_CHANNELS = {"close-websocket": ("websocket",), "wrong-secret": ("webhook",), "retry-5xx": ("webhook",)}
+
+
+def _faults(s: Scenario) -> Check:
+    """Faults whose message type reaches none of the channels they apply to (given the subscriptions)."""
+    server = tuple(s.assistant.serverMessages) if s.assistant.serverMessages else DEFAULT_SERVER_MESSAGES
+    clients = tuple(s.assistant.clientMessages) if s.assistant.clientMessages else DEFAULT_CLIENT_MESSAGES
+    places: list[tuple[PathKey, Fault]] = [(("faults", i), f) for i, f in enumerate(s.faults)]
+    for index, step in enumerate(s.steps):
+        places += [(("steps", index, "faults", i), f) for i, f in enumerate(step.faults)]
+    for path, fault in places:
+        body = fault.body
+        wanted = [_FAULT_TRIGGERS[fault.kind]] if fault.kind in _FAULT_TRIGGERS else []
+        wanted += ["model-output"] if fault.kind == "stale-token" else []
+        kind_type = getattr(body, "type", None)
+        wanted += [str(kind_type)] if kind_type else []
+        channel = getattr(body, "channel", None)
+        channels = _FAULT_CHANNELS.get(fault.kind) or ((channel,) if channel else ("webhook", "websocket"))
+        for name in wanted:
+            reaches = [
+                c
+                for c in channels
+                if (subscribed(name, server, "server") if c == "webhook" else subscribed(name, clients, "client"))
+            ]
+            if not reaches:
+                where = " and ".join("the server URL" if c == "webhook" else "clients" for c in channels)
+                yield (
+                    (*path, fault.kind),
+                    "fault-never-matches",
+                    f"{fault.kind} needs {name!r} delivered to {where}, but the assistant is not subscribed to it "
+                    "(serverMessages/clientMessages), so this fault is never injected",
+                )
+                break

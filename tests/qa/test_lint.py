@@ -63,7 +63,28 @@ def test_every_check_fires_at_its_place() -> None:
         "unknown-message-type": "29:45",
         "always-absent": "30:19",
     }
-    assert set(CODES) - set(found) == {"reply-within-hang"}
+    assert set(CODES) - set(found) == {"reply-within-hang", "fault-never-matches"}
+
+
+def test_faults_that_can_never_be_injected() -> None:
+    text = """version: 1
+name: faults
+steps:
+  - user: "Hi"
+    faults: [duplicate: {type: transcript, channel: webhook}]
+faults:
+  - drop: {type: model-output, channel: webhook}
+  - wrong-secret: status-update
+  - stale-token
+  - close-websocket: {type: model-output}
+  - delay: {type: transcript, by: 1s}
+"""
+    warnings = [(w.code, w.location.line, w.message) for w in lint(load_text(text, "s.yaml"))]
+    assert [(code, line) for code, line, _ in warnings] == [
+        ("fault-never-matches", 5),
+        ("fault-never-matches", 7),
+    ]
+    assert "'model-output' delivered to the server URL" in warnings[1][2]
 
 
 def test_messages_say_what_will_happen() -> None:
