@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,41 +65,159 @@ class LoadedScenario:
         return f"LoadedScenario({self.scenario.name!r} from {self.file}, {len(self.scenario.steps)} steps)"
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a scenario file may cost to load. A scenario is a few kilobytes and a few levels deep;
+    these bounds only stop hostile or broken input (huge files, deep nesting, YAML alias bombs)
+    from taking the loader's time and memory. `MOCKVAPI_SCENARIO_MAX_BYTES` overrides the size."""
+
+    max_bytes: int = 4 * 1024 * 1024
+    max_depth: int = 64
+    max_values: int = 100_000
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        raw = os.environ.get("MOCKVAPI_SCENARIO_MAX_BYTES", "").strip()
+        return cls(max_bytes=int(raw)) if raw.isdigit() else cls()
+
+
+class _TooBig(Exception):
+    """A limit was hit while parsing (turned into a ScenarioError at the place it was hit)."""
+
+    def __init__(self, where: SourceLocation, message: str) -> None:
+        super().__init__(message)
+        self.where = where
+        self.message = message
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (a silent overwrite would hide a typo)."""
+    """SafeLoader that refuses duplicate keys (a silent overwrite would hide a typo) and nesting
+    deeper than its limit (PyYAML composes recursively: 10,000 nested `[` would hit Python's
+    recursion limit, and that error is not a YAML error)."""
+
+    source_file = "<string>"
+    max_depth = Limits.max_depth
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > self.max_depth:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _TooBig(
+                    _position(mark, self.source_file),
+                    f"nested too deeply: more than {self.max_depth} levels (the limit)",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _position(mark: yaml.Mark, file: str) -> SourceLocation:
     return SourceLocation(file, mark.line + 1, mark.column + 1)
 
 
-def _build(
-    node: yaml.Node, path: PathKey, smap: SourceMap, problems: list[ScenarioProblem], scalars: _Loader
-) -> Any:
-    smap.values[path] = _position(node.start_mark, smap.file)
-    if isinstance(node, yaml.MappingNode):
+@dataclass
+class _Builder:
+    """Turns a composed node graph into plain data. Aliases make the graph a DAG (or, with a
+    recursive anchor, a cycle) whose expansion can be exponential, so every value built counts
+    against a budget and a node met again on its own path is refused."""
+
+    smap: SourceMap
+    problems: list[ScenarioProblem]
+    limits: Limits
+    scalars: _Loader
+    built: int = 0
+    open_nodes: set[int] = field(default_factory=set)
+
+    def where(self, node: yaml.Node) -> SourceLocation:
+        return _position(node.start_mark, self.smap.file)
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        self.built += 1
+        if self.built > self.limits.max_values:
+            raise _TooBig(
+                self.where(node),
+                f"too many values: more than {self.limits.max_values} (the limit) once aliases are"
+                " expanded; is this a YAML alias bomb?",
+            )
+        if id(node) in self.open_nodes:
+            raise _TooBig(self.where(node), "recursive alias: a value that contains itself")
+        self.smap.values[path] = self.where(node)
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        self.open_nodes.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.mapping(node, path)
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        finally:
+            self.open_nodes.discard(id(node))
+
+    def mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = scalars.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
-                key = str(key)
-            if key in out:
-                problems.append(
-                    ScenarioProblem(_position(key_node.start_mark, smap.file), f"duplicate key {key!r}")
+            if not isinstance(key_node, yaml.ScalarNode):
+                # A list or mapping as a key has no meaning here, and printing one can be huge.
+                self.problems.append(
+                    ScenarioProblem(self.where(key_node), "a key must be a plain name, not a list or mapping")
                 )
-            smap.keys[(*path, key)] = _position(key_node.start_mark, smap.file)
-            out[key] = _build(value_node, (*path, key), smap, problems, scalars)
+                continue
+            raw = self.scalar(key_node)
+            key = raw if isinstance(raw, str) else str(raw)
+            if key in out:
+                self.problems.append(ScenarioProblem(self.where(key_node), f"duplicate key {key!r}"))
+            self.smap.keys[(*path, key)] = self.where(key_node)
+            out[key] = self.build(value_node, (*path, key))
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), smap, problems, scalars) for i, item in enumerate(node.value)]
-    return scalars.construct_object(node, deep=True)
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self.scalars.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            raise _TooBig(self.where(node), f"invalid YAML: {exc.problem or exc}") from None
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            # e.g. `2001-02-30` (a timestamp with no such day) or an integer of 10,000 digits.
+            raise _TooBig(self.where(node), f"invalid value {node.value[:40]!r}: {exc}") from None
 
 
-def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
-    """Parse one YAML document into plain data plus its source map; YAML errors become ScenarioError."""
+def _offset_position(text: str, offset: int, file: str) -> SourceLocation:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return SourceLocation(file, text.count("\n", 0, offset) + 1, offset - line_start + 1)
+
+
+def _check_size(size: int, file: str, limits: Limits) -> None:
+    if size > limits.max_bytes:
+        raise ScenarioError(
+            [
+                ScenarioProblem(
+                    SourceLocation(file, 1, 1),
+                    f"file too large: {size:,} bytes, the limit is {limits.max_bytes:,} bytes"
+                    " (set MOCKVAPI_SCENARIO_MAX_BYTES to change it)",
+                )
+            ]
+        )
+
+
+def parse_yaml(text: str, file: str, *, limits: Limits | None = None) -> tuple[Any, SourceMap]:
+    """Parse one YAML document into plain data plus its source map; YAML errors, and input past
+    `limits` (size, depth, values after alias expansion), become ScenarioError."""
+    limits = limits or Limits.from_env()
+    if len(text) > limits.max_bytes // 4:
+        _check_size(len(text.encode("utf-8", "surrogatepass")), file, limits)
     smap = SourceMap(file)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        loader = _Loader(text)  # checks the characters: a control character is a ReaderError here
+    except yaml.reader.ReaderError as exc:
+        where = _offset_position(text, exc.position, file)
+        message = f"invalid YAML: {exc.reason} (character #x{exc.character:04x})"
+        raise ScenarioError([ScenarioProblem(where, message)]) from None
+    loader.source_file = file
+    loader.max_depth = limits.max_depth
+    try:
+        node = loader.get_single_node()
+    except _TooBig as exc:
+        raise ScenarioError([ScenarioProblem(exc.where, exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = str(exc.problem or exc)
@@ -110,15 +229,17 @@ def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
         raise ScenarioError([ScenarioProblem(where, f"invalid YAML: {problem}")]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), f"invalid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
     if node is None:
         raise ScenarioError(
             [ScenarioProblem(SourceLocation(file, 1, 1), "empty document: expected a scenario")]
         )
     problems: list[ScenarioProblem] = []
     try:
-        data = _build(node, (), smap, problems, _Loader(""))
-    except yaml.YAMLError as exc:
-        raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), f"invalid YAML: {exc}")]) from None
+        data = _Builder(smap, problems, limits, _Loader("")).build(node, ())
+    except _TooBig as exc:
+        raise ScenarioError([*problems, ScenarioProblem(exc.where, exc.message)]) from None
     if problems:
         raise ScenarioError(problems)
     return data, smap
@@ -185,9 +306,9 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def load_text(text: str, file: str = "<string>") -> LoadedScenario:
+def load_text(text: str, file: str = "<string>", *, limits: Limits | None = None) -> LoadedScenario:
     """Load a scenario from YAML text. Raises ScenarioError listing every problem with file:line:col."""
-    data, smap = parse_yaml(text, file)
+    data, smap = parse_yaml(text, file, limits=limits)
     if not isinstance(data, dict):
         raise ScenarioError(
             [
@@ -246,13 +367,18 @@ def _unique(problems: list[ScenarioProblem]) -> list[ScenarioProblem]:
     return out
 
 
-def load_file(path: str | Path) -> LoadedScenario:
-    """Load a scenario file; an unreadable file is a ScenarioError too (never a traceback)."""
+def load_file(path: str | Path, *, limits: Limits | None = None) -> LoadedScenario:
+    """Load a scenario file; an unreadable or oversized file is a ScenarioError too (never a
+    traceback). The size is checked before reading, so a huge file is refused without loading it."""
     file = str(path)
+    limits = limits or Limits.from_env()
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            raw = handle.read(limits.max_bytes + 1)
+            _check_size(max(len(raw), os.fstat(handle.fileno()).st_size), file, limits)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(
             [ScenarioProblem(SourceLocation(file, 1, 1), f"cannot read file: {exc}")]
         ) from None
-    return load_text(text, file)
+    return load_text(text, file, limits=limits)

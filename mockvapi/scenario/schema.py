@@ -308,6 +308,9 @@ class Step(Strict):
                 )
             if not kinds and not (set(value) - {"id", "faults"}):
                 raise ValueError(f"a step needs one of: {', '.join(STEP_KINDS)}")
+            if kinds and value[kinds[0]] is None:
+                # `- user:` with nothing after it would validate to a step of no kind at all.
+                raise ValueError(f"`{kinds[0]}:` is empty; give it a value")
         return value
 
     @property
