@@ -40,6 +40,7 @@ MODULES: tuple[str, ...] = (
     "fixture",
     "memory",
     "realtime",
+    "load_worker",
 )
 
 ROOT = Path(__file__).resolve().parents[1]
