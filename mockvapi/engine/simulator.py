@@ -473,7 +473,11 @@ class CallSimulation:
         self.openai.append(openai_format(item))
         return self._emit(
             at_ms,
-            ConversationUpdate(messages=tuple(self.rendered), messages_openai_formatted=tuple(self.openai)),
+            # Constructed, not validated: validation would copy every history item for every update, and
+            # the items are shared on purpose (they never change; the wire encoder reuses their text).
+            ConversationUpdate.model_construct(
+                messages=tuple(self.rendered), messages_openai_formatted=tuple(self.openai)
+            ),
         )
 
     def _j(self, seconds: float) -> float:

@@ -11,14 +11,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from mockvapi.engine.simulator import Reply
+from mockvapi.models.encoding import WireEncoder, compact
 from mockvapi.transports.auth import webhook_headers
 
 __all__ = ["delivery_headers", "envelope_body", "parse_json", "reply_of"]
 
 
-def envelope_body(wire: Mapping[str, Any]) -> bytes:
-    """The POST body: `{"message": wire}`, compact, UTF-8."""
-    return json.dumps({"message": wire}, separators=(",", ":"), ensure_ascii=False).encode()
+def envelope_body(wire: Mapping[str, Any], encoder: WireEncoder | None = None) -> bytes:
+    """The POST body: `{"message": wire}`, compact, UTF-8. A call's own `encoder` reuses its history's
+    encoding from earlier messages (same bytes)."""
+    return ('{"message":' + (encoder.encode(wire) if encoder is not None else compact(wire)) + "}").encode()
 
 
 def delivery_headers(server: Mapping[str, Any], body: bytes, wire: Mapping[str, Any]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from mockvapi.engine.clock import Clock
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import Outgoing
 from mockvapi.engine.simulator import Reply
+from mockvapi.models.encoding import WireEncoder
 from mockvapi.transports.envelope import delivery_headers, envelope_body, reply_of
 from mockvapi.transports.http import (
     DeliveryOutcome,
@@ -69,6 +70,7 @@ class WebhookSink:
         self._aside: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
 
     def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
         future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
@@ -120,7 +122,7 @@ class WebhookSink:
         target = self.pool.get(url if isinstance(url, str) else None)
         assert target is not None
         tamper = outgoing.tamper
-        body = envelope_body(outgoing.wire)
+        body = envelope_body(outgoing.wire, self._encoder)
         headers = delivery_headers(server, body, outgoing.wire)
         if tamper is not None and tamper.secret is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-vapi-secret"}

@@ -26,6 +26,7 @@ from mockvapi.engine.clock import Clock, RealClock
 from mockvapi.engine.faults import Tamper
 from mockvapi.engine.journal import Delivery, Journal
 from mockvapi.engine.player import CallPlayer
+from mockvapi.models.encoding import WireEncoder
 
 CONTROL_TYPES = frozenset(
     {
@@ -75,6 +76,7 @@ class WebsocketClient:
         self.bytes_received = 0
         self._speaking = False
         self._out: asyncio.Queue[str | bytes | _Close | None] = asyncio.Queue()
+        self._encoder = WireEncoder()  # the call's history, encoded once (see models.encoding)
         self._writer = asyncio.ensure_future(self._write())
         self._pacer = asyncio.ensure_future(self._pace()) if audio and isinstance(clock, RealClock) else None
         self._paced = self._pacer is not None
@@ -82,7 +84,7 @@ class WebsocketClient:
             self._out.put_nowait(self.audio.frames(False))
 
     def push(self, at: float, message: dict[str, Any], tamper: Tamper | None = None) -> None:
-        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+        text = self._encoder.encode(message)
         self.journal.record(
             Delivery(
                 call_id=self.player.call_id,

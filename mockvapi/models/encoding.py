@@ -1,0 +1,66 @@
+"""Compact JSON for wire messages, with the call's history encoded once instead of in every message.
+
+Every server message carries the whole history so far (`artifact.messages` and
+`artifact.messagesOpenAIFormatted`; conversation-update its own `messages`, `messagesOpenAIFormatted` and
+`conversation` too), so the bytes of a call grow with the square of its length and plain `json.dumps`
+re-encodes the same history items in every message. History items never change once made and each list
+is a prefix of the next one (see `ConversationUpdate`), so a `WireEncoder` (one per call and sink) keeps,
+per place in the message, the last list it encoded with its text, and encodes only the items added since
+(checked item by item, by identity). The output is byte-for-byte `compact(message)`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from operator import is_
+from typing import Any
+
+__all__ = ["HISTORY_KEYS", "WireEncoder", "compact"]
+
+# Same settings as `json.dumps(value, separators=(",", ":"), ensure_ascii=False)`; one instance, reused.
+compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+#: Keys whose list values are history items (at the top of a message and inside its `artifact`).
+HISTORY_KEYS = frozenset({"messages", "messagesOpenAIFormatted", "conversation"})
+
+
+class WireEncoder:
+    """`encode(message)` == `compact(message)`, reusing the text of history lists it encoded before.
+
+    Memory: one list (references, not copies) and its text per place, so about one encoded history."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[tuple[object, ...], str]] = {}
+
+    def encode(self, message: Mapping[Any, Any]) -> str:
+        return self._object(message, "")
+
+    def _object(self, obj: Mapping[Any, Any], where: str) -> str:
+        parts = []
+        for key, value in obj.items():
+            if not isinstance(key, str):
+                return compact(obj)  # json's own key coercion; never the case for wire messages
+            if key in HISTORY_KEYS and isinstance(value, list | tuple):
+                text = self._history(where + key, value)
+            elif not where and key == "artifact" and isinstance(value, Mapping):
+                text = self._object(value, "artifact.")
+            else:
+                text = compact(value)
+            parts.append(compact(key) + ":" + text)
+        return "{" + ",".join(parts) + "}"
+
+    def _history(self, where: str, items: Sequence[Any]) -> str:
+        last = self._last.get(where)
+        if last is not None and 0 < len(last[0]) <= len(items) and all(map(is_, last[0], items)):
+            done, inner = last
+            if len(done) < len(items):
+                inner += "," + ",".join(map(compact, items[len(done):]))
+        else:
+            inner = ",".join(map(compact, items))
+        self._last[where] = (tuple(items), inner)
+        return "[" + inner + "]"
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{where}: {len(items)}" for where, (items, _) in sorted(self._last.items()))
+        return f"WireEncoder({sizes or 'nothing encoded yet'})"

@@ -1,0 +1,55 @@
+"""WireEncoder: byte-identical to compact json.dumps, with history items encoded once per call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from mockvapi.engine.simulator import simulate
+from mockvapi.library import bundled_names, resolve
+from mockvapi.models.encoding import WireEncoder, compact
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_every_message_of_every_bundled_scenario_encodes_byte_for_byte(name: str) -> None:
+    timeline = simulate(resolve(name))
+    for profile in ("realistic", "spec"):
+        for side in ("server", "client"):
+            encoder = WireEncoder()
+            for _, message in timeline.messages(profile=profile, side=side):  # type: ignore[arg-type]
+                assert encoder.encode(message) == dumps(message)
+
+
+def test_a_growing_history_is_encoded_once_and_only_identical_prefixes_are_reused() -> None:
+    first, second = {"role": "user", "message": "héllo \"x\""}, {"role": "bot", "message": "ok"}
+    history = [first]
+    encoder = WireEncoder()
+    one = {"type": "conversation-update", "messages": list(history), "artifact": {"messages": list(history)}}
+    assert encoder.encode(one) == dumps(one)
+    history.append(second)
+    two = {"type": "speech-update", "artifact": {"messages": tuple(history), "messagesOpenAIFormatted": []}}
+    assert encoder.encode(two) == dumps(two)
+    assert repr(encoder) == (
+        "WireEncoder(artifact.messages: 2, artifact.messagesOpenAIFormatted: 0, messages: 1)"
+    )
+    # Equal is not enough (1 == 1.0, key order): a different object at any place is encoded afresh.
+    changed = [first, {"role": "bot", "message": "ok", "n": 1}]
+    swapped = [{"message": "héllo \"x\"", "role": "user"}, second]
+    for items in (changed, swapped, [first], [], [second, first]):
+        three = {"artifact": {"messages": items}}
+        assert encoder.encode(three) == dumps(three)
+
+
+def test_anything_else_falls_back_to_json_itself() -> None:
+    encoder = WireEncoder()
+    odd: dict[Any, Any] = {1: "int key", "messages": [1, "two", None, {"a": [1.5, True]}]}
+    assert encoder.encode(odd) == dumps(odd)
+    nested = {"type": "x", "messages": "not a list", "artifact": "not a dict", "call": {"artifact": {"messages": [{}]}}}
+    assert encoder.encode(nested) == dumps(nested) == compact(nested)
+    assert repr(encoder) == "WireEncoder(nothing encoded yet)"
