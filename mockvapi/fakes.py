@@ -9,8 +9,10 @@ from __future__ import annotations
 import random
 import string
 import uuid
+from typing import TYPE_CHECKING
 
-from faker import Faker
+if TYPE_CHECKING:
+    from faker import Faker
 
 _ALNUM = string.ascii_letters + string.digits
 
@@ -22,8 +24,19 @@ class Fakes:
         self.seed = seed
         self.ids = random.Random(f"mockvapi:{seed}:ids")
         self.timing = random.Random(f"mockvapi:{seed}:timing")
-        self.faker = Faker("en_US")
-        self.faker.seed_instance(seed)
+        self._faker: Faker | None = None
+
+    @property
+    def faker(self) -> Faker:
+        """Made on first use, seeded with `seed` (its own stream, so when it is made changes nothing).
+
+        Importing faker takes ~50 ms (it scans its providers), which `import mockvapi` should not pay."""
+        if self._faker is None:
+            from faker import Faker
+
+            self._faker = Faker("en_US")
+            self._faker.seed_instance(self.seed)
+        return self._faker
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.ids.getrandbits(128), version=4))

@@ -28,14 +28,18 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
-import aiohttp
 import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from mockvapi.errors import DeliveryError
+
+if TYPE_CHECKING:
+    # Imported where used: aiohttp's client costs ~0.1 s at import (it loads the system's CA certificates),
+    # which `import mockvapi` should not pay before anything is sent over a socket.
+    import aiohttp
 
 __all__ = [
     "ASSISTANT_REQUEST_TIMEOUT_SECONDS",
@@ -190,6 +194,8 @@ class UrlTarget:
         return f"UrlTarget({self.url!r})"
 
     def _ensure_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 skip_auto_headers=_SKIPPED_AUTO_HEADERS,
@@ -200,6 +206,8 @@ class UrlTarget:
         return self._session
 
     async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+        import aiohttp
+
         check_timeout(timeout)
         url = urljoin(self.url, request.url) if request.url else self.url
         session = self._ensure_session()
