@@ -256,7 +256,9 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 async def get_call(request: web.Request) -> web.Response:
-    return _json(_backend(request).get_call(_id(request)).to_json())
+    # Serialised straight from the record (no deep copy first: dumps finishes before the call can change
+    # it); a finished call's record carries every message, and copying it doubled this endpoint's cost.
+    return _json(_backend(request).get_call(_id(request)).data)
 
 
 async def update_call(request: web.Request) -> web.Response:
