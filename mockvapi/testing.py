@@ -35,6 +35,7 @@ from mockvapi.models.messages import Profile
 from mockvapi.scenario.faults import FaultPlan, PlanLike, plan_of
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Scenario
+from mockvapi.transports.http import HttpTarget
 from mockvapi.transports.webhook import TargetPool, WebhookSink
 
 _T = TypeVar("_T")
@@ -417,6 +418,7 @@ class MockVapi:
         self.calls: list[Call] = []
         self.server: Any = None  # mockvapi.server.MockServer when serve=True
         self._pools: list[TargetPool] = []
+        self._closing: set[asyncio.Future[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = False
@@ -459,6 +461,8 @@ class MockVapi:
         for pool in self._pools:
             await pool.aclose()
         self._pools.clear()
+        if self._closing:
+            await asyncio.wait(list(self._closing))
 
     async def __aenter__(self) -> MockVapi:
         return await self.start()
@@ -587,7 +591,19 @@ class MockVapi:
         self.calls.append(call)
         call.task = asyncio.ensure_future(player.run(wait_for_client=wait_for_client))
         call.task.add_done_callback(_consume_exception)
+        if not isinstance(target, HttpTarget):
+            # The pool (an aiohttp session with its sockets, or an app server) is this call's own: close
+            # it when the call ends, or a long run leaks one per call. A target object the caller passed
+            # in is theirs, shared by calls, and closed with the rest at aclose().
+            call.task.add_done_callback(lambda _: self._release(pool))
         return call
+
+    def _release(self, pool: TargetPool) -> None:
+        if pool in self._pools:
+            self._pools.remove(pool)
+            closing = asyncio.ensure_future(pool.aclose())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def play(self, scenario: ScenarioLike | None = None, **options: Any) -> Call:
         """Play one call to its end and return it (default: the `default_scenario`).

@@ -1,0 +1,254 @@
+"""soak: calls started at a steady rate for 10 minutes (about 20 s in quick mode): memory stays flat
+and no journal entry is lost without being counted as dropped.
+
+Three processes, so that neither peer's heap is in the figure: this one (the parent), a webhook
+receiver that counts every POST (`python -m bench.soak receiver`), and the soak itself
+(`python -m bench.soak child SECONDS URL`), which holds a `MockVapi` on a real clock at speed
+SPEED, starts RATE calls per second of the bundled `happy-path` scenario at the receiver, forgets
+each call once it has ended (as a long-running `mockvapi serve` user would), and samples its
+resident set (psutil) once a second. The journal is bounded (JOURNAL entries) so eviction, and its
+`dropped` count, are part of the run.
+
+Figures: RSS at 25 %, 50 % and 100 % of the run against the RSS at the end of warm-up (the first
+25 %: by then the journal is full, so its bound is in the floor); the RSS growth per 1,000 calls after
+warm-up (least-squares slope); and the entry count check: every delivery the journal recorded was
+either kept or counted as dropped, every one reached the receiver, and each call recorded exactly the
+server messages its timeline sent.
+
+    python -m bench.soak [--quick]       runs the soak and prints its figures
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bench._core import Figure
+
+NAME = "soak"
+REPO = Path(__file__).resolve().parents[1]
+RATE = 4.0  # calls started per second
+SPEED = 30.0  # the 45 s happy-path call plays in 1.5 s: about 6 calls in flight
+SCENARIO = "happy-path"
+FULL_SECONDS, QUICK_SECONDS = 600.0, 20.0
+WARMUP = 0.25  # fraction of the run before memory is judged
+FLAT_GOAL = 1.10  # RSS at the end at most 10 % above the warm-up RSS
+SLOPE_GOAL_MB = 1.0  # and growing by less than 1 MB per 1,000 calls
+
+
+def journal_size(seconds: float) -> int:
+    """Small enough to fill well within warm-up (about 29 entries per call), so eviction is exercised."""
+    return max(100, int(seconds * WARMUP * RATE * 29 * 0.5))
+
+
+# --- the receiver (its own process) -----------------------------------------------------------------
+
+
+async def receiver() -> None:
+    from aiohttp import web
+
+    received = 0
+
+    async def hook(request: web.Request) -> web.Response:
+        nonlocal received
+        await request.read()
+        received += 1
+        return web.json_response({})
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/{tail:.*}", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print(f"port {runner.addresses[0][1]}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+    print(f"received {received}", flush=True)
+    await runner.cleanup()
+
+
+# --- the soak (its own process) ---------------------------------------------------------------------
+
+
+async def child(seconds: float, url: str) -> dict[str, Any]:
+    import psutil  # type: ignore[import-untyped]
+
+    from mockvapi.engine.clock import RealClock
+    from mockvapi.library import resolve
+    from mockvapi.testing import Call, MockVapi
+
+    process = psutil.Process()
+    loaded = resolve(SCENARIO)
+    size = journal_size(seconds)
+    expected = 0
+    mismatched: list[str] = []
+    samples: list[tuple[float, int, float]] = []  # (seconds into the run, calls ended, RSS MB)
+    ended = 0
+    vapi = MockVapi(webhook=url, clock=RealClock(SPEED, spin=0), journal_size=size, strict=False)
+
+    def forget(call: Call) -> None:
+        nonlocal ended, expected
+        ended += 1
+        sent = len(call.timeline.messages(side="server"))
+        expected += sent
+        got = len(vapi.journal.deliveries(call_id=call.id))
+        if got != sent:
+            mismatched.append(f"{call.id[:8]}: {got} recorded, {sent} sent")
+        vapi.calls.remove(call)
+
+    async with vapi:
+        started = 0
+        running: set[asyncio.Task[Any]] = set()
+        t0 = time.perf_counter()
+        next_sample = t0
+        while (now := time.perf_counter()) - t0 < seconds:
+            if now >= next_sample:
+                samples.append((now - t0, ended, process.memory_info().rss / 2**20))
+                next_sample += 1.0
+            call = vapi.start_call(loaded, seed=started, client=False)
+            started += 1
+            task = asyncio.ensure_future(call.wait())
+            running.add(task)
+            task.add_done_callback(running.discard)
+            task.add_done_callback(partial(_ended, forget, call))
+            await asyncio.sleep(max(0.0, t0 + started / RATE - time.perf_counter()))
+        if running:
+            await asyncio.wait(running)
+        samples.append((time.perf_counter() - t0, ended, process.memory_info().rss / 2**20))
+        deliveries = vapi.journal.deliveries()
+        recorded = deliveries[-1].seq if deliveries else 0
+        problems = vapi.journal.problems
+        result = {
+            "seconds": seconds,
+            "calls": started,
+            "ended": ended,
+            "journal_size": size,
+            "expected": expected,
+            "recorded": recorded,
+            "kept": len(deliveries),
+            "dropped": vapi.journal.dropped,
+            "problems": len(problems),
+            "problem_sample": [str(p) for p in problems[:3]],
+            "mismatched": mismatched[:5],
+            "not_ok": sum(1 for d in deliveries if not d.ok),
+            "samples": samples,
+        }
+    return result
+
+
+def _ended(forget: Callable[[Any], None], call: Any, task: asyncio.Task[Any]) -> None:
+    forget(call)
+
+
+# --- the parent -------------------------------------------------------------------------------------
+
+
+def _rss_at(samples: list[tuple[float, int, float]], fraction: float) -> float:
+    end = samples[-1][0]
+    return next(rss for t, _, rss in samples if t >= fraction * end - 1e-9)
+
+
+def _slope_mb_per_1000_calls(samples: list[tuple[float, int, float]]) -> float:
+    """Least-squares RSS growth per 1,000 ended calls, after warm-up."""
+    end = samples[-1][0]
+    points = [(calls, rss) for t, calls, rss in samples if t >= WARMUP * end]
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    var = sum((x - mean_x) ** 2 for x, _ in points)
+    if var == 0:
+        return 0.0
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / var * 1000
+
+
+def soak(seconds: float) -> tuple[dict[str, Any], int]:
+    """Run the receiver and the soak child; the child's result and what the receiver counted."""
+    peer = subprocess.Popen(
+        [sys.executable, "-m", "bench.soak", "receiver"],
+        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert peer.stdin is not None and peer.stdout is not None
+    try:
+        port = int(peer.stdout.readline().split()[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.soak", "child", str(seconds), f"http://127.0.0.1:{port}/hook"],
+            cwd=REPO, capture_output=True, text=True, timeout=seconds * 3 + 120, check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"soak child failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        peer.stdin.close()
+        received = int(peer.stdout.readline().split()[1])
+    finally:
+        if peer.poll() is None:
+            peer.kill()
+        peer.wait()
+    return result, received
+
+
+def run(quick: bool) -> list[Figure]:
+    seconds = QUICK_SECONDS if quick else FULL_SECONDS
+    result, received = soak(seconds)
+    samples: list[tuple[float, int, float]] = [(t, n, rss) for t, n, rss in result["samples"]]
+    warm = _rss_at(samples, WARMUP)
+    figures = []
+    for fraction in (0.25, 0.5, 1.0):
+        rss = _rss_at(samples, fraction)
+        last = fraction == 1.0
+        figures.append(Figure(
+            NAME, f"RSS at {fraction:.0%} of the run", round(rss, 1), "MB", round(warm, 1), round(rss / warm, 3),
+            f"≤ {FLAT_GOAL:.2f}x warm-up RSS" if last else None, rss <= FLAT_GOAL * warm if last else None,
+            f"{result['calls']} calls over {seconds:g} s at {RATE:g}/s, speed {SPEED:g}",
+        ))
+    slope = _slope_mb_per_1000_calls(samples)
+    figures.append(Figure(
+        NAME, "RSS growth per 1,000 calls after warm-up", round(slope, 3), "MB", None, None,
+        f"< {SLOPE_GOAL_MB:g} MB", slope < SLOPE_GOAL_MB, f"{result['ended']} calls ended",
+        {"samples": samples},
+    ))
+    accounted = result["recorded"] == result["kept"] + result["dropped"] - _dropped_problems(result)
+    lossless = (
+        accounted
+        and received == result["recorded"] == result["expected"]
+        and not result["mismatched"]
+        and result["not_ok"] == 0
+    )
+    figures.append(Figure(
+        NAME, "journal entries lost uncounted", result["recorded"] - result["kept"] - result["dropped"]
+        + _dropped_problems(result) + abs(received - result["recorded"]) + abs(result["expected"] - result["recorded"]),
+        "entries", None, None, "0", lossless,
+        f"recorded {result['recorded']}, kept {result['kept']}, dropped {result['dropped']} "
+        f"(journal of {result['journal_size']}), received {received}, sent by timelines {result['expected']}, "
+        f"problems {result['problems']}",
+        {k: v for k, v in result.items() if k != "samples"} | {"received": received},
+    ))
+    return figures
+
+
+def _dropped_problems(result: dict[str, Any]) -> int:
+    """Problems evicted also count in `dropped`; a clean soak has none."""
+    return max(0, result["problems"] - result["journal_size"]) if result["problems"] else 0
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["receiver"]:
+        asyncio.run(receiver())
+        return 0
+    if argv[:1] == ["child"]:
+        print(json.dumps(asyncio.run(child(float(argv[1]), argv[2]))), flush=True)
+        return 0
+    figures = run(quick="--quick" in argv)
+    for figure in figures:
+        print(figure, "-", figure.detail)
+    return 0 if all(f.met is not False for f in figures) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
