@@ -34,21 +34,39 @@ class WireEncoder:
         self._last: dict[str, tuple[tuple[object, ...], str]] = {}
 
     def encode(self, message: Mapping[Any, Any]) -> str:
-        return self._object(message, "")
+        if not isinstance(message, dict) or (HISTORY_KEYS.isdisjoint(message) and "artifact" not in message):
+            return compact(message)
+        # One C-level encode of the message with each history list swapped for a marker, then each
+        # marker's JSON replaced by that list's text: a per-key loop in Python costs more than it saves.
+        pieces: dict[str, str] = {}
+        shallow = self._swap(message, "", pieces)
+        if shallow is None:
+            return compact(message)
+        text = compact(shallow)
+        for marker, piece in pieces.items():
+            quoted = compact(marker)
+            if text.count(quoted) != 1:  # the message itself holds a marker's text: no shortcut
+                return compact(message)
+            text = text.replace(quoted, piece, 1)
+        return text
 
-    def _object(self, obj: Mapping[Any, Any], where: str) -> str:
-        parts = []
+    def _swap(self, obj: Mapping[Any, Any], where: str, pieces: dict[str, str]) -> dict[str, Any] | None:
+        out: dict[str, Any] = {}
         for key, value in obj.items():
             if not isinstance(key, str):
-                return compact(obj)  # json's own key coercion; never the case for wire messages
+                return None  # json's own key coercion; never the case for wire messages
             if key in HISTORY_KEYS and isinstance(value, list | tuple):
-                text = self._history(where + key, value)
-            elif not where and key == "artifact" and isinstance(value, Mapping):
-                text = self._object(value, "artifact.")
+                marker = f"\x00mockvapi-history-{len(pieces)}\x00"
+                pieces[marker] = self._history(where + key, value)
+                out[key] = marker
+            elif not where and key == "artifact" and isinstance(value, dict):
+                inner = self._swap(value, "artifact.", pieces)
+                if inner is None:
+                    return None
+                out[key] = inner
             else:
-                text = compact(value)
-            parts.append(compact(key) + ":" + text)
-        return "{" + ",".join(parts) + "}"
+                out[key] = value
+        return out
 
     def _history(self, where: str, items: Sequence[Any]) -> str:
         last = self._last.get(where)

@@ -53,3 +53,6 @@ def test_anything_else_falls_back_to_json_itself() -> None:
     nested = {"type": "x", "messages": "not a list", "artifact": "not a dict", "call": {"artifact": {"messages": [{}]}}}
     assert encoder.encode(nested) == dumps(nested) == compact(nested)
     assert repr(encoder) == "WireEncoder(nothing encoded yet)"
+    marker = "\x00mockvapi-history-0\x00"  # a message holding the encoder's own marker text
+    for tricky in ({"note": marker, "messages": [{"a": 1}]}, {"messages": [{"a": marker}], "conversation": [marker]}):
+        assert encoder.encode(tricky) == dumps(tricky)
