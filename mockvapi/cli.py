@@ -147,7 +147,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _banner(url: str, token: str | None, scenario: str) -> str:
-    shown = token or "any-token"
+    # Never echo the token itself: terminals and CI logs get shared.
+    shown = "<your --token>" if token else "any-token"
     return (
         f"mockvapi: the Vapi API is listening on {url} (Ctrl-C to stop)\n\n"
         f"Point the official SDK at it:\n{SDK_SNIPPET.format(token=shown, url=url, scenario=scenario)}\n\n"
