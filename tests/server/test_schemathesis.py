@@ -1,0 +1,98 @@
+"""schemathesis against the mock's own `/api-json`: no 5xx, every response conforms to its schema
+and content type, for every documented operation.
+
+The server runs in a thread (`MockVapi.start_sync`) because schemathesis calls it synchronously;
+the schema is loaded from its URL. Generation is deterministic (`derandomize=True`) and bounded:
+positive cases for every operation; negative cases (schema-violating requests, which must be 4xx
+JSON, never 5xx) only where the request schema is small: mutating Vapi's huge assistant and call
+bodies costs minutes per example batch.
+
+Narrow exclusions, each a genuine property of Vapi's spec rather than of the mock:
+* status_code_conformance is applied to 2xx answers only: the official spec documents only success
+  codes, while Vapi (and the mock) answer 400/401/404 with the NestJS error body. Error answers
+  are checked against that body's shape instead.
+
+Known limitation of the mock (not of Vapi), left for the server's owner: nested objects such as a
+phone number's `fallbackDestination` are validated only at the top level (`backend.Field("object")`),
+so a negative case that breaks the spec *inside* one is accepted (201) and echoed, and that echo
+then breaks the response schema. For negative cases the mock accepted, response_schema_conformance
+is therefore not applied; not_a_server_error and content_type_conformance still are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from mockvapi.server.routes import documented_operations
+from mockvapi.testing import MockVapi
+
+TOKEN = "schemathesis-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+OPERATIONS = documented_operations()
+# Request bodies too large to mutate in CI time (see the module docstring).
+NO_NEGATIVE = {("POST", "/assistant"), ("PATCH", "/assistant/{id}"), ("POST", "/call"), ("POST", "/call/web")}
+EXAMPLES = 6
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, Any]]:
+    vapi = MockVapi(serve=True, token=TOKEN, strict=False)
+    vapi.start_sync()
+    try:
+        url = vapi.server.url
+        yield url, schemathesis.openapi.from_url(f"{url}/api-json")
+    finally:
+        vapi.stop()
+
+
+def _error_shape(response: Any) -> None:
+    body = response.json()
+    assert set(body) == {"message", "error", "statusCode"}, body
+    assert body["statusCode"] == response.status_code, body
+
+
+def _modes(method: str, path: str) -> list[Any]:
+    modes = [pytest.param(GenerationMode.POSITIVE, id="positive")]
+    if (method, path) not in NO_NEGATIVE:
+        modes.append(pytest.param(GenerationMode.NEGATIVE, id="negative"))
+    return modes
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "mode"),
+    [pytest.param(m, p, mode.values[0], id=f"{m} {p} {mode.id}") for m, p in OPERATIONS for mode in _modes(m, p)],
+)
+def test_operation_holds_its_schema(server: tuple[str, Any], method: str, path: str, mode: GenerationMode) -> None:
+    url, schema = server
+    operation = schema[path][method]
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    )
+    def check(case: Any) -> None:
+        response = case.call(base_url=url, headers=AUTH)
+        checks = [not_a_server_error, content_type_conformance]
+        if response.status_code >= 400 or mode is GenerationMode.POSITIVE:
+            checks.append(response_schema_conformance)  # see the known limitation above
+        if response.status_code < 400:
+            checks.append(status_code_conformance)
+        case.validate_response(response, checks=checks, headers=AUTH)
+        if response.status_code >= 400:
+            _error_shape(response)
+
+    check()
