@@ -35,6 +35,7 @@ import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from mockvapi.errors import DeliveryError
+from mockvapi.transports.http1 import Http1Error, Http1Pool
 
 if TYPE_CHECKING:
     # Imported where used: aiohttp's client costs ~0.1 s at import (it loads the system's CA certificates),
@@ -180,7 +181,11 @@ _SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Typ
 
 
 class UrlTarget:
-    """POSTs over a real socket with one aiohttp session per target, created on first use."""
+    """POSTs over a real socket: ``http://`` URLs with mockvapi's keep-alive HTTP/1.1 client
+    (:mod:`mockvapi.transports.http1`), ``https://`` with one aiohttp session; both made on first use.
+
+    Redirects are not followed on either path: a 3xx is the answer (see ``http1``'s docstring).
+    """
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -189,6 +194,8 @@ class UrlTarget:
         self.url = url
         self.description = url
         self._session: aiohttp.ClientSession | None = None
+        self._pool: Http1Pool | None = None
+        self._joined: tuple[str, str] = ("", url)  # the last request url and where it resolved to
 
     def __repr__(self) -> str:
         return f"UrlTarget({self.url!r})"
@@ -205,17 +212,48 @@ class UrlTarget:
             )
         return self._session
 
+    def _resolve(self, url: str) -> str:
+        if not url:
+            return self.url
+        last, joined = self._joined
+        if url != last:  # a sink sends every message to the same url: join once
+            joined = urljoin(self.url, url)
+            self._joined = (url, joined)
+        return joined
+
     async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+        check_timeout(timeout)
+        url = self._resolve(request.url)
+        if url.startswith("https:"):
+            return await self._send_aiohttp(url, request, timeout)
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = Http1Pool()
+        start = time.perf_counter()
+        try:
+            # The loop's own (real) clock: a VirtualClock does not move it, so timeouts stay real.
+            async with asyncio.timeout(timeout):
+                answer = await pool.request(request.method, url, request.headers, request.body)
+        except TimeoutError:
+            raise DeliveryFailure("timeout", f"no response from {url} within {_duration(timeout)}") from None
+        except Http1Error as exc:  # no complete answer: reset, closed, garbage, too large
+            raise DeliveryFailure("connection", f"{url}: {exc.detail}") from None
+        except OSError as exc:  # could not connect (refused, unreachable, DNS)
+            raise DeliveryFailure("connection", f"{url}: {describe_exception(exc)}") from None
+        return HttpResponse(
+            answer.status, CIMultiDictProxy(CIMultiDict(answer.headers)), answer.body, time.perf_counter() - start
+        )
+
+    async def _send_aiohttp(self, url: str, request: HttpRequest, timeout: float) -> HttpResponse:
         import aiohttp
 
-        check_timeout(timeout)
-        url = urljoin(self.url, request.url) if request.url else self.url
         session = self._ensure_session()
         start = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
                 async with session.request(
-                    request.method, yarl.URL(url), data=request.body, headers=request.headers
+                    request.method, yarl.URL(url), data=request.body, headers=request.headers,
+                    allow_redirects=False,
                 ) as resp:
                     body = await resp.read()
                     status, headers = resp.status, CIMultiDict(resp.headers)
@@ -226,8 +264,10 @@ class UrlTarget:
         return HttpResponse(status, CIMultiDictProxy(headers), body, time.perf_counter() - start)
 
     async def aclose(self) -> None:
-        """Close the session (idempotent; a later send opens a new one)."""
+        """Close connections (idempotent; a later send opens new ones)."""
         session, self._session = self._session, None
+        if self._pool is not None:
+            await self._pool.aclose()
         if session is not None:
             await session.close()
 
