@@ -231,9 +231,8 @@ class UrlTarget:
             pool = self._pool = Http1Pool()
         start = time.perf_counter()
         try:
-            # The loop's own (real) clock: a VirtualClock does not move it, so timeouts stay real.
-            async with asyncio.timeout(timeout):
-                answer = await pool.request(request.method, url, request.headers, request.body)
+            # On the loop's own (real) clock, as asyncio.timeout: a VirtualClock does not move it.
+            answer = await pool.request(request.method, url, request.headers, request.body, timeout=timeout)
         except TimeoutError:
             raise DeliveryFailure("timeout", f"no response from {url} within {_duration(timeout)}") from None
         except Http1Error as exc:  # no complete answer: reset, closed, garbage, too large

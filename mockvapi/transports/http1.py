@@ -51,7 +51,6 @@ __all__ = ["MAX_RESPONSE_BYTES", "Http1Error", "Http1Pool", "Http1Response"]
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 _Key = tuple[str, int]
-_HEADER_BAD = re.compile(r"[\r\n\x00]")
 _NAME_BAD = re.compile(r"[\x00-\x20:\x7f()<>@,;\\\"/\[\]?={}]")
 _DROPPED = frozenset(("content-length", "transfer-encoding"))  # the framing is ours: the body goes whole
 
@@ -113,10 +112,12 @@ def _head(origin: _Origin, headers: Mapping[str, str], length: int) -> bytes:
     lines = []
     authorized = False
     for name, value in headers.items():
-        if _NAME_BAD.search(name) or not name or _HEADER_BAD.search(value):
+        lower = _NAMES.get(name)
+        if lower is None:
+            lower = _check_name(name)
+        if "\n" in value or "\r" in value or "\x00" in value:
             # As aiohttp: a newline in a header would let a value forge headers (request splitting).
             raise ValueError(f"mockvapi: invalid HTTP header {name!r}: {value!r}")
-        lower = name.lower()
         if lower == "host":
             host = f"{name}: {value}\r\n"
         elif lower not in _DROPPED:
@@ -125,6 +126,17 @@ def _head(origin: _Origin, headers: Mapping[str, str], length: int) -> bytes:
     if origin.basic is not None and not authorized:
         lines.append(f"Authorization: {origin.basic}\r\n")
     return f"{origin.request_line}{host}{''.join(lines)}Content-Length: {length}\r\n\r\n".encode()
+
+
+_NAMES: dict[str, str] = {}  # header names already checked, lower-cased (the same few every request)
+
+
+def _check_name(name: str) -> str:
+    if not name or _NAME_BAD.search(name):
+        raise ValueError(f"mockvapi: invalid HTTP header name {name!r}")
+    if len(_NAMES) < 1024:
+        _NAMES[name] = name.lower()
+    return name.lower()
 
 
 def describe(exc: BaseException) -> str:
@@ -315,6 +327,11 @@ class _Connection(asyncio.Protocol):
         return f"_Connection({self.key[0]}:{self.key[1]}, {state})"
 
 
+def _expire(waiter: asyncio.Future[Http1Response]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class Http1Pool:
     """Keep-alive HTTP/1.1 connections to ``http://`` origins (see the module docstring).
 
@@ -345,12 +362,17 @@ class Http1Pool:
         idle = sum(len(v) for v in self._idle.values())
         return f"Http1Pool(busy={self._busy}, idle={idle}, opened={self.connections_opened})"
 
-    async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Http1Response:
-        """Send one request and read its answer; raises ``Http1Error`` (no complete answer), ``OSError``
-        (could not connect) or ``ValueError`` (bad URL or header). No timeout of its own: wrap it."""
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes, *, timeout: float | None = None
+    ) -> Http1Response:
+        """Send one request and read its answer. Raises ``Http1Error`` (no complete answer), ``OSError``
+        (could not connect), ``ValueError`` (bad URL or header), or ``TimeoutError`` once ``timeout``
+        seconds (waiting for a connection, connecting and the exchange; None: no limit) have passed on
+        the loop's clock, as ``asyncio.timeout`` would (a timer, not a wrapper: one less task switch)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._rebind(loop)
+        deadline = None if timeout is None else loop.time() + timeout
         origin = self._origins.get((method, url))
         if origin is None:
             if len(self._origins) >= 64:
@@ -358,13 +380,14 @@ class Http1Pool:
             origin = self._origins[(method, url)] = _origin(method, url)
         data = _head(origin, headers, len(body)) + body
         if self._busy >= self.max_connections:
-            await self._wait_for_slot(loop)
+            async with asyncio.timeout_at(deadline):
+                await self._wait_for_slot(loop)
         self._busy += 1
         try:
             conn = self._take_idle(origin.key, loop)
             if conn is not None:
                 try:
-                    return await self._exchange(conn, data, loop)
+                    return await self._exchange(conn, data, loop, deadline)
                 except Http1Error as exc:
                     # The server may close an idle keep-alive connection just as we reuse it. If nothing
                     # of the answer arrived, it did not process the request (or dropped it unanswered),
@@ -372,8 +395,9 @@ class Http1Pool:
                     # for this reuse race. Never on a fresh connection, and never after a partial answer.
                     if not exc.untouched:
                         raise
-            conn = await self._connect(origin.key, loop)
-            return await self._exchange(conn, data, loop)
+            async with asyncio.timeout_at(deadline):
+                conn = await self._connect(origin.key, loop)
+            return await self._exchange(conn, data, loop, deadline)
         finally:
             self._busy -= 1
             while self._waiters:
@@ -415,12 +439,19 @@ class Http1Pool:
         self.connections_opened += 1
         return conn
 
-    async def _exchange(self, conn: _Connection, data: bytes, loop: asyncio.AbstractEventLoop) -> Http1Response:
+    async def _exchange(
+        self, conn: _Connection, data: bytes, loop: asyncio.AbstractEventLoop, deadline: float | None
+    ) -> Http1Response:
+        waiter = conn.send(data, loop)
+        timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
         try:
-            response = await conn.send(data, loop)
+            response = await waiter
         except BaseException:
             conn.abort()  # timed out, cancelled or failed mid-exchange: its state is unknown
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
         if conn.usable and conn.generation == self._generation:
             conn.idle_since = loop.time()
             self._idle.setdefault(conn.key, []).append(conn)

@@ -454,9 +454,12 @@ async def test_redirects_are_answers_not_followed(recorder: Recorder) -> None:
     assert len(recorder.requests) == 1
 
 
-async def test_header_injection_is_refused(target: UrlTarget) -> None:
+async def test_header_injection_is_refused(raw: RawServer, target: UrlTarget) -> None:
     with pytest.raises(ValueError, match="invalid HTTP header"):
         await target.send(post(headers={"X-A": "1\r\nX-Forged: 2"}), timeout=2)
+    with pytest.raises(ValueError, match="invalid HTTP header name"):
+        await target.send(post(headers={"X-A: 1\r\nX-Forged": "2"}), timeout=2)
+    assert raw.requests == []
 
 
 # --- concurrency and pool ---------------------------------------------------------------------------
@@ -489,6 +492,30 @@ async def test_pool_limit_queues_requests_beyond_it(raw: RawServer) -> None:
         await pool.aclose()
     assert [a.status for a in answers] == [200] * 3
     assert raw.connections == 1 and pool.connections_opened == 1
+
+
+async def test_waiting_for_a_connection_counts_towards_the_timeout(raw: RawServer) -> None:
+    arrived = asyncio.Event()
+
+    async def hang(ex: Exchange) -> bool:
+        arrived.set()
+        await raw.release.wait()
+        ex.write(OK)
+        return True
+
+    raw.script = hang
+    pool = Http1Pool(max_connections=1)
+    try:
+        first = asyncio.ensure_future(pool.request("POST", raw.url(), {}, b"", timeout=5))
+        await arrived.wait()  # the first request holds the only connection
+        with pytest.raises(TimeoutError):
+            await pool.request("POST", raw.url(), {}, b"", timeout=0.05)
+        raw.release.set()
+        assert (await first).status == 200
+        assert (await pool.request("POST", raw.url(), {}, b"", timeout=5)).status == 200
+    finally:
+        await pool.aclose()
+    assert raw.connections == 1 and len(raw.requests) == 2
 
 
 async def test_aclose_closes_idle_connections_and_is_idempotent(raw: RawServer, target: UrlTarget) -> None:
