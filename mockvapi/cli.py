@@ -136,7 +136,7 @@ SDK_SNIPPET = """\
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from mockvapi.server.serve import serve
+    from mockvapi.serve import serve
 
     return serve(
         host=args.host, port=args.port, scenarios=args.scenarios, default_scenario=args.default_scenario,

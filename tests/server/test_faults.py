@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from mockvapi.scenario.faults import FaultPlan
-from mockvapi.server.serve import fault_plan, serve
+from mockvapi.serve import fault_plan, serve
 from mockvapi.testing import MockVapi
 
 TOKEN = "test-token"

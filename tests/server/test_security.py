@@ -34,7 +34,7 @@ SECRETS = (API_TOKEN, CONTROL_TOKEN, SECRET, HMAC_KEY, BEARER, HEADER_TOKEN)
 
 
 def test_serve_binds_loopback_by_default() -> None:
-    from mockvapi.server.serve import serve
+    from mockvapi.serve import serve
 
     args = build_parser().parse_args(["serve"])
     assert args.host == "127.0.0.1"

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from mockvapi.cli import main
-from mockvapi.server.serve import serve
+from mockvapi.serve import serve
 
 from .conftest import REPO
 
