@@ -41,6 +41,7 @@ MODULES: tuple[str, ...] = (
     "memory",
     "realtime",
     "load_worker",
+    "soak",
 )
 
 ROOT = Path(__file__).resolve().parents[1]
