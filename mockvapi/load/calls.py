@@ -70,6 +70,7 @@ class DeliveryRecord:
     body: Any = None  # the parsed JSON answer, or None
     response_length: int = 0
     latency: float = 0.0  # real seconds, every attempt and backoff wait included
+    lateness: float = 0.0  # real seconds the first attempt left after its scheduled time (queueing included)
     attempts: int = 0
     error: str | None = None  # no 2xx: "HTTP 500", "timeout: ...", "connection: ..."
     failure: str | None = None  # error, or why the call could not use the answer
@@ -356,6 +357,7 @@ class GeventCall:
         delays = retry_delays(plan)
         excluded = frozenset(int(code) for code in (plan or {}).get("excludedStatusCodes") or ())
         record = DeliveryRecord(self.result.call_id, outgoing.event.type, outgoing.kind, outgoing.event.at)
+        record.lateness = max(0.0, time.monotonic() - (self._base + outgoing.event.at / self.speed))
         timeout = outgoing.timeout / self.speed
         failure: _NoAnswer | None = None
         status: int | None = None

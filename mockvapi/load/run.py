@@ -21,6 +21,7 @@ import gevent  # type: ignore[import-untyped]
 from locust.env import Environment
 from locust.stats import RequestStats
 
+from mockvapi.load.calls import DeliveryRecord
 from mockvapi.load.user import VapiCallUser
 
 __all__ = ["main", "run_local", "stats_json"]
@@ -69,6 +70,13 @@ def run_local(
         {"scenarios": scenarios, "seed": seed, "weights": weights, "speed": speed, "target": target},
     )
     environment = Environment(user_classes=[user_class], host=target)
+    lateness: list[float] = []
+
+    def keep_lateness(response: object = None, **_: object) -> None:
+        if isinstance(response, DeliveryRecord):
+            lateness.append(response.lateness)
+
+    environment.events.request.add_listener(keep_lateness)  # type: ignore[no-untyped-call]
     runner = environment.create_local_runner()
     started = time.perf_counter()
     runner.start(users, spawn_rate=spawn_rate)
@@ -77,7 +85,20 @@ def run_local(
     out = stats_json(environment.stats)
     out["wall"] = time.perf_counter() - started
     out["users"] = users
+    out["lateness_ms"] = _lateness_summary(lateness)
     return out
+
+
+def _lateness_summary(values: list[float]) -> dict[str, float]:
+    """How late deliveries left against their schedule (ms): what says whether the worker kept up."""
+    if not values:
+        return {"count": 0, "p50": 0.0, "p99": 0.0, "max": 0.0}
+    ordered = sorted(values)
+
+    def at(fraction: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000, 2)
+
+    return {"count": len(ordered), "p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1] * 1000, 2)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

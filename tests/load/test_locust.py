@@ -92,6 +92,10 @@ async def test_a_clean_target_records_no_failure_and_weights_leave_scenarios_out
     assert ("call", "expect short-expect") not in entries
     assert entries["webhook", "tool-calls"]["requests"] >= 1
     assert first_call_ids(1, 2, "short-expect=0,short-tool=3") <= rec.call_ids
+    # Every delivery's lateness against its schedule is summarised (what says whether the worker kept up).
+    lateness = stats["lateness_ms"]
+    assert lateness["count"] == sum(e["requests"] for (kind, _), e in entries.items() if kind == "webhook")
+    assert 0 <= lateness["p50"] <= lateness["p99"] <= lateness["max"]
 
 
 async def test_timeouts_and_refused_connections_are_failures(receiver: Any) -> None:
