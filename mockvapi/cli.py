@@ -141,7 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(
         host=args.host, port=args.port, scenarios=args.scenarios, default_scenario=args.default_scenario,
         token=args.token, control_token=args.control_token, speed=args.speed, clock=args.clock,
-        seed=args.seed, faults=args.fault, faults_file=args.faults,
+        seed=args.seed, faults=args.fault, faults_file=args.faults, max_calls=args.max_calls,
         banner=lambda url, token: _banner(url, token, args.default_scenario),
     )
 
@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inject a fault into every call, e.g. drop:transcript,nth=2 or retry-5xx,times=3 "
                         "(repeatable; see README 'Fault injection')")
     p.add_argument("--faults", metavar="FILE", help="a YAML list of faults to inject into every call")
+    # Text, checked by serve(): a bad value gets one line, as a bad --port number does there.
+    p.add_argument("--max-calls", default="1000", metavar="N",
+                   help="calls held (default 1000); past that the oldest ended ones and their GET /call/{id} "
+                        "records are forgotten and counted (GET /_mockvapi/status)")
     p.set_defaults(func=cmd_serve)
 
     from mockvapi.qa.commands import register as register_qa  # imported here: `serve` starts faster

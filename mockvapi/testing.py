@@ -43,6 +43,10 @@ ScenarioLike = str | Path | Scenario | LoadedScenario
 
 # Problems listed in a failure message; the rest are counted.
 _LISTED = 8
+# Calls held by default before the oldest ended ones are forgotten: above what any test plays (so
+# `calls`, `find_call` and `check()` see every call of a test), small enough that a long-running
+# `mockvapi serve` stays flat (a held happy-path call, its timeline and REST record, is about 0.1 MB).
+MAX_CALLS = 1_000
 
 
 class Call:
@@ -373,6 +377,10 @@ class MockVapi:
     faults: faults injected into every call (a FaultPlan, or what `plan_of` takes: compact strings such
         as "drop:transcript,nth=2", mappings, a list of those); the calls' scenarios may add their own.
         Settable later through `vapi.faults` (and the control plane's /_mockvapi/faults).
+    max_calls: how many calls `calls` holds (default 1,000). Past that the oldest ended calls are
+        forgotten (their Call objects, players and timelines, and with `serve` their REST records, so
+        GET /call/{id} answers 404), counted in `forgotten_calls`; a running call never is. Their journal
+        entries stay: the journal has its own bound (`journal_size`). `check()` sees only held calls.
     """
 
     def __init__(
@@ -394,7 +402,10 @@ class MockVapi:
         default_scenario: str = "happy-path",
         control_token: str | None = None,
         faults: PlanLike | None = None,
+        max_calls: int = MAX_CALLS,
     ) -> None:
+        if isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1:
+            raise ValueError(f"mockvapi: max_calls must be a whole number >= 1, got {max_calls!r}")
         if isinstance(clock, str):
             if clock not in ("virtual", "real"):
                 raise ValueError(f"mockvapi: clock must be 'virtual' or 'real', got {clock!r}")
@@ -416,6 +427,8 @@ class MockVapi:
         self._faults: FaultPlan = plan_of(faults)
         self.journal = Journal(journal_size)
         self.calls: list[Call] = []
+        self.max_calls = max_calls
+        self.forgotten_calls = 0  # ended calls dropped from `calls` because of `max_calls`
         self.server: Any = None  # mockvapi.server.MockServer when serve=True
         self._pools: list[TargetPool] = []
         self._closing: set[asyncio.Future[None]] = set()
@@ -596,7 +609,30 @@ class MockVapi:
             # it when the call ends, or a long run leaks one per call. A target object the caller passed
             # in is theirs, shared by calls, and closed with the rest at aclose().
             call.task.add_done_callback(lambda _: self._release(pool))
+        # Over the bound with every held call running, nothing goes now: the first to end makes room.
+        call.task.add_done_callback(lambda _: self._retain())
+        self._retain()
         return call
+
+    def _retain(self) -> None:
+        """Forget the oldest ended calls while more than `max_calls` are held; never a running one."""
+        excess = len(self.calls) - self.max_calls
+        if excess <= 0:
+            return
+        forgotten: list[Call] = []
+        kept: list[Call] = []
+        for call in self.calls:
+            if excess > 0 and call.task is not None and call.task.done():
+                forgotten.append(call)
+                excess -= 1
+            else:
+                kept.append(call)
+        if not forgotten:
+            return
+        self.calls[:] = kept  # in place: a caller holding `vapi.calls` sees the same list
+        self.forgotten_calls += len(forgotten)
+        if self.server is not None:
+            self.server.forget_records([c.id for c in forgotten])
 
     def _release(self, pool: TargetPool) -> None:
         if pool in self._pools:
@@ -650,7 +686,10 @@ class MockVapi:
     def __repr__(self) -> str:
         clock = type(self.clock).__name__
         served = f", serving {self.server.url}" if self.server is not None else ""
-        return f"MockVapi({clock}, seed={self.seed}, {len(self.calls)} calls, {self.journal!r}{served})"
+        forgotten = f" ({self.forgotten_calls} forgotten)" if self.forgotten_calls else ""
+        return (
+            f"MockVapi({clock}, seed={self.seed}, {len(self.calls)} calls{forgotten}, {self.journal!r}{served})"
+        )
 
 
 def _consume_exception(task: asyncio.Task[Timeline]) -> None:

@@ -11,12 +11,19 @@ Control plane (optionally behind its own Bearer token):
     POST   /_mockvapi/clock/advance             {"seconds": N}: move a virtual clock (0 to 86400)
     GET    /_mockvapi/journal                   deliveries (?callId=&type=&outcome=&format=jsonl)
     GET    /_mockvapi/problems                  recorded problems
+    GET    /_mockvapi/status                    what is held and what was let go: calls (held, running,
+                                                forgotten past max_calls), REST call records, journal
     GET    /_mockvapi/faults                    faults injected into every new call
     PUT    /_mockvapi/faults                    replace them: JSON {"faults": [...]} or a YAML list
     DELETE /_mockvapi/faults                    inject none
     POST   /_mockvapi/reset                     forget every call, assistant, phone number and delivery;
                                                 faults back to those the server started with
     DELETE /_mockvapi/calls/{callId}            forget one call and its deliveries
+
+Retention: past `MockVapi.max_calls` (`serve --max-calls`), the oldest ended calls are forgotten with
+their REST records (GET /call/{id} then answers 404); their journal entries stay until the journal's own
+bound evicts them. A call that could not start has a record and no call object: the last `max_calls`
+of those are kept.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -74,6 +82,9 @@ class MockServer:
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.initial_faults: FaultPlan = vapi.faults
+        # REST records forgotten with their calls (or as calls that could not start), past max_calls.
+        self.forgotten_records = 0
+        self._unstarted: deque[str] = deque()  # ids of records whose call could not start, oldest first
         if vapi.scenarios_dir is not None:
             self.load_path(vapi.scenarios_dir)
 
@@ -129,6 +140,15 @@ class MockServer:
             self.vapi.journal.problem(Problem(record.id, "scenario", f"cannot play the call: {detail}", 0.0))
             record.apply({"status": "ended", "endedReason": "call.start.error-get-assistant"})
             log.warning("call %s (%s) cannot start: %s", record.id, record.type, detail)
+            self._unstarted.append(record.id)
+            while len(self._unstarted) > self.vapi.max_calls:
+                self.forget_records([self._unstarted.popleft()])
+
+    def forget_records(self, call_ids: Iterable[str]) -> None:
+        """Drop the REST records of calls MockVapi forgot past `max_calls` (GET /call/{id} then 404s)."""
+        for call_id in call_ids:
+            if self.backend.calls.pop(call_id, None) is not None:
+                self.forgotten_records += 1
 
     def _start(
         self, record: CallRecord, assistant: Mapping[str, Any] | None, *, assistant_request: bool | None
@@ -185,6 +205,7 @@ class MockServer:
             web.post(f"{PREFIX}/clock/advance", self._guard(self._advance)),
             web.get(f"{PREFIX}/journal", self._guard(self._journal)),
             web.get(f"{PREFIX}/problems", self._guard(self._problems)),
+            web.get(f"{PREFIX}/status", self._guard(self._status)),
             web.get(f"{PREFIX}/faults", self._guard(self._get_faults)),
             web.put(f"{PREFIX}/faults", self._guard(self._put_faults)),
             web.delete(f"{PREFIX}/faults", self._guard(self._delete_faults)),
@@ -293,6 +314,17 @@ class MockServer:
     async def _problems(self, request: web.Request) -> web.Response:
         return web.json_response({"problems": [p.to_dict() for p in self.vapi.journal.problems]})
 
+    async def _status(self, request: web.Request) -> web.Response:
+        vapi, journal = self.vapi, self.vapi.journal
+        running = sum(1 for c in vapi.calls if c.task is None or not c.task.done())
+        return web.json_response({
+            "calls": {"held": len(vapi.calls), "running": running, "forgotten": vapi.forgotten_calls,
+                      "maxCalls": vapi.max_calls},
+            "records": {"held": len(self.backend.calls), "forgotten": self.forgotten_records},
+            "journal": {"deliveries": len(journal), "problems": len(journal.problems), "dropped": journal.dropped,
+                        "maxEntries": journal.max_entries},
+        })
+
     async def _stop(self, calls: list[Call]) -> None:
         """Cancel calls in flight and let their deliveries in flight finish (bounded), so that none of
         them lands in the journal after it is cleared."""
@@ -305,6 +337,9 @@ class MockServer:
     async def _reset(self, request: web.Request) -> web.Response:
         await self._stop(self.vapi.calls)
         self.vapi.calls.clear()
+        self.vapi.forgotten_calls = 0  # as the journal's `dropped` restarts
+        self.forgotten_records = 0
+        self._unstarted.clear()
         self.vapi.journal.clear()
         self.backend.reset()
         self.vapi.faults = self.initial_faults
