@@ -3,17 +3,21 @@ and no journal entry is lost without being counted as dropped.
 
 Three processes, so that neither peer's heap is in the figure: this one (the parent), a webhook
 receiver that counts every POST (`python -m bench.soak receiver`), and the soak itself
-(`python -m bench.soak child SECONDS URL`), which holds a `MockVapi` on a real clock at speed
-SPEED, starts RATE calls per second of the bundled `happy-path` scenario at the receiver, forgets
-each call once it has ended (as a long-running `mockvapi serve` user would), and samples its
-resident set (psutil) once a second. The journal is bounded (JOURNAL entries) so eviction, and its
-`dropped` count, are part of the run.
+(`python -m bench.soak child SECONDS URL`), which holds a `MockVapi` built as `mockvapi serve` builds
+it (serving the REST API, on a real clock at speed SPEED, not strict) and creates RATE calls per second
+through `POST /call`, each with an assistant whose server URL is the receiver, so each plays the
+bundled `happy-path` scenario and keeps a REST record. Nothing is forgotten by hand, as a real serve
+user forgets nothing: the mock's own bounds do it. Both bounds are small enough to fill well within
+warm-up, so eviction and its counts are part of the run: the journal (JOURNAL entries, `dropped`) and
+the calls held (`max_calls`, `forgotten`). The child samples its resident set (psutil) once a second.
 
 Figures: RSS at 25 %, 50 % and 100 % of the run against the RSS at the end of warm-up (the first
-25 %: by then the journal is full, so its bound is in the floor); the RSS growth per 1,000 calls after
-warm-up (least-squares slope); and the entry count check: every delivery the journal recorded was
-either kept or counted as dropped, every one reached the receiver, and each call recorded exactly the
-server messages its timeline sent.
+25 %: by then the journal and the calls held are at their bounds, so both are in the floor); the RSS
+growth per 1,000 calls after warm-up (least-squares slope); the entry count check: every delivery the
+journal recorded was either kept or counted as dropped, every one reached the receiver, and each call
+recorded exactly the server messages its timeline sent; and the call count check, as
+`GET /_mockvapi/status` reports it: calls started = held + forgotten, the same for REST records, no
+more held than the bound, none running at the end.
 
     python -m bench.soak [--quick]       runs the soak and prints its figures
 """
@@ -48,6 +52,11 @@ def journal_size(seconds: float) -> int:
     return max(100, int(seconds * WARMUP * RATE * 29 * 0.5))
 
 
+def max_calls(seconds: float) -> int:
+    """A third of the calls started in warm-up (200 in the full run), so calls are forgotten early."""
+    return max(5, int(seconds * WARMUP * RATE / 3))
+
+
 # --- the receiver (its own process) -----------------------------------------------------------------
 
 
@@ -78,22 +87,25 @@ async def receiver() -> None:
 
 
 async def child(seconds: float, url: str) -> dict[str, Any]:
+    import aiohttp
     import psutil  # type: ignore[import-untyped]
 
     from mockvapi.engine.clock import RealClock
-    from mockvapi.library import resolve
     from mockvapi.testing import Call, MockVapi
 
     process = psutil.Process()
-    loaded = resolve(SCENARIO)
-    size = journal_size(seconds)
+    size, bound = journal_size(seconds), max_calls(seconds)
     expected = 0
     mismatched: list[str] = []
+    refused: list[str] = []
     samples: list[tuple[float, int, float]] = []  # (seconds into the run, calls ended, RSS MB)
     ended = 0
-    vapi = MockVapi(webhook=url, clock=RealClock(SPEED, spin=0), journal_size=size, strict=False)
+    # As `mockvapi serve` builds it (mockvapi/serve.py), with both bounds small.
+    vapi = MockVapi(serve=True, port=0, token="soak", clock=RealClock(SPEED, spin=0), strict=False,
+                    default_scenario=SCENARIO, journal_size=size, max_calls=bound)
 
-    def forget(call: Call) -> None:
+    def account(call: Call) -> None:
+        """At a call's end, before any bound can evict it: its deliveries against its timeline."""
         nonlocal ended, expected
         ended += 1
         sent = len(call.timeline.messages(side="server"))
@@ -101,9 +113,11 @@ async def child(seconds: float, url: str) -> dict[str, Any]:
         got = len(vapi.journal.deliveries(call_id=call.id))
         if got != sent:
             mismatched.append(f"{call.id[:8]}: {got} recorded, {sent} sent")
-        vapi.calls.remove(call)
 
-    async with vapi:
+    async with vapi, aiohttp.ClientSession(
+        base_url=vapi.server.url, headers={"Authorization": "Bearer soak"}
+    ) as api:
+        body = {"assistant": {"name": "Soak", "server": {"url": url}}}
         started = 0
         running: set[asyncio.Task[Any]] = set()
         t0 = time.perf_counter()
@@ -112,16 +126,24 @@ async def child(seconds: float, url: str) -> dict[str, Any]:
             if now >= next_sample:
                 samples.append((now - t0, ended, process.memory_info().rss / 2**20))
                 next_sample += 1.0
-            call = vapi.start_call(loaded, seed=started, client=False)
+            async with api.post("/call", json=body) as response:
+                created = await response.json()
             started += 1
-            task = asyncio.ensure_future(call.wait())
-            running.add(task)
-            task.add_done_callback(running.discard)
-            task.add_done_callback(partial(_ended, forget, call))
+            call = vapi.find_call(str(created.get("id")))
+            if response.status != 201 or call is None:
+                refused.append(f"{response.status}: {str(created)[:200]}")
+            else:
+                task = asyncio.ensure_future(call.wait())
+                running.add(task)
+                task.add_done_callback(running.discard)
+                task.add_done_callback(partial(_ended, account, call))
+                del call  # only the mock holds it now
             await asyncio.sleep(max(0.0, t0 + started / RATE - time.perf_counter()))
         if running:
             await asyncio.wait(running)
         samples.append((time.perf_counter() - t0, ended, process.memory_info().rss / 2**20))
+        async with api.get("/_mockvapi/status") as response:
+            status = await response.json()
         deliveries = vapi.journal.deliveries()
         recorded = deliveries[-1].seq if deliveries else 0
         problems = vapi.journal.problems
@@ -129,7 +151,10 @@ async def child(seconds: float, url: str) -> dict[str, Any]:
             "seconds": seconds,
             "calls": started,
             "ended": ended,
+            "refused": refused[:5],
             "journal_size": size,
+            "max_calls": bound,
+            "status": status,
             "expected": expected,
             "recorded": recorded,
             "kept": len(deliveries),
@@ -143,8 +168,8 @@ async def child(seconds: float, url: str) -> dict[str, Any]:
     return result
 
 
-def _ended(forget: Callable[[Any], None], call: Any, task: asyncio.Task[Any]) -> None:
-    forget(call)
+def _ended(account: Callable[[Any], None], call: Any, task: asyncio.Task[Any]) -> None:
+    account(call)
 
 
 # --- the parent -------------------------------------------------------------------------------------
@@ -228,6 +253,25 @@ def run(quick: bool) -> list[Figure]:
         f"(journal of {result['journal_size']}), received {received}, sent by timelines {result['expected']}, "
         f"problems {result['problems']}",
         {k: v for k, v in result.items() if k != "samples"} | {"received": received},
+    ))
+    calls, bound, status = result["calls"], result["max_calls"], result["status"]
+    held, forgotten = status["calls"]["held"], status["calls"]["forgotten"]
+    records = status["records"]
+    retained = (
+        not result["refused"]
+        and result["ended"] == calls
+        and held + forgotten == calls
+        and records["held"] + records["forgotten"] == calls
+        and held <= bound
+        and status["calls"]["running"] == 0
+    )
+    lost = abs(calls - held - forgotten) + abs(calls - records["held"] - records["forgotten"])
+    figures.append(Figure(
+        NAME, "calls lost uncounted", lost, "calls", None, None, "0", retained,
+        f"started {calls}, held {held} (max_calls {bound}), forgotten {forgotten}; REST records held "
+        f"{records['held']}, forgotten {records['forgotten']}; running at the end {status['calls']['running']}"
+        + (f"; refused {result['refused']}" if result["refused"] else ""),
+        {"status": status, "max_calls": bound, "calls": calls},
     ))
     return figures
 
