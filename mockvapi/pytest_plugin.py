@@ -149,6 +149,8 @@ def _replay_hint(vapi: MockVapi) -> str:
     lines = [repr(c) for c in vapi.calls[:10]]
     if len(vapi.calls) > 10:
         lines.append(f"... and {len(vapi.calls) - 10} more")
+    if vapi.forgotten_calls:
+        lines.append(f"(and {vapi.forgotten_calls} earlier calls, forgotten past max_calls={vapi.max_calls})")
     seeds = sorted({c.seed for c in vapi.calls})
     if vapi.seed is not None:
         lines.append(f"seed {vapi.seed} for every call: rerun with --mockvapi-seed={vapi.seed}")

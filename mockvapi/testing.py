@@ -673,7 +673,9 @@ class MockVapi:
 
     def check(self) -> None:
         """Raise ExpectationFailed for unmet scenario expectations and for recorded problems beyond each
-        call's budget: the scenario's `expect.problems` where it sets one, else none when strict."""
+        call's budget: the scenario's `expect.problems` where it sets one, else none when strict.
+
+        Only the calls held are checked (the last `max_calls`, and any still running)."""
         failures = []
         for call in self.calls:
             errors = call.expectation_failures(problem_budget=False)

@@ -17,6 +17,7 @@ import pytest
 
 from mockvapi.cli import build_parser
 from mockvapi.engine.clock import VirtualClock
+from mockvapi.pytest_plugin import _replay_hint
 from mockvapi.testing import MAX_CALLS, Call, MockVapi
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -126,3 +127,10 @@ async def test_a_forgotten_calls_player_is_collectable(webhook: Any) -> None:
         gc.collect()
         assert call() is None and player() is None, gc.get_referrers(*(x for x in (call(), player()) if x))
         assert vapi.forgotten_calls == 1
+
+
+async def test_a_failed_tests_report_says_how_many_calls_were_forgotten() -> None:
+    async with MockVapi(max_calls=1) as vapi:
+        await vapi.play(SHORT, seed=1)
+        await vapi.play(SHORT, seed=2)
+    assert "(and 1 earlier calls, forgotten past max_calls=1)" in _replay_hint(vapi)
