@@ -429,6 +429,9 @@ class MockVapi:
         self.calls: list[Call] = []
         self.max_calls = max_calls
         self.forgotten_calls = 0  # ended calls dropped from `calls` because of `max_calls`
+        # Every id a seed-derived call has had, forgotten calls included: their journal entries may
+        # outlive them, so an id is never handed out twice (REST calls bring their own unique ids).
+        self._derived_ids: set[str] = set()
         self.server: Any = None  # mockvapi.server.MockServer when serve=True
         self._pools: list[TargetPool] = []
         self._closing: set[asyncio.Future[None]] = set()
@@ -592,14 +595,15 @@ class MockVapi:
             )
 
         player = player_for(call_id)
-        if call_id is None and self.find_call(player.call_id) is not None:
-            # The same scenario and seed give the same call id; a second such call gets its own (derived,
-            # so still reproducible), or the journal and find_call would mix the two calls up.
-            taken = {c.id for c in self.calls}
-            n = 2
-            while (derived := str(uuid.uuid5(uuid.NAMESPACE_URL, f"{player.call_id}#{n}"))) in taken:
-                n += 1
-            player = player_for(derived)
+        if call_id is None:
+            if player.call_id in self._derived_ids or self.find_call(player.call_id) is not None:
+                # The same scenario and seed give the same call id; a second such call gets its own
+                # (derived, so still reproducible), or the journal and find_call would mix them up.
+                n = 2
+                while (derived := str(uuid.uuid5(uuid.NAMESPACE_URL, f"{player.call_id}#{n}"))) in self._derived_ids:
+                    n += 1
+                player = player_for(derived)
+            self._derived_ids.add(player.call_id)
         call = Call(self, player, memory, targeted=pool.override is not None)
         self.calls.append(call)
         call.task = asyncio.ensure_future(player.run(wait_for_client=wait_for_client))

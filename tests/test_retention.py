@@ -101,6 +101,17 @@ async def test_a_bound_of_one_keeps_the_last_call() -> None:
         assert vapi.calls == [last] and vapi.forgotten_calls == 3
 
 
+async def test_the_same_seed_after_its_call_was_forgotten_gets_a_fresh_id() -> None:
+    async with MockVapi(max_calls=1, webhook=ok) as vapi:
+        first = await vapi.play(SHORT, seed=7)
+        second = await vapi.play(SHORT, seed=7)  # the first is forgotten by now, its journal entries are not
+        third = await vapi.play(SHORT, seed=7)
+        assert vapi.forgotten_calls == 2
+        assert len({first.id, second.id, third.id}) == 3
+        assert {d.call_id for d in third.deliveries()} == {third.id}
+        assert len(third.deliveries()) == len(first.deliveries())
+
+
 async def test_a_forgotten_call_can_still_be_read_by_whoever_holds_it() -> None:
     async with MockVapi(webhook=ok, max_calls=1) as vapi:
         first = await vapi.play(SHORT, seed=1)
