@@ -88,7 +88,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _from_http_exception(request, exc)
     except Exception as exc:
         log.exception("mockvapi: internal error answering %s %s", request.method, request.path)
-        request.app[ERRORS_KEY].errors.append(exc)
+        request.app[ERRORS_KEY].record(exc)
         if request.writer.output_size > 0:
             # A hook already started its answer (say, upgraded to a websocket): a JSON body now
             # would be written into that stream. Let aiohttp drop the connection instead.

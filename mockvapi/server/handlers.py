@@ -81,9 +81,20 @@ class Tokens:
 
 @dataclass
 class ErrorLog:
-    """Exceptions the server swallowed to keep answering JSON (hook failures, mockvapi bugs)."""
+    """Exceptions the server swallowed to keep answering JSON (hook failures, mockvapi bugs).
+
+    Only the last `keep` are kept (each holds its traceback, and through it a request's objects, so a
+    long-running server must not keep them all); `total` counts every one.
+    """
 
     errors: list[BaseException] = field(default_factory=list)
+    keep: int = 100
+    total: int = 0
+
+    def record(self, exc: BaseException) -> None:
+        self.total += 1
+        self.errors.append(exc)
+        del self.errors[: -self.keep]
 
 
 BACKEND_KEY = web.AppKey("mockvapi.backend", Backend)
@@ -187,7 +198,7 @@ async def _announce(request: web.Request, creation: CallCreation) -> None:
                 await result
         except Exception as exc:
             log.exception("mockvapi: on_call_created failed for %r", record)
-            request.app[ERRORS_KEY].errors.append(exc)
+            request.app[ERRORS_KEY].record(exc)
 
 
 # -- assistants -------------------------------------------------------------------------------

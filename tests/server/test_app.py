@@ -175,3 +175,13 @@ async def test_browsers_get_cors_preflight_and_headers(http: httpx.AsyncClient) 
     assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
     assert (await http.get("/assistant")).headers["Access-Control-Allow-Origin"] == "*"
     assert (await http.get("/nowhere")).headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_swallowed_error_log_keeps_the_last_ones_and_counts_all() -> None:
+    from mockvapi.server.handlers import ErrorLog
+
+    log = ErrorLog(keep=3)
+    for n in range(5):
+        log.record(ValueError(n))
+    assert [str(e) for e in log.errors] == ["2", "3", "4"]
+    assert log.total == 5
