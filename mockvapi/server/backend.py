@@ -11,8 +11,10 @@ to move it along (status, endedReason, messages, artifact...). Status changes fo
 `CALL_STATUS_TRANSITIONS`, a table rather than if-chains.
 
 The DTO tables mirror the official spec's top-level properties (a test checks them against
-openapi.json when it is available); nested provider unions (model, voice, transcriber...) are
-only checked to be objects, since the mock does not run them.
+openapi.json when it is available). Below where a table stops (``Field("object")``, arrays,
+unions: model, voice, transcriber, fallbackDestination...), values are checked against the spec's
+nested DTOs shipped in request_schemas.json (`mockvapi.server.nested`), so an invalid nested value
+is a 400 as on Vapi, never echoed back.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from mockvapi.errors import BadRequest, NotFound
+from mockvapi.server.nested import RequestSchemas, Schema, request_schemas
 
 __all__ = [
     "ASSISTANT_FIELDS",
@@ -163,6 +166,14 @@ ASSISTANT_FIELDS: Mapping[str, Field] = {
 }
 
 PHONE_PROVIDERS = ("byo-phone-number", "twilio", "vonage", "vapi", "telnyx")
+# provider -> the spec's DTO name after Create/Update
+_PHONE_DTO: Mapping[str, str] = {
+    "byo-phone-number": "ByoPhoneNumberDTO",
+    "twilio": "TwilioPhoneNumberDTO",
+    "vonage": "VonagePhoneNumberDTO",
+    "vapi": "VapiPhoneNumberDTO",
+    "telnyx": "TelnyxPhoneNumberDTO",
+}
 
 _PHONE_COMMON: Mapping[str, Field] = {
     "fallbackDestination": _OBJ,
@@ -228,22 +239,8 @@ CUSTOMER_FIELDS: Mapping[str, Field] = {
 }
 _CUSTOMER = Field("object", fields=CUSTOMER_FIELDS)
 
-TRANSPORT_PROVIDERS = ("vapi.websocket", "vonage", "twilio", "vapi.sip", "telnyx", "daily")
-AUDIO_FORMAT_FIELDS: Mapping[str, Field] = {
-    "sampleRate": Field("number", required=True, minimum=0, maximum=192000),
-    "format": Field("string", required=True, enum=("pcm_s16le", "mulaw")),
-    "container": Field("string", enum=("raw",)),
-}
-# The transport is a union of six shapes; check what they share and let the rest through.
-_TRANSPORT = Field(
-    "object",
-    open=True,
-    fields={
-        "provider": Field("string", required=True, enum=TRANSPORT_PROVIDERS),
-        "conversationType": Field("string", enum=("voice",)),
-        "audioFormat": Field("object", fields=AUDIO_FORMAT_FIELDS),
-    },
-)
+# A union of six shapes told apart by `provider`: the spec's schemas check it (nested.py).
+_TRANSPORT = _OBJ
 
 _PHONE_TRANSPORTS = frozenset({"vonage", "twilio", "vapi.sip", "telnyx"})
 
@@ -314,8 +311,15 @@ _TYPE_CHECKS: Mapping[Kind, Callable[[object], bool]] = {
 }
 
 
-def _check_value(value: object, spec: Field, path: str, out: list[str], each: str = "") -> None:
-    """Append class-validator messages for one present, non-null value."""
+def _check_value(
+    value: object, spec: Field, path: str, out: list[str], each: str = "", schema: Schema | None = None
+) -> None:
+    """Append class-validator messages for one present, non-null value.
+
+    ``schema`` is the spec's schema for the value: where the table stops (no ``fields``), the
+    value is checked against it too (its messages repeat the table's for rules both know; the
+    caller drops the repeats).
+    """
     if not _TYPE_CHECKS[spec.kind](value):
         out.append(f"{each}{path} {_TYPE_MESSAGES[spec.kind]}")
         return
@@ -332,19 +336,33 @@ def _check_value(value: object, spec: Field, path: str, out: list[str], each: st
             out.append(f"{each}{path} must not be less than {spec.minimum:g}")
         if spec.maximum is not None and number > spec.maximum:
             out.append(f"{each}{path} must not be greater than {spec.maximum:g}")
-    if isinstance(value, list) and spec.items is not None:
+    nested = request_schemas() if schema is not None else None
+    if isinstance(value, list) and spec.items is not None and spec.items.fields is not None:
+        items = nested.items(schema) if nested is not None else None
         for i, item in enumerate(value):
-            if spec.items.fields is not None:
-                _check_value(item, spec.items, f"{path}.{i}", out)
-            elif item is not None:
-                _check_value(item, spec.items, path, out, each="each value in ")
-    if isinstance(value, dict) and spec.fields is not None:
-        out.extend(_errors(value, spec.fields, prefix=f"{path}.", open_=spec.open))
+            _check_value(item, spec.items, f"{path}.{i}", out, schema=items)
+    elif isinstance(value, dict) and spec.fields is not None:
+        sub = nested.object_schema(schema) if nested is not None else None
+        out.extend(_errors(value, spec.fields, prefix=f"{path}.", open_=spec.open, schema=sub))
+    else:
+        if isinstance(value, list) and spec.items is not None:
+            for item in value:
+                if item is not None:
+                    _check_value(item, spec.items, path, out, each="each value in ")
+        if nested is not None and schema is not None and not each:
+            out.extend(nested.errors(value, schema, path))
 
 
 def _errors(
-    body: Mapping[str, Any], fields: Mapping[str, Field], *, prefix: str = "", open_: bool = False
+    body: Mapping[str, Any],
+    fields: Mapping[str, Field],
+    *,
+    prefix: str = "",
+    open_: bool = False,
+    schema: Schema | None = None,
 ) -> list[str]:
+    """Messages for an object against a table; ``schema`` is its resolved spec schema, if known."""
+    nested: RequestSchemas | None = request_schemas() if schema is not None else None
     out: list[str] = []
     if not open_:
         out.extend(f"property {prefix}{name} should not exist" for name in body if name not in fields)
@@ -358,17 +376,23 @@ def _errors(
                 if spec.kind != "any":
                     out.append(f"{path} {_TYPE_MESSAGES[spec.kind]}")
             continue
-        _check_value(value, spec, path, out)
+        sub = nested.property(schema, name) if nested is not None else None
+        _check_value(value, spec, path, out, schema=sub)
     return out
 
 
-def validate_body(body: object, fields: Mapping[str, Field]) -> Json:
-    """Check a request body against a DTO table; raise BadRequest with every message found."""
+def validate_body(body: object, fields: Mapping[str, Field], dto: str | None = None) -> Json:
+    """Check a request body against a DTO table; raise BadRequest with every message found.
+
+    ``dto`` names the spec's schema for the body (``CreateAssistantDTO``...): values the table only
+    knows as objects, arrays or unions are then checked against the spec's nested DTOs as well.
+    """
     if not isinstance(body, dict):
         raise BadRequest(["request body must be a JSON object"])
-    problems = _errors(body, fields)
+    schema = request_schemas().schemas[dto] if dto is not None else None
+    problems = _errors(body, fields, schema=schema)
     if problems:
-        raise BadRequest(problems)
+        raise BadRequest(list(dict.fromkeys(problems)))
     return body
 
 
@@ -602,7 +626,7 @@ class Backend:
     # -- assistants ---------------------------------------------------------------------------
 
     def create_assistant(self, body: object) -> Json:
-        dto = _without_nulls(validate_body(body, ASSISTANT_FIELDS))
+        dto = _without_nulls(validate_body(body, ASSISTANT_FIELDS, "CreateAssistantDTO"))
         assistant = self._stamp(dto)
         self.assistants[assistant["id"]] = assistant
         return copy.deepcopy(assistant)
@@ -621,7 +645,7 @@ class Backend:
 
     def update_assistant(self, assistant_id: str, body: object) -> Json:
         assistant = self._assistant(assistant_id)
-        return self._patched(assistant, validate_body(body, ASSISTANT_FIELDS), self.now_ms())
+        return self._patched(assistant, validate_body(body, ASSISTANT_FIELDS, "UpdateAssistantDTO"), self.now_ms())
 
     def delete_assistant(self, assistant_id: str) -> Json:
         self._assistant(assistant_id)
@@ -635,7 +659,9 @@ class Backend:
             if not isinstance(body, dict):
                 raise BadRequest(["request body must be a JSON object"])
             raise BadRequest([f"provider must be one of the following values: {', '.join(PHONE_PROVIDERS)}"])
-        dto = _without_nulls(validate_body(body, CREATE_PHONE_NUMBER_FIELDS[str(provider)]))
+        dto = _without_nulls(
+            validate_body(body, CREATE_PHONE_NUMBER_FIELDS[str(provider)], f"Create{_PHONE_DTO[str(provider)]}")
+        )
         if provider == "vapi" and "sipUri" not in dto:
             area = dto.get("numberDesiredAreaCode") or str(self.rng.randint(201, 989))
             dto["number"] = f"+1{area}{self.rng.randint(2_000_000, 9_999_999)}"
@@ -657,7 +683,8 @@ class Backend:
 
     def update_phone_number(self, phone_number_id: str, body: object) -> Json:
         number = self._phone_number(phone_number_id)
-        changes = validate_body(body, UPDATE_PHONE_NUMBER_FIELDS[number["provider"]])
+        provider = number["provider"]
+        changes = validate_body(body, UPDATE_PHONE_NUMBER_FIELDS[provider], f"Update{_PHONE_DTO[provider]}")
         return self._patched(number, changes, self.now_ms())
 
     def delete_phone_number(self, phone_number_id: str) -> Json:
@@ -709,7 +736,7 @@ class Backend:
         ``base_url`` (``http://host:port`` of this server) makes the call's transport,
         listen and control URLs point back here.
         """
-        dto = _without_nulls(validate_body(body, CREATE_CALL_FIELDS))
+        dto = _without_nulls(validate_body(body, CREATE_CALL_FIELDS, "CreateCallDTO"))
         transport = dto.get("transport") or {}
         phone: Json | None = None
         if "phoneNumberId" in dto:
@@ -754,7 +781,7 @@ class Backend:
 
     def create_web_call(self, body: object, *, base_url: str) -> CallCreation:
         """POST /call/web (what the web SDK's ``vapi.start()`` calls): a webCall with ``webCallUrl``."""
-        dto = _without_nulls(validate_body(body, CREATE_WEB_CALL_FIELDS))
+        dto = _without_nulls(validate_body(body, CREATE_WEB_CALL_FIELDS, "CreateWebCallDTO"))
         self._require_runner(dto, None)
         assistant = self._resolve_assistant(dto, None)
         room_delete = dto.pop("roomDeleteOnUserLeaveEnabled", True)
@@ -797,7 +824,7 @@ class Backend:
 
     def update_call(self, call_id: str, body: object) -> Json:
         record = self.get_call(call_id)
-        record.apply(validate_body(body, UPDATE_CALL_FIELDS))
+        record.apply(validate_body(body, UPDATE_CALL_FIELDS, "UpdateCallDTO"))
         return record.to_json()
 
     def delete_call(self, call_id: str, body: object = None) -> Json:
@@ -806,7 +833,7 @@ class Backend:
         Answers the deleted call: the one named in the path when it was among them, else the
         first one deleted; 404 when nothing was deleted.
         """
-        dto = validate_body({} if body is None else body, DELETE_CALL_FIELDS)
+        dto = validate_body({} if body is None else body, DELETE_CALL_FIELDS, "DeleteCallDTO")
         ids = dto.get("ids") or [call_id]
         deleted = [self.calls.pop(i) for i in dict.fromkeys(ids) if i in self.calls]
         if not deleted:

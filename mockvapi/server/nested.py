@@ -1,0 +1,256 @@
+"""Request-body checks below the DTO tables: the spec's nested DTOs, in class-validator's words.
+
+backend.py's tables check a body's top-level properties; what lies inside an object they only know
+as ``Field("object")`` (a phone number's ``fallbackDestination``, an assistant's ``voice``, ``model``,
+``server.backoffPlan``...) is checked here against the schemas tools/gen_request_schemas.py
+extracted from the official spec into ``request_schemas.json`` (shipped with the package; the 3 MB
+spec is not). Vapi validates nested DTOs too (NestJS ValidationPipe, whitelist +
+forbidNonWhitelisted), so a bad nested value is a 400, and the mock never echoes it back.
+
+The checker understands the subset of JSON Schema the extracted file uses: ``type`` (string,
+number, integer, boolean, object, array), ``enum``, ``required``, ``properties`` (closed unless
+``additionalProperties`` says otherwise), ``additionalProperties``, ``items``, ``anyOf`` (the spec's
+``oneOf``) with ``x-discriminator`` (how class-transformer picks a union member by ``provider``,
+``type``...), ``minimum``/``maximum``, ``minLength``/``maxLength``, ``pattern``, ``format``
+(uri, date-time, uuid), ``nullable`` and ``$ref``. Messages follow class-validator:
+``voice.voiceId must be a string``, ``property voice.foo should not exist``,
+``each value in serverMessages must be one of the following values: ...``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["RequestSchemas", "Schema", "request_schemas"]
+
+Schema = Mapping[str, Any]
+
+_RESOURCE = "request_schemas.json"
+_PRIMITIVES = frozenset({"string", "number", "integer", "boolean"})
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_integer(value: object) -> bool:
+    # class-validator's IsInt is JS Number.isInteger: 3.0 counts.
+    return _is_number(value) and float(value).is_integer()  # type: ignore[arg-type]
+
+
+_TYPE_CHECKS: Mapping[str, Callable[[object], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "number": _is_number,
+    "integer": _is_integer,
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+}
+_TYPE_MESSAGES: Mapping[str, str] = {
+    "string": "must be a string",
+    "number": "must be a number conforming to the specified constraints",
+    "integer": "must be an integer number",
+    "boolean": "must be a boolean value",
+    "object": "must be an object",
+    "array": "must be an array",
+}
+
+
+def _is_uri(text: str) -> bool:
+    parts = urlsplit(text)
+    return bool(parts.scheme) and bool(parts.netloc)
+
+
+def _is_date_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower()
+    except ValueError:
+        return False
+
+
+_FORMATS: Mapping[str, tuple[Callable[[str], bool], str]] = {
+    "uri": (_is_uri, "must be a URL address"),
+    "date-time": (_is_date_time, "must be a valid ISO 8601 date string"),
+    "uuid": (_is_uuid, "must be a UUID"),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+class RequestSchemas:
+    """The extracted request-body schemas (``{"schemas": {name: schema}, ...}``) and their checker."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.schemas: Mapping[str, Schema] = data["schemas"]
+        self.source = str(data.get("source", ""))
+
+    def __repr__(self) -> str:
+        return f"RequestSchemas(source={self.source!r}, schemas={len(self.schemas)})"
+
+    def resolve(self, node: Schema) -> Schema:
+        """``node`` with its ``$ref`` (a schema name) followed."""
+        while "$ref" in node:
+            node = self.schemas[node["$ref"]]
+        return node
+
+    def property(self, schema: Schema | None, name: str) -> Schema | None:
+        """The schema of property ``name`` of an object ``schema`` (None when either is unknown)."""
+        if schema is None:
+            return None
+        props: Mapping[str, Schema] | None = self.resolve(schema).get("properties")
+        return None if props is None else props.get(name)
+
+    def object_schema(self, node: Schema | None) -> Schema | None:
+        """``node`` resolved, when it is one object with properties (not a union); else None."""
+        if node is None:
+            return None
+        node = self.resolve(node)
+        return node if "properties" in node else None
+
+    def items(self, node: Schema | None) -> Schema | None:
+        """The items schema of an array schema ``node``."""
+        if node is None:
+            return None
+        items: Schema | None = self.resolve(node).get("items")
+        return items
+
+    def errors(self, value: object, node: Schema, path: str) -> list[str]:
+        """class-validator messages for ``value`` (present, not null) at ``path`` against ``node``."""
+        out: list[str] = []
+        self._check(value, node, path, out, "")
+        return out
+
+    # -- the checker -------------------------------------------------------------------------------
+
+    def _check(self, value: object, node: Schema, path: str, out: list[str], each: str) -> None:
+        node = self.resolve(node)
+        if value is None and node.get("nullable"):
+            return
+        if "anyOf" in node:
+            self._union(value, node, path, out, each)
+            return
+        kind = node.get("type")
+        if kind is not None and not _TYPE_CHECKS[kind](value):
+            out.append(f"{each}{path} {_TYPE_MESSAGES[kind]}")
+            return
+        enum = node.get("enum")
+        if enum is not None and value not in enum:
+            out.append(f"{each}{path} must be one of the following values: {', '.join(map(str, enum))}")
+        if isinstance(value, str):
+            self._string(value, node, path, out, each)
+        elif isinstance(value, dict):
+            self._object(value, node, path, out)
+        elif isinstance(value, list):
+            items = node.get("items")
+            if items is not None:
+                self._items(value, items, path, out)
+        elif _is_number(value):
+            number = float(value)  # type: ignore[arg-type]
+            minimum, maximum = node.get("minimum"), node.get("maximum")
+            if minimum is not None and number < minimum:
+                out.append(f"{each}{path} must not be less than {minimum:g}")
+            if maximum is not None and number > maximum:
+                out.append(f"{each}{path} must not be greater than {maximum:g}")
+
+    def _string(self, value: str, node: Schema, path: str, out: list[str], each: str) -> None:
+        max_length, min_length = node.get("maxLength"), node.get("minLength")
+        if max_length is not None and len(value) > max_length:
+            out.append(f"{each}{path} must be shorter than or equal to {max_length} characters")
+        if min_length is not None and len(value) < min_length:
+            out.append(f"{each}{path} must be longer than or equal to {min_length} characters")
+        pattern = node.get("pattern")
+        if pattern is not None and _regex(pattern).search(value) is None:
+            out.append(f"{each}{path} must match {node.get('x-pattern', pattern)} regular expression")
+        fmt = _FORMATS.get(node.get("format", ""))
+        if fmt is not None and not fmt[0](value):
+            out.append(f"{each}{path} {fmt[1]}")
+
+    def _object(self, value: Mapping[str, Any], node: Schema, path: str, out: list[str]) -> None:
+        props: Mapping[str, Schema] | None = node.get("properties")
+        extra = node.get("additionalProperties")
+        if props is None and not isinstance(extra, dict):
+            return  # a free-form object (metadata, headers, variableValues...)
+        props = props or {}
+        if extra is None or extra is False:
+            out.extend(f"property {path}.{name} should not exist" for name in value if name not in props)
+        elif isinstance(extra, dict):
+            for name, item in value.items():
+                if name not in props and item is not None:
+                    self._check(item, extra, f"{path}.{name}", out, "")
+        required = node.get("required", ())
+        for name, sub in props.items():
+            item = value.get(name)
+            where = f"{path}.{name}"
+            if item is None:
+                # class-validator's @IsOptional lets null through; required ones report both checks.
+                if name in required and not (name in value and self.resolve(sub).get("nullable")):
+                    out.append(f"{where} should not be empty")
+                    kind = self.resolve(sub).get("type")
+                    if kind in _PRIMITIVES:
+                        out.append(f"{where} {_TYPE_MESSAGES[kind]}")
+                continue
+            self._check(item, sub, where, out, "")
+
+    def _items(self, value: list[Any], items: Schema, path: str, out: list[str]) -> None:
+        resolved = self.resolve(items)
+        if resolved.get("type") in _PRIMITIVES:
+            # Primitive items: one message per broken rule ("each value in x ..."), as @IsString({each}).
+            before = len(out)
+            for item in value:
+                self._check(item, resolved, path, out, "each value in ")
+            out[before:] = list(dict.fromkeys(out[before:]))
+        else:
+            for i, item in enumerate(value):
+                self._check(item, resolved, f"{path}.{i}", out, "")
+
+    def _union(self, value: object, node: Schema, path: str, out: list[str], each: str) -> None:
+        members: list[Schema] = node["anyOf"]
+        discriminator: Mapping[str, Any] | None = node.get("x-discriminator")
+        candidates = members
+        if discriminator is not None and isinstance(value, dict):
+            key = discriminator["property"]
+            tag = value.get(key)
+            chosen = discriminator["mapping"].get(tag) if isinstance(tag, str) else None
+            if chosen is None:
+                chosen = discriminator.get("default")
+            if chosen is None:
+                values = ", ".join(discriminator["mapping"])
+                out.append(f"{path}.{key} must be one of the following values: {values}")
+                return
+            candidates = [members[i] for i in chosen]
+        best: list[str] | None = None
+        for member in candidates:
+            found: list[str] = []
+            self._check(value, member, path, found, each)
+            if not found:
+                return
+            if best is None or len(found) < len(best):
+                best = found
+        out.extend(best or ())
+
+
+@functools.cache
+def request_schemas() -> RequestSchemas:
+    """The schemas shipped with the package, read once."""
+    text = resources.files("mockvapi.server").joinpath(_RESOURCE).read_text(encoding="utf-8")
+    return RequestSchemas(json.loads(text))
