@@ -55,6 +55,14 @@ _TYPE_CHECKS: Mapping[str, Callable[[object], bool]] = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
 }
+_KIND_OF: Mapping[type, str] = {
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    dict: "object",
+    list: "array",
+}
 _TYPE_MESSAGES: Mapping[str, str] = {
     "string": "must be a string",
     "number": "must be a number conforming to the specified constraints",
@@ -143,33 +151,39 @@ class RequestSchemas:
     # -- the checker -------------------------------------------------------------------------------
 
     def _check(self, value: object, node: Schema, path: str, out: list[str], each: str) -> None:
-        node = self.resolve(node)
-        if value is None and node.get("nullable"):
-            return
-        if "anyOf" in node:
-            self._union(value, node, path, out, each)
-            return
+        while "$ref" in node:
+            node = self.schemas[node["$ref"]]
         kind = node.get("type")
-        if kind is not None and not _TYPE_CHECKS[kind](value):
-            out.append(f"{each}{path} {_TYPE_MESSAGES[kind]}")
+        if kind is None:
+            if "anyOf" in node:
+                if value is not None or not node.get("nullable"):
+                    self._union(value, node, path, out, each)
+                return
+        # json.loads gives exact builtins: one dict lookup settles the common cases.
+        elif _KIND_OF.get(type(value)) != kind and not _TYPE_CHECKS[kind](value):
+            if value is not None or not node.get("nullable"):
+                out.append(f"{each}{path} {_TYPE_MESSAGES[kind]}")
             return
         enum = node.get("enum")
         if enum is not None and value not in enum:
             out.append(f"{each}{path} must be one of the following values: {', '.join(map(str, enum))}")
-        if isinstance(value, str):
-            self._string(value, node, path, out, each)
-        elif isinstance(value, dict):
-            self._object(value, node, path, out)
-        elif isinstance(value, list):
+        if kind == "string":
+            if len(node) > 1:
+                self._string(value, node, path, out, each)  # type: ignore[arg-type]
+        elif kind == "object":
+            self._object(value, node, path, out)  # type: ignore[arg-type]
+        elif kind == "array":
             items = node.get("items")
             if items is not None:
-                self._items(value, items, path, out)
-        elif _is_number(value):
-            number = float(value)  # type: ignore[arg-type]
+                self._items(value, items, path, out)  # type: ignore[arg-type]
+        elif kind == "number" or kind == "integer":
+            if not math.isfinite(value):  # type: ignore[arg-type]
+                out.append(f"{each}{path} {_TYPE_MESSAGES[kind]}")
+                return
             minimum, maximum = node.get("minimum"), node.get("maximum")
-            if minimum is not None and number < minimum:
+            if minimum is not None and value < minimum:
                 out.append(f"{each}{path} must not be less than {minimum:g}")
-            if maximum is not None and number > maximum:
+            if maximum is not None and value > maximum:
                 out.append(f"{each}{path} must not be greater than {maximum:g}")
 
     def _string(self, value: str, node: Schema, path: str, out: list[str], each: str) -> None:
@@ -191,25 +205,45 @@ class RequestSchemas:
         if props is None and not isinstance(extra, dict):
             return  # a free-form object (metadata, headers, variableValues...)
         props = props or {}
-        if extra is None or extra is False:
-            out.extend(f"property {path}.{name} should not exist" for name in value if name not in props)
-        elif isinstance(extra, dict):
-            for name, item in value.items():
-                if name not in props and item is not None:
-                    self._check(item, extra, f"{path}.{name}", out, "")
-        required = node.get("required", ())
-        for name, sub in props.items():
-            item = value.get(name)
-            where = f"{path}.{name}"
-            if item is None:
-                # class-validator's @IsOptional lets null through; required ones report both checks.
-                if name in required and not (name in value and self.resolve(sub).get("nullable")):
-                    out.append(f"{where} should not be empty")
-                    kind = self.resolve(sub).get("type")
-                    if kind in _PRIMITIVES:
-                        out.append(f"{where} {_TYPE_MESSAGES[kind]}")
-                continue
-            self._check(item, sub, where, out, "")
+        closed = extra is None or extra is False
+        required: list[str] = node.get("required", [])
+        # Walk the body's keys, not the schema's (DTOs declare dozens of optional properties);
+        # messages are put in class-validator's order (unknown ones, then declaration order) after.
+        unknown: list[str] = []
+        found: list[tuple[str, list[str]]] = []
+        for name, item in value.items():
+            sub = props.get(name)
+            if sub is None:
+                if closed:
+                    unknown.append(f"property {path}.{name} should not exist")
+                elif isinstance(extra, dict) and item is not None:
+                    self._collect(item, extra, f"{path}.{name}", name, found)
+            elif item is not None:
+                self._collect(item, sub, f"{path}.{name}", name, found)
+            elif name in required and not self.resolve(sub).get("nullable"):
+                found.append((name, self._missing(sub, f"{path}.{name}")))
+        for name in required:
+            if name not in value:
+                found.append((name, self._missing(props[name], f"{path}.{name}")))
+        out.extend(unknown)
+        if found:
+            position = {name: i for i, name in enumerate(props)}
+            found.sort(key=lambda pair: position.get(pair[0], -1))
+            for _, messages in found:
+                out.extend(messages)
+
+    def _collect(self, item: object, sub: Schema, where: str, name: str, found: list[tuple[str, list[str]]]) -> None:
+        messages: list[str] = []
+        self._check(item, sub, where, messages, "")
+        if messages:
+            found.append((name, messages))
+
+    def _missing(self, sub: Schema, where: str) -> list[str]:
+        # class-validator's @IsOptional lets null through; a required property reports both checks.
+        kind = self.resolve(sub).get("type")
+        if kind in _PRIMITIVES:
+            return [f"{where} should not be empty", f"{where} {_TYPE_MESSAGES[kind]}"]
+        return [f"{where} should not be empty"]
 
     def _items(self, value: list[Any], items: Schema, path: str, out: list[str]) -> None:
         resolved = self.resolve(items)
@@ -238,15 +272,18 @@ class RequestSchemas:
                 out.append(f"{path}.{key} must be one of the following values: {values}")
                 return
             candidates = [members[i] for i in chosen]
-        best: list[str] | None = None
+        # No member fits: report the closest, preferring members of the value's own type.
+        best: tuple[int, int, list[str]] | None = None
         for member in candidates:
             found: list[str] = []
             self._check(value, member, path, found, each)
             if not found:
                 return
-            if best is None or len(found) < len(best):
-                best = found
-        out.extend(best or ())
+            kind = self.resolve(member).get("type")
+            rank = (0 if kind is None or _TYPE_CHECKS[kind](value) else 1, len(found))
+            if best is None or rank < best[:2]:
+                best = (*rank, found)
+        out.extend(best[2] if best is not None else ())
 
 
 @functools.cache

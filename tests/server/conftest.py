@@ -101,17 +101,33 @@ def template_for(method: str, path: str) -> str | None:
     return next((t for m, rx, t in _TEMPLATES if m == method and rx.match(path)), None)
 
 
+def fix_enum_bugs(node: Any) -> Any:
+    """A copy of spec ``node`` without its two enum bugs, which no real value can satisfy.
+
+    ``{"type": "object", "enum": [strings]}`` (AudioFormat.format, BackoffPlan.type...): Vapi serves,
+    and its docs show, the string. ``{"type": "array", "enum": [...], "items": {..., "enum"}}``
+    (serverMessages, clientMessages...): the enum is the items'. tools/gen_request_schemas.py fixes
+    the request side the same way.
+    """
+    if isinstance(node, list):
+        return [fix_enum_bugs(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: fix_enum_bugs(value) for key, value in node.items()}
+    if out.get("type") == "object" and all(isinstance(v, str) for v in out.get("enum", [0])):
+        out["type"] = "string"
+    if out.get("type") == "array" and "enum" in out:
+        enum = out.pop("enum")
+        if isinstance(out.get("items"), dict):
+            out["items"].setdefault("enum", enum)
+    return out
+
+
 class SpecChecker:
     """Validators for the official spec's response schemas, keyed by (method, path, status)."""
 
     def __init__(self, module: ModuleType) -> None:
-        components = dict(module._components())
-        # Spec bug: AudioFormat.format is declared {"type": "object", "enum": ["pcm_s16le", "mulaw"]},
-        # which no value can satisfy; Vapi serves (and its docs show) the string.
-        audio = copy.deepcopy(components["schemas"]["AudioFormat"])
-        audio["properties"]["format"].pop("type", None)
-        components["schemas"] = {**components["schemas"], "AudioFormat": audio}
-        self.components = components
+        self.components = fix_enum_bugs(module._components())
         spec = official_spec()
         assert spec is not None
         self.paths = spec["paths"]
