@@ -14,13 +14,19 @@ from mockvapi.engine.simulator import Reply
 from mockvapi.models.encoding import WireEncoder, compact
 from mockvapi.transports.auth import webhook_headers
 
-__all__ = ["delivery_headers", "envelope_body", "parse_json", "reply_of"]
+__all__ = ["delivery_headers", "envelope_body", "envelope_text", "parse_json", "reply_of"]
 
 
 def envelope_body(wire: Mapping[str, Any], encoder: WireEncoder | None = None) -> bytes:
     """The POST body: `{"message": wire}`, compact, UTF-8. A call's own `encoder` reuses its history's
     encoding from earlier messages (same bytes)."""
-    return ('{"message":' + (encoder.encode(wire) if encoder is not None else compact(wire)) + "}").encode()
+    return envelope_text(wire, encoder).encode()
+
+
+def envelope_text(wire: Mapping[str, Any], encoder: WireEncoder | None = None) -> str:
+    """`envelope_body` before UTF-8 encoding: what the journal keeps as the request body (taking it
+    from here spares decoding the bytes again)."""
+    return '{"message":' + (encoder.encode(wire) if encoder is not None else compact(wire)) + "}"
 
 
 def delivery_headers(server: Mapping[str, Any], body: bytes, wire: Mapping[str, Any]) -> dict[str, str]:

@@ -224,7 +224,7 @@ class UrlTarget:
     async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
         check_timeout(timeout)
         url = self._resolve(request.url)
-        if url.startswith("https:"):
+        if url[:6].lower() == "https:":  # schemes are case-insensitive
             return await self._send_aiohttp(url, request, timeout)
         pool = self._pool
         if pool is None:
@@ -336,9 +336,12 @@ class _Backoff:
     excluded: frozenset[int]
 
 
+_NO_BACKOFF = _Backoff((), frozenset())
+
+
 def _parse_backoff(plan: Mapping[str, Any] | None) -> _Backoff:
     if not plan:
-        return _Backoff((), frozenset())
+        return _NO_BACKOFF  # the usual case: not rebuilt for every delivery
     kind = plan.get("type") or "fixed"
     if kind not in ("fixed", "exponential"):
         raise ValueError(f"mockvapi: backoffPlan.type must be 'fixed' or 'exponential', got {kind!r}")

@@ -17,7 +17,7 @@ from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import Outgoing
 from mockvapi.engine.simulator import Reply
 from mockvapi.models.encoding import WireEncoder
-from mockvapi.transports.envelope import delivery_headers, envelope_body, reply_of
+from mockvapi.transports.envelope import delivery_headers, envelope_text, reply_of
 from mockvapi.transports.http import (
     DeliveryOutcome,
     HttpRequest,
@@ -122,7 +122,8 @@ class WebhookSink:
         target = self.pool.get(url if isinstance(url, str) else None)
         assert target is not None
         tamper = outgoing.tamper
-        body = envelope_body(outgoing.wire, self._encoder)
+        text = envelope_text(outgoing.wire, self._encoder)  # the journal's copy; the wire's is `body`
+        body = text.encode()
         headers = delivery_headers(server, body, outgoing.wire)
         if tamper is not None and tamper.secret is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-vapi-secret"}
@@ -139,7 +140,7 @@ class WebhookSink:
                     message=outgoing.wire,
                     at=at + later,
                     request_headers=dict(headers),
-                    request_body=body.decode(),
+                    request_body=text,
                     injected=injected,
                     sent=sent,
                 )

@@ -454,6 +454,24 @@ async def test_redirects_are_answers_not_followed(recorder: Recorder) -> None:
     assert len(recorder.requests) == 1
 
 
+async def test_scheme_is_case_insensitive(raw: RawServer) -> None:
+    target = UrlTarget(raw.url().replace("http://", "HTTP://"))
+    try:
+        assert await send_all(target, 1) == [200]
+    finally:
+        await target.aclose()
+
+
+async def test_https_urls_stay_on_aiohttp(recorder: Recorder) -> None:
+    target = UrlTarget(recorder.url().replace("http://", "https://"))  # a plain HTTP server: TLS fails
+    try:
+        with pytest.raises(DeliveryFailure) as info:
+            await target.send(post(), timeout=2)
+    finally:
+        await target.aclose()
+    assert info.value.kind == "connection" and target._pool is None and recorder.requests == []
+
+
 async def test_header_injection_is_refused(raw: RawServer, target: UrlTarget) -> None:
     with pytest.raises(ValueError, match="invalid HTTP header"):
         await target.send(post(headers={"X-A": "1\r\nX-Forged: 2"}), timeout=2)
