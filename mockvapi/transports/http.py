@@ -24,7 +24,6 @@ Failing targets never raise out of ``deliver``: the ``DeliveryOutcome`` records 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from mockvapi.errors import DeliveryError
+from mockvapi.transports.envelope import parse_json
 from mockvapi.transports.http1 import Http1Error, Http1Pool
 
 if TYPE_CHECKING:
@@ -91,15 +91,6 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.1f}ms" if seconds < 1 else f"{seconds:.2f}s"
 
 
-def _parse_json(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
-        return None
-
-
 def describe_exception(exc: BaseException) -> str:
     """``"ValueError: boom"``: the one line a journal shows for an exception (no traceback)."""
     text = str(exc)
@@ -117,7 +108,7 @@ class HttpRequest:
 
     def json(self) -> Any:
         """The parsed body, or None if it is empty or not JSON."""
-        return _parse_json(self.body)
+        return parse_json(self.body)
 
     def __repr__(self) -> str:
         return f"HttpRequest({self.method} {self.url or '<target>'}, {_preview(self.body)})"
@@ -148,7 +139,7 @@ class HttpResponse:
 
     def json(self) -> Any:
         """The parsed body, or None if it is empty or not JSON (never raises)."""
-        return _parse_json(self.body)
+        return parse_json(self.body)
 
     def __repr__(self) -> str:
         error = f", app_error={self.app_error!r}" if self.app_error else ""

@@ -39,6 +39,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from mockvapi.transports.envelope import parse_json
 from mockvapi.transports.http import (
     DeliveryFailure,
     HttpRequest,
@@ -46,7 +47,6 @@ from mockvapi.transports.http import (
     HttpTarget,
     UrlTarget,
     _duration,
-    _parse_json,
     check_timeout,
     describe_exception,
 )
@@ -403,7 +403,7 @@ class CallableTarget:
         headers = CIMultiDictProxy(
             CIMultiDict(_wire_headers(request.headers, address.host, len(request.body)))
         )
-        payload = _parse_json(request.body)
+        payload = parse_json(request.body)
         start = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
