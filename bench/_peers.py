@@ -19,8 +19,13 @@ from aiohttp import web
 
 
 async def receiver() -> None:
+    """Answers every POST `{}`; prints `port N`, then `received N` once the parent closes stdin."""
+    received = 0
+
     async def hook(request: web.Request) -> web.Response:
+        nonlocal received
         await request.read()
+        received += 1
         return web.json_response({})
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -31,6 +36,7 @@ async def receiver() -> None:
     await site.start()
     print(f"port {runner.addresses[0][1]}", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+    print(f"received {received}", flush=True)
     await runner.cleanup()
 
 

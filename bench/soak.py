@@ -2,7 +2,7 @@
 and no journal entry is lost without being counted as dropped.
 
 Three processes, so that neither peer's heap is in the figure: this one (the parent), a webhook
-receiver that counts every POST (`python -m bench.soak receiver`), and the soak itself
+receiver that counts every POST (`python -m bench._peers receiver`), and the soak itself
 (`python -m bench.soak child SECONDS URL`), which holds a `MockVapi` built as `mockvapi serve` builds
 it (serving the REST API, on a real clock at speed SPEED, not strict) and creates RATE calls per second
 through `POST /call`, each with an assistant whose server URL is the receiver, so each plays the
@@ -55,32 +55,6 @@ def journal_size(seconds: float) -> int:
 def max_calls(seconds: float) -> int:
     """A third of the calls started in warm-up (200 in the full run), so calls are forgotten early."""
     return max(5, int(seconds * WARMUP * RATE / 3))
-
-
-# --- the receiver (its own process) -----------------------------------------------------------------
-
-
-async def receiver() -> None:
-    from aiohttp import web
-
-    received = 0
-
-    async def hook(request: web.Request) -> web.Response:
-        nonlocal received
-        await request.read()
-        received += 1
-        return web.json_response({})
-
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_post("/{tail:.*}", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    print(f"port {runner.addresses[0][1]}", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
-    print(f"received {received}", flush=True)
-    await runner.cleanup()
 
 
 # --- the soak (its own process) ---------------------------------------------------------------------
@@ -196,7 +170,7 @@ def _slope_mb_per_1000_calls(samples: list[tuple[float, int, float]]) -> float:
 def soak(seconds: float) -> tuple[dict[str, Any], int]:
     """Run the receiver and the soak child; the child's result and what the receiver counted."""
     peer = subprocess.Popen(
-        [sys.executable, "-m", "bench.soak", "receiver"],
+        [sys.executable, "-m", "bench._peers", "receiver"],
         cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     assert peer.stdin is not None and peer.stdout is not None
@@ -284,9 +258,6 @@ def _dropped_problems(result: dict[str, Any]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["receiver"]:
-        asyncio.run(receiver())
-        return 0
     if argv[:1] == ["child"]:
         print(json.dumps(asyncio.run(child(float(argv[1]), argv[2]))), flush=True)
         return 0
