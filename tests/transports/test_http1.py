@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from multidict import CIMultiDictProxy
 
+from mockvapi.errors import DeliveryError
 from mockvapi.testing import MockVapi
 from mockvapi.transports.http import DeliveryFailure, HttpRequest, UrlTarget
 from mockvapi.transports.http1 import MAX_RESPONSE_BYTES, Http1Error, Http1Pool
@@ -440,6 +441,7 @@ async def test_connection_refused() -> None:
     finally:
         await target.aclose()
     assert info.value.kind == "connection"
+    assert isinstance(info.value, DeliveryError)  # what callers catch
     assert info.value.detail.startswith(f"http://127.0.0.1:{port}/hook: ConnectionRefusedError: ")
 
 
