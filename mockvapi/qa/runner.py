@@ -118,7 +118,6 @@ def run(
 
 
 async def _live(vapi: MockVapi, index: int, loaded: LoadedScenario, options: RunOptions) -> ScenarioResult:
-    name = loaded.scenario.name
     start = time.perf_counter()
     call_id = str(uuid.uuid5(_IDS, f"{index}:{loaded.file}"))
     call: Call | None = None
@@ -137,18 +136,31 @@ async def _live(vapi: MockVapi, index: int, loaded: LoadedScenario, options: Run
     problems = [(p.at, p.kind, p.detail) for p in call.problems]
     timeline = call.timeline
     trace = build_trace(timeline, profile=options.profile, deliveries=call.deliveries(), problems=problems)
+    return _finished(loaded, start, timeline, trace, failures, problems, len(call.deliveries(channel="webhook")))
+
+
+def _finished(
+    loaded: LoadedScenario,
+    start: float,
+    timeline: Timeline,
+    trace: CallTrace,
+    failures: list[str],
+    problems: list[tuple[float, str, str]],
+    deliveries: int,
+) -> ScenarioResult:
+    """The result of a call that was played to its end (live or scripted)."""
     return ScenarioResult(
-        name=name,
+        name=loaded.scenario.name,
         file=loaded.file,
         status="failed" if failures else "passed",
         failures=failures,
         problems=[f"{kind}: {detail}" for _, kind, detail in problems],
         call_duration=timeline.duration,
         wall=time.perf_counter() - start,
-        deliveries=len(call.deliveries(channel="webhook")),
-        ended_reason=call.ended_reason,
-        seed=call.seed,
-        call_id=call.id,
+        deliveries=deliveries,
+        ended_reason=timeline.ended_reason,
+        seed=timeline.seed,
+        call_id=str(timeline.context.call["id"]),
         excerpt=trace.excerpt(_focus(problems, timeline, failures)),
         trace=trace,
     )
@@ -185,21 +197,7 @@ def _scripted(loaded: LoadedScenario, options: RunOptions) -> ScenarioResult:
     failures = scripted_failures(loaded.scenario.expect, timeline)
     problems = [(p.at, p.kind, p.detail) for p in timeline.problems]
     trace = build_trace(timeline, profile=options.profile, problems=problems)
-    return ScenarioResult(
-        name=loaded.scenario.name,
-        file=loaded.file,
-        status="failed" if failures else "passed",
-        failures=failures,
-        problems=[f"{kind}: {detail}" for _, kind, detail in problems],
-        call_duration=timeline.duration,
-        wall=time.perf_counter() - start,
-        deliveries=len(timeline.messages(side="server")),
-        ended_reason=timeline.ended_reason,
-        seed=timeline.seed,
-        call_id=str(timeline.context.call["id"]),
-        excerpt=trace.excerpt(_focus(problems, timeline, failures)),
-        trace=trace,
-    )
+    return _finished(loaded, start, timeline, trace, failures, problems, len(timeline.messages(side="server")))
 
 
 def scripted_failures(expect: Expect | None, timeline: Timeline) -> list[str]:
