@@ -30,7 +30,8 @@ from bench._core import Figure
 from bench._peers import Peer
 from bench.webhook import Post, floor_run
 from mockvapi.engine.routing import route
-from mockvapi.engine.simulator import CallSimulation, drive, render_message
+from mockvapi.engine.simulator import CallSimulation, drive
+from mockvapi.engine.timeline import render_message
 from mockvapi.library import bundled_dir, resolve
 from mockvapi.load.command import PATCHED_CHILD
 from mockvapi.transports.envelope import delivery_headers, envelope_body

@@ -6,7 +6,8 @@ into its messages without any I/O; `load_scenario` reads one (file, bundled name
 
 from __future__ import annotations
 
-from mockvapi.engine.simulator import Timeline, simulate
+from mockvapi.engine.simulator import simulate
+from mockvapi.engine.timeline import Timeline
 from mockvapi.errors import (
     ApiError,
     DeliveryError,

@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from mockvapi.engine.simulator import Timeline, simulate
+from mockvapi.engine.simulator import simulate
+from mockvapi.engine.timeline import Timeline
 from mockvapi.errors import ScenarioError
 from mockvapi.library import resolve
 

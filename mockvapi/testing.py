@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from mockvapi.engine.clock import Clock, RealClock, VirtualClock
+from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.expectations import EXPECTATION, expect_failures
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer, ClientSink, MemoryClient
-from mockvapi.engine.simulator import CallOverrides, Timeline
+from mockvapi.engine.timeline import Timeline
 from mockvapi.errors import ExpectationFailed, MockVapiError
 from mockvapi.library import resolve
 from mockvapi.models.messages import Profile

@@ -23,9 +23,11 @@ from flask import Flask
 from flask import request as flask_request
 
 from mockvapi.engine.clock import VirtualClock
+from mockvapi.engine.events import Ask, Reply
 from mockvapi.engine.journal import Journal
 from mockvapi.engine.player import CallPlayer, MemoryClient
-from mockvapi.engine.simulator import Ask, CallSimulation, Reply, Timeline, drive, simulate
+from mockvapi.engine.simulator import CallSimulation, drive, simulate
+from mockvapi.engine.timeline import Timeline
 from mockvapi.library import bundled_names, resolve
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.transports.webhook import TargetPool, WebhookSink

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from mockvapi import cli
-from mockvapi.engine.simulator import Timeline, simulate
+from mockvapi.engine.simulator import simulate
+from mockvapi.engine.timeline import Timeline
 from mockvapi.library import bundled_names, bundled_paths, resolve
 
 LEGACY = "booking-with-barge-in-and-slow-tool"  # predates the library conventions (not ours to edit)

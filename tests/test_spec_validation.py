@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from mockvapi.engine.simulator import Timeline, simulate
+from mockvapi.engine.simulator import simulate
+from mockvapi.engine.timeline import Timeline
 from mockvapi.library import bundled_paths, resolve
 
 SHARED_VAPI = Path(__file__).resolve().parents[2] / "shared" / "vapi"

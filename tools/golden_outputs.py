@@ -21,17 +21,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mockvapi.engine.simulator import (
-    Ask,
-    CallOverrides,
-    CallSimulation,
-    Event,
-    Reply,
-    Timeline,
-    Waiting,
-    drive,
-    timeline_of,
-)
+from mockvapi.engine.context import CallOverrides
+from mockvapi.engine.events import Ask, Event, Reply, Waiting
+from mockvapi.engine.simulator import CallSimulation, drive, timeline_of
+from mockvapi.engine.timeline import Timeline
 from mockvapi.library import bundled_names, resolve
 from mockvapi.models.messages import Profile, Side
 from mockvapi.scenario.loader import load_text

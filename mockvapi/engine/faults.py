@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
-from mockvapi.engine.simulator import Event
+from mockvapi.engine.events import Event
 from mockvapi.models.messages import ModelOutput, UserInterrupted
 from mockvapi.scenario.faults import (
     CloseWebsocket,

@@ -21,22 +21,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from mockvapi.engine.clock import Clock
+from mockvapi.engine.context import CallOverrides
+from mockvapi.engine.events import Ask, Event, Reply, StepError, Waiting
 from mockvapi.engine.faults import ChannelFaults, Send, Tamper, rules_for
 from mockvapi.engine.journal import Journal, Problem
 from mockvapi.engine.routing import route
-from mockvapi.engine.simulator import (
-    Ask,
-    CallOverrides,
-    CallSimulation,
-    Event,
-    Reply,
-    StepError,
-    Timeline,
-    Waiting,
-    render_message,
-    step_error,
-    timeline_of,
-)
+from mockvapi.engine.simulator import CallSimulation, step_error, timeline_of
+from mockvapi.engine.timeline import Timeline, render_message
 from mockvapi.models.messages import Profile, SpeechUpdate, StatusUpdate
 from mockvapi.scenario.faults import FaultPlan
 from mockvapi.scenario.loader import LoadedScenario

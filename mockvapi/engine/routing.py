@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from mockvapi.engine.simulator import ASSISTANT_REQUEST_TIMEOUT, CallSimulation, Event
+from mockvapi.engine.assistant import ASSISTANT_REQUEST_TIMEOUT
+from mockvapi.engine.events import Event
+from mockvapi.engine.simulator import CallSimulation
 
 __all__ = ["ASKING", "DEFAULT_TIMEOUT", "Route", "route"]
 
@@ -33,11 +35,11 @@ def route(sim: CallSimulation, event: Event) -> Route:
     kind = event.message.type_name
     if kind == "tool-calls":
         calls = getattr(event.message, "tool_call_list", ())
-        server = sim._server_for(calls[0].function.name if calls else "")
+        server = sim.server_for(calls[0].function.name if calls else "")
     elif kind == "assistant-request":
         # Vapi's fixed limit for assistant-request, whatever the server config says [EV].
-        return Route(sim.phone_server() or sim._server_for(""), ASSISTANT_REQUEST_TIMEOUT, kind)
+        return Route(sim.phone_server() or sim.server_for(""), ASSISTANT_REQUEST_TIMEOUT, kind)
     else:
-        server = sim._server_for("")
+        server = sim.server_for("")
     timeout = float(server.get("timeoutSeconds", DEFAULT_TIMEOUT)) if server else DEFAULT_TIMEOUT
     return Route(server, timeout, kind if kind in ASKING else "message")

@@ -32,18 +32,11 @@ import gevent.queue  # type: ignore[import-untyped]
 from geventhttpclient import HTTPClient
 from geventhttpclient.url import URL
 
+from mockvapi.engine.events import Ask, Event, Reply, StepError, Waiting
 from mockvapi.engine.expectations import expect_failures
 from mockvapi.engine.routing import route
-from mockvapi.engine.simulator import (
-    Ask,
-    CallSimulation,
-    Event,
-    Reply,
-    StepError,
-    Waiting,
-    render_message,
-    step_error,
-)
+from mockvapi.engine.simulator import CallSimulation, step_error
+from mockvapi.engine.timeline import render_message
 from mockvapi.models.messages import Profile
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Scenario

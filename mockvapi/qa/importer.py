@@ -28,7 +28,8 @@ from typing import Any
 
 from faker import Faker
 
-from mockvapi.engine.simulator import simulate, tokenize
+from mockvapi.engine.simulator import simulate
+from mockvapi.engine.speech import tokenize
 from mockvapi.errors import MockVapiError, ScenarioError
 from mockvapi.fakes import Fakes
 from mockvapi.models.enums import ENDED_REASONS

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Literal
 
 from mockvapi.engine.expectations import EXPECTATION, expect_failures
-from mockvapi.engine.simulator import Timeline, simulate
+from mockvapi.engine.simulator import simulate
+from mockvapi.engine.timeline import Timeline
 from mockvapi.errors import ScenarioError
 from mockvapi.models.messages import Profile
 from mockvapi.qa.trace import CallTrace, build_trace

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mockvapi.engine.journal import Delivery
-from mockvapi.engine.simulator import Timeline
+from mockvapi.engine.timeline import Timeline
 from mockvapi.models.messages import Profile, ToolCalls
 
 Lane = Literal["caller", "assistant", "webhook"]

@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 
 from mockvapi.engine.clock import VirtualClock
+from mockvapi.engine.context import CallOverrides
+from mockvapi.engine.events import Event
 from mockvapi.engine.journal import Problem
 from mockvapi.engine.player import CallPlayer
-from mockvapi.engine.simulator import CallOverrides, Event
 from mockvapi.errors import ApiError, BadRequest, NotFound, ScenarioError, Unauthorized
 from mockvapi.library import bundled_names
 from mockvapi.scenario.faults import FaultPlan, load_fault_text, plan_of

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mockvapi.engine.simulator import Reply
+from mockvapi.engine.events import Reply
 from mockvapi.models.encoding import WireEncoder, compact
 from mockvapi.transports.auth import webhook_headers
 

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from mockvapi.engine.clock import Clock
+from mockvapi.engine.events import Reply
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import Outgoing
-from mockvapi.engine.simulator import Reply
 from mockvapi.models.encoding import WireEncoder
 from mockvapi.transports.envelope import delivery_headers, envelope_text, reply_of
 from mockvapi.transports.http import (

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from mockvapi.engine.simulator import Timeline
+from mockvapi.engine.timeline import Timeline
 from mockvapi.models.messages import PROFILES, SIDES, Profile, Side
 from mockvapi.scenario.schema import Scenario
 

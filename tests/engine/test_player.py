@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from mockvapi.engine.clock import VirtualClock
+from mockvapi.engine.events import Event, Reply
 from mockvapi.engine.journal import Journal
 from mockvapi.engine.player import CallPlayer, MemoryClient, Outgoing
-from mockvapi.engine.simulator import Event, Reply, simulate
+from mockvapi.engine.simulator import simulate
 from mockvapi.errors import ScenarioError
 from mockvapi.library import bundled_names, resolve
 

@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockvapi.engine.simulator import simulate, tokenize
+from mockvapi.engine.simulator import simulate
+from mockvapi.engine.speech import tokenize
 from mockvapi.scenario.schema import Scenario
 
 from .invariants import check_invariants, hang_threshold, structure

@@ -12,20 +12,11 @@ from typing import Any
 
 import pytest
 
-from mockvapi.engine.simulator import (
-    NO_RESULT,
-    Ask,
-    CallSimulation,
-    Event,
-    Reply,
-    Timeline,
-    Waiting,
-    _chunks,
-    _tokens_for_words,
-    simulate,
-    timeline_of,
-    tokenize,
-)
+from mockvapi.engine.events import Ask, Event, Reply, Waiting
+from mockvapi.engine.simulator import CallSimulation, simulate, timeline_of
+from mockvapi.engine.speech import chunks, tokenize, tokens_for_words
+from mockvapi.engine.timeline import Timeline
+from mockvapi.engine.tools import NO_RESULT
 from mockvapi.errors import ScenarioError
 from mockvapi.library import bundled_paths
 from mockvapi.models.messages import DEFAULT_SERVER_MESSAGES, compact_json
@@ -88,7 +79,7 @@ def assert_clean(timeline: Timeline, hang_after: float | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# tokenize and _chunks
+# tokenize and chunks
 
 
 def test_tokens_keep_their_leading_space_and_punctuation_stands_apart() -> None:
@@ -109,24 +100,24 @@ def test_tokens_concatenate_to_the_stripped_text(text: str) -> None:
 def test_blank_text_has_no_tokens() -> None:
     assert tokenize("") == []
     assert tokenize("   ") == []
-    assert _chunks([]) == []
+    assert chunks([]) == []
 
 
 def test_chunks_split_at_sentence_ends_followed_by_a_spaced_token() -> None:
     tokens = tokenize("Sure! Let me look at 09:00. Okay")
     # "09:00" keeps its colon: the next token has no leading space, so it is not a sentence end.
-    assert _chunks(tokens) == [("Sure!", 1), ("Let me look at 09:00.", 9), ("Okay", 10)]
+    assert chunks(tokens) == [("Sure!", 1), ("Let me look at 09:00.", 9), ("Okay", 10)]
 
 
 def test_chunk_indexes_point_at_each_chunks_last_token() -> None:
     tokens = tokenize("One. Two? Three; four: five")
-    for text, last in _chunks(tokens):
+    for text, last in chunks(tokens):
         assert "".join(tokens[: last + 1]).strip().endswith(text)
 
 
 def test_tokens_for_words_takes_the_punctuation_after_the_last_word() -> None:
     tokens = tokenize("Sure! Let me look, okay?")
-    assert [_tokens_for_words(tokens, n) for n in range(6)] == [0, 2, 3, 4, 6, 8]
+    assert [tokens_for_words(tokens, n) for n in range(6)] == [0, 2, 3, 4, 6, 8]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,7 +400,8 @@ def test_a_template_on_a_missing_tool_result_is_a_scenario_error() -> None:
 
 
 def drive_with_scenario_error(yaml_text: str, answer: Answer) -> None:
-    from mockvapi.engine.simulator import StepError, step_error
+    from mockvapi.engine.events import StepError
+    from mockvapi.engine.simulator import step_error
 
     sim = CallSimulation(load(yaml_text))
     try:

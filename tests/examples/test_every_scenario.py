@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mockvapi.engine.simulator import CallOverrides
+from mockvapi.engine.context import CallOverrides
 from mockvapi.library import bundled_names, resolve
 from mockvapi.testing import MockVapi
 

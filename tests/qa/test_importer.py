@@ -8,7 +8,8 @@ import aiohttp
 import pytest
 
 from mockvapi.cli import main
-from mockvapi.engine.simulator import Timeline, render_message, simulate
+from mockvapi.engine.simulator import simulate
+from mockvapi.engine.timeline import Timeline, render_message
 from mockvapi.library import bundled_names, resolve
 from mockvapi.qa.importer import CallImportError, import_call
 from mockvapi.scenario.loader import load_text

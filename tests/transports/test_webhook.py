@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 from mockvapi.engine.clock import VirtualClock
 from mockvapi.engine.journal import Journal
 from mockvapi.engine.player import CallPlayer
-from mockvapi.engine.simulator import Timeline
+from mockvapi.engine.timeline import Timeline
 from mockvapi.library import resolve
 from mockvapi.transports.auth import verify_hmac
 from mockvapi.transports.webhook import TargetPool, WebhookSink

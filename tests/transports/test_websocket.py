@@ -22,7 +22,8 @@ from mockvapi.engine.audio import MULAW_SILENCE
 from mockvapi.engine.clock import RealClock, VirtualClock
 from mockvapi.engine.journal import Journal
 from mockvapi.engine.player import CallPlayer
-from mockvapi.engine.simulator import Timeline, simulate
+from mockvapi.engine.simulator import simulate
+from mockvapi.engine.timeline import Timeline
 from mockvapi.library import resolve
 from mockvapi.transports.websocket import WebsocketClient, call_endpoints
 

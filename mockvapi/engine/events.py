@@ -1,0 +1,100 @@
+"""What a simulated call yields and is sent: its events, its questions to the customer's server
+(`Ask`) and their answers (`Reply`, `Waiting`), and what it finds wrong (`SimProblem`, `StepError`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mockvapi.models.messages import Message
+
+__all__ = ["Ask", "AskKind", "Event", "Reply", "SimProblem", "StepError", "Waiting"]
+
+AskKind = Literal["tool-calls", "assistant-request", "transfer-destination-request"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One message at one moment of the call."""
+
+    at_ms: int
+    message: Message
+    history_len: int
+    step: int | None
+    seq: int
+
+    @property
+    def at(self) -> float:
+        return self.at_ms / 1000
+
+    @property
+    def type(self) -> str:
+        return self.message.type_name
+
+    def __repr__(self) -> str:
+        return f"Event({self.at:.3f}s {self.type} step={self.step})"
+
+
+@dataclass(frozen=True)
+class Ask:
+    """The call waits for the customer's server to answer `event` (at most `timeout` seconds)."""
+
+    kind: AskKind
+    event: Event
+    timeout: float
+    hang_after: float | None
+    scripted: Reply
+    server: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the customer's server answered (or failed to)."""
+
+    status: int | None
+    body: Any
+    latency: float
+    error: str | None = None
+    scripted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Sent instead of a Reply when none has come within the hang threshold; the call sends `hang`
+    and asks again."""
+
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class SimProblem:
+    """Something the system under test did that Vapi would not accept, or an unmet expectation."""
+
+    kind: str
+    detail: str
+    at: float
+    step: int | None = None
+
+    def __str__(self) -> str:
+        where = f" (step #{self.step + 1})" if self.step is not None else ""
+        return f"{self.kind} at {self.at:.3f}s{where}: {self.detail}"
+
+
+class StepError(Exception):
+    """A scenario step that cannot be played; `path` is relative to the step."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def floored(reply: Reply, scripted: Reply) -> float:
+    """A real reply faster than the scripted one counts as taking the scripted latency: the scenario's
+    timing is the floor, so a fast local server does not squeeze the call."""
+    return reply.latency if reply.scripted else max(reply.latency, scripted.latency)

@@ -1,0 +1,189 @@
+"""Turn timing and speech: how text becomes LLM tokens, TTS chunks and spoken words, and when.
+
+PROTOCOL.md section 3: user speech -> partial/final transcripts -> endpointing wait -> model tokens (one
+`turnId` per LLM response) -> voice-input per sentence -> assistant speech -> conversation-update. All
+times are milliseconds from call start.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mockvapi.engine.state import CallState
+from mockvapi.models.messages import BotMessage, Hang, ModelOutput, SpeechUpdate, Transcript, UserMessage, VoiceInput
+from mockvapi.scenario.schema import UserTurn
+
+__all__ = ["Speech", "chunks", "tokenize", "tokens_for_words"]
+
+_TOKEN_RE = re.compile(r"\s*(?:<[^>]*>|[\w'’]+|[^\w\s])")
+_SENTENCE_END = frozenset(".!?;:")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split text the way an LLM streams it: words with their leading space, punctuation apart."""
+    tokens = _TOKEN_RE.findall(text.strip())
+    assert "".join(tokens) == text.strip(), "tokens must concatenate to the text"
+    return tokens
+
+
+def chunks(tokens: list[str]) -> list[tuple[str, int]]:
+    """Sentence chunks as TTS receives them: (text, index of the chunk's last token)."""
+    out: list[tuple[str, int]] = []
+    start = 0
+    for i, token in enumerate(tokens):
+        if (
+            token.strip()
+            and token.strip()[-1] in _SENTENCE_END
+            and (i + 1 == len(tokens) or tokens[i + 1].startswith(" "))
+        ):
+            out.append(("".join(tokens[start : i + 1]).strip(), i))
+            start = i + 1
+    if start < len(tokens):
+        out.append(("".join(tokens[start:]).strip(), len(tokens) - 1))
+    return [(text, i) for text, i in out if text]
+
+
+def tokens_for_words(tokens: list[str], words: int) -> int:
+    """How many tokens make up the first `words` words (with the punctuation that follows them)."""
+    seen = 0
+    for i, token in enumerate(tokens):
+        if i == 0 or token[:1].isspace():
+            if seen == words:
+                return i
+            seen += 1
+    return len(tokens)
+
+
+class Speech:
+    """Both parties' speech on one call: what each says is emitted as Vapi streams it and committed to
+    history when said."""
+
+    def __init__(self, call: CallState) -> None:
+        self.call = call
+
+    def speak(
+        self, text: str, at_ms: float, *, streamed: bool, delay: float = 0.0, hang_after: float | None = None
+    ) -> int:
+        """The assistant says `text` (uninterrupted), starting its model or voice work at `at_ms`.
+
+        `streamed`: the words come from the model (model-output tokens first); otherwise they go straight
+        to the voice (a first message, `say`). Returns the time its speech ends.
+        """
+        call = self.call
+        tokens = tokenize(text)
+        if not tokens:
+            return int(round(at_ms))  # blank text (say, a template that rendered empty): nothing is said
+        sentences = chunks(tokens)
+        if streamed:
+            times = self.token_times(at_ms, len(tokens), delay, hang_after)
+            turn_id = call.fakes.uuid()
+            emit = call.emit
+            for token, t in zip(tokens, times, strict=True):
+                emit(t, ModelOutput(turn_id=turn_id, token=token))
+            voice_times = [times[last] + 5 for _, last in sentences]
+        else:
+            voice_times = [at_ms for _ in sentences]
+        for (sentence, _), t in zip(sentences, voice_times, strict=True):
+            call.emit(t, VoiceInput(input=sentence))
+        start = voice_times[0] + call.jitter_ms(call.timing.voice_latency)
+        return self.utter(sentences, start, voice_times)
+
+    def utter(self, sentences: list[tuple[str, int]], start: float, ready: list[float]) -> int:
+        """Speech of whole chunks from `start`: speech-updates, assistant transcripts, history."""
+        call = self.call
+        turn = call.turn
+        call.turn += 1
+        call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
+        t = start
+        spoken = []
+        for (sentence, _), ready_at in zip(sentences, ready, strict=True):
+            t = max(t, ready_at)
+            words = sentence.split()
+            duration = call.jitter_ms(len(words) * 60 / call.timing.words_per_minute)
+            if len(words) >= 4:
+                call.emit(
+                    t + duration / 2,
+                    Transcript(
+                        role="assistant",
+                        transcript_type="partial",
+                        transcript=" ".join(words[: len(words) // 2]),
+                    ),
+                )
+            t += duration
+            call.emit(t + 30, Transcript(role="assistant", transcript_type="final", transcript=sentence))
+            spoken.append(sentence)
+        end = t
+        # Vapi reports the last final transcript before the speech stop.
+        call.emit(end + 40, SpeechUpdate(status="stopped", role="assistant", turn=turn))
+        self.bot(" ".join(spoken), start, end)
+        return int(round(end + 60))
+
+    def bot(self, text: str, start: float, end: float) -> None:
+        """Commit what the assistant said between `start` and `end` to history."""
+        call = self.call
+        start_i, end_i = int(round(start)), int(round(end))
+        call.remember(
+            BotMessage(
+                message=text,
+                time=call.start_ms + start_i,
+                end_time=call.start_ms + end_i,
+                seconds_from_start=call.seconds(start),
+                duration=end_i - start_i,
+                source="",
+            ),
+            end + 50,
+        )
+
+    def token_times(self, at_ms: float, count: int, delay: float, hang_after: float | None) -> list[float]:
+        """When each of `count` tokens streams; a first token later than the hang threshold sends `hang`."""
+        call = self.call
+        timing = call.timing
+        first = at_ms + delay * 1000 + call.jitter_ms(timing.first_token_latency)
+        threshold = (timing.hang_after if hang_after is None else hang_after) * 1000
+        if first - at_ms > threshold:
+            call.emit(at_ms + threshold, Hang())
+        times = [first]
+        gap = 1 / timing.tokens_per_second
+        for _ in range(count - 1):
+            times.append(times[-1] + call.jitter_ms(gap))
+        return times
+
+    def user_turn(self, turn: UserTurn) -> None:
+        """A `user:` step: the customer speaks after their pause; the cursor moves to when the model may answer."""
+        call = self.call
+        text = call.render(turn.say, ("user", "say"))
+        pause = call.timing.user_pause if turn.after is None else turn.after
+        start = call.cursor + call.jitter_ms(pause)
+        call.cursor = self.user_speech(text, start, turn.confidence)
+
+    def user_speech(self, text: str, start: float, confidence: float, min_end: float = 0.0) -> int:
+        """The user says `text` from `start` (until `min_end` at least); returns when the model may answer."""
+        call = self.call
+        call.emit(start, SpeechUpdate(status="started", role="user"))
+        words = text.split()
+        duration = max(call.jitter_ms(len(words) * 60 / call.timing.user_words_per_minute), min_end - start)
+        for k in range(2, len(words), 2):
+            call.emit(
+                start + duration * k / len(words) + 120,
+                Transcript(role="user", transcript_type="partial", transcript=" ".join(words[:k])),
+            )
+        end = start + duration
+        call.emit(
+            end + 150,
+            Transcript(
+                role="user", transcript_type="final", transcript=text, confidence=round(confidence, 2)
+            ),
+        )
+        call.emit(end + 200, SpeechUpdate(status="stopped", role="user"))
+        start_i, end_i = int(round(start)), int(round(end))
+        call.remember(
+            UserMessage(
+                message=text,
+                time=call.start_ms + start_i,
+                end_time=call.start_ms + end_i,
+                seconds_from_start=call.seconds(start),
+                duration=end_i - start_i,
+            ),
+            end + 250,
+        )
+        return int(round(end + 200 + call.timing.wait_seconds * 1000))

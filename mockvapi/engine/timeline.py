@@ -1,0 +1,78 @@
+"""A played call as its messages: `Timeline` (every event with the call's shared objects) and
+`render_message` (one event as the bare wire message a side receives)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mockvapi.engine.context import CallContext
+from mockvapi.engine.events import Event, SimProblem
+from mockvapi.models.messages import AssistantRequest, Profile, Side
+
+__all__ = ["Timeline", "render_message"]
+
+
+@dataclass
+class Timeline:
+    """Every message of one simulated call, with the call's shared objects."""
+
+    name: str
+    seed: int
+    context: CallContext
+    events: list[Event]
+    history: list[dict[str, Any]]
+    history_openai: list[dict[str, Any]]
+    ended_reason: str | None
+    problems: list[SimProblem] = field(default_factory=list)
+
+    def messages(
+        self, *, profile: Profile = "realistic", side: Side = "server"
+    ) -> list[tuple[float, dict[str, Any]]]:
+        """(offset seconds, bare wire message) for every message that goes out on `side`."""
+        return [
+            (e.at, render_message(e, self.context, self.history, self.history_openai, profile, side))
+            for e in self.events
+            if self.context.wants(e.message, side)
+        ]
+
+    def jsonl(self, *, profile: Profile = "realistic", side: Side = "server") -> str:
+        return "".join(
+            json.dumps({"at": at, "message": message}, ensure_ascii=False) + "\n"
+            for at, message in self.messages(profile=profile, side=side)
+        )
+
+    @property
+    def duration(self) -> float:
+        return self.events[-1].at if self.events else 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"Timeline({self.name!r}, seed={self.seed}, {len(self.events)} events, {self.duration:.1f}s, "
+            f"ended={self.ended_reason})"
+        )
+
+
+def render_message(
+    event: Event,
+    context: CallContext,
+    history: list[dict[str, Any]],
+    history_openai: list[dict[str, Any]],
+    profile: Profile,
+    side: Side,
+) -> dict[str, Any]:
+    """The bare wire message for `event` on `side` (no webhook envelope)."""
+    out = event.message.body(profile)
+    out["timestamp"] = context.start_ms + event.at_ms
+    if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
+        n = event.history_len
+        out["artifact"] = {"messages": history[:n], "messagesOpenAIFormatted": history_openai[:n]}
+    out["call"] = context.call
+    if context.assistant is not None and not isinstance(event.message, AssistantRequest):
+        out["assistant"] = context.assistant
+    if context.customer is not None:
+        out["customer"] = context.customer
+    if context.phone_number is not None:
+        out["phoneNumber"] = context.phone_number
+    return out
