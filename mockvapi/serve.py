@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 
 from mockvapi.engine.clock import Clock, RealClock, VirtualClock
 from mockvapi.errors import MockVapiError, ScenarioError
-from mockvapi.scenario.faults import FaultPlan, load_fault_file, plan_of
+from mockvapi.scenario.fault_files import load_fault_file
+from mockvapi.scenario.faults import FaultPlan, plan_of
 
 log = logging.getLogger("mockvapi")
 

@@ -32,16 +32,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from mockvapi.errors import ScenarioError, ScenarioProblem, SourceLocation
 from mockvapi.models.messages import MESSAGE_TYPES
 from mockvapi.scenario.values import Duration
+from mockvapi.scenario.wording import describe, suggest
 
 __all__ = [
     "ASK_TYPES",
     "FAULT_KINDS",
     "Fault",
     "FaultPlan",
-    "load_fault_file",
-    "load_fault_text",
     "parse_compact",
     "plan_of",
+    "validate_plan",
 ]
 
 FAULT_KINDS: tuple[str, ...] = (
@@ -315,20 +315,18 @@ def plan_of(value: PlanLike | None, *, source: str = "<faults>") -> FaultPlan:
     else:
         data = list(value)
     items = [f.model_dump(by_alias=True, exclude_defaults=True) if isinstance(f, Fault) else f for f in data]
-    return _validate(items, source, None)
+    return validate_plan(items, source, None)
 
 
-def _validate(items: Any, file: str, smap: Any) -> FaultPlan:
+def validate_plan(items: Any, file: str, smap: Any) -> FaultPlan:
     """Validate a list of fault entries; problems point into `smap` (a loader SourceMap) when there is one."""
-    from mockvapi.scenario.loader import _describe, _suggest  # the loader imports the schema, which imports us
-
     try:
         return FaultPlan.model_validate({"faults": items})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            message = _describe(error) + _suggest(error, None)
+            message = describe(error) + suggest(error, FaultPlan)
             if smap is not None:
                 where = smap.locate(loc[1:], key=error["type"] == "extra_forbidden")
             else:
@@ -337,31 +335,6 @@ def _validate(items: Any, file: str, smap: Any) -> FaultPlan:
                 message = f"faults{path}: {message}"
             problems.append(ScenarioProblem(where, message))
         raise ScenarioError(problems) from None
-
-
-def load_fault_text(text: str, file: str = "<faults>") -> FaultPlan:
-    """A fault plan from YAML: a list of faults, or a mapping with a `faults:` list; errors carry file:line:col."""
-    from mockvapi.scenario.loader import SourceMap, parse_yaml
-
-    data, smap = parse_yaml(text, file)
-    if isinstance(data, Mapping) and set(data) == {"faults"} and isinstance(data["faults"], list):
-        inner = SourceMap(file)
-        inner.values = {k[1:]: v for k, v in smap.values.items() if k[:1] == ("faults",)}
-        inner.keys = {k[1:]: v for k, v in smap.keys.items() if k[:1] == ("faults",)}
-        data, smap = data["faults"], inner
-    if not isinstance(data, list):
-        where = smap.locate(())
-        raise ScenarioError([ScenarioProblem(where, "expected a list of faults (or a mapping with `faults:`)")])
-    return _validate(data, file, smap)
-
-
-def load_fault_file(path: str) -> FaultPlan:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError([ScenarioProblem(SourceLocation(path, 1, 1), f"cannot read file: {exc}")]) from None
-    return load_fault_text(text, path)
 
 
 def step_problems(faults: Sequence[Fault], steps: Sequence[Any], *, inside_step: bool) -> list[tuple[Any, str]]:

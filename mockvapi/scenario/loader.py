@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,8 @@ from pydantic import ValidationError
 from mockvapi.errors import ScenarioError, ScenarioProblem, SourceLocation
 from mockvapi.scenario.faults import step_problems
 from mockvapi.scenario.schema import STEP_KINDS, Scenario
+from mockvapi.scenario.wording import describe as _describe
+from mockvapi.scenario.wording import suggest
 
 PathKey = tuple[str | int, ...]
 
@@ -245,65 +246,9 @@ def parse_yaml(text: str, file: str, *, limits: Limits | None = None) -> tuple[A
     return data, smap
 
 
-def _describe(error: Any) -> str:
-    """A pydantic error as a sentence a QA author can act on."""
-    kind = error["type"]
-    loc = error["loc"]
-    msg = str(error["msg"])
-    if kind == "extra_forbidden":
-        name = str(loc[-1])
-        return f"unknown key {name!r}"
-    if kind == "missing":
-        return f"missing required key {str(loc[-1])!r}"
-    if kind == "literal_error" and loc and loc[-1] == "version":
-        return "unsupported version: expected `version: 1`"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return f"{msg} (got {error.get('input')!r:.60})" if kind.endswith("_type") else msg
-
-
 def _suggest(error: Any, data: Any) -> str:
     """For an unknown key, the nearest known key at that level."""
-    if error["type"] != "extra_forbidden":
-        return ""
-    loc = error["loc"]
-    name = str(loc[-1])
-    candidates: list[str] = list(STEP_KINDS) + ["id", "faults"] if (len(loc) == 3 and loc[0] == "steps") else []
-    if not candidates:
-        from mockvapi.scenario import schema as _schema
-
-        model: Any = _schema.Scenario
-        for part in loc[:-1]:
-            if isinstance(part, int):
-                continue
-            field_info = getattr(model, "model_fields", {}).get(part)
-            if field_info is None:
-                model = None
-                break
-            model = _model_of(field_info.annotation)
-        if model is not None:
-            candidates = [f.alias or n for n, f in model.model_fields.items()]
-    near = difflib.get_close_matches(name, candidates, n=1)
-    return (
-        f"; did you mean {near[0]!r}?"
-        if near
-        else (f"; expected one of: {', '.join(candidates)}" if candidates else "")
-    )
-
-
-def _model_of(annotation: Any) -> Any:
-    """The pydantic model inside an annotation like `X | None` or `list[X]`."""
-    from typing import get_args
-
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
+    return suggest(error, Scenario, STEP_KINDS)
 
 
 def load_text(text: str, file: str = "<string>", *, limits: Limits | None = None) -> LoadedScenario:

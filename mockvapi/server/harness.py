@@ -45,7 +45,8 @@ from mockvapi.engine.journal import Problem
 from mockvapi.engine.player import CallPlayer
 from mockvapi.errors import ApiError, BadRequest, NotFound, ScenarioError, Unauthorized
 from mockvapi.library import bundled_names
-from mockvapi.scenario.faults import FaultPlan, load_fault_text, plan_of
+from mockvapi.scenario.fault_files import load_fault_text
+from mockvapi.scenario.faults import FaultPlan, plan_of
 from mockvapi.scenario.loader import LoadedScenario, load_file, load_text
 from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms

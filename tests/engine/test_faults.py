@@ -10,7 +10,8 @@ import pytest
 
 from mockvapi.engine.journal import Journal
 from mockvapi.errors import ScenarioError
-from mockvapi.scenario.faults import Fault, FaultPlan, load_fault_text, parse_compact, plan_of
+from mockvapi.scenario.fault_files import load_fault_text
+from mockvapi.scenario.faults import Fault, FaultPlan, parse_compact, plan_of
 from mockvapi.scenario.loader import load_text
 from mockvapi.testing import MockVapi
 
