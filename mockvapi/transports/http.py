@@ -1,9 +1,9 @@
 """HTTP webhook delivery: targets, requests and responses, and Vapi's retry rules.
 
-A *target* is where webhook POSTs go (the ``HttpTarget`` protocol). ``resolve_target`` turns what a
-user hands mockvapi into one: a URL (sent over a real socket with aiohttp), or an app served
-in-process (ASGI, WSGI, ``aiohttp.web.Application``, plain callable; see
-:mod:`mockvapi.transports.inprocess`).
+A *target* is where webhook POSTs go (the ``HttpTarget`` protocol).
+``mockvapi.transports.targets.resolve_target`` turns what a user hands mockvapi into one: a URL (sent
+over a real socket with aiohttp), or an app served in-process (ASGI, WSGI, ``aiohttp.web.Application``,
+plain callable; see :mod:`mockvapi.transports.inprocess`).
 
 Where a request goes: targets resolve ``HttpRequest.url`` against their own destination. An empty
 url means the target's own URL (or path, for in-process apps); a path is joined to it; an absolute
@@ -54,7 +54,6 @@ __all__ = [
     "HttpTarget",
     "UrlTarget",
     "deliver",
-    "resolve_target",
     "retry_delays",
 ]
 
@@ -260,22 +259,6 @@ class UrlTarget:
             await self._pool.aclose()
         if session is not None:
             await session.close()
-
-
-def resolve_target(target: object, *, path: str = "/") -> HttpTarget:
-    """Turn a URL, an app or a callable into an ``HttpTarget``.
-
-    ``path`` is where in-process apps are addressed when a request has no url of its own; URLs
-    carry their own path. See :func:`mockvapi.transports.inprocess.resolve_app` for app detection.
-    """
-    if isinstance(target, HttpTarget):
-        return target
-    if isinstance(target, str | yarl.URL):
-        return UrlTarget(str(target))
-    # Imported here: inprocess builds on this module.
-    from mockvapi.transports.inprocess import resolve_app
-
-    return resolve_app(target, path=path)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from mockvapi.transports.http import (
     HttpRequest,
     HttpTarget,
     deliver,
-    resolve_target,
 )
+from mockvapi.transports.targets import resolve_target
 
 log = logging.getLogger("mockvapi.deliveries")
 

@@ -20,10 +20,10 @@ from mockvapi.transports.http import (
     HttpTarget,
     UrlTarget,
     deliver,
-    resolve_target,
     retry_delays,
 )
 from mockvapi.transports.inprocess import CallableTarget
+from mockvapi.transports.targets import resolve_target
 
 from .conftest import Recorder
 

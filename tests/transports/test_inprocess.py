@@ -19,13 +19,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mockvapi.transports.auth import verify_hmac, webhook_headers
-from mockvapi.transports.http import DeliveryFailure, HttpRequest, HttpResponse, deliver, resolve_target
+from mockvapi.transports.http import DeliveryFailure, HttpRequest, HttpResponse, deliver
 from mockvapi.transports.inprocess import (
     AiohttpAppTarget,
     AsgiTarget,
     CallableTarget,
     WsgiTarget,
 )
+from mockvapi.transports.targets import resolve_target
 
 from .conftest import Recorder, comparable
 
