@@ -34,7 +34,7 @@ import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Generic, Literal
 
 from aiohttp import web
 
@@ -51,10 +51,8 @@ from mockvapi.scenario.loader import LoadedScenario, load_file, load_text
 from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms
 from mockvapi.server.handlers import base_url, read_json
+from mockvapi.server.host import CallT, Host
 from mockvapi.transports.websocket import serve_control, serve_transport
-
-if TYPE_CHECKING:
-    from mockvapi.testing import Call, MockVapi
 
 log = logging.getLogger("mockvapi.server")
 PREFIX = "/_mockvapi"
@@ -64,10 +62,10 @@ MAX_ADVANCE_SECONDS = 86_400
 STOP_SECONDS = 10.0
 
 
-class MockServer:
+class MockServer(Generic[CallT]):
     """The stand-alone mock: REST API + websocket/control URLs + control plane, on one port."""
 
-    def __init__(self, vapi: MockVapi, *, control_token: str | None = None) -> None:
+    def __init__(self, vapi: Host[CallT], *, control_token: str | None = None) -> None:
         self.vapi = vapi
         self.control_token = control_token
         self.loaded: dict[str, LoadedScenario] = {}
@@ -327,7 +325,7 @@ class MockServer:
                         "maxEntries": journal.max_entries},
         })
 
-    async def _stop(self, calls: list[Call]) -> None:
+    async def _stop(self, calls: list[CallT]) -> None:
         """Cancel calls in flight and let their deliveries in flight finish (bounded), so that none of
         them lands in the journal after it is cleared."""
         running = [c.task for c in calls if c.task is not None and not c.task.done()]
