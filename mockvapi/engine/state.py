@@ -152,3 +152,7 @@ class CallState:
 
     def problem(self, kind: str, detail: str, at_ms: float) -> None:
         self.problems.append(SimProblem(kind, detail, round(at_ms) / 1000, self.step))
+
+    def __repr__(self) -> str:
+        where = f"ended={self.ended_reason}" if self.ended_reason else f"at {self.cursor / 1000:.3f}s"
+        return f"CallState({self.scenario.name!r}, seed={self.seed}, {len(self.history)} history items, {where})"
