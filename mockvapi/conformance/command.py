@@ -100,8 +100,10 @@ def _read_document(name: str, text: str) -> Iterator[_Item]:
     try:
         if text[index] != "[":
             value, end = _decode(text, index)
-            if _skip_space(text, end) != len(text):
-                raise json.JSONDecodeError("extra data after the message", text, _skip_space(text, end))
+            after = _skip_space(text, end)
+            if after != len(text):
+                hint = " (one message per line? name the file .jsonl)" if text[after] == "{" else ""
+                raise json.JSONDecodeError(f"extra data after the message{hint}", text, after)
             yield _Item(f"{name}:{line_at(index)}", value)
             return
         index = _skip_space(text, index + 1)

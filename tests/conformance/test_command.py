@@ -70,15 +70,18 @@ def test_broken_json_documents_point_at_the_mistake(tmp_path: Path, capsys: pyte
     trailing.write_text('{\n "type": "hang",\n}')
     unclosed = tmp_path / "unclosed.json"
     unclosed.write_text(f"[\n{HANG},\n{HANG}\n")
+    lines = tmp_path / "lines.json"
+    lines.write_text(f"{HANG}\n{HANG}\n")
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    code, lines = conform(capsys, str(trailing), str(unclosed), str(deep))
+    code, out = conform(capsys, str(trailing), str(unclosed), str(lines), str(deep))
     assert code == 1
-    assert lines == [
+    assert out == [
         f"{trailing}:3: not JSON: Expecting property name enclosed in double quotes (column 1)",
         f"{unclosed}:4: not JSON: expected ',' or ']' after a message (column 1)",
+        f"{lines}:2: not JSON: extra data after the message (one message per line? name the file .jsonl) (column 1)",
         f"{deep}:1: not JSON this checker can read: nested too deeply",
-        "2 passed, 3 failed",
+        "2 passed, 4 failed",
     ]
 
 
