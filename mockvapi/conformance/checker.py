@@ -74,7 +74,8 @@ def check(message: object, side: Side = "server", profile: Profile = "strict") -
     receives. ``profile``: ``"strict"`` is the spec (and a message may carry no field its schema
     does not list); ``"realistic"`` also accepts the documented deviations of live Vapi traffic
     (``model-output.output`` as a string or a list of tool calls, tool-call ``arguments`` as an
-    object, the legacy ``conversation`` and ``toolCalls`` fields). An empty list: it conforms.
+    object, the legacy ``conversation`` and ``toolCalls`` fields, a transcript's ``confidence``). An
+    empty list: it conforms.
     """
     checker = _checker(_side(side), _profile(profile))
     return checker.check(unwrap(message))
