@@ -12,8 +12,9 @@ and ``chat``), as the spec declares them there.
 jsonschema's errors are turned into `Violation`s: the JSON path, what the spec expects there, what
 was found, and the innermost named schema. A failed union (``anyOf``) is explained by its best
 fitting member (the one the spec's ``discriminator`` names, else the member that the value's JSON
-type, ``type``/``role``/``provider`` and field names fit best, with the fewest errors) or, when no
-member fits better than the others, as one violation listing the members.
+type, ``type``/``role``/``provider`` and field names fit best, with the fewest errors); when that
+choosing field is missing or fits no member, by what it may be; else as one violation listing the
+members.
 """
 
 from __future__ import annotations
@@ -222,12 +223,10 @@ class _Checker:
     def violations(self, name: str, value: object, *, node: Mapping[str, Any] | None = None) -> list[Violation]:
         """``value`` against the schema ``name`` (or the inline ``node``, shown as ``name``)."""
         root = node if node is not None else {"$ref": _PREFIX + name}
-        out: list[Violation] = []
+        out: dict[Violation, None] = {}  # in order, once each
         for error in self._validator(name, node).iter_errors(value):
-            for violation in self._explain(error, root, name):
-                if violation not in out:
-                    out.append(violation)
-        return out
+            out.update(dict.fromkeys(self._explain(error, root, name)))
+        return list(out)
 
     # -- explaining jsonschema's errors ----------------------------------------------------------
 
@@ -270,13 +269,27 @@ class _Checker:
             by_member.setdefault(int(sub.relative_schema_path[0]), []).append(sub)
         value = error.instance
         chosen = _discriminated(error.schema, members, value)
+        missing = _missing_variant_field(by_member, value) if chosen is None else None
+        if missing is not None:  # every member needs a `provider` (`type`, `role`) the value lacks
+            yield Violation(_json_path([*error.absolute_path, missing]), "a required field", "nothing", schema)
+            return
         if chosen is None:
             ranks = {i: _rank(errors, members[i], value, self.schemas) for i, errors in by_member.items()}
             best = min(ranks.values())
             fits = [i for i, rank in ranks.items() if rank == best]
-            if len(fits) == 1 and best[0] == 0:
+            if len(fits) == 1 and best[:2] == (0, 0):
                 chosen = fits[0]
         if chosen is None:
+            variant = _variant_values(by_member)
+            if variant is not None:  # every member wants another `provider` (`type`, `role`): say which
+                field, allowed = variant
+                expected = _expected("enum", allowed, "")
+                found = value.get(field) if isinstance(value, Mapping) else None
+                if isinstance(found, str):
+                    close = difflib.get_close_matches(found, [v for v in allowed if isinstance(v, str)], n=1)
+                    expected += f" (did you mean {_json(close[0])}?)" if close else ""
+                yield Violation(_json_path([*error.absolute_path, field]), expected, _found("enum", found), schema)
+                return
             names = ", ".join(dict.fromkeys(_member_name(m) for m in members))
             yield Violation(_json_path(list(error.absolute_path)), f"one of: {names}", _describe(value), schema)
             return
@@ -298,6 +311,37 @@ class _Checker:
         return name
 
 
+def _missing_variant_field(by_member: Mapping[int, list[ValidationError]], value: object) -> str | None:
+    """The ``type``/``role``/``provider`` field every member of a union requires and ``value`` lacks."""
+    if not isinstance(value, Mapping):
+        return None
+    for field in _DISCRIMINATING:
+        if field not in value and all(
+            any(e.validator == "required" and not e.relative_path and field in e.validator_value for e in errors)
+            for errors in by_member.values()
+        ):
+            return field
+    return None
+
+
+def _variant_values(by_member: Mapping[int, list[ValidationError]]) -> tuple[str, list[Any]] | None:
+    """(field, every value the members allow) when each member of a union refused the value only for
+    its ``type``/``role``/``provider`` field; else None."""
+    fields: set[str] = set()
+    allowed: dict[str, None] = {}
+    for errors in by_member.values():
+        wrong = [e for e in errors if e.validator in ("enum", "const") and len(e.relative_path) == 1
+                 and e.relative_path[0] in _DISCRIMINATING]
+        if not wrong:
+            return None
+        fields.add(str(wrong[0].relative_path[0]))
+        values = wrong[0].validator_value
+        allowed.update(dict.fromkeys(values if wrong[0].validator == "enum" else [values]))
+    if len(fields) != 1:
+        return None
+    return fields.pop(), list(allowed)
+
+
 def _realistic_fields(name: str) -> Mapping[str, Any]:
     schema = _profile_schemas("realistic").get(name, {})
     fields: Mapping[str, Any] = schema.get("properties", {})
@@ -309,7 +353,8 @@ def _discriminated(union: Mapping[str, Any], members: Sequence[Any], value: obje
     discriminator = union.get("discriminator")
     if not isinstance(discriminator, Mapping) or not isinstance(value, Mapping):
         return None
-    target = discriminator.get("mapping", {}).get(value.get(discriminator.get("propertyName")))
+    chosen = value.get(discriminator.get("propertyName"))
+    target = discriminator.get("mapping", {}).get(chosen) if isinstance(chosen, str) else None
     if not isinstance(target, str):
         return None
     for i, member in enumerate(members):

@@ -80,6 +80,16 @@ CASES: list[tuple[str, object, dict[str, Any], list[str]]] = [
           "(ServerMessageHang)"]),
     ("the union member its provider names", {"type": "hang", "phoneNumber": {"provider": "vonage", "number": "+1555"}},
      {}, ["$.phoneNumber.credentialId: expected a required field, found nothing (CreateVonagePhoneNumberDTO)"]),
+    ("a member no union member has", {"type": "hang", "phoneNumber": {"provider": "twilo"}},
+     {}, ['$.phoneNumber.provider: expected one of "byo-phone-number", "twilio", "vonage", "vapi", "telnyx" '
+          '(did you mean "twilio"?), found "twilo" (ServerMessageHang)']),
+    ("the field choosing the union member is missing", {"type": "hang", "assistant": {"voice": {}}},
+     {}, ["$.assistant.voice.provider: expected a required field, found nothing (CreateAssistantDTO)"]),
+    ("the member the spec's discriminator names", {"type": "hang", "assistant": {"voice": {"provider": "vapi"}}},
+     {}, ["$.assistant.voice.voiceId: expected a required field, found nothing (VapiVoice)"]),
+    ("a choosing field of the wrong type", {"type": "hang", "assistant": {"credentials": [{"provider": ["x"]}]}},
+     {}, ['$.assistant.credentials[0].provider: expected one of "anthropic", "anthropic-bedrock", "anyscale", '
+          '"assembly-ai", "azure", ... (57 values), found an array of 1 (CreateAssistantDTO)']),
     ("pattern", {"type": "hang", "assistant": {"model": {"provider": "openai", "model": "gpt-4o", "tools": [
         {"type": "function", "function": {"name": "bad name!"}}]}}},
      {}, ['$.assistant.model.tools[0].function.name: expected a match for /^[a-zA-Z0-9_-]{1,64}$/, '
