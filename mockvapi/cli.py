@@ -213,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     from mockvapi.load.command import register as register_load  # imports no locust: see its docstring
 
     register_load(sub)
+
+    from mockvapi.conformance.command import register as register_conform  # jsonschema is imported on use
+
+    register_conform(sub)
     return parser
 
 

@@ -19,6 +19,8 @@ RANKS: dict[str, int] = {
     "errors": 0,
     "fakes": 0,
     "models": 1,
+    # Checks messages against the shipped spec extract; imports nothing else of mockvapi.
+    "conformance": 1,
     "scenario": 2,
     "library": 2,
     "engine": 3,
@@ -34,8 +36,8 @@ RANKS: dict[str, int] = {
     "__main__": 9,
     "__init__": 9,
 }
-# Parts that must stay free of an event loop (the scenario compiler and the wire models).
-NO_ASYNC = ("models", "scenario")
+# Parts that must stay free of an event loop (the scenario compiler, the wire models, the spec checker).
+NO_ASYNC = ("models", "scenario", "conformance")
 ASYNC_MODULES = ("asyncio", "aiohttp")
 
 

@@ -1,7 +1,8 @@
 """Every bundled scenario, on both sides and in both profiles, against the official Vapi spec.
 
-The checker is `../shared/vapi/validate.py` (the OpenAPI spec with the patches PROTOCOL.md lists),
-imported in-process. Every message of every call is checked; to keep the suite fast, the objects a
+The checker is `mockvapi.conformance.check` (the spec extract mockvapi ships, read with its known
+bugs fixed; the wire profile "spec" is checked strictly, "realistic" with the documented deviations
+of live traffic). Every message of every call is checked; to keep the suite fast, the objects a
 call repeats verbatim in each message (`call`, `assistant`, `customer`, `phoneNumber`, `artifact`)
 are validated once per message type and distinct value: each property of a message schema is
 checked independently of its siblings, so a value already accepted at the same place of the same
@@ -10,45 +11,23 @@ schema need not be checked again.
 
 from __future__ import annotations
 
-import importlib.util
-from functools import cache, lru_cache
-from pathlib import Path
-from types import ModuleType
+from functools import cache
 from typing import Any
 
 import pytest
 
+from mockvapi.conformance import check
+from mockvapi.conformance.extract import schemas as spec_schemas
+from mockvapi.conformance.normalise import normalise_schemas
 from mockvapi.engine.simulator import simulate
 from mockvapi.engine.timeline import Timeline
 from mockvapi.library import bundled_paths, resolve
 
-SHARED_VAPI = Path(__file__).resolve().parents[2] / "shared" / "vapi"
 SHARED = ("call", "assistant", "customer", "phoneNumber")
 HISTORIES = ("messages", "messagesOpenAIFormatted", "conversation")
 
-# The spec declares AudioFormat.format as `type: object` with a string enum, so no value validates
-# and every vapi.websocketCall message (call.transport.audioFormat.format) fails. validate.py does
-# not patch it; the lead must decide (patch the checker, or leave audioFormat out of call.transport
-# in messages).
-# Bundled scenarios the official spec cannot validate, with the reason (none today: mockvapi keeps
-# `call.transport.audioFormat` off the wire because the spec types AudioFormat.format as an object).
+# Bundled scenarios the official spec cannot validate, with the reason (none today).
 KNOWN_SPEC_BUGS: dict[str, str] = {}
-
-
-@lru_cache(maxsize=1)
-def _validator_module() -> ModuleType:
-    if not (SHARED_VAPI / "validate.py").exists():
-        pytest.skip(f"the official validator is not available ({SHARED_VAPI}/validate.py is absent)")
-    spec = importlib.util.spec_from_file_location("vapi_validate", SHARED_VAPI / "validate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@lru_cache(maxsize=4)
-def checker(side: str, realistic: bool) -> Any:
-    return _validator_module().load(side, realistic)
 
 
 @cache
@@ -58,7 +37,7 @@ def timeline(name: str) -> Timeline:
 
 def spec_errors(messages: list[dict[str, Any]], side: str, realistic: bool) -> list[str]:
     """`[index] type: error` for every problem; repeated values are checked once (see the docstring)."""
-    check = checker(side, realistic)
+    profile = "realistic" if realistic else "strict"
     # Keyed by object identity: the simulator shares one object per value (the call, the history
     # items), and `keep` holds every object seen so that no id is reused while this runs.
     seen: set[tuple[str, int]] = set()
@@ -86,7 +65,7 @@ def spec_errors(messages: list[dict[str, Any]], side: str, realistic: bool) -> l
         for key in HISTORIES:
             if isinstance(reduced.get(key), list | tuple):
                 reduced[key] = [item for item in reduced[key] if first_time(f"{kind}.{key}", item)]
-        out.extend(f"[{index}] {kind}: {error}" for error in check.errors(reduced))
+        out.extend(f"[{index}] {kind}: {error}" for error in check(reduced, side=side, profile=profile))  # type: ignore[arg-type]
     return out
 
 
@@ -126,7 +105,7 @@ def test_repeated_objects_are_still_checked() -> None:
 @pytest.mark.parametrize("key", [*SHARED, "artifact"])
 def test_shared_objects_have_one_schema_in_every_message_type(key: str) -> None:
     """What makes checking a shared object once sound: every message type declares it alike."""
-    schemas = _validator_module()._components()["schemas"]
+    schemas = normalise_schemas(spec_schemas())
     found = {
         repr({k: v for k, v in schema["properties"][key].items() if k != "description"})
         for name, schema in schemas.items()

@@ -138,8 +138,8 @@ def create_app(
 
     ``backend`` (else a new ``Backend(seed=seed, now_ms=now_ms)``) holds the state.
     ``tokens``: accepted Bearer tokens; None accepts any non-empty token. ``openapi_spec``:
-    the official spec for ``GET /api-json`` (else $MOCKVAPI_OPENAPI, else
-    ../shared/vapi/openapi.json). The ``on_*`` hooks connect a call engine (see `Hooks`; they
+    the official spec for ``GET /api-json`` (else $MOCKVAPI_OPENAPI, else the extract of it that
+    mockvapi ships). The ``on_*`` hooks connect a call engine (see `Hooks`; they
     can also be set later on ``app[HOOKS_KEY]``). ``extra_routes`` are registered before the
     API routes, so they may add endpoints (the ``/_mockvapi/`` control plane) or override one.
     """

@@ -2,8 +2,9 @@
 
 Operations and their schemas (with every transitively ``$ref``-ed component) are copied from the
 official Vapi spec, found at, in order: the ``spec_path`` argument, the ``MOCKVAPI_OPENAPI``
-environment variable, ``../shared/vapi/openapi.json`` beside the repository. mockvapi does not
-ship the 3 MB spec; without it the document lists the implemented paths and says why it is thin.
+environment variable, the extract of it that mockvapi ships (`mockvapi.conformance.extract`,
+which holds every implemented operation). A named file that is missing or unreadable gives a
+document that lists the implemented paths and says why it is thin.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from mockvapi.conformance.extract import EXTRACT_PATH
 
 __all__ = ["ENV_VAR", "EXTRA_OPERATIONS", "OpenApiDocument", "default_spec_path"]
 
@@ -53,12 +56,11 @@ _NOTE = (
 
 
 def default_spec_path() -> Path:
-    """Where the spec is looked for when neither an argument nor MOCKVAPI_OPENAPI names one."""
+    """The spec MOCKVAPI_OPENAPI names, else the extract mockvapi ships."""
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[2]
-    return repo.parent / "shared" / "vapi" / "openapi.json"
+    return EXTRACT_PATH
 
 
 def _refs(node: object) -> Iterable[str]:
@@ -133,6 +135,8 @@ def _load(spec_path: Path) -> tuple[dict[str, Any] | None, str]:
         return None, f"official spec at {spec_path} is unreadable: {exc}"
     if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
         return None, f"{spec_path} is not an OpenAPI document"
+    if spec_path == EXTRACT_PATH:
+        return spec, "copied from Vapi's openapi.json (the extract mockvapi ships)"
     return spec, f"copied from {spec_path.name}"
 
 

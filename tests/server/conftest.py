@@ -4,23 +4,18 @@ and a checker that validates every response body the tests see.
 Every response passing through the `http` (raw httpx) fixture and test_sdk's `vapi` (official
 AsyncVapi) fixture is
 checked by an httpx response hook: errors must be Vapi's NestJS JSON shape, successes must match
-the official spec's response schema for their endpoint. The spec half needs ../shared/vapi beside
-the repository; without it only the error shape is checked (`test_spec_checker_is_active` skips
-and says why).
+the official spec's response schema for their endpoint, read from the spec extract mockvapi ships
+(`mockvapi.conformance`) and checked with jsonschema.
 """
 
 from __future__ import annotations
 
-import copy
-import importlib.util
-import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -29,11 +24,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from mockvapi.conformance import check_against
+from mockvapi.conformance.extract import extract
 from mockvapi.server import create_app
 from mockvapi.server.openapi import EXTRA_OPERATIONS
 from mockvapi.server.routes import API_ROUTES
 
 REPO = Path(__file__).resolve().parents[2]
+# Only for the checks that a shipped extract still equals a fresh one, which skip without it.
 SHARED = REPO.parent / "shared" / "vapi"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00.000Z
 TOKEN = "test-token"
@@ -67,29 +65,6 @@ class FakeClock:
         return f"FakeClock(ms={self.ms})"
 
 
-@cache
-def official_spec() -> dict[str, Any] | None:
-    """../shared/vapi/openapi.json, parsed once per session; None when absent."""
-    path = SHARED / "openapi.json"
-    if not path.is_file():
-        return None
-    spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return spec
-
-
-@cache
-def load_shared_validate() -> ModuleType | None:
-    """../shared/vapi/validate.py as a module, or None when the shared folder is absent."""
-    path = SHARED / "validate.py"
-    if not (path.is_file() and (SHARED / "openapi.json").is_file()):
-        return None
-    spec = importlib.util.spec_from_file_location("shared_vapi_validate", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _route_pattern(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(path)) + "$")
 
@@ -101,38 +76,14 @@ def template_for(method: str, path: str) -> str | None:
     return next((t for m, rx, t in _TEMPLATES if m == method and rx.match(path)), None)
 
 
-def fix_enum_bugs(node: Any) -> Any:
-    """A copy of spec ``node`` without its two enum bugs, which no real value can satisfy.
-
-    ``{"type": "object", "enum": [strings]}`` (AudioFormat.format, BackoffPlan.type...): Vapi serves,
-    and its docs show, the string. ``{"type": "array", "enum": [...], "items": {..., "enum"}}``
-    (serverMessages, clientMessages...): the enum is the items'. tools/gen_request_schemas.py fixes
-    the request side the same way.
-    """
-    if isinstance(node, list):
-        return [fix_enum_bugs(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: fix_enum_bugs(value) for key, value in node.items()}
-    if out.get("type") == "object" and all(isinstance(v, str) for v in out.get("enum", [0])):
-        out["type"] = "string"
-    if out.get("type") == "array" and "enum" in out:
-        enum = out.pop("enum")
-        if isinstance(out.get("items"), dict):
-            out["items"].setdefault("enum", enum)
-    return out
-
-
 class SpecChecker:
-    """Validators for the official spec's response schemas, keyed by (method, path, status)."""
+    """The official spec's response schemas for the implemented operations (from the shipped extract)."""
 
-    def __init__(self, module: ModuleType) -> None:
-        self.components = fix_enum_bugs(module._components())
-        spec = official_spec()
-        assert spec is not None
-        self.paths = spec["paths"]
-        self.fix = module._fix
-        self._validators: dict[tuple[str, str, int], jsonschema.protocols.Validator] = {}
+    def __init__(self) -> None:
+        self.paths: Mapping[str, Any] = extract()["paths"]
+
+    def __repr__(self) -> str:
+        return f"SpecChecker(paths={len(self.paths)})"
 
     def schema_for(self, method: str, template: str, status: int) -> Mapping[str, Any]:
         operation = self.paths.get(template, {}).get(method.lower()) or EXTRA_OPERATIONS[(method.lower(), template)]
@@ -140,24 +91,13 @@ class SpecChecker:
         schema: Mapping[str, Any] = response["content"]["application/json"]["schema"]
         return schema
 
-    def validator(self, method: str, template: str, status: int) -> jsonschema.protocols.Validator:
-        key = (method, template, status)
-        if key not in self._validators:
-            schema = self.fix(copy.deepcopy(dict(self.schema_for(method, template, status))))
-            self._validators[key] = jsonschema.Draft202012Validator({"components": self.components, **schema})
-        return self._validators[key]
-
     def errors(self, method: str, template: str, status: int, body: object) -> list[str]:
-        validator = self.validator(method, template, status)
-        return [
-            f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}" for e in validator.iter_errors(body)
-        ]
+        return [str(violation) for violation in check_against(body, self.schema_for(method, template, status))]
 
 
 @cache
-def spec_checker() -> SpecChecker | None:
-    module = load_shared_validate()
-    return SpecChecker(module) if module is not None else None
+def spec_checker() -> SpecChecker:
+    return SpecChecker()
 
 
 @dataclass
@@ -182,10 +122,9 @@ class ResponseLog:
             assert body["statusCode"] == status
             assert status < 500, f"{method} {path} -> {status}: {body}"
             return
-        checker = spec_checker()
         template = template_for(method, path)
-        if checker is not None and template is not None:
-            problems = checker.errors(method, template, status, body)
+        if template is not None:
+            problems = spec_checker().errors(method, template, status, body)
             assert not problems, f"{method} {template} -> {status} violates the spec: {problems[:5]}"
 
 

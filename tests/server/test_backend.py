@@ -1,5 +1,5 @@
 """Backend rules without HTTP: validation messages, call status transitions, lists, ids, and the
-DTO field tables checked against the official spec (when ../shared is present)."""
+DTO field tables checked against the official spec (the extract mockvapi ships)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mockvapi.conformance.extract import schemas as spec_schemas
 from mockvapi.errors import ApiError, BadRequest, NotFound
 from mockvapi.server.backend import (
     ASSISTANT_FIELDS,
@@ -25,7 +26,7 @@ from mockvapi.server.backend import (
     ms_from_iso,
 )
 
-from .conftest import SHARED, T0, FakeClock, official_spec
+from .conftest import T0, FakeClock
 
 BASE = "http://127.0.0.1:1"
 
@@ -194,14 +195,6 @@ def test_phone_number_update_keeps_its_provider(backend: Backend) -> None:
 _KIND_OF_TYPE = {"string": "string", "number": "number", "boolean": "boolean", "object": "object", "array": "array"}
 
 
-def _spec_schemas() -> Mapping[str, Any]:
-    spec = official_spec()
-    if spec is None:
-        pytest.skip(f"official spec not available at {SHARED}/openapi.json")
-    schemas: Mapping[str, Any] = spec["components"]["schemas"]
-    return schemas
-
-
 # Properties the mock accepts beyond the spec's DTO, each for a stated reason.
 _EXTRA = {"CreateCallDTO": {"squadVersion"}}  # vapi-server-sdk 3.0.0 sends it
 
@@ -228,7 +221,7 @@ _TABLES: list[tuple[str, Mapping[str, Field]]] = [
 
 @pytest.mark.parametrize(("dto", "table"), _TABLES, ids=[name for name, _ in _TABLES])
 def test_dto_table_matches_the_spec(dto: str, table: Mapping[str, Field]) -> None:
-    schema = _spec_schemas()[dto]
+    schema = spec_schemas()[dto]
     props: Mapping[str, Any] = schema["properties"]
     assert set(table) - _EXTRA.get(dto, set()) == set(props), "properties differ from the spec"
     assert {k for k, f in table.items() if f.required} == set(schema.get("required", []))
