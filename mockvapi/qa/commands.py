@@ -239,11 +239,19 @@ def print_summary(results: list[ScenarioResult], out: TextIO, elapsed: float) ->
     errors = sum(r.status == "error" for r in results)
     tail = f", {errors} error(s)" if errors else ""
     print(f"\n{len(results)} scenario(s): {passed} passed, {failed} failed{tail} in {elapsed:.2f}s", file=out)
+    # A target that refused everything is said once, not once per delivery of every scenario.
+    unreachable = list(dict.fromkeys(line for r in results if not r.passed for line in r.unreachable))
+    for line in unreachable:
+        hit = [r for r in results if not r.passed and line in r.unreachable]
+        print(f"\n{line}\n{len(hit)} scenario(s) could not deliver to it", file=out)
     for r in results:
         if r.passed:
             continue
+        rest = [f for f in r.failures if not any(line in f for line in unreachable)]
+        if not rest and r.unreachable:
+            continue
         print(f"\n{r.status.upper()} {r.name} ({r.file})", file=out)
-        for failure in r.failures:
+        for failure in rest:
             print(f"  - {failure}", file=out)
 
 

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from mockvapi.engine.expectations import EXPECTATION, expect_failures
+from mockvapi.engine.digest import failing_targets
+from mockvapi.engine.expectations import EXPECTATION, at_step, expect_failures
 from mockvapi.engine.simulator import Timeline, simulate
 from mockvapi.errors import ScenarioError
 from mockvapi.models.messages import Profile
 from mockvapi.qa.trace import CallTrace, build_trace
 from mockvapi.scenario.loader import LoadedScenario
-from mockvapi.scenario.schema import Expect
+from mockvapi.scenario.schema import Expect, Scenario
 from mockvapi.testing import Call, MockVapi
 
 __all__ = ["RunOptions", "ScenarioResult", "collect", "run", "run_scenarios"]
@@ -55,6 +56,8 @@ class ScenarioResult:
     call_id: str | None = None
     excerpt: str = ""
     trace: CallTrace | None = None
+    # "target unreachable: URL (connection refused)" for each target that answered no delivery at all
+    unreachable: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -132,11 +135,14 @@ async def _live(vapi: MockVapi, index: int, loaded: LoadedScenario, options: Run
     failures = call.expectation_failures()
     faults = [p for p in call.problems if p.kind != EXPECTATION]
     if loaded.scenario.expect is None and faults:
-        failures += [f"{p.kind}: {p.detail}" for p in faults]
-    problems = [(p.at, p.kind, p.detail) for p in call.problems]
+        failures += [f"{line.kind}: {line.detail}" for line in call.problem_digest()]
+    problems = [(p.at, p.kind, p.detail) for p in sorted(call.problems, key=lambda p: p.at)]
     timeline = call.timeline
     trace = build_trace(timeline, profile=options.profile, deliveries=call.deliveries(), problems=problems)
-    return _finished(loaded, start, timeline, trace, failures, problems, len(call.deliveries(channel="webhook")))
+    webhook = call.deliveries(channel="webhook")
+    result = _finished(loaded, start, timeline, trace, failures, problems, len(webhook))
+    result.unreachable = [str(f) for f in failing_targets(webhook, minimum=1) if f.unreachable]
+    return result
 
 
 def _finished(
@@ -194,13 +200,13 @@ def _scripted(loaded: LoadedScenario, options: RunOptions) -> ScenarioResult:
         timeline = simulate(loaded, seed=options.seed)
     except ScenarioError as exc:
         return _errored(loaded, None, str(exc), start)
-    failures = scripted_failures(loaded.scenario.expect, timeline)
+    failures = scripted_failures(loaded.scenario.expect, timeline, loaded.scenario)
     problems = [(p.at, p.kind, p.detail) for p in timeline.problems]
     trace = build_trace(timeline, profile=options.profile, problems=problems)
     return _finished(loaded, start, timeline, trace, failures, problems, len(timeline.messages(side="server")))
 
 
-def scripted_failures(expect: Expect | None, timeline: Timeline) -> list[str]:
+def scripted_failures(expect: Expect | None, timeline: Timeline, scenario: Scenario | None = None) -> list[str]:
     """`Call.expectation_failures()` for a call played with scripted replies: what the server would
     have been sent stands for what was delivered."""
     # Without an expect block, a scripted call must still record no problem (Expect() allows none).
@@ -208,7 +214,8 @@ def scripted_failures(expect: Expect | None, timeline: Timeline) -> list[str]:
         expect if expect is not None else Expect(),
         ended_reason=timeline.ended_reason,
         delivered=[m["type"] for _, m in timeline.messages(side="server")],
-        problems=[(p.kind, p.detail) for p in timeline.problems],
+        problems=[(p.kind, at_step(p.kind, p.detail, p.step, scenario) if scenario else p.detail)
+                  for p in timeline.problems],
     )
 
 

@@ -91,7 +91,10 @@ def test_junit_one_suite_one_case_per_scenario(results: list[ScenarioResult], tm
     assert list(cases) == ["barge-in", "slow-tool", "tool-error"]
     assert cases["barge-in"].is_passed
     (failure,) = cases["slow-tool"].result
-    assert failure.message == "expectation: tool 'check_availability': reply took 6.000s, expected within 3.000s"
+    # The step is named (by number: this one has no id), not only the tool.
+    assert failure.message == (
+        "expectation: step #2: tool 'check_availability': reply took 6.000s, expected within 3.000s"
+    )
     assert "> " in (failure.text or "") and "tool-calls" in (failure.text or "")
     (failure,) = cases["tool-error"].result
     assert "delivery-failed" in (failure.text or "") and "HTTP 500" in (failure.text or "")
