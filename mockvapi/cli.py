@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from mockvapi.engine.simulator import Timeline, simulate
@@ -18,9 +19,25 @@ def _print_errors(exc: ScenarioError, out: TextIO) -> None:
         print(str(problem), file=out)
 
 
+def _scenario_specs(specs: Sequence[str]) -> list[str]:
+    """Files, bundled names and folders (a folder: its *.yaml and *.yml), as `lint` and `run` take them."""
+    out: list[str] = []
+    for spec in specs:
+        folder = Path(spec)
+        if folder.is_dir():
+            out += [str(p) for p in sorted(folder.iterdir()) if p.suffix in (".yaml", ".yml") and p.is_file()]
+        else:
+            out.append(spec)
+    return out
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     bad = 0
     for spec in args.files:
+        if Path(spec).is_dir() and not _scenario_specs([spec]):
+            bad += 1
+            print(f"{spec}: no scenario files (*.yaml, *.yml) in this folder")
+    for spec in _scenario_specs(args.files):
         try:
             simulate(resolve(spec))
         except ScenarioError as exc:

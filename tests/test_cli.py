@@ -12,7 +12,7 @@ import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from mockvapi import cli
-from mockvapi.library import bundled_paths
+from mockvapi.library import bundled_dir, bundled_paths
 from mockvapi.models.enums import CLIENT_MESSAGE_NAMES, SERVER_MESSAGE_NAMES
 
 MALFORMED = Path(__file__).parent / "scenario" / "malformed"
@@ -58,7 +58,7 @@ def test_validate_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     missing = str(tmp_path / "nope.yaml")
     code, out, _ = run(capsys, "validate", missing)
     assert code == 1
-    assert out.startswith(f"{missing}:1:1: no such file or bundled scenario")
+    assert out.startswith(f"{missing}: no such file or bundled scenario (bundled: assistant-ends-call, ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,8 +249,10 @@ def test_bundled_name_accepts_the_yaml_suffix(capsys: pytest.CaptureFixture[str]
 def test_unknown_name_lists_the_bundled_ones(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "show", "happy-pth")
     assert code == 1
-    assert out.startswith("happy-pth:1:1: no such file or bundled scenario")
-    assert "happy-path" in out
+    # No fake `:1:1` (there is no file to point into), and the nearest name.
+    assert out.startswith("happy-pth: no such file or bundled scenario; did you mean 'happy-path'? (bundled: ")
+    code, out, _ = run(capsys, "validate", "barge_in")
+    assert out.startswith("barge_in: no such file or bundled scenario; did you mean 'barge-in'? (bundled: ")
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -258,3 +260,14 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["play"])
     assert exc.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_validate_accepts_folders_as_lint_and_run_do(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text((bundled_dir() / "happy-path.yaml").read_text())
+    (tmp_path / "b.yml").write_text((bundled_dir() / "barge-in.yaml").read_text())
+    (tmp_path / "notes.txt").write_text("not a scenario")
+    (tmp_path / "empty").mkdir()
+    code, out, _ = run(capsys, "validate", str(tmp_path))
+    assert (code, out) == (0, f"{tmp_path / 'a.yaml'}: ok\n{tmp_path / 'b.yml'}: ok\n")
+    code, out, _ = run(capsys, "validate", str(tmp_path / "empty"))
+    assert (code, out) == (1, f"{tmp_path / 'empty'}: no scenario files (*.yaml, *.yml) in this folder\n")

@@ -29,6 +29,7 @@ of those are kept.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 from collections import deque
@@ -87,6 +88,7 @@ class MockServer:
         self._unstarted: deque[str] = deque()  # ids of records whose call could not start, oldest first
         if vapi.scenarios_dir is not None:
             self.load_path(vapi.scenarios_dir)
+        self.backend.assistant_check = self.check_assistant
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -116,6 +118,21 @@ class MockServer:
             self.loaded[loaded.scenario.name] = loaded
             names.append(loaded.scenario.name)
         return names
+
+    def check_assistant(self, assistant: Mapping[str, Any], where: str = "") -> None:
+        """BadRequest (400, Vapi's error body) for an assistant whose `metadata.mockvapi.scenario` names no
+        scenario this server plays: refused when it is created, as Vapi refuses a bad assistant, rather
+        than a call that ends at once with the reason only in the server's log."""
+        metadata = assistant.get("metadata")
+        ours = metadata.get("mockvapi") if isinstance(metadata, Mapping) else None
+        name = ours.get("scenario") if isinstance(ours, Mapping) else None
+        if name is None or name == "" or (isinstance(name, str) and name in self.scenario_names()):
+            return
+        names = self.scenario_names()
+        near = difflib.get_close_matches(str(name).replace("_", "-"), names, n=1) if isinstance(name, str) else []
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise BadRequest([f"{where}metadata.mockvapi.scenario {str(name)[:100]!r} is not a scenario this server "
+                          f"plays{hint} (scenarios: {', '.join(names)})"])
 
     def scenario_names(self) -> list[str]:
         return sorted(set(self.loaded) | set(bundled_names()))
