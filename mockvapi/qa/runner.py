@@ -37,6 +37,7 @@ class RunOptions:
     seed: int | None = None
     profile: Profile = "realistic"
     jobs: int = 1
+    fail_fast: bool = False  # stop starting scenarios once one has not passed
 
 
 @dataclass
@@ -97,8 +98,13 @@ async def run_scenarios(
         if progress is not None:
             progress(result, done, total)
 
+    def stopping() -> bool:
+        return options.fail_fast and any(r is not None and not r.passed for r in results)
+
     if options.target is None:
         for index, loaded in enumerate(scenarios):
+            if stopping():
+                break
             finished(index, _scripted(loaded, options))
             await asyncio.sleep(0)
     else:
@@ -107,7 +113,8 @@ async def run_scenarios(
 
             async def one(index: int, loaded: LoadedScenario) -> None:
                 async with gate:
-                    finished(index, await _live(vapi, index, loaded, options))
+                    if not stopping():  # scenarios already playing finish; no new one starts
+                        finished(index, await _live(vapi, index, loaded, options))
 
             await asyncio.gather(*(one(i, s) for i, s in enumerate(scenarios)))
     return [r for r in results if r is not None]
