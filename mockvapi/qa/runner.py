@@ -55,8 +55,9 @@ class ScenarioResult:
     ended_reason: str | None = None
     seed: int | None = None
     call_id: str | None = None
-    excerpt: str = ""
+    excerpt: str = ""  # the timeline around the first failure
     trace: CallTrace | None = None
+    excerpts: list[str] = field(default_factory=list)  # the timeline around each failure, as `failures`
     # "target unreachable: URL (connection refused)" for each target that answered no delivery at all
     unreachable: list[str] = field(default_factory=list)
 
@@ -176,6 +177,7 @@ def _finished(
         call_id=str(timeline.context.call["id"]),
         excerpt=trace.excerpt(_focus(problems, timeline, failures)),
         trace=trace,
+        excerpts=[trace.excerpt(failure_at(failure, problems, timeline.duration)) for failure in failures],
     )
 
 
@@ -197,6 +199,7 @@ def _errored(loaded: LoadedScenario, call: Call | None, message: str, start: flo
         result.seed = call.seed
         result.call_id = call.id
         result.excerpt = result.trace.excerpt()
+        result.excerpts = [result.excerpt]
         result.problems = [f"{kind}: {detail}" for _, kind, detail in problems]
     return result
 
@@ -233,3 +236,18 @@ def _focus(problems: list[tuple[float, str, str]], timeline: Timeline, failures:
     if problems:
         return problems[0][0]
     return timeline.duration
+
+
+def failure_at(failure: str, problems: Sequence[tuple[float, str, str]], end: float) -> float:
+    """When in the call a failure happened: the problem it reports, the first problem for a count of
+    them, else the end of the call (what was, or was not, delivered by then)."""
+    for at, kind, detail in problems:
+        if f"{kind}: {detail}" in failure or (detail and detail in failure):
+            return at
+    if " problem(s) recorded" in failure:
+        faults = [at for at, kind, _ in problems if kind != EXPECTATION]
+        if faults:
+            return min(faults)
+    # A digest line ("delivery-failed: every delivery to ... answered HTTP 404") stands for its kind's first.
+    same_kind = [at for at, kind, _ in problems if failure.startswith(f"{kind}: ")]
+    return min(same_kind) if same_kind else end
