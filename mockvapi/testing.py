@@ -186,7 +186,10 @@ class Call:
         """Raise ExpectationFailed if the scenario's expectations did not hold."""
         failures = self.expectation_failures()
         if failures:
-            raise ExpectationFailed(self._explain("expectations not met:\n  - " + "\n  - ".join(failures)))
+            first = min((p.at for p in self.problems), default=None)  # where it first went wrong
+            raise ExpectationFailed(
+                self._explain("expectations not met:\n  - " + "\n  - ".join(failures), focus_at=first)
+            )
 
     def assert_delivered(self, *types: str, in_order: bool = True, channel: str | None = None) -> None:
         """Each of `types` was delivered (as a subsequence, in this order, unless `in_order=False`)."""
