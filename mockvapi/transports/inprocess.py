@@ -108,6 +108,12 @@ def app_name(app: object) -> str:
     return type(app).__name__
 
 
+def _shown(value: object) -> str:
+    """A value for a message: its repr, unless that is the default one with a memory address."""
+    text = repr(value)
+    return f"a {type(value).__name__} object" if " object at 0x" in text else text[:80]
+
+
 def _check_path(path: str) -> str:
     if not path.startswith("/"):
         raise ValueError(f"mockvapi: an in-process path must start with '/', got {path!r}")
@@ -511,7 +517,7 @@ def resolve_app(app: object, *, path: str = "/") -> HttpTarget:
         return AiohttpAppTarget(app, path)
     if not callable(app):
         raise TypeError(
-            f"mockvapi: cannot deliver webhooks to {app!r}; expected a URL, an ASGI/WSGI/aiohttp app, "
+            f"mockvapi: cannot deliver webhooks to {_shown(app)}; expected a URL, an ASGI/WSGI/aiohttp app, "
             "or a callable (body, headers) -> reply"
         )
     if _is_asgi(app):
