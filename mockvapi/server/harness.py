@@ -126,13 +126,23 @@ class MockServer:
         metadata = assistant.get("metadata")
         ours = metadata.get("mockvapi") if isinstance(metadata, Mapping) else None
         name = ours.get("scenario") if isinstance(ours, Mapping) else None
-        if name is None or name == "" or (isinstance(name, str) and name in self.scenario_names()):
+        if name is None or name == "" or (isinstance(name, str) and self._plays(name)):
             return
         names = self.scenario_names()
         near = difflib.get_close_matches(str(name).replace("_", "-"), names, n=1) if isinstance(name, str) else []
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise BadRequest([f"{where}metadata.mockvapi.scenario {str(name)[:100]!r} is not a scenario this server "
                           f"plays{hint} (scenarios: {', '.join(names)})"])
+
+    def _plays(self, name: str) -> bool:
+        """A scenario's own name, or the file name (without .yaml) of one in the served folder."""
+        if name in self.scenario_names() or name.removesuffix(".yaml") in bundled_names():
+            return True
+        folder = self.vapi.scenarios_dir
+        plain = name.removesuffix(".yaml")
+        return folder is not None and "/" not in plain and "\\" not in plain and not plain.startswith(".") and (
+            folder / f"{plain}.yaml"
+        ).is_file()
 
     def scenario_names(self) -> list[str]:
         return sorted(set(self.loaded) | set(bundled_names()))

@@ -573,3 +573,16 @@ async def test_virtual_clock_advance_returns_with_autojump_and_a_sleeper() -> No
     finally:
         sleeper.cancel()
     assert clock.now() == 10.0
+
+
+async def test_a_served_folder_s_file_names_are_accepted_as_scenarios(tmp_path: Path) -> None:
+    from mockvapi.errors import BadRequest
+
+    (tmp_path / "greeting-file.yaml").write_text(POSTED, encoding="utf-8")
+    async with MockVapi(serve=True, scenarios=str(tmp_path)) as vapi:
+        server = vapi.server
+        for name in ("posted-greeting", "greeting-file", "greeting-file.yaml", "barge-in", "barge-in.yaml"):
+            server.check_assistant({"metadata": {"mockvapi": {"scenario": name}}})
+        for name in ("../greeting-file", str(tmp_path / "greeting-file.yaml"), "nope", 42):
+            with pytest.raises(BadRequest):
+                server.check_assistant({"metadata": {"mockvapi": {"scenario": name}}})
