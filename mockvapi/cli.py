@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from mockvapi.engine.simulator import simulate
@@ -19,9 +20,25 @@ def _print_errors(exc: ScenarioError, out: TextIO) -> None:
         print(str(problem), file=out)
 
 
+def _scenario_specs(specs: Sequence[str]) -> list[str]:
+    """Files, bundled names and folders (a folder: its *.yaml and *.yml), as `lint` and `run` take them."""
+    out: list[str] = []
+    for spec in specs:
+        folder = Path(spec)
+        if folder.is_dir():
+            out += [str(p) for p in sorted(folder.iterdir()) if p.suffix in (".yaml", ".yml") and p.is_file()]
+        else:
+            out.append(spec)
+    return out
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     bad = 0
     for spec in args.files:
+        if Path(spec).is_dir() and not _scenario_specs([spec]):
+            bad += 1
+            print(f"{spec}: no scenario files (*.yaml, *.yml) in this folder")
+    for spec in _scenario_specs(args.files):
         try:
             simulate(resolve(spec))
         except ScenarioError as exc:
@@ -116,6 +133,48 @@ def cmd_play(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from mockvapi.qa.catalog import catalog
+
+    entries = catalog()
+    width = max(len(e.name) for e in entries)
+    for entry in entries:
+        print(f"{entry.name:<{width}}  {entry.summary}")
+        print(f"{'':<{width}}  exercises: {', '.join(entry.features)}")
+    return 0
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from mockvapi.qa.overrides import OverrideError, parse_override
+    from mockvapi.qa.trigger import render, trigger, trigger_types
+
+    if not str(args.to).startswith(("http://", "https://")):
+        print(f"mockvapi trigger: --to {args.to}: expected an http:// or https:// URL", file=sys.stderr)
+        return 2
+    try:
+        overrides = [parse_override(text) for text in args.overrides]
+        result = asyncio.run(trigger(args.type, args.to, overrides, seed=args.seed))
+    except OverrideError as exc:
+        print(f"mockvapi trigger: {exc}", file=sys.stderr)
+        return 2
+    except ScenarioError as exc:
+        if exc.problems:
+            _print_errors(exc, sys.stderr)
+        else:
+            import difflib
+
+            known = trigger_types()
+            near = difflib.get_close_matches(args.type, known, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            print(f"mockvapi trigger: no call sends {args.type!r} as a webhook{hint} (types: {', '.join(known)})",
+                  file=sys.stderr)
+        return 2
+    print(render(result, args.to))
+    return 0 if result.accepted else 1
+
+
 def scenario_json_schema() -> dict[str, Any]:
     from mockvapi.qa.schema import editor_schema
 
@@ -159,47 +218,100 @@ def _banner(url: str, token: str | None, scenario: str) -> str:
     )
 
 
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it has none worth saying (a flag, no value)
+    or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, [], "")
+            or default is argparse.SUPPRESS
+            or not action.option_strings
+            or isinstance(action, argparse._VersionAction)
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+SCENARIO_HELP = "a scenario file, a bundled scenario's name (see `mockvapi list`) or a folder of them"
+SEED_HELP = "seed for names, numbers and timing jitter (default: the scenario's own `seed`)"
+SIDE_HELP = "server: the webhook messages; client: what the web SDK / websocket client receives"
+PROFILE_HELP = "realistic: as live Vapi sends them (documented deviations included); spec: as the OpenAPI spec says"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mockvapi", description="A scriptable test double for Vapi.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from mockvapi import __version__
+
+    parser = argparse.ArgumentParser(prog="mockvapi", description="A scriptable test double for Vapi.",
+                                     formatter_class=DefaultsHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"mockvapi {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check scenario files (exit 1 if any is invalid)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help=SCENARIO_HELP)
     p.add_argument("-q", "--quiet", action="store_true", help="print only problems")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("show", help="print a readable timeline of a scenario's call")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--side", choices=["server", "client"], default="server")
+    p.add_argument("file", metavar="FILE", help="a scenario file or a bundled scenario's name")
+    p.add_argument("--seed", type=int, help=SEED_HELP)
+    p.add_argument("--side", choices=["server", "client"], default="server", help=SIDE_HELP)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("play", help="print the messages of a scenario's call")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--profile", choices=["realistic", "spec"], default="realistic")
-    p.add_argument("--side", choices=["server", "client"], default="server")
+    p.add_argument("file", metavar="FILE", help="a scenario file or a bundled scenario's name")
+    p.add_argument("--seed", type=int, help=SEED_HELP)
+    p.add_argument("--profile", choices=["realistic", "spec"], default="realistic", help=PROFILE_HELP)
+    p.add_argument("--side", choices=["server", "client"], default="server", help=SIDE_HELP)
     p.add_argument("--jsonl", action="store_true", help='one line per message: {"at": s, "message": {...}}')
     p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser("list", help="list the bundled scenarios and the Vapi features each exercises")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "trigger",
+        help="send one realistic message of a type to your server and judge its reply",
+        description="POST one message of TYPE, as a real call sends it, to --to; print it and the reply, "
+        "and say whether Vapi would accept the reply (the checks a played call makes: a tool reply's "
+        "results, an assistant-request's assistant, a transfer destination, a 2xx status). Exit 0 if "
+        "it would, 1 if not, 2 on a usage error.",
+    )
+    p.add_argument("type", metavar="TYPE",
+                   help="the message type: tool-calls, assistant-request, transfer-destination-request, "
+                   "status-update, end-of-call-report, conversation-update, hang, ...")
+    p.add_argument("--to", required=True, metavar="URL", help="your webhook's URL (required)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="change the call the message comes from, as `run --set` does, e.g. "
+                   "call.customer.number=+15550001111 or assistant.name=Riley (repeatable)")
+    p.add_argument("--seed", type=int, help=SEED_HELP)
+    p.set_defaults(func=cmd_trigger)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the scenario language")
     p.set_defaults(func=cmd_schema)
     p = sub.add_parser("serve", help="serve the mock Vapi REST API, webhooks and websockets")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; keep it on loopback (127.0.0.1) unless you mean otherwise")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     p.add_argument("--scenarios", metavar="DIR", help="folder of scenarios to serve (default: the bundled ones)")
     p.add_argument("--default-scenario", default="happy-path",
                    help="played when the assistant's metadata.mockvapi.scenario names none")
     p.add_argument("--token", help="the only Bearer token the API accepts (default: any non-empty token)")
-    p.add_argument("--control-token", help="Bearer token required by the /_mockvapi/ control plane")
+    p.add_argument("--control-token",
+                   help="Bearer token required by the /_mockvapi/ control plane (default: none required)")
     p.add_argument("--speed", type=float, default=1.0, help="real-clock speed factor, e.g. 10 for 10x")
     p.add_argument("--clock", choices=["real", "virtual", "manual"], default="real",
-                   help="virtual: calls play instantly; manual: time moves only via /_mockvapi/clock/advance")
+                   help="real: calls play in wall-clock time, as the SDK clients you point here expect; "
+                   "virtual: calls play instantly; manual: time moves only via /_mockvapi/clock/advance")
     p.add_argument("--seed", type=int, help="seed for every call (default: each scenario's own)")
     p.add_argument("--fault", action="append", default=[], metavar="KIND[:TYPE][,KEY=VALUE...]",
                    help="inject a fault into every call, e.g. drop:transcript,nth=2 or retry-5xx,times=3 "
-                        "(repeatable; see README 'Fault injection')")
-    p.add_argument("--faults", metavar="FILE", help="a YAML list of faults to inject into every call")
+                        "(repeatable; see README 'Fault injection'; default: none)")
+    p.add_argument("--faults", metavar="FILE", help="a YAML list of faults to inject into every call (default: none)")
     # Text, checked by serve(): a bad value gets one line, as a bad --port number does there.
     p.add_argument("--max-calls", default="1000", metavar="N",
                    help="calls held (default 1000); past that the oldest ended ones and their GET /call/{id} "
@@ -217,7 +329,17 @@ def build_parser() -> argparse.ArgumentParser:
     from mockvapi.conformance.command import register as register_conform  # jsonschema is imported on use
 
     register_conform(sub)
+    _every_help_shows_defaults(parser)
     return parser
+
+
+def _every_help_shows_defaults(parser: argparse.ArgumentParser) -> None:
+    """Subcommands registered anywhere (qa, load, ...) print their defaults the same way."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                subparser.formatter_class = DefaultsHelpFormatter
+                _every_help_shows_defaults(subparser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

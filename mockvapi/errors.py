@@ -15,14 +15,15 @@ class MockVapiError(Exception):
 
 @dataclass(frozen=True)
 class SourceLocation:
-    """Where in a scenario file something is: 1-based line and column."""
+    """Where in a scenario file something is: 1-based line and column (line 0: the file as a whole,
+    e.g. one that does not exist, which has no line to point at)."""
 
     file: str
     line: int
     column: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
+        return f"{self.file}:{self.line}:{self.column}" if self.line > 0 else self.file
 
 
 @dataclass(frozen=True)

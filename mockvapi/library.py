@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib.resources
 from pathlib import Path
 
@@ -33,7 +34,13 @@ def resolve(spec: str | Path) -> LoadedScenario:
     bundled = bundled_dir() / f"{name.removesuffix('.yaml')}.yaml"
     if bundled.exists():
         return load_file(bundled)
-    known = ", ".join(bundled_names())
-    raise ScenarioError(
-        [ScenarioProblem(SourceLocation(name, 1, 1), f"no such file or bundled scenario (bundled: {known})")]
-    )
+    raise ScenarioError([ScenarioProblem(SourceLocation(name, 0, 0), unknown_scenario(name))])
+
+
+def unknown_scenario(name: str) -> str:
+    """Why `name` names no scenario, with the nearest bundled name (`barge_in` -> `barge-in`)."""
+    names = bundled_names()
+    stem = Path(name).name.removesuffix(".yaml").removesuffix(".yml")
+    near = difflib.get_close_matches(stem.replace("_", "-").lower(), names, n=1, cutoff=0.6)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return f"no such file or bundled scenario{hint} (bundled: {', '.join(names)})"

@@ -26,6 +26,7 @@ from typing import Any, Literal, TypeVar
 
 from mockvapi.engine.clock import Clock, RealClock, VirtualClock
 from mockvapi.engine.context import CallOverrides
+from mockvapi.engine.digest import DigestLine, digest
 from mockvapi.engine.expectations import EXPECTATION, expect_failures
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer, ClientSink, MemoryClient
@@ -151,6 +152,7 @@ class Call:
             reply_latencies=[(d.message_type, d.latency) for d in self.deliveries(channel="webhook")
                              if d.latency is not None],
             problem_budget=problem_budget,
+            listed=[f"{line.kind}: {line.detail}" for line in self.problem_digest()],
         )
 
     def problem_budget(self, strict: bool) -> int | None:
@@ -161,21 +163,34 @@ class Call:
             return expect.problems
         return 0 if strict else None
 
+    def problem_digest(self) -> list[DigestLine]:
+        """The recorded problems (not expectations) in time order, with a target that failed every
+        delivery the same way (a wrong path, a server that is not running) said once."""
+        return digest(self.problems, self.deliveries(channel="webhook"))
+
+    def first_problem_at(self) -> float | None:
+        """When the first problem other than an expectation was recorded, if any."""
+        return min((p.at for p in self.problems if p.kind != EXPECTATION), default=None)
+
     def _over_budget(self, budget: int | None) -> list[str]:
         faults = [p for p in self.problems if p.kind != EXPECTATION]
         if budget is None or len(faults) <= budget:
             return []
         allowed = "none allowed" if budget == 0 else f"at most {budget} allowed"
-        listed = [f"{p.kind} at {p.at:.3f}s: {p.detail}" for p in faults[:_LISTED]]
-        if len(faults) > _LISTED:
-            listed.append(f"... and {len(faults) - _LISTED} more")
+        lines = self.problem_digest()
+        listed = [str(line) for line in lines[:_LISTED]]
+        if len(lines) > _LISTED:
+            listed.append(f"... and {len(lines) - _LISTED} more")
         return [f"{len(faults)} problem(s) recorded, {allowed}:\n      " + "\n      ".join(listed)]
 
     def check(self) -> None:
         """Raise ExpectationFailed if the scenario's expectations did not hold."""
         failures = self.expectation_failures()
         if failures:
-            raise ExpectationFailed(self._explain("expectations not met:\n  - " + "\n  - ".join(failures)))
+            first = min((p.at for p in self.problems), default=None)  # where it first went wrong
+            raise ExpectationFailed(
+                self._explain("expectations not met:\n  - " + "\n  - ".join(failures), focus_at=first)
+            )
 
     def assert_delivered(self, *types: str, in_order: bool = True, channel: str | None = None) -> None:
         """Each of `types` was delivered (as a subsequence, in this order, unless `in_order=False`)."""
@@ -186,14 +201,18 @@ class Call:
                 try:
                     position = got.index(kind, position) + 1
                 except ValueError:
-                    near = _nearest(kind, got)
-                    raise ExpectationFailed(
-                        self._explain(
-                            f"expected {kind!r} to be delivered after position {position} (looking for "
-                            f"{list(types)} in order); {near}",
-                            focus_type=_closest(kind, got) or kind,
-                        )
-                    ) from None
+                    where = f" to {channel}" if channel else ""
+                    order = f"expected {', '.join(map(repr, types))} in that order; " if len(types) > 1 else ""
+                    if position and kind in got:
+                        # It came, but too early: say where, in the order the user asked for.
+                        what = (f"{kind!r} was delivered{where} only before {got[position - 1]!r} "
+                                f"(delivery #{position}), never after it; {order}"
+                                f"the first {kind!r} was delivery #{got.index(kind) + 1}")
+                        focus = kind
+                    else:
+                        what = f"{kind!r} was never delivered{where}; {order}{_nearest(kind, got)}"
+                        focus = _closest(kind, got) or kind
+                    raise ExpectationFailed(self._explain(what, focus_type=focus)) from None
         else:
             missing = [k for k in types if k not in got]
             if missing:
@@ -224,7 +243,9 @@ class Call:
             )
 
     def assert_no_problems(self, *, including_expectations: bool = True) -> None:
-        problems = [p for p in self.problems if including_expectations or p.kind != EXPECTATION]
+        problems = sorted(
+            (p for p in self.problems if including_expectations or p.kind != EXPECTATION), key=lambda p: p.at
+        )
         if problems:
             listed = "\n  - ".join(f"{p.kind} at {p.at:.3f}s: {p.detail}" for p in problems)
             raise ExpectationFailed(
@@ -686,7 +707,9 @@ class MockVapi:
             errors = call.expectation_failures(problem_budget=False)
             errors += call._over_budget(call.problem_budget(self.strict))
             if errors:
-                failures.append(call._explain("\n  - ".join(["call failed:", *errors])))
+                # The first problem is usually the cause of the rest: the timeline centres on it.
+                what = "\n  - ".join(["call failed:", *errors])
+                failures.append(call._explain(what, focus_at=call.first_problem_at()))
         if failures:
             raise ExpectationFailed("\n\n".join(failures))
 

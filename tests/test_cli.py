@@ -12,7 +12,7 @@ import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 
 from mockvapi import cli
-from mockvapi.library import bundled_paths
+from mockvapi.library import bundled_dir, bundled_paths
 from mockvapi.models.enums import CLIENT_MESSAGE_NAMES, SERVER_MESSAGE_NAMES
 
 MALFORMED = Path(__file__).parent / "scenario" / "malformed"
@@ -58,7 +58,7 @@ def test_validate_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     missing = str(tmp_path / "nope.yaml")
     code, out, _ = run(capsys, "validate", missing)
     assert code == 1
-    assert out.startswith(f"{missing}:1:1: no such file or bundled scenario")
+    assert out.startswith(f"{missing}: no such file or bundled scenario (bundled: assistant-ends-call, ")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,8 +249,10 @@ def test_bundled_name_accepts_the_yaml_suffix(capsys: pytest.CaptureFixture[str]
 def test_unknown_name_lists_the_bundled_ones(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "show", "happy-pth")
     assert code == 1
-    assert out.startswith("happy-pth:1:1: no such file or bundled scenario")
-    assert "happy-path" in out
+    # No fake `:1:1` (there is no file to point into), and the nearest name.
+    assert out.startswith("happy-pth: no such file or bundled scenario; did you mean 'happy-path'? (bundled: ")
+    code, out, _ = run(capsys, "validate", "barge_in")
+    assert out.startswith("barge_in: no such file or bundled scenario; did you mean 'barge-in'? (bundled: ")
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -258,3 +260,96 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["play"])
     assert exc.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_validate_accepts_folders_as_lint_and_run_do(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text((bundled_dir() / "happy-path.yaml").read_text())
+    (tmp_path / "b.yml").write_text((bundled_dir() / "barge-in.yaml").read_text())
+    (tmp_path / "notes.txt").write_text("not a scenario")
+    (tmp_path / "empty").mkdir()
+    code, out, _ = run(capsys, "validate", str(tmp_path))
+    assert (code, out) == (0, f"{tmp_path / 'a.yaml'}: ok\n{tmp_path / 'b.yml'}: ok\n")
+    code, out, _ = run(capsys, "validate", str(tmp_path / "empty"))
+    assert (code, out) == (1, f"{tmp_path / 'empty'}: no scenario files (*.yaml, *.yml) in this folder\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# habits users bring from other mocks: --version, list, -k/-x, trigger, help everywhere
+
+
+def _parsers(parser: Any, path: str = "mockvapi") -> list[tuple[str, Any]]:
+    import argparse
+
+    found = [(path, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                found += _parsers(subparser, f"{path} {name}")
+    return found
+
+
+def test_every_option_of_every_subcommand_has_help_that_shows_its_default() -> None:
+    import argparse
+
+    parsers = _parsers(cli.build_parser())
+    assert len(parsers) > 10
+    missing, silent = [], []
+    for path, parser in parsers:
+        formatter = parser.formatter_class(prog=path)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction | argparse._HelpAction | argparse._VersionAction):
+                continue
+            name = "/".join(action.option_strings) or action.dest
+            if not action.help or action.help is argparse.SUPPRESS:
+                if action.help is not argparse.SUPPRESS:
+                    missing.append(f"{path} {name}")
+                continue
+            text = formatter._get_help_string(action)
+            valued = action.option_strings and action.default not in (None, False, [], "")
+            if valued and "default" not in text:
+                silent.append(f"{path} {name}")
+    assert missing == [], f"options without help: {missing}"
+    assert silent == [], f"options whose help does not show the default: {silent}"
+
+
+def test_serve_help_shows_defaults_and_the_readme_says_what_the_clock_default_is(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("address to listen on; keep it on loopback (127.0.0.1) unless you mean otherwise "
+            "(default: 127.0.0.1)") in text
+    assert "(default: 8000)" in text and "/_mockvapi/clock/advance (default: real)" in text
+    assert cli.build_parser().parse_args(["serve"]).clock == "real"
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert "by default, in virtual time" not in readme
+    assert "`mockvapi serve` keeps the real clock by default" in readme
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from mockvapi import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"mockvapi {__version__}\n"
+
+
+def test_list_names_each_bundled_scenario_with_its_description_and_features(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    lines = out.splitlines()
+    names = [line.split()[0] for line in lines[::2]]
+    assert names == sorted(p.stem for p in bundled_paths())
+    width = len(max(names, key=len))
+    assert lines[2:4] == [
+        f"{'barge-in':<{width}}  A caller phones a dental clinic to move an appointment.",
+        f"{'':<{width}}  exercises: inboundPhoneCall, user-interrupted, ends customer-ended-call",
+    ]
+    features = dict(zip(names, lines[1::2], strict=True))
+    assert "tool-calls, hang, tool-calls-result" in features["slow-tool-hang"]
+    assert "assistant-request" in features["inbound-assistant-request"]
+    assert "tool error reply" in features["tool-error"] and "ends voicemail" in features["outbound-voicemail"]

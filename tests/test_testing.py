@@ -181,10 +181,20 @@ async def test_assert_delivered_out_of_order_names_the_position_and_the_nearest_
     with pytest.raises(ExpectationFailed) as failed:
         call.assert_delivered("end-of-call-report", "user-interrupted")
     text = str(failed.value)
-    report = call.delivered_types().index("end-of-call-report")
-    assert f"expected 'user-interrupted' to be delivered after position {report + 1}" in text
-    assert "nearest delivered type: 'user-interrupted'" in text
+    types = call.delivered_types()
+    report, first = types.index("end-of-call-report") + 1, types.index("user-interrupted") + 1
+    assert text.splitlines()[0] == (
+        f"mockvapi: 'user-interrupted' was delivered only before 'end-of-call-report' (delivery #{report}), "
+        "never after it; expected 'end-of-call-report', 'user-interrupted' in that order; "
+        f"the first 'user-interrupted' was delivery #{first}"
+    )
     assert "seed 2002" in text and call.id in text
+    with pytest.raises(ExpectationFailed) as failed:
+        call.assert_delivered("status-update", "user-interupted")
+    assert str(failed.value).splitlines()[0].startswith(
+        "mockvapi: 'user-interupted' was never delivered; expected 'status-update', 'user-interupted' in that "
+        "order; nearest delivered type: 'user-interrupted'; delivered: status-update×"
+    )
     with pytest.raises(ExpectationFailed, match=r"never delivered: \['user-interupted'\]; nearest delivered type"):
         call.assert_delivered("status-update", "user-interupted", in_order=False)
 
@@ -233,7 +243,10 @@ async def test_check_lists_problems_once_when_strict() -> None:
         vapi.check()
     text = str(failed.value)
     assert f"{faults} problem(s) recorded, none allowed:" in text
-    assert text.count("delivery-failed at") == 8 and f"... and {faults - 8} more" in text
+    # Every delivery got the same 500: one line says so, not one per delivery.
+    assert text.count("delivery-failed at") == 1
+    assert (f"delivery-failed at {call.problems[0].at:.3f}s: every delivery to callable:failing answered "
+            f"HTTP 500 ({faults} deliveries)\n") in text
     assert call.problem_budget(strict=True) == 0 and call.problem_budget(strict=False) is None
 
 
@@ -298,3 +311,90 @@ async def test_reprs() -> None:
         assert repr(call) == f"Call('short', id={call.id[:8]}, seed=3, ended=customer-ended-call, " \
             f"{len(call.deliveries())} deliveries)"
         assert repr(vapi).startswith("MockVapi(VirtualClock, seed=3, 1 calls, Journal(")
+
+
+# -- failure messages a newcomer can act on ----------------------------------------------------------
+
+
+async def test_a_wrong_webhook_path_is_said_once_naming_the_path_and_the_app() -> None:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/webhook")
+    def hook(body: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    async with MockVapi(webhook=app, webhook_path="/wrong") as vapi:
+        call = await vapi.play(SHORT)
+    with pytest.raises(ExpectationFailed) as failed:
+        vapi.check()
+    text = str(failed.value)
+    deliveries = len(call.deliveries())
+    assert text.splitlines()[:3] == [
+        "mockvapi: call failed:",
+        f"  - {deliveries} problem(s) recorded, none allowed:",
+        f"      delivery-failed at {call.problems[0].at:.3f}s: every delivery to asgi:FastAPI POST /wrong answered "
+        f"HTTP 404 ({deliveries} deliveries); nothing is routed at that path: check webhook_path (in-process "
+        "apps) or the server URL's path",
+    ]
+    assert " at 0x" not in text and " at 0x" not in repr(vapi)
+
+
+async def test_teardown_check_focuses_the_first_problem_and_lists_problems_in_time_order() -> None:
+    from mockvapi.engine.journal import Problem
+
+    def late_failure(body: dict[str, Any], headers: Any) -> Any:
+        return (500, {}) if body["message"]["type"] == "end-of-call-report" else {}
+
+    async with MockVapi(webhook=late_failure) as vapi:
+        call = await vapi.play(SHORT)
+    # Recorded after the report's failure, but it happened earlier: it is the one to read first.
+    vapi.journal.problem(Problem(call.id, "non-200-reply", "tool 'x' reply had status 500", 1.25))
+    with pytest.raises(ExpectationFailed) as failed:
+        vapi.check()
+    lines = str(failed.value).splitlines()
+    report_at = call.deliveries(type="end-of-call-report")[0].at
+    assert lines[1:4] == [
+        "  - 2 problem(s) recorded, none allowed:",
+        "      non-200-reply at 1.250s: tool 'x' reply had status 500",
+        f"      delivery-failed at {report_at:.3f}s: end-of-call-report -> callable:late_failure: HTTP 500",
+    ]
+    centre = next(line for line in lines if line.startswith("  > "))
+    nearest = min(call.deliveries(), key=lambda d: abs(d.at - 1.25))
+    assert centre.startswith(f"  > {nearest.at:8.3f}s") and nearest.message_type != "end-of-call-report"
+
+
+async def test_a_failing_expect_reply_names_its_step_by_id_else_by_number() -> None:
+    scenario = """
+version: 1
+name: tools
+assistant:
+  tools:
+    - name: check
+steps:
+  - user: "Book me in."
+  - tool:
+      name: check
+      result: {slots: ["09:00"]}
+      expect_reply: {result_contains: "09:00"}
+  - id: confirm-booking
+    tool:
+      name: check
+      result: {slots: ["09:00"]}
+      expect_reply: {result_contains: "09:00"}
+  - end: customer-ended-call
+"""
+
+    def no_slots(body: dict[str, Any], headers: Any) -> dict[str, Any]:
+        message = body["message"]
+        if message["type"] != "tool-calls":
+            return {}
+        return {"results": [{"toolCallId": message["toolCallList"][0]["id"], "result": "none"}]}
+
+    async with MockVapi(webhook=no_slots, strict=False) as vapi:
+        call = await vapi.play(scenario)
+    assert [p.detail for p in call.problems if p.kind == "expectation"] == [
+        "step #2: tool 'check': result 'none' does not contain '09:00'",
+        "step 'confirm-booking': tool 'check': result 'none' does not contain '09:00'",
+    ]

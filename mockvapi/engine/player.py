@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from mockvapi.engine.clock import Clock
 from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Ask, Event, Reply, StepError, Waiting
+from mockvapi.engine.expectations import at_step
 from mockvapi.engine.faults import ChannelFaults, Send, Tamper, rules_for
 from mockvapi.engine.journal import Journal, Problem
 from mockvapi.engine.routing import route
@@ -341,7 +342,8 @@ class CallPlayer:
         while self._problems_seen < len(problems):
             p = problems[self._problems_seen]
             self._problems_seen += 1
-            self.journal.problem(Problem(self.call_id, p.kind, p.detail, p.at))
+            detail = at_step(p.kind, p.detail, p.step, self.sim.scenario)
+            self.journal.problem(Problem(self.call_id, p.kind, detail, p.at))
 
     def __repr__(self) -> str:
         return (

@@ -95,7 +95,8 @@ def register(sub: Any) -> None:
         "reported per message type. Exit 0 if nothing failed, 1 if any delivery or expectation "
         "failed, 2 on a usage error.",
     )
-    p.add_argument("scenarios", metavar="SCENARIOS")
+    p.add_argument("scenarios", metavar="SCENARIOS",
+                   help="a folder of scenarios, or comma-separated scenario files or bundled names")
     p.add_argument("--to", required=True, metavar="URL", help="the webhook every message is POSTed to")
     p.add_argument("--users", "-u", type=int, default=10, metavar="N", help="concurrent calls (default 10)")
     p.add_argument("--spawn-rate", "-r", type=float, default=1.0, metavar="R", help="users started per second")
@@ -103,7 +104,8 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="base seed (default 0): user k of worker w plays the same calls")
     p.add_argument("--weights", metavar="NAME=W,...", help="scenario mix by file stem (unlisted: 1)")
     p.add_argument("--speed", type=float, help="call speed factor (default 1, real time)")
-    p.add_argument("--profile", choices=["realistic", "spec"])
+    p.add_argument("--profile", choices=["realistic", "spec"],
+                   help="realistic (default): messages as live Vapi sends them; spec: as the OpenAPI spec says")
     p.add_argument("--csv", metavar="PREFIX", help="write Locust's CSV statistics")
     p.add_argument("--html", metavar="FILE", help="write Locust's HTML report")
     p.add_argument("--processes", type=int, metavar="P", help="fork P local Locust workers (-1: one per core)")

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import importlib
 import json
 import sys
@@ -40,7 +41,7 @@ def register(sub: Any) -> None:
         description="Write NAME.yaml: a commented scenario showing every kind of step, with the "
         f"yaml-language-server line for editor autocompletion (and {SCHEMA_FILE} beside it).",
     )
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="the scenario's name; the file is NAME.yaml")
     p.add_argument("--dir", default=".", metavar="D", help="folder to write into (default: .)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.add_argument("--no-schema", action="store_true", help=f"do not write {SCHEMA_FILE}")
@@ -65,13 +66,21 @@ def register(sub: Any) -> None:
         "print a summary and write reports. Exit 0 if all pass, 1 if any fails, 2 on a usage error or "
         "an invalid scenario. Without --to the calls use their scripted replies.",
     )
-    p.add_argument("scenarios", nargs="+", metavar="SCENARIO_OR_DIR")
-    p.add_argument("--to", metavar="URL", help="the webhook URL every server message is POSTed to")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO_OR_DIR",
+                   help="scenario files, bundled scenario names or folders of scenarios")
+    p.add_argument("--to", metavar="URL",
+                   help="the webhook URL every server message is POSTed to (default: none, scripted replies)")
     p.add_argument("--to-app", metavar="MODULE:ATTR", help=argparse.SUPPRESS)  # in-process app, for tests
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report here")
-    p.add_argument("--seed", type=int, help="play every scenario with this seed")
-    p.add_argument("--profile", choices=["realistic", "spec"], default="realistic")
+    p.add_argument("--seed", type=int, help="play every scenario with this seed (default: each scenario's own)")
+    p.add_argument("--profile", choices=["realistic", "spec"], default="realistic",
+                   help="realistic: messages as live Vapi sends them; spec: as the OpenAPI spec says")
+    p.add_argument("-k", dest="pattern", metavar="PATTERN",
+                   help="run only the scenarios whose name or file name contains PATTERN (case-insensitive; "
+                   "* and ? are wildcards; several patterns: comma-separated)")
+    p.add_argument("-x", "--fail-fast", action="store_true",
+                   help="stop at the first scenario that fails (the ones not yet started are not run)")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -80,7 +89,7 @@ def register(sub: Any) -> None:
         metavar="KEY.PATH=VALUE",
         help="change every scenario before it is checked, e.g. timing.tokens_per_second=80 (repeatable)",
     )
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="play N scenarios at once")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="play N scenarios at once (with --to)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_run)
 
@@ -178,6 +187,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not specs:
         print(f"mockvapi run: no scenario files in {' '.join(args.scenarios)}", file=sys.stderr)
         return USAGE
+
     loaded: list[LoadedScenario] = []
     bad = False
     for spec in specs:
@@ -196,8 +206,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("mockvapi run: invalid scenario(s); nothing was run", file=sys.stderr)
         return USAGE
     progress = None if args.quiet else _progress(sys.stderr)
-    options = RunOptions(target=target, seed=args.seed, profile=args.profile, jobs=args.jobs)
+    if args.pattern:
+        # A bundled name or a file's stem may differ from the scenario's own name: either selects it.
+        loaded = [s for s in loaded if _selected(Path(s.file), args.pattern, s.scenario.name)]
+        if not loaded:
+            print(f"mockvapi run: no scenario matches -k {args.pattern!r}", file=sys.stderr)
+            return USAGE
+    options = RunOptions(target=target, seed=args.seed, profile=args.profile, jobs=args.jobs,
+                         fail_fast=args.fail_fast)
     results = run(loaded, options, progress)
+    if len(results) < len(loaded):
+        print(f"mockvapi run: stopped at the first failure (-x); {len(loaded) - len(results)} scenario(s) not run",
+              file=sys.stderr)
     label = args.to or (f"in-process app {args.to_app}" if args.to_app else None)
     print_summary(results, sys.stdout, time.perf_counter() - started)
     try:
@@ -209,6 +229,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"mockvapi run: cannot write a report: {exc}", file=sys.stderr)
         return USAGE
     return 0 if all(r.passed for r in results) else 1
+
+
+def _selected(path: Path, pattern: str, name: str | None = None) -> bool:
+    """Whether `-k PATTERN` picks a scenario: a piece of its name or file stem, or a glob on either."""
+    names = [n.lower() for n in (path.stem, name) if n]
+    for part in (p.strip().lower() for p in pattern.split(",")):
+        if not part:
+            continue
+        if any(c in part for c in "*?["):
+            if any(fnmatch.fnmatchcase(n, part) for n in names):
+                return True
+        elif any(part in n for n in names):
+            return True
+    return False
 
 
 def _progress(out: TextIO) -> Any:
@@ -239,11 +273,19 @@ def print_summary(results: list[ScenarioResult], out: TextIO, elapsed: float) ->
     errors = sum(r.status == "error" for r in results)
     tail = f", {errors} error(s)" if errors else ""
     print(f"\n{len(results)} scenario(s): {passed} passed, {failed} failed{tail} in {elapsed:.2f}s", file=out)
+    # A target that refused everything is said once, not once per delivery of every scenario.
+    unreachable = list(dict.fromkeys(line for r in results if not r.passed for line in r.unreachable))
+    for line in unreachable:
+        hit = [r for r in results if not r.passed and line in r.unreachable]
+        print(f"\n{line}\n{len(hit)} scenario(s) could not deliver to it", file=out)
     for r in results:
         if r.passed:
             continue
+        rest = [f for f in r.failures if not any(line in f for line in unreachable)]
+        if not rest and r.unreachable:
+            continue
         print(f"\n{r.status.upper()} {r.name} ({r.file})", file=out)
-        for failure in r.failures:
+        for failure in rest:
             print(f"  - {failure}", file=out)
 
 

@@ -20,12 +20,12 @@ import yaml
 from pydantic import BaseModel
 
 from mockvapi.errors import MockVapiError, ScenarioError, ScenarioProblem, SourceLocation
-from mockvapi.library import bundled_dir, bundled_names
+from mockvapi.library import bundled_dir, unknown_scenario
 from mockvapi.scenario import loader as _loader
 from mockvapi.scenario.loader import LoadedScenario, PathKey, SourceMap, parse_yaml
 from mockvapi.scenario.schema import AssistantTurn, End, Scenario, Silence, UserTurn
 
-__all__ = ["Override", "OverrideError", "apply_overrides", "load_scenario", "parse_override"]
+__all__ = ["Override", "OverrideError", "apply_overrides", "load_scenario", "load_text_with", "parse_override"]
 
 # Step bodies that may be written as a bare scalar, and the key that scalar stands for.
 _SHORTHANDS: dict[type[BaseModel], str] = {UserTurn: "say", AssistantTurn: "say", Silence: "duration", End: "reason"}
@@ -178,16 +178,18 @@ def load_scenario(spec: str | Path, overrides: list[Override] | None = None) -> 
     if not path.exists():
         bundled = bundled_dir() / f"{str(spec).removesuffix('.yaml')}.yaml"
         if not bundled.exists():
-            known = ", ".join(bundled_names())
-            raise ScenarioError(
-                [ScenarioProblem(SourceLocation(str(spec), 1, 1), f"no such file or bundled scenario ({known})")]
-            )
+            raise ScenarioError([ScenarioProblem(SourceLocation(str(spec), 0, 0), unknown_scenario(str(spec)))])
         path = bundled
     file = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), f"cannot read file: {exc}")]) from None
+    return load_text_with(text, file, overrides)
+
+
+def load_text_with(text: str, file: str, overrides: list[Override] | None = None) -> LoadedScenario:
+    """`load_scenario` for YAML text already read (`file` names it in problems)."""
     if not overrides:
         return _loader.load_text(text, file)
     data, smap = parse_yaml(text, file)

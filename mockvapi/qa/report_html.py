@@ -28,6 +28,8 @@ __all__ = ["render_html", "write_html"]
 WIDTH = 1100  # px the whole call takes at zoom 1, within the limits below
 MIN_PX_PER_S, MAX_PX_PER_S = 6.0, 60.0
 LANE_TITLES = {"caller": "Caller", "assistant": "Assistant", "webhook": "Webhook replies"}
+TEXT_PX = 6.5  # about one character of the bubbles' 11px font
+TIGHT_PX = 64  # narrower than this, a bubble whose text does not fit shows none
 
 
 def _esc(text: object) -> str:
@@ -108,8 +110,12 @@ def _swimlane(trace: CallTrace) -> str:
     lanes: dict[str, list[str]] = {lane: [] for lane in LANE_TITLES}
     for span in trace.spans:
         attrs = f' data-i="{span.item}"' if span.item is not None else f' data-h="{span.history}"'
+        # A bubble too short to show a few words shows none (its text is in the tooltip and the panel)
+        # rather than a first letter and an ellipsis; the script re-decides this after a zoom.
+        width = max(span.end - span.start, 0.0) * scale.pxs
+        tight = " tight" if width < min(len(span.text) * TEXT_PX + 10, TIGHT_PX) else ""
         lanes[span.lane].append(
-            f'<div class="span {span.kind}"{attrs} style="left:{scale.x(span.start)};'
+            f'<div class="span {span.kind}{tight}"{attrs} style="left:{scale.x(span.start)};'
             f'width:{scale.w(span.end - span.start)}" title="{_esc(span.text)}">{_esc(span.text)}</div>'
         )
     for index, item in enumerate(trace.items):
@@ -154,7 +160,7 @@ def _clock(seconds: int) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds}s"
 
 
-def _messages_table(trace: CallTrace) -> str:
+def _messages_table(trace: CallTrace, deliveries: int) -> str:
     rows = []
     for index, item in enumerate(trace.items):
         reply = ""
@@ -172,11 +178,21 @@ def _messages_table(trace: CallTrace) -> str:
             f'<tr class="{css}" data-i="{index}"><td>{item.at:.3f}s</td><td>{_esc(item.type)}</td>'
             f"<td>{'yes' if item.sent else ''}</td><td>{_esc(reply)}</td><td>{_esc(item.label[:160])}</td></tr>"
         )
+    # The header's delivery count, reconciled: what went to the webhook, and what only the call had.
+    sent = sum(item.sent for item in trace.items)
+    again = f", plus {deliveries - sent} sent again (retries, duplicates)" if deliveries > sent else ""
+    kept = f", {len(trace.items) - sent} not for the webhook" if len(trace.items) > sent else ""
+    counts = f"{len(trace.items)}: {sent} delivered to the webhook{again}{kept}"
     return (
-        f'<details class="all"><summary>All messages ({len(trace.items)}; click a row for its payload)</summary>'
+        f'<details class="all"><summary>All messages ({counts}; click a row for its payload)</summary>'
         '<table class="msgs"><thead><tr><th>at</th><th>type</th><th>to server</th><th>reply</th><th>what</th>'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></details>"
     )
+
+
+def _short(text: str, limit: int = 140) -> str:
+    first = text.split("\n", 1)[0]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 def _call_section(index: int, result: ScenarioResult) -> str:
@@ -216,14 +232,20 @@ def _call_section(index: int, result: ScenarioResult) -> str:
             '<div class="panel" hidden><div class="panel-head"><b class="panel-title"></b>'
             '<button type="button" class="close" title="close">×</button></div><pre class="payload"></pre></div>'
         )
-        parts.append(_messages_table(result.trace))
+        parts.append(_messages_table(result.trace, result.deliveries))
         parts.append(
             f'<script type="application/json" class="call-data">{_json_script(_call_data(result.trace))}</script>'
         )
-    if result.excerpt and result.status != "passed":
-        parts.append(
-            f"<details open><summary>Timeline around the failure</summary><pre>{_esc(result.excerpt)}</pre></details>"
-        )
+    if result.status != "passed":
+        # Each failure gets the timeline around its own moment: a second failure is often elsewhere.
+        excerpts = result.excerpts or ([result.excerpt] if result.excerpt else [])
+        for number, excerpt in enumerate(excerpts, 1):
+            failure = result.failures[number - 1] if number <= len(result.failures) else ""
+            what = f"failure {number}: {failure}" if len(excerpts) > 1 else "the failure"
+            parts.append(
+                f'<details open class="around"><summary>Timeline around {_esc(_short(what))}</summary>'
+                f"<pre>{_esc(excerpt)}</pre></details>"
+            )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -299,12 +321,12 @@ ul.failures{color:var(--bad);margin:6px 0;padding-left:20px}ul.problems{color:#9
 .swim{display:flex;border:1px solid #dde3ea;border-radius:4px;background:#fbfcfd}
 .labels{flex:0 0 120px;border-right:1px solid #dde3ea}
 .label{height:56px;padding:6px 8px;font-weight:600;font-size:12px;border-bottom:1px solid #eef1f5}
-.label.axis-label{height:22px;padding:3px 8px;color:#8796a8;font-weight:400}
+.label.axis-label{height:38px;padding:3px 8px;color:#8796a8;font-weight:400}
 .scroll{overflow-x:auto;flex:1 1 auto}
 .canvas{position:relative;min-width:100%}
-.axis{position:relative;height:22px;border-bottom:1px solid #dde3ea}
-.sec{position:absolute;top:3px;font-size:11px;color:#8796a8;border-left:1px solid #dde3ea;padding-left:3px;
- height:19px}
+.axis{position:relative;height:38px;border-bottom:1px solid #dde3ea}
+.sec{position:absolute;top:2px;font-size:11px;line-height:15px;color:#8796a8;border-left:1px solid #dde3ea;
+ padding-left:3px;height:16px;white-space:nowrap}
 .lane{position:relative;height:56px;border-bottom:1px solid #eef1f5}
 .span{position:absolute;top:6px;height:24px;border-radius:4px;color:#fff;font-size:11px;line-height:24px;
  padding:0 5px;
@@ -312,6 +334,7 @@ ul.failures{color:var(--bad);margin:6px 0;padding-left:20px}ul.problems{color:#9
 .lane-caller .span{background:var(--caller)}.lane-assistant .span{background:var(--assistant)}
 .span.cut{background:var(--cut)!important;border-right:3px solid var(--bad)}
 .span.wait{background:#b9c6d6;color:#1d232b}
+.span.tight{color:transparent!important}
 .tick{position:absolute;top:36px;width:3px;height:14px;margin-left:-1px;border-radius:1px;background:#9aa7b6;
  cursor:pointer}
 .lane-caller .tick{background:var(--caller);opacity:.55}.lane-assistant .tick{background:var(--assistant);
@@ -323,10 +346,11 @@ ul.failures{color:var(--bad);margin:6px 0;padding-left:20px}ul.problems{color:#9
 .lane-webhook .tick{background:var(--webhook);opacity:.8}
 .lane-webhook .tick.bad{background:var(--bad);opacity:1;height:22px;top:32px}
 .tick:hover,.span:hover,.sel{outline:2px solid #111}
-.mark{position:absolute;top:22px;bottom:0;width:0;border-left:2px dashed var(--cut);cursor:pointer}
+.mark{position:absolute;top:38px;bottom:0;width:0;border-left:2px dashed var(--cut);cursor:pointer}
 .mark.m-hang{border-left-color:var(--hang)}.mark.m-problem{border-left:2px solid var(--bad)}
 .mark.m-end{border-left:2px solid #1d232b}
-.flag{position:absolute;top:-20px;left:-8px;font-size:13px;background:#fff;border-radius:3px;line-height:16px}
+.flag{position:absolute;top:-19px;left:-8px;font-size:13px;background:#fff;border-radius:3px;line-height:16px;
+ white-space:nowrap}
 .m-problem .flag{color:var(--bad)}.m-hang .flag,.hg{color:var(--hang);font-size:11px;font-weight:700}
 .m-interrupt .flag{color:var(--cut)}
 .panel{margin-top:8px;border:1px solid #c7d0db;border-radius:4px;background:#fff}
@@ -387,9 +411,16 @@ _JS = """
     pre.textContent = text;
     panel.hidden = false;
   }
+  function fit(section) {
+    section.querySelectorAll(".span").forEach(function (el) {
+      el.classList.remove("tight");
+      if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth < __TIGHT_PX__) { el.classList.add("tight"); }
+    });
+  }
   document.querySelectorAll("section.call").forEach(function (section) {
     var script = section.querySelector("script.call-data");
     if (!script) { return; }
+    fit(section);
     var d = JSON.parse(script.textContent);
     section.addEventListener("click", function (ev) {
       var target = ev.target;
@@ -400,6 +431,7 @@ _JS = """
         var z = Number(zoom.getAttribute("data-zoom"));
         var now = Number(swim.style.getPropertyValue("--z")) || 1;
         swim.style.setProperty("--z", String(z === 1 ? 1 : Math.min(32, Math.max(0.125, now * z))));
+        fit(section);
         return;
       }
       if (target.closest(".close")) { section.querySelector(".panel").hidden = true; return; }
@@ -409,4 +441,4 @@ _JS = """
   });
   document.body.classList.add("js-ready");
 })();
-"""
+""".replace("__TIGHT_PX__", str(TIGHT_PX))

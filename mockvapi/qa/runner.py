@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from mockvapi.engine.expectations import EXPECTATION, expect_failures
+from mockvapi.engine.digest import failing_targets
+from mockvapi.engine.expectations import EXPECTATION, at_step, expect_failures
 from mockvapi.engine.simulator import simulate
 from mockvapi.engine.timeline import Timeline
 from mockvapi.errors import ScenarioError
 from mockvapi.models.messages import Profile
 from mockvapi.qa.trace import CallTrace, build_trace
 from mockvapi.scenario.loader import LoadedScenario
-from mockvapi.scenario.schema import Expect
+from mockvapi.scenario.schema import Expect, Scenario
 from mockvapi.testing import Call, MockVapi
 
 __all__ = ["RunOptions", "ScenarioResult", "collect", "run", "run_scenarios"]
@@ -37,6 +38,7 @@ class RunOptions:
     seed: int | None = None
     profile: Profile = "realistic"
     jobs: int = 1
+    fail_fast: bool = False  # stop starting scenarios once one has not passed
 
 
 @dataclass
@@ -54,8 +56,11 @@ class ScenarioResult:
     ended_reason: str | None = None
     seed: int | None = None
     call_id: str | None = None
-    excerpt: str = ""
+    excerpt: str = ""  # the timeline around the first failure
     trace: CallTrace | None = None
+    excerpts: list[str] = field(default_factory=list)  # the timeline around each failure, as `failures`
+    # "target unreachable: URL (connection refused)" for each target that answered no delivery at all
+    unreachable: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -95,8 +100,13 @@ async def run_scenarios(
         if progress is not None:
             progress(result, done, total)
 
+    def stopping() -> bool:
+        return options.fail_fast and any(r is not None and not r.passed for r in results)
+
     if options.target is None:
         for index, loaded in enumerate(scenarios):
+            if stopping():
+                break
             finished(index, _scripted(loaded, options))
             await asyncio.sleep(0)
     else:
@@ -105,7 +115,8 @@ async def run_scenarios(
 
             async def one(index: int, loaded: LoadedScenario) -> None:
                 async with gate:
-                    finished(index, await _live(vapi, index, loaded, options))
+                    if not stopping():  # scenarios already playing finish; no new one starts
+                        finished(index, await _live(vapi, index, loaded, options))
 
             await asyncio.gather(*(one(i, s) for i, s in enumerate(scenarios)))
     return [r for r in results if r is not None]
@@ -133,11 +144,14 @@ async def _live(vapi: MockVapi, index: int, loaded: LoadedScenario, options: Run
     failures = call.expectation_failures()
     faults = [p for p in call.problems if p.kind != EXPECTATION]
     if loaded.scenario.expect is None and faults:
-        failures += [f"{p.kind}: {p.detail}" for p in faults]
-    problems = [(p.at, p.kind, p.detail) for p in call.problems]
+        failures += [f"{line.kind}: {line.detail}" for line in call.problem_digest()]
+    problems = [(p.at, p.kind, p.detail) for p in sorted(call.problems, key=lambda p: p.at)]
     timeline = call.timeline
     trace = build_trace(timeline, profile=options.profile, deliveries=call.deliveries(), problems=problems)
-    return _finished(loaded, start, timeline, trace, failures, problems, len(call.deliveries(channel="webhook")))
+    webhook = call.deliveries(channel="webhook")
+    result = _finished(loaded, start, timeline, trace, failures, problems, len(webhook))
+    result.unreachable = [str(f) for f in failing_targets(webhook, minimum=1) if f.unreachable]
+    return result
 
 
 def _finished(
@@ -164,6 +178,7 @@ def _finished(
         call_id=str(timeline.context.call["id"]),
         excerpt=trace.excerpt(_focus(problems, timeline, failures)),
         trace=trace,
+        excerpts=[trace.excerpt(failure_at(failure, problems, timeline.duration)) for failure in failures],
     )
 
 
@@ -185,6 +200,7 @@ def _errored(loaded: LoadedScenario, call: Call | None, message: str, start: flo
         result.seed = call.seed
         result.call_id = call.id
         result.excerpt = result.trace.excerpt()
+        result.excerpts = [result.excerpt]
         result.problems = [f"{kind}: {detail}" for _, kind, detail in problems]
     return result
 
@@ -195,13 +211,13 @@ def _scripted(loaded: LoadedScenario, options: RunOptions) -> ScenarioResult:
         timeline = simulate(loaded, seed=options.seed)
     except ScenarioError as exc:
         return _errored(loaded, None, str(exc), start)
-    failures = scripted_failures(loaded.scenario.expect, timeline)
+    failures = scripted_failures(loaded.scenario.expect, timeline, loaded.scenario)
     problems = [(p.at, p.kind, p.detail) for p in timeline.problems]
     trace = build_trace(timeline, profile=options.profile, problems=problems)
     return _finished(loaded, start, timeline, trace, failures, problems, len(timeline.messages(side="server")))
 
 
-def scripted_failures(expect: Expect | None, timeline: Timeline) -> list[str]:
+def scripted_failures(expect: Expect | None, timeline: Timeline, scenario: Scenario | None = None) -> list[str]:
     """`Call.expectation_failures()` for a call played with scripted replies: what the server would
     have been sent stands for what was delivered."""
     # Without an expect block, a scripted call must still record no problem (Expect() allows none).
@@ -209,7 +225,8 @@ def scripted_failures(expect: Expect | None, timeline: Timeline) -> list[str]:
         expect if expect is not None else Expect(),
         ended_reason=timeline.ended_reason,
         delivered=[m["type"] for _, m in timeline.messages(side="server")],
-        problems=[(p.kind, p.detail) for p in timeline.problems],
+        problems=[(p.kind, at_step(p.kind, p.detail, p.step, scenario) if scenario else p.detail)
+                  for p in timeline.problems],
     )
 
 
@@ -220,3 +237,18 @@ def _focus(problems: list[tuple[float, str, str]], timeline: Timeline, failures:
     if problems:
         return problems[0][0]
     return timeline.duration
+
+
+def failure_at(failure: str, problems: Sequence[tuple[float, str, str]], end: float) -> float:
+    """When in the call a failure happened: the problem it reports, the first problem for a count of
+    them, else the end of the call (what was, or was not, delivered by then)."""
+    for at, kind, detail in problems:
+        if f"{kind}: {detail}" in failure or (detail and detail in failure):
+            return at
+    if " problem(s) recorded" in failure:
+        faults = [at for at, kind, _ in problems if kind != EXPECTATION]
+        if faults:
+            return min(faults)
+    # A digest line ("delivery-failed: every delivery to ... answered HTTP 404") stands for its kind's first.
+    same_kind = [at for at, kind, _ in problems if failure.startswith(f"{kind}: ")]
+    return min(same_kind) if same_kind else end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,6 +228,10 @@ def parse_yaml(text: str, file: str, *, limits: Limits | None = None) -> tuple[A
             mark = exc.context_mark
             problem = f"{exc.context}, never closed" if exc.context else "unclosed construct"
         where = _position(mark, file) if mark else SourceLocation(file, 1, 1)
+        hint = _indentation_hint(text, exc) if mark is exc.problem_mark else None
+        if hint is not None:
+            where = SourceLocation(file, hint[0] + 1, hint[1] + 1)
+            problem = hint[2]
         raise ScenarioError([ScenarioProblem(where, f"invalid YAML: {problem}")]) from None
     except yaml.YAMLError as exc:
         raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), f"invalid YAML: {exc}")]) from None
@@ -249,6 +254,33 @@ def parse_yaml(text: str, file: str, *, limits: Limits | None = None) -> tuple[A
 def _suggest(error: Any, data: Any) -> str:
     """For an unknown key, the nearest known key at that level."""
     return suggest(error, Scenario, STEP_KINDS)
+
+
+# Words authors reach for, by meaning, for the step kind Vapi's call has for them.
+_STEP_SYNONYMS = {
+    "silence": ("pause", "wait", "sleep", "delay", "quiet", "idle", "nothing"),
+    "assistant": ("say", "speak", "bot", "agent", "ai", "model", "reply", "answer"),
+    "user": ("customer", "caller", "human", "person", "ask"),
+    "end": ("hangup", "hang-up", "hang_up", "stop", "finish", "bye", "end-call", "end_call"),
+    "tool": ("function", "tool_call", "tool-call", "tool-calls", "toolcall", "call"),
+    "transfer": ("forward", "handoff", "hand-off", "transfer-call", "transfercall"),
+}
+
+
+def _unknown_step_kind(error: Any, data: Any) -> str | None:
+    """For a step with no known kind, which kinds there are and which one its key probably meant."""
+    loc = error["loc"]
+    if error["type"] != "extra_forbidden" or len(loc) != 3 or loc[0] != "steps" or not isinstance(loc[1], int):
+        return None
+    steps = data.get("steps") if isinstance(data, dict) else None
+    step = steps[loc[1]] if isinstance(steps, list) and loc[1] < len(steps) else None
+    if not isinstance(step, dict) or any(kind in step for kind in STEP_KINDS):
+        return None  # a step with a kind and a stray key: "unknown key" says it better
+    name = str(loc[2])
+    meant = next((kind for kind, words in _STEP_SYNONYMS.items() if name.lower() in words), None)
+    meant = meant or next(iter(difflib.get_close_matches(name, STEP_KINDS, n=1)), None)
+    hint = f"; did you mean {meant!r}?" if meant else ""
+    return f"unknown step kind {name!r}: a step is one of {', '.join(STEP_KINDS)}{hint}"
 
 
 def load_text(text: str, file: str = "<string>", *, limits: Limits | None = None) -> LoadedScenario:
@@ -279,7 +311,8 @@ def validate(data: dict[str, Any], smap: SourceMap, text: str) -> LoadedScenario
             step = None
             if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
                 step = f"#{loc[1] + 1}"
-            problems.append(ScenarioProblem(where, _describe(error) + _suggest(error, data), step))
+            message = _unknown_step_kind(error, data) or _describe(error) + _suggest(error, data)
+            problems.append(ScenarioProblem(where, message, step))
         raise ScenarioError(_unique(problems)) from None
     loaded = LoadedScenario(scenario, smap, text)
     references = _fault_references(scenario)
@@ -327,3 +360,58 @@ def load_file(path: str | Path, *, limits: Limits | None = None) -> LoadedScenar
             [ScenarioProblem(SourceLocation(file, 1, 1), f"cannot read file: {exc}")]
         ) from None
     return load_text(text, file, limits=limits)
+
+
+def _content_indent(line: str) -> int:
+    """Where a line's content starts, counting a sequence item's `- ` as indentation."""
+    at = len(line) - len(line.lstrip(" "))
+    while line.startswith("- ", at) or line[at:].rstrip() == "-":
+        at += 2
+        at += len(line[at:]) - len(line[at:].lstrip(" "))
+    return at
+
+
+def _indentation_hint(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, int, str] | None:
+    """(line, column, message) naming the line whose indentation is probably wrong, for the YAML errors
+    a mis-indented line causes; None for any other error. PyYAML reports where the parser gave up,
+    which for an over-indented line is often the correct line after it."""
+    mark, problem = exc.problem_mark, str(exc.problem or "")
+    if mark is None:
+        return None
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return None
+
+    def meaningful(n: int) -> bool:
+        return bool(lines[n].strip()) and not lines[n].lstrip().startswith("#")
+
+    here = _content_indent(lines[mark.line])
+    above = [n for n in range(mark.line - 1, -1, -1) if meaningful(n)]
+    if problem == "mapping values are not allowed here":
+        if ": " in lines[mark.line][here:mark.column]:
+            return (mark.line, mark.column, "a value with ': ' in it needs quotes (`say: \"Note: hi\"`), "
+                    "or a line's indentation is wrong")
+        if above and _content_indent(lines[above[0]]) < here:
+            return (mark.line, here, "this line is indented under a key that already has a value on its "
+                    "line: its indentation is probably wrong")
+        return None
+    if not problem.startswith("expected <block end>, but found"):
+        return None
+    own = len(lines[mark.line]) - len(lines[mark.line].lstrip(" "))
+    parent = next((n for n in above if _content_indent(lines[n]) < own), None)
+    between = [n for n in above if parent is None or n > parent][::-1]
+    if not between:
+        return mark.line, own, f"the indentation of this line ({_spaces(own)}) is probably wrong"
+    sibling = len(lines[between[0]]) - len(lines[between[0]].lstrip(" "))
+    step = 2
+    base = _content_indent(lines[parent]) if parent is not None else 0
+    if own == base + step and sibling != base + step:
+        # The lines above went one step too deep; this one is where the file's own indentation says.
+        return (between[0], sibling, f"the indentation of this line ({_spaces(sibling)}) is probably wrong: "
+                f"line {mark.line + 1}, at the same level, is indented {own}")
+    return (mark.line, own, f"the indentation of this line ({_spaces(own)}) is probably wrong: the line(s) "
+            f"above it at this level are indented {sibling}")
+
+
+def _spaces(n: int) -> str:
+    return "1 space" if n == 1 else f"{n} spaces"

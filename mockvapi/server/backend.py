@@ -584,6 +584,13 @@ class Backend:
         self.assistants: dict[str, Json] = {}
         self.phone_numbers: dict[str, Json] = {}
         self.calls: dict[str, CallRecord] = {}
+        # Refuses an assistant the engine cannot play (BadRequest), as Vapi refuses one at creation;
+        # set by the server that plays the calls (MockServer: a scenario name it does not know).
+        self.assistant_check: Callable[[Mapping[str, Any], str], None] | None = None
+
+    def _check_assistant(self, assistant: Mapping[str, Any] | None, where: str) -> None:
+        if assistant is not None and self.assistant_check is not None:
+            self.assistant_check(assistant, where)
 
     def __repr__(self) -> str:
         return (
@@ -627,6 +634,7 @@ class Backend:
 
     def create_assistant(self, body: object) -> Json:
         dto = _without_nulls(validate_body(body, ASSISTANT_FIELDS, "CreateAssistantDTO"))
+        self._check_assistant(dto, "")
         assistant = self._stamp(dto)
         self.assistants[assistant["id"]] = assistant
         return copy.deepcopy(assistant)
@@ -645,7 +653,9 @@ class Backend:
 
     def update_assistant(self, assistant_id: str, body: object) -> Json:
         assistant = self._assistant(assistant_id)
-        return self._patched(assistant, validate_body(body, ASSISTANT_FIELDS, "UpdateAssistantDTO"), self.now_ms())
+        dto = validate_body(body, ASSISTANT_FIELDS, "UpdateAssistantDTO")
+        self._check_assistant(dto, "")
+        return self._patched(assistant, dto, self.now_ms())
 
     def delete_assistant(self, assistant_id: str) -> Json:
         self._assistant(assistant_id)
@@ -745,6 +755,7 @@ class Backend:
                 raise BadRequest(f"Couldn't Get Phone Number. `phoneNumberId` {dto['phoneNumberId']} Not Found.")
         self._require_runner(dto, phone)
         assistant = self._resolve_assistant(dto, phone)
+        self._check_assistant(assistant, "assistant." if isinstance(dto.get("assistant"), dict) else "")
         customers = dto.pop("customers", None)
         has_customer = customers is not None or "customer" in dto or "customerId" in dto
         has_phone = phone is not None or "phoneNumber" in dto
@@ -784,6 +795,7 @@ class Backend:
         dto = _without_nulls(validate_body(body, CREATE_WEB_CALL_FIELDS, "CreateWebCallDTO"))
         self._require_runner(dto, None)
         assistant = self._resolve_assistant(dto, None)
+        self._check_assistant(assistant, "assistant." if isinstance(dto.get("assistant"), dict) else "")
         room_delete = dto.pop("roomDeleteOnUserLeaveEnabled", True)
         fields = {"type": "webCall", **dto, "transport": {"roomDeleteOnUserLeaveEnabled": room_delete}}
         record = self._new_call(fields, assistant=assistant, base_url=base_url)

@@ -29,6 +29,7 @@ of those are kept.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 from collections import deque
@@ -87,6 +88,7 @@ class MockServer(Generic[CallT]):
         self._unstarted: deque[str] = deque()  # ids of records whose call could not start, oldest first
         if vapi.scenarios_dir is not None:
             self.load_path(vapi.scenarios_dir)
+        self.backend.assistant_check = self.check_assistant
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -116,6 +118,31 @@ class MockServer(Generic[CallT]):
             self.loaded[loaded.scenario.name] = loaded
             names.append(loaded.scenario.name)
         return names
+
+    def check_assistant(self, assistant: Mapping[str, Any], where: str = "") -> None:
+        """BadRequest (400, Vapi's error body) for an assistant whose `metadata.mockvapi.scenario` names no
+        scenario this server plays: refused when it is created, as Vapi refuses a bad assistant, rather
+        than a call that ends at once with the reason only in the server's log."""
+        metadata = assistant.get("metadata")
+        ours = metadata.get("mockvapi") if isinstance(metadata, Mapping) else None
+        name = ours.get("scenario") if isinstance(ours, Mapping) else None
+        if name is None or name == "" or (isinstance(name, str) and self._plays(name)):
+            return
+        names = self.scenario_names()
+        near = difflib.get_close_matches(str(name).replace("_", "-"), names, n=1) if isinstance(name, str) else []
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise BadRequest([f"{where}metadata.mockvapi.scenario {str(name)[:100]!r} is not a scenario this server "
+                          f"plays{hint} (scenarios: {', '.join(names)})"])
+
+    def _plays(self, name: str) -> bool:
+        """A scenario's own name, or the file name (without .yaml) of one in the served folder."""
+        if name in self.scenario_names() or name.removesuffix(".yaml") in bundled_names():
+            return True
+        folder = self.vapi.scenarios_dir
+        plain = name.removesuffix(".yaml")
+        return folder is not None and "/" not in plain and "\\" not in plain and not plain.startswith(".") and (
+            folder / f"{plain}.yaml"
+        ).is_file()
 
     def scenario_names(self) -> list[str]:
         return sorted(set(self.loaded) | set(bundled_names()))

@@ -99,6 +99,21 @@ def _latin1(text: str) -> bytes:
         return text.encode("utf-8")
 
 
+def app_name(app: object) -> str:
+    """An app as a reader knows it: a function by its name, an app object by its class (a default
+    repr's memory address means nothing to anyone and differs on every run)."""
+    qualname = getattr(app, "__qualname__", None)
+    if isinstance(qualname, str) and not isinstance(app, type):
+        return qualname.rsplit("<locals>.", 1)[-1]  # a handler defined in a test: its own name
+    return type(app).__name__
+
+
+def _shown(value: object) -> str:
+    """A value for a message: its repr, unless that is the default one with a memory address."""
+    text = repr(value)
+    return f"a {type(value).__name__} object" if " object at 0x" in text else text[:80]
+
+
 def _check_path(path: str) -> str:
     if not path.startswith("/"):
         raise ValueError(f"mockvapi: an in-process path must start with '/', got {path!r}")
@@ -116,10 +131,10 @@ class _InProcessTarget:
     def __init__(self, app: Any, path: str = "/") -> None:
         self.app = app
         self.url = _check_path(path)
-        self.description = f"{self.kind}:{app!r}"
+        self.description = f"{self.kind}:{app_name(app)} POST {self.url}"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.app!r}, path={self.url!r})"
+        return f"{type(self).__name__}({app_name(self.app)}, path={self.url!r})"
 
     async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
         check_timeout(timeout)
@@ -321,13 +336,13 @@ class AiohttpAppTarget:
     def __init__(self, app: web.Application, path: str = "/") -> None:
         self.app = app
         self.url = _check_path(path)
-        self.description = f"aiohttp:{app!r}"
+        self.description = f"aiohttp:{app_name(app)} POST {self.url}"
         self._server: TestServer | None = None
         self._client: UrlTarget | None = None
         self._lock: asyncio.Lock | None = None
 
     def __repr__(self) -> str:
-        return f"AiohttpAppTarget({self.app!r}, path={self.url!r})"
+        return f"AiohttpAppTarget({app_name(self.app)}, path={self.url!r})"
 
     async def _ensure_client(self) -> UrlTarget:
         if self._lock is None:
@@ -354,7 +369,7 @@ class AiohttpAppTarget:
             )
         except DeliveryFailure as exc:
             # Name the app, not the loopback port it happens to be served on.
-            detail = exc.detail.replace(client.url.rstrip("/"), self.description)
+            detail = exc.detail.replace(client.url.rstrip("/"), f"aiohttp:{app_name(self.app)} ")
             raise DeliveryFailure(exc.kind, detail) from None
 
     async def aclose(self) -> None:
@@ -391,11 +406,11 @@ class CallableTarget:
     def __init__(self, fn: Callable[..., _Reply], path: str = "/") -> None:
         self.fn = fn
         self.url = _check_path(path)
-        self.description = f"callable:{getattr(fn, '__qualname__', None) or repr(fn)}"
+        self.description = f"callable:{app_name(fn)}"
         self._pass_headers = _positional_arity(fn) != 1
 
     def __repr__(self) -> str:
-        return f"CallableTarget({self.fn!r})"
+        return f"CallableTarget({app_name(self.fn)})"
 
     async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
         check_timeout(timeout)
@@ -502,7 +517,7 @@ def resolve_app(app: object, *, path: str = "/") -> HttpTarget:
         return AiohttpAppTarget(app, path)
     if not callable(app):
         raise TypeError(
-            f"mockvapi: cannot deliver webhooks to {app!r}; expected a URL, an ASGI/WSGI/aiohttp app, "
+            f"mockvapi: cannot deliver webhooks to {_shown(app)}; expected a URL, an ASGI/WSGI/aiohttp app, "
             "or a callable (body, headers) -> reply"
         )
     if _is_asgi(app):

@@ -173,7 +173,8 @@ class WebhookSink:
                 Problem(
                     outgoing.call_id,
                     "delivery-failed",
-                    f"{outgoing.event.type} -> {target.description}: {outcome.error}",
+                    f"{outgoing.event.type} -> {target.description}: "
+                    f"{str(outcome.error).replace(f' {target.description}:', '')}",  # the URL once
                     outgoing.event.at,
                     delivery.seq,
                 )

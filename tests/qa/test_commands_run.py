@@ -117,7 +117,10 @@ def test_unreachable_target_fails_without_traceback(tmp_path: Path, capsys: pyte
     out = capsys.readouterr().out
     assert code == 1
     assert "Traceback" not in out
-    assert "delivery-failed" in out
+    # Once per target, then the count: not one line per refused delivery.
+    unreachable = f"target unreachable: http://127.0.0.1:{port}/hook (connection refused)"
+    assert f"\n{unreachable}\n2 scenario(s) could not deliver to it\n" in out
+    assert out.count(unreachable) == 1 and "delivery-failed" not in out and "Errno" not in out
     suite = _suite(junit)
     assert suite.tests == 2 and suite.failures + suite.errors == 2
 
@@ -143,7 +146,8 @@ def test_invalid_scenario_exits_2_before_running(tmp_path: Path, capsys: pytest.
     bad.write_text("version: 1\nname: bad\nsteps:\n  - user: hi\n  - asistant: hello\n")
     assert main(["run", str(bundled_dir() / "happy-path.yaml"), str(bad)]) == 2
     out, err = capsys.readouterr()
-    assert f"{bad}:5:5: unknown key 'asistant'" in err
+    assert (f"{bad}:5:5: unknown step kind 'asistant': a step is one of user, assistant, tool, silence, "
+            "transfer, end; did you mean 'assistant'? (step #2)") in err
     assert out == ""  # nothing was run
     unplayable = tmp_path / "unplayable.yaml"
     unplayable.write_text("version: 1\nname: u\nsteps:\n  - end: voicemail\n  - user: hi\n")
@@ -153,3 +157,31 @@ def test_invalid_scenario_exits_2_before_running(tmp_path: Path, capsys: pytest.
     empty.mkdir()
     assert main(["run", str(empty)]) == 2
     assert "no scenario files" in capsys.readouterr().err
+
+
+def test_k_selects_by_name_or_file_and_x_stops_at_the_first_failure(
+    scenarios_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", str(scenarios_copy), "-k", "barge,TOOL-E", "-q"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    table = out.split("\n\n")[0].splitlines()[1:]
+    assert [line.split()[0] for line in table] == [
+        "barge-in", "booking-with-barge-in-and-slow-tool", "double-barge-in", "tool-error"
+    ]
+    assert main(["run", str(scenarios_copy), "-k", "slow-*-hang", "-q"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr()[0].split("\n\n")[0].splitlines()[1:]] == [
+        "slow-model-hang", "slow-tool-hang"
+    ]
+    assert main(["run", str(scenarios_copy), "-k", "nothing-like-this"]) == 2
+    assert capsys.readouterr()[1] == "mockvapi run: no scenario matches -k 'nothing-like-this'\n"
+
+    with socket.socket() as sock:  # a port nothing listens on: every scenario fails
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code = main(["run", str(scenarios_copy), "-x", "--to", f"http://127.0.0.1:{port}/hook", "-q"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    total = len(list(scenarios_copy.glob("*.yaml")))
+    assert "1 scenario(s): 0 passed, 1 failed" in out
+    assert err == f"mockvapi run: stopped at the first failure (-x); {total - 1} scenario(s) not run\n"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import json
 import re
 import struct
@@ -91,7 +92,10 @@ def test_junit_one_suite_one_case_per_scenario(results: list[ScenarioResult], tm
     assert list(cases) == ["barge-in", "slow-tool", "tool-error"]
     assert cases["barge-in"].is_passed
     (failure,) = cases["slow-tool"].result
-    assert failure.message == "expectation: tool 'check_availability': reply took 6.000s, expected within 3.000s"
+    # The step is named (by number: this one has no id), not only the tool.
+    assert failure.message == (
+        "expectation: step #2: tool 'check_availability': reply took 6.000s, expected within 3.000s"
+    )
     assert "> " in (failure.text or "") and "tool-calls" in (failure.text or "")
     (failure,) = cases["tool-error"].result
     assert "delivery-failed" in (failure.text or "") and "HTTP 500" in (failure.text or "")
@@ -178,14 +182,40 @@ def _png(path: Path, rows: int) -> tuple[int, int, Counter[bytes]]:
     return width, height, colours
 
 
+# Counts, for one state of the page: flags overlapping a time label, bubbles whose visible text is cut to
+# a few letters, and whether there were flags and labels to compare at all; written on <body>.
+_LAYOUT_PROBE = """
+function probe(name) {
+  function hit(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  }
+  var flags = Array.from(document.querySelectorAll('.flag')).map(function (e) { return e.getBoundingClientRect(); });
+  var secs = Array.from(document.querySelectorAll('.sec')).map(function (e) { return e.getBoundingClientRect(); });
+  var overlaps = 0, cut = 0;
+  flags.forEach(function (f) { secs.forEach(function (s) { if (hit(f, s)) { overlaps++; } }); });
+  document.querySelectorAll('.span').forEach(function (e) {
+    var shown = getComputedStyle(e).color !== 'rgba(0, 0, 0, 0)';
+    if (shown && e.scrollWidth > e.clientWidth + 1 && e.clientWidth < 60) { cut++; }
+  });
+  document.body.setAttribute('data-' + name, 'overlaps=' + overlaps + ' cut=' + cut +
+    ' flags=' + Number(flags.length > 0) + ' secs=' + Number(secs.length > 0));
+}
+"""
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install -y chromium)")
 def test_html_opens_in_headless_chromium(results: list[ScenarioResult], tmp_path: Path) -> None:
     report = tmp_path / "report.html"
     write_html(results[1:2], report)  # one call: its swimlanes are on the first screen
-    # Click like a user would: a webhook message (its payload and reply show), then zoom in.
+    # Click like a user would: a webhook message (its payload and reply show), then zoom in. Before and
+    # after the zoom, measure what the eye would see: time labels overlapped by a marker's flag, and
+    # speech bubbles showing a few letters and an ellipsis ("N...").
     clicks = (
-        "<script>document.querySelector('.lane-webhook .tick.t-tool-calls').click();"
-        "document.querySelector('[data-zoom=\"2\"]').click();</script></body>"
+        f"<script>{_LAYOUT_PROBE}probe('z1');"
+        "document.querySelector('.lane-webhook .tick.t-tool-calls').click();"
+        "document.querySelector('[data-zoom=\"2\"]').click();probe('z2');"
+        "document.querySelector('[data-zoom=\"0.5\"]').click();"
+        "document.querySelector('[data-zoom=\"0.5\"]').click();probe('z05');</script></body>"
     )
     report.write_text(report.read_text().replace("</body>", clicks))
     shot = tmp_path / "shot.png"
@@ -218,7 +248,18 @@ def test_html_opens_in_headless_chromium(results: list[ScenarioResult], tmp_path
     assert not panel.startswith(" hidden") and "tool-calls (sent to the server URL)" in panel
     assert "// reply" in panel and '"toolCallList": [' in panel and '"timestamp": ' in panel
     assert '"call": {' in panel and '"artifact": {' in panel
-    assert 'class="swim" style="--z: 2;"' in dom.stdout or 'style="--z:2' in dom.stdout.replace(" ", "")
+    # the layout: flags have a band of their own, and no bubble is cut to a letter or two
+    for zoom in ("z1", "z2", "z05"):
+        probe = re.search(rf'data-{zoom}="([^"]*)"', dom.stdout)
+        assert probe is not None, zoom
+        assert probe.group(1) == "overlaps=0 cut=0 flags=1 secs=1", (zoom, probe.group(1))
+    # the header's delivery count is the one the message list reconciles
+    meta = re.search(r'<p class="meta">.*? · (\d+) deliveries · ', dom.stdout)
+    listed = re.search(r"All messages \((\d+): (\d+) delivered to the webhook", dom.stdout)
+    assert meta is not None and listed is not None
+    assert meta.group(1) == listed.group(2) == str(results[1].deliveries)
+    rows = dom.stdout.split('<table class="msgs">', 1)[1].split("</table>", 1)[0]
+    assert rows.count("<tr ") == int(listed.group(1)) and rows.count("<td>yes</td>") == results[1].deliveries
     # the screenshot is the page drawn: full size, many colours, the lane colours among them
     width, height, colours = _png(shot, rows=600)  # the swimlanes of one call are in the top 600 rows
     assert (width, height) == (1280, 900)
@@ -242,3 +283,24 @@ def test_a_call_the_target_derails_is_an_error_in_both_reports(tmp_path: Path) -
     (scripted,) = run([load_text(text, "derailed.yaml")], RunOptions())
     assert scripted.status == "error" and scripted.trace is None
     assert "ERROR" in render_html([scripted])
+
+
+def test_every_failure_gets_a_timeline_around_its_own_moment(results: list[ScenarioResult]) -> None:
+    failed = results[2]  # tool-error against a server answering 500 to everything
+    assert [f.split(":")[0] for f in failed.failures] == ["expectation", "delivery-failed", "non-200-reply"]
+    assert len(failed.excerpts) == 3
+    page = render_html([failed])
+    sections = page.split('<details open class="around">')[1:]
+    assert len(sections) == 3
+    centres = []
+    for number, (section, failure, excerpt) in enumerate(
+        zip(sections, failed.failures, failed.excerpts, strict=True), 1
+    ):
+        summary = section.split("</summary>", 1)[0]
+        assert summary == f"<summary>Timeline around failure {number}: {html.escape(failure)}"
+        assert f"<pre>{html.escape(excerpt)}</pre>" in section
+        centres.append(next(line for line in excerpt.splitlines() if line.startswith("  > ")).split()[2])
+    # the tool's failures at its tool-calls; the failed deliveries at the first of them, not at the end
+    first = next(i for i in failed.trace.items if i.sent) if failed.trace else None
+    assert first is not None
+    assert centres == ["tool-calls", first.type, "tool-calls"]

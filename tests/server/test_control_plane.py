@@ -163,8 +163,33 @@ async def test_broken_yaml_is_a_400_naming_the_place(mock: Served) -> None:
     assert (await mock.control.get("/_mockvapi/scenarios")).json()["scenarios"].count("posted-greeting") == 0
 
 
-async def test_a_call_naming_an_unknown_scenario_ends_at_once_with_a_problem(mock: Served) -> None:
-    assistant = await mock.assistant(metadata=_scenario("no-such-scenario"))
+async def test_an_assistant_naming_an_unknown_scenario_is_refused_with_the_scenarios(mock: Served) -> None:
+    names = ", ".join(mock.vapi.server.scenario_names())
+    response = await mock.api.post("/assistant", json={"name": "Riley", "metadata": _scenario("barge_in")})
+    assert response.status_code == 400
+    assert response.json() == {
+        "message": [f"metadata.mockvapi.scenario 'barge_in' is not a scenario this server plays; did you mean "
+                    f"'barge-in'? (scenarios: {names})"],
+        "error": "Bad Request",
+        "statusCode": 400,
+    }
+    inline = {"assistant": {"name": "Riley", "metadata": _scenario("no-such-scenario")}}
+    response = await mock.api.post("/call", json=inline)
+    assert response.status_code == 400
+    assert response.json()["message"] == [
+        f"assistant.metadata.mockvapi.scenario 'no-such-scenario' is not a scenario this server plays "
+        f"(scenarios: {names})"
+    ]
+    assistant = await mock.assistant(name="Riley")
+    response = await mock.api.patch(f"/assistant/{assistant['id']}", json={"metadata": _scenario("nope")})
+    assert response.status_code == 400
+    assert (await mock.api.post("/call/web", json=inline)).status_code == 400
+    assert not mock.vapi.calls and not (await mock.api.get("/call")).json()
+
+
+async def test_a_call_whose_scenario_cannot_load_ends_at_once_with_a_problem(mock: Served) -> None:
+    assistant = await mock.assistant(metadata=_scenario("happy-path"))
+    mock.vapi.server.loaded["happy-path"] = "no-such-scenario"  # type: ignore[assignment]  # breaks it after the check
     call = await mock.call(assistantId=assistant["id"])
     record = await mock.record(call["id"])
     assert record["status"] == "ended"
@@ -548,3 +573,16 @@ async def test_virtual_clock_advance_returns_with_autojump_and_a_sleeper() -> No
     finally:
         sleeper.cancel()
     assert clock.now() == 10.0
+
+
+async def test_a_served_folder_s_file_names_are_accepted_as_scenarios(tmp_path: Path) -> None:
+    from mockvapi.errors import BadRequest
+
+    (tmp_path / "greeting-file.yaml").write_text(POSTED, encoding="utf-8")
+    async with MockVapi(serve=True, scenarios=str(tmp_path)) as vapi:
+        server = vapi.server
+        for name in ("posted-greeting", "greeting-file", "greeting-file.yaml", "barge-in", "barge-in.yaml"):
+            server.check_assistant({"metadata": {"mockvapi": {"scenario": name}}})
+        for name in ("../greeting-file", str(tmp_path / "greeting-file.yaml"), "nope", 42):
+            with pytest.raises(BadRequest):
+                server.check_assistant({"metadata": {"mockvapi": {"scenario": name}}})

@@ -121,6 +121,7 @@ async def test_running_calls_keep_their_records_past_the_bound(responses: Respon
 async def test_calls_that_could_not_start_are_bounded_too(responses: ResponseLog) -> None:
     async with served(responses, max_calls=2) as mock:
         unknown = {"name": "Lost", "metadata": {"mockvapi": {"scenario": "no-such-scenario"}}}
+        mock.vapi.server.backend.assistant_check = None  # let the calls be created, to fail when they start
         ids = [await mock.call(assistant=unknown) for _ in range(3)]
         assert not mock.vapi.calls  # no call object: only records
         assert (await mock.api.get(f"/call/{ids[0]}")).status_code == 404

@@ -160,6 +160,13 @@ def test_resolve_target_passes_targets_through_and_rejects_junk() -> None:
     with pytest.raises(TypeError, match="cannot deliver webhooks to 42"):
         resolve_target(42)
 
+    class Handler:  # forgot __call__: named by its class, not by a memory address
+        pass
+
+    with pytest.raises(TypeError, match=r"cannot deliver webhooks to a Handler object; expected a URL") as raised:
+        resolve_target(Handler())
+    assert " at 0x" not in str(raised.value)
+
 
 async def test_invalid_timeout_is_refused() -> None:
     target = UrlTarget("http://127.0.0.1:1/x")
