@@ -19,6 +19,7 @@ from aiohttp import web
 
 from mockvapi.errors import ApiError, Forbidden, NotFound, PayloadTooLarge
 from mockvapi.server.backend import Backend
+from mockvapi.server.guard import host_allowed, host_name
 from mockvapi.server.handlers import (
     BACKEND_KEY,
     ERRORS_KEY,
@@ -34,7 +35,6 @@ from mockvapi.server.handlers import (
     Tokens,
     no_live_call,
 )
-from mockvapi.server.guard import host_allowed, host_name
 from mockvapi.server.openapi import OpenApiDocument
 from mockvapi.server.routes import documented_operations, route_defs
 
@@ -61,7 +61,7 @@ log = logging.getLogger("mockvapi.server")
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 MAX_BODY_KEY = web.AppKey("mockvapi.max_body_bytes", int)
 # Host names (besides IP literals and localhost) requests may address this server by.
-HOST_NAMES_KEY = web.AppKey("mockvapi.host_names", frozenset)
+HOST_NAMES_KEY: web.AppKey[frozenset[str]] = web.AppKey("mockvapi.host_names")
 
 
 def error_response(exc: ApiError) -> web.Response:
@@ -136,7 +136,8 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
 @web.middleware
 async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a ``Host`` that DNS rebinding could produce (a page's own name resolving to 127.0.0.1)."""
-    if not host_allowed(request.host, request.app[HOST_NAMES_KEY]):
+    names: frozenset[str] = request.app[HOST_NAMES_KEY]
+    if not host_allowed(request.host, names):
         return error_response(Forbidden(
             f"unknown Host {host_name(request.host)!r}: address this server by IP, localhost, or the host of "
             "its public URL (mockvapi serve --public-url)"

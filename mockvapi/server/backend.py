@@ -574,8 +574,9 @@ class Backend:
 
     Deterministic: ids come from ``random.Random(seed)`` and times from ``now_ms`` (epoch
     ms; defaults to the wall clock). ``seed=None``: ids from the OS's secure random source instead, so
-    the capability URLs built from call ids (listen, control, transport) cannot be guessed. Every method raises `mockvapi.errors.ApiError`
-    subclasses (BadRequest, NotFound) that the HTTP layer serialises unchanged.
+    the capability URLs built from call ids (listen, control, transport) cannot be guessed. Every method
+    raises `mockvapi.errors.ApiError` subclasses (BadRequest, NotFound) that the HTTP layer serialises
+    unchanged.
     """
 
     def __init__(self, *, seed: int | None = 0, now_ms: Callable[[], int] | None = None) -> None:

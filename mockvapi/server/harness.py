@@ -44,8 +44,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from mockvapi.engine.clock import VirtualClock
 from mockvapi.engine.journal import Problem
 from mockvapi.engine.player import CallPlayer
-from mockvapi.engine.simulator import CallOverrides, Event, Scenario
 from mockvapi.engine.redaction import redact_json
+from mockvapi.engine.simulator import CallOverrides, Event
 from mockvapi.errors import (
     ApiError,
     BadRequest,
@@ -59,6 +59,7 @@ from mockvapi.errors import (
 from mockvapi.library import bundled_dir, bundled_names
 from mockvapi.scenario.faults import FaultPlan, load_fault_text, plan_of
 from mockvapi.scenario.loader import LoadedScenario, load_file, load_text
+from mockvapi.scenario.schema import Scenario
 from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms
 from mockvapi.server.files import ScenarioFolders
