@@ -129,15 +129,21 @@ class MockServer:
         )
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.address = ""
         self.initial_faults: FaultPlan = vapi.faults
         # REST records forgotten with their calls (or as calls that could not start), past max_calls.
         self.forgotten_records = 0
         self._unstarted: deque[str] = deque()  # ids of records whose call could not start, oldest first
         for root in self.folders.roots:
             try:
-                self.load_path(root)
+                files = self.folders.files(self.folders.locate(str(root)))
             except ApiError as exc:
                 raise MockVapiError(f"--scenarios {root}: {exc}") from None
+            for file in files:
+                try:
+                    self._keep([self.folders.read(file)])
+                except ApiError as exc:  # a FIFO, a symlink out of the folder...: not served, and said so
+                    log.warning("mockvapi: --scenarios %s: skipped %s: %s", root, file.name, exc)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -150,7 +156,9 @@ class MockServer:
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         host, port = sockets[0].getsockname()[:2]
-        self.url = self.public_url or f"http://{self.vapi.host if self.vapi.host != '0.0.0.0' else host}:{port}"
+        # Where the socket listens, and where clients are told to go (they differ behind a proxy or NAT).
+        self.address = f"http://{self.vapi.host if self.vapi.host != '0.0.0.0' else host}:{port}"
+        self.url = self.public_url or self.address
 
     async def aclose(self) -> None:
         if self._runner is not None:
