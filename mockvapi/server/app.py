@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -118,13 +119,13 @@ _CORS_HEADERS = {
 }
 # Where a page on another origin may call: what @vapi-ai/web's start() posts, with the public key. Nothing
 # else: a grant on GET /call or the control plane would let any page read calls, capability URLs, secrets.
-CORS_PATHS = frozenset({"/call/web"})
+CORS_PATHS: tuple[re.Pattern[str], ...] = (re.compile(r"/call/web"),)
 
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Let browsers call `CORS_PATHS` (the web SDK's POST /call/web, preflight included), and nothing else."""
-    granted = request.path in CORS_PATHS
+    granted = any(pattern.fullmatch(request.path) for pattern in CORS_PATHS)
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers and granted:
         return web.Response(status=204, headers=_CORS_HEADERS)
     response = await handler(request)

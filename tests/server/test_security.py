@@ -419,3 +419,27 @@ async def test_a_connection_that_never_finishes_its_headers_is_dropped(monkeypat
             assert await _raw(vapi.server.url, half) == b""  # closed by the server, without an answer
         async with httpx.AsyncClient(base_url=vapi.server.url) as client:  # others are served meanwhile
             assert (await client.get("/_mockvapi/status")).status_code == 200
+
+
+def test_serve_takes_several_scenario_folders_and_a_public_url() -> None:
+    args = build_parser().parse_args(["serve", "--scenarios", "a", "--scenarios", "b", "--public-url", "http://m:1"])
+    assert args.scenarios == ["a", "b"] and args.public_url == "http://m:1"
+    assert build_parser().parse_args(["serve"]).scenarios is None  # no folder: no path is read
+
+
+@pytest.mark.parametrize("url", ["mockvapi:8000", "ftp://m", "http://m:1/base", "http://m:1?x=1"])
+def test_serve_refuses_a_public_url_it_cannot_use(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from mockvapi.cli import main
+
+    assert main(["serve", "--port", "0", "--public-url", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mockvapi: cannot serve: --public-url") and "Traceback" not in err
+
+
+async def test_a_startup_folder_with_a_fifo_serves_the_rest(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    allowed, _ = _files(tmp_path)
+    os.mkfifo(allowed / "pipe.yaml")
+    with caplog.at_level(logging.WARNING, logger="mockvapi"):
+        async with MockVapi(serve=True, clock=VirtualClock(), strict=False, scenarios=[allowed]) as vapi:
+            assert set(vapi.server.loaded) == {"allowed-one"}
+    assert "skipped pipe.yaml" in caplog.text and "not a regular file" in caplog.text
