@@ -69,7 +69,7 @@ class Delivery:
             out["request_headers"] = redact_headers(self.request_headers)
             out["message"] = redact_json(self.message)
             out["response_json"] = redact_json(self.response_json)
-            out["request_body"] = redact_text(self.request_body)
+            out["request_body"] = redact_text(self.request_body, known=(self.message, out["message"]))
             out["response_body"] = redact_text(self.response_body)
             out["error"] = None if self.error is None else redact_url(self.error)
         return out

@@ -9,6 +9,7 @@ harmless ones; the userinfo of any URL (``http://user:pass@host``).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ _PLAIN_HEADERS = frozenset({
 })
 
 
+@functools.lru_cache(maxsize=4096)  # a journal repeats the same few hundred names many times over
 def is_secret_name(name: str) -> bool:
     """Whether a field or header named ``name`` holds a secret (``maxTokens`` does not; ``authToken`` does)."""
     key = re.sub(r"[-_.\s]", "", name.lower())
@@ -38,6 +40,8 @@ def is_secret_name(name: str) -> bool:
 
 def redact_url(text: str) -> str:
     """``text`` with the credentials of every URL in it replaced: ``http://[redacted]@host/``."""
+    if "@" not in text:  # nearly every text: skip the regex
+        return text
     return _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
 
 
@@ -51,25 +55,34 @@ def redact_headers(headers: Mapping[str, Any]) -> dict[str, Any]:
 
 def redact_json(value: Any) -> Any:
     """A copy of a JSON value with secret-named fields, every ``headers`` object and URL credentials redacted."""
-    if isinstance(value, dict):
+    kind = type(value)  # exact types: this walks whole journals, and JSON values are plain dicts and lists
+    if kind is dict:
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if str(key).lower() == "headers" and isinstance(item, Mapping):
+            name = str(key)
+            if type(item) is str:
+                out[key] = REDACTED if is_secret_name(name) else redact_url(item)
+            elif isinstance(item, Mapping) and name.lower() == "headers":
                 out[key] = redact_headers(item)
-            elif is_secret_name(str(key)) and isinstance(item, str | int | float) and not isinstance(item, bool):
+            elif is_secret_name(name) and isinstance(item, int | float) and not isinstance(item, bool):
                 out[key] = REDACTED
             else:
                 out[key] = redact_json(item)
         return out
-    if isinstance(value, list):
+    if kind is list:
         return [redact_json(item) for item in value]
-    if isinstance(value, str):
+    if kind is str:
         return redact_url(value)
+    if isinstance(value, Mapping | list | tuple) and not isinstance(value, str):
+        return redact_json(dict(value) if isinstance(value, Mapping) else list(value))
     return value
 
 
-def redact_text(text: str | None) -> str | None:
-    """A body as text: redacted as JSON when it is JSON (re-serialised), else only its URL credentials."""
+def redact_text(text: str | None, known: tuple[Any, Any] | None = None) -> str | None:
+    """A body as text: redacted as JSON when it is JSON (re-serialised), else only its URL credentials.
+
+    ``known``: a (value, its redaction) pair already computed; a body whose JSON equals ``{"message":
+    value}`` (a webhook's envelope of the message it carries) reuses it instead of walking it again."""
     if text is None:
         return None
     try:
@@ -78,4 +91,7 @@ def redact_text(text: str | None) -> str | None:
         return redact_url(text)
     if not isinstance(parsed, dict | list):
         return redact_url(text)
+    envelope = isinstance(parsed, dict) and parsed.keys() == {"message"}
+    if known is not None and envelope and parsed["message"] == known[0]:
+        return json.dumps({"message": known[1]}, ensure_ascii=False)
     return json.dumps(redact_json(parsed), ensure_ascii=False)
