@@ -91,7 +91,7 @@ def redact_text(text: str | None, known: tuple[Any, Any] | None = None) -> str |
         return redact_url(text)
     if not isinstance(parsed, dict | list):
         return redact_url(text)
-    envelope = isinstance(parsed, dict) and parsed.keys() == {"message"}
-    if known is not None and envelope and parsed["message"] == known[0]:
+    if known is not None and isinstance(parsed, dict) and parsed.keys() == {"message"} \
+            and parsed["message"] == known[0]:
         return json.dumps({"message": known[1]}, ensure_ascii=False)
     return json.dumps(redact_json(parsed), ensure_ascii=False)
