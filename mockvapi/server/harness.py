@@ -116,7 +116,7 @@ class MockServer:
         # Seeded ids only when a seed was asked for: otherwise call ids, and the listen/control/transport
         # URLs built from them, are unguessable.
         self.backend = Backend(seed=vapi.seed, now_ms=vapi.clock.epoch_ms)
-        self.public_url: str | None = getattr(vapi, "public_url", None)
+        self.public_url: str | None = vapi.public_url
         self.app = create_app(
             backend=self.backend,
             public_url=self.public_url,
