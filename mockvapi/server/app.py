@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from mockvapi.errors import ApiError, Forbidden, NotFound, PayloadTooLarge
 from mockvapi.server.backend import Backend
@@ -138,9 +138,10 @@ async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a ``Host`` that DNS rebinding could produce (a page's own name resolving to 127.0.0.1)."""
     names: frozenset[str] = request.app[HOST_NAMES_KEY]
-    if not host_allowed(request.host, names):
+    host = request.headers.get(hdrs.HOST)  # absent (HTTP/1.0): no browser, so no rebinding
+    if host is not None and not host_allowed(host, names):
         return error_response(Forbidden(
-            f"unknown Host {host_name(request.host)!r}: address this server by IP, localhost, or the host of "
+            f"unknown Host {host_name(host)[:100]!r}: address this server by IP, localhost, or the host of "
             "its public URL (mockvapi serve --public-url)"
         ))
     return await handler(request)

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import signal
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -443,3 +444,35 @@ async def test_a_startup_folder_with_a_fifo_serves_the_rest(tmp_path: Path, capl
         async with MockVapi(serve=True, clock=VirtualClock(), strict=False, scenarios=[allowed]) as vapi:
             assert set(vapi.server.loaded) == {"allowed-one"}
     assert "skipped pipe.yaml" in caplog.text and "not a regular file" in caplog.text
+
+
+async def test_a_slow_file_read_does_not_hold_other_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mockvapi.server.files import ScenarioFolders
+
+    allowed, _ = _files(tmp_path)
+    release = threading.Event()
+    reading = threading.Event()
+    real_read = ScenarioFolders.read
+
+    def slow_read(self: ScenarioFolders, path: Path, limits: object = None) -> object:
+        reading.set()
+        assert release.wait(30), "never released"  # a disk (or a FIFO) that takes its time
+        return real_read(self, path)
+
+    async with MockVapi(serve=True, clock=VirtualClock(), strict=False, scenarios=allowed) as vapi, \
+            httpx.AsyncClient(base_url=vapi.server.url, timeout=30) as client:
+        monkeypatch.setattr(ScenarioFolders, "read", slow_read)
+        load = asyncio.ensure_future(client.post("/_mockvapi/scenarios", json={"path": "allowed-one.yaml"}))
+        try:
+            assert await asyncio.to_thread(reading.wait, 30)
+            # While the read blocks its thread, the loop keeps answering.
+            assert (await client.get("/_mockvapi/status")).status_code == 200
+            assert not load.done()
+        finally:
+            release.set()
+        assert (await load).status_code == 201
+
+
+async def test_a_request_without_a_host_header_is_served(served: MockVapi) -> None:
+    answer = await _raw(served.server.url, b"GET /api-json HTTP/1.0\r\n\r\n")  # HTTP/1.0: no Host, no browser
+    assert answer.startswith(b"HTTP/1.") and b" 200 " in answer.split(b"\r\n")[0]
