@@ -202,6 +202,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, scenarios=args.scenarios, default_scenario=args.default_scenario,
         token=args.token, control_token=args.control_token, speed=args.speed, clock=args.clock,
         seed=args.seed, faults=args.fault, faults_file=args.faults, max_calls=args.max_calls,
+        public_url=args.public_url,
         banner=lambda url, token: _banner(url, token, args.default_scenario),
     )
 
@@ -297,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; keep it on loopback (127.0.0.1) unless you mean otherwise")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    p.add_argument("--scenarios", metavar="DIR", help="folder of scenarios to serve (default: the bundled ones)")
+    p.add_argument("--scenarios", metavar="DIR", action="append",
+                   help="folder of scenarios to serve besides the bundled ones (repeatable); the only files "
+                        "requests may load by path or name (default: none)")
     p.add_argument("--default-scenario", default="happy-path",
                    help="played when the assistant's metadata.mockvapi.scenario names none")
     p.add_argument("--token", help="the only Bearer token the API accepts (default: any non-empty token)")
@@ -316,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-calls", default="1000", metavar="N",
                    help="calls held (default 1000); past that the oldest ended ones and their GET /call/{id} "
                         "records are forgotten and counted (GET /_mockvapi/status)")
+    p.add_argument("--public-url", metavar="URL",
+                   help="where clients reach the server, e.g. http://mockvapi:8000 in a container: the base of "
+                        "listenUrl/controlUrl/websocketCallUrl (default: the address a request came in on)")
     p.set_defaults(func=cmd_serve)
 
     from mockvapi.qa.commands import register as register_qa  # imported here: `serve` starts faster

@@ -87,6 +87,16 @@ class Unauthorized(ApiError):
     error = "Unauthorized"
 
 
+class Forbidden(ApiError):
+    status = 403
+    error = "Forbidden"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    error = "Unsupported Media Type"
+
+
 class NotFound(ApiError):
     status = 404
     error = "Not Found"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import math
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 from mockvapi.engine.clock import Clock, RealClock, VirtualClock
 from mockvapi.errors import MockVapiError, ScenarioError
@@ -21,7 +23,7 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
-    scenarios: str | None = None,
+    scenarios: str | Sequence[str] | None = None,
     default_scenario: str = "happy-path",
     token: str | None = None,
     control_token: str | None = None,
@@ -31,14 +33,18 @@ def serve(
     faults: Sequence[str] = (),
     faults_file: str | None = None,
     max_calls: int | str = 1_000,
+    public_url: str | None = None,
     banner: Callable[[str, str | None], str] | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> int:
     """Run the server in the foreground; returns the process exit code (2: cannot serve).
 
     `max_calls`: calls held before the oldest ended ones (and their REST records) are forgotten; the
-    CLI passes its text as given, so that a bad value gets the same one-line refusal as a bad number."""
-    unusable = _unusable(port, speed) or _bad_max_calls(max_calls)
+    CLI passes its text as given, so that a bad value gets the same one-line refusal as a bad number.
+    `scenarios`: the folders (one or several) requests may load scenario files from; no other file is read
+    on a request's behalf. `public_url`: where clients reach the server (behind a proxy, in a container);
+    the base of the URLs it hands out, and a host name requests may use besides IPs and localhost."""
+    unusable = _unusable(port, speed) or _bad_max_calls(max_calls) or _bad_public_url(public_url)
     if unusable is not None:
         print(f"mockvapi: cannot serve: {unusable}", file=sys.stderr)
         return 2
@@ -48,9 +54,13 @@ def serve(
         print(f"mockvapi: cannot serve: bad faults:\n{exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
+    if control_token is None and not _loopback(host):
+        log.warning("mockvapi: serving on %s without --control-token: anyone who can reach it can read the "
+                    "journal and change the server through /_mockvapi/", host)
+    folders = [scenarios] if isinstance(scenarios, str) else list(scenarios or ())
     try:
-        return asyncio.run(_serve(host, port, scenarios, default_scenario, token, control_token, speed, clock, seed,
-                                  banner, ready, plan, int(max_calls)))
+        return asyncio.run(_serve(host, port, folders, default_scenario, token, control_token, speed, clock, seed,
+                                  banner, ready, plan, int(max_calls), public_url))
     except (ScenarioError, MockVapiError, OSError) as exc:
         print(f"mockvapi: cannot serve: {exc}", file=sys.stderr)
         return 2
@@ -74,6 +84,22 @@ def _bad_max_calls(max_calls: int | str) -> str | None:
     return None
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _bad_public_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+        return f"--public-url must look like http://host:port (no path), got {url!r}"
+    return None
+
+
 def _unusable(port: int, speed: float) -> str | None:
     """Why `port` or `speed` cannot work, or None (caught here: deeper down they raise tracebacks)."""
     if not 0 <= port <= 65535:
@@ -83,17 +109,17 @@ def _unusable(port: int, speed: float) -> str | None:
     return None
 
 
-async def _serve(host: str, port: int, scenarios: str | None, default_scenario: str, token: str | None,
+async def _serve(host: str, port: int, scenarios: Sequence[str], default_scenario: str, token: str | None,
                  control_token: str | None, speed: float, clock_name: str, seed: int | None,
                  banner: Callable[[str, str | None], str] | None, ready: Callable[[str], None] | None,
-                 faults: FaultPlan | None = None, max_calls: int = 1_000) -> int:
+                 faults: FaultPlan | None = None, max_calls: int = 1_000, public_url: str | None = None) -> int:
     from mockvapi.testing import MockVapi
 
     clock: Clock
     clock = RealClock(speed) if clock_name == "real" else VirtualClock(autojump=clock_name == "virtual")
     vapi = MockVapi(serve=True, host=host, port=port, token=token, clock=clock, seed=seed, strict=False,
                     scenarios=scenarios, default_scenario=default_scenario, control_token=control_token,
-                    faults=faults, max_calls=max_calls)
+                    faults=faults, max_calls=max_calls, public_url=public_url)
     await vapi.start()
     try:
         vapi.load(vapi.server.pick(None))  # a default scenario that cannot load fails here, not per call

@@ -395,6 +395,9 @@ class MockVapi:
     clock: "virtual" (default: a 10-minute call plays in milliseconds) or "real" (at `speed`), or a Clock.
     seed: overrides every scenario's seed. profile: "realistic" (default) or "spec".
     serve: also serve the mock REST API and the websocket/control URLs on `host:port` (port 0: any).
+        Served call ids (and so their listen/control URLs) are random unless `seed` is given.
+        scenarios: with serve, the folders (one or a list) whose scenarios requests may load by path or
+        name; public_url: where clients reach the server (the base of the URLs it hands out).
     strict: `check()` (and the pytest fixture at teardown) fails on any recorded problem.
     faults: faults injected into every call (a FaultPlan, or what `plan_of` takes: compact strings such
         as "drop:transcript,nth=2", mappings, a list of those); the calls' scenarios may add their own.
@@ -420,9 +423,10 @@ class MockVapi:
         token: str | None = None,
         journal_size: int = 100_000,
         strict: bool = True,
-        scenarios: str | Path | None = None,
+        scenarios: str | Path | Sequence[str | Path] | None = None,
         default_scenario: str = "happy-path",
         control_token: str | None = None,
+        public_url: str | None = None,
         faults: PlanLike | None = None,
         max_calls: int = MAX_CALLS,
     ) -> None:
@@ -443,7 +447,11 @@ class MockVapi:
         self.port = port
         self.token = token
         self.strict = strict
-        self.scenarios_dir = Path(scenarios) if scenarios is not None else None
+        folders = [scenarios] if isinstance(scenarios, str | Path) else list(scenarios or ())
+        # With `serve`, the only places a request may make the server read scenario files from.
+        self.scenario_folders: tuple[Path, ...] = tuple(Path(f) for f in folders)
+        self.scenarios_dir = self.scenario_folders[0] if self.scenario_folders else None
+        self.public_url = public_url
         self.default_scenario = default_scenario
         self.control_token = control_token
         self._faults: FaultPlan = plan_of(faults)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from os import PathLike
 from typing import Any, Literal
 
+from mockvapi.engine.redaction import redact_headers, redact_json, redact_text, redact_url
+
 __all__ = ["CHANNELS", "Channel", "Delivery", "Journal", "Outcome", "Problem"]
 
 Channel = Literal["webhook", "websocket", "listen", "client", "control", "memory"]
@@ -55,11 +57,21 @@ class Delivery:
         """No error, and no HTTP status or a 2xx one."""
         return self.error is None and (self.status is None or 200 <= self.status < 300)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (``ok`` included for readers; ignored by ``from_dict``)."""
+    def to_dict(self, *, redact: bool = False) -> dict[str, Any]:
+        """A JSON-serialisable dict (``ok`` included for readers; ignored by ``from_dict``).
+
+        ``redact``: secrets replaced (header values, secret-named fields, URL credentials), for
+        anything that leaves the process (the control plane)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["request_headers"] = dict(self.request_headers)
         out["ok"] = self.ok
+        if redact:
+            out["request_headers"] = redact_headers(self.request_headers)
+            out["message"] = redact_json(self.message)
+            out["response_json"] = redact_json(self.response_json)
+            out["request_body"] = redact_text(self.request_body, known=(self.message, out["message"]))
+            out["response_body"] = redact_text(self.response_body)
+            out["error"] = None if self.error is None else redact_url(self.error)
         return out
 
     @classmethod
@@ -98,8 +110,11 @@ class Problem:
     at: float
     delivery_seq: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def to_dict(self, *, redact: bool = False) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if redact:
+            out["detail"] = redact_url(self.detail)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Problem:
@@ -138,7 +153,9 @@ class Journal:
     # -- writing ---------------------------------------------------------------------------------------
 
     def record(self, delivery: Delivery) -> Delivery:
-        """Append ``delivery``, assigning the next ``seq`` (from 1); returns it."""
+        """Append ``delivery``, assigning the next ``seq`` (from 1); returns it. A target URL's credentials
+        are never kept (the journal is shown and exported)."""
+        delivery.target = redact_url(delivery.target)
         with self._lock:
             self._seq += 1
             delivery.seq = self._seq

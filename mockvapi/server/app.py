@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from mockvapi.errors import ApiError, NotFound, PayloadTooLarge
+from mockvapi.errors import ApiError, Forbidden, NotFound, PayloadTooLarge
 from mockvapi.server.backend import Backend
+from mockvapi.server.guard import host_allowed, host_name
 from mockvapi.server.handlers import (
     BACKEND_KEY,
     ERRORS_KEY,
     HOOKS_KEY,
     OPENAPI_KEY,
+    PUBLIC_URL_KEY,
     TOKENS_KEY,
     CallCreatedHook,
     CallRequestHook,
@@ -40,19 +44,25 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "ERRORS_KEY",
     "HOOKS_KEY",
+    "CORS_PATHS",
+    "HOST_NAMES_KEY",
     "MAX_BODY_KEY",
     "OPENAPI_KEY",
+    "PUBLIC_URL_KEY",
     "TOKENS_KEY",
     "cors_middleware",
     "create_app",
     "error_middleware",
     "error_response",
+    "host_middleware",
 ]
 
 log = logging.getLogger("mockvapi.server")
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 MAX_BODY_KEY = web.AppKey("mockvapi.max_body_bytes", int)
+# Host names (besides IP literals and localhost) requests may address this server by.
+HOST_NAMES_KEY: web.AppKey[frozenset[str]] = web.AppKey("mockvapi.host_names")
 
 
 def error_response(exc: ApiError) -> web.Response:
@@ -104,30 +114,48 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 _CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
-    "Access-Control-Allow-Methods": "GET, POST, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
     "Access-Control-Max-Age": "600",
 }
+# Where a page on another origin may call: what @vapi-ai/web's start() posts, with the public key. Nothing
+# else: a grant on GET /call or the control plane would let any page read calls, capability URLs, secrets.
+CORS_PATHS: tuple[re.Pattern[str], ...] = (re.compile(r"/call/web"),)
 
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Let browsers in (the web SDK calls POST /call/web from a page, as it does against Vapi)."""
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+    """Let browsers call `CORS_PATHS` (the web SDK's POST /call/web, preflight included), and nothing else."""
+    granted = any(pattern.fullmatch(request.path) for pattern in CORS_PATHS)
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers and granted:
         return web.Response(status=204, headers=_CORS_HEADERS)
     response = await handler(request)
-    if not response.prepared:  # a websocket upgrade has already sent its headers
+    if granted and not response.prepared:  # a websocket upgrade has already sent its headers
         response.headers.setdefault("Access-Control-Allow-Origin", "*")
     return response
+
+
+@web.middleware
+async def host_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a ``Host`` that DNS rebinding could produce (a page's own name resolving to 127.0.0.1)."""
+    names: frozenset[str] = request.app[HOST_NAMES_KEY]
+    host = request.headers.get(hdrs.HOST)  # absent (HTTP/1.0): no browser, so no rebinding
+    if host is not None and not host_allowed(host, names):
+        return error_response(Forbidden(
+            f"unknown Host {host_name(host)[:100]!r}: address this server by IP, localhost, or the host of "
+            "its public URL (mockvapi serve --public-url)"
+        ))
+    return await handler(request)
 
 
 def create_app(
     *,
     backend: Backend | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
     now_ms: Callable[[], int] | None = None,
     tokens: Iterable[str] | None = None,
     openapi_spec: str | os.PathLike[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    public_url: str | None = None,
     on_call_created: CallCreatedHook | None = None,
     on_transport_ws: CallRequestHook | None = None,
     on_listen_ws: CallRequestHook | None = None,
@@ -136,16 +164,21 @@ def create_app(
 ) -> web.Application:
     """The fake Vapi API.
 
-    ``backend`` (else a new ``Backend(seed=seed, now_ms=now_ms)``) holds the state.
+    ``backend`` (else a new ``Backend(seed=seed, now_ms=now_ms)``) holds the state; ``seed=None`` makes
+    its ids (and the per-call URLs built from them) unguessable instead of reproducible.
     ``tokens``: accepted Bearer tokens; None accepts any non-empty token. ``openapi_spec``:
     the official spec for ``GET /api-json`` (else $MOCKVAPI_OPENAPI, else the extract of it that
-    mockvapi ships). The ``on_*`` hooks connect a call engine (see `Hooks`; they
+    mockvapi ships). ``public_url``: where clients reach this server, the base of the URLs
+    it hands out (listenUrl, controlUrl...; default: the address each request came in on); its host is
+    accepted in ``Host`` besides IP literals and localhost. The ``on_*`` hooks connect a call engine (see `Hooks`; they
     can also be set later on ``app[HOOKS_KEY]``). ``extra_routes`` are registered before the
     API routes, so they may add endpoints (the ``/_mockvapi/`` control plane) or override one.
     """
     if isinstance(tokens, str):  # a single token, not an iterable of characters
         tokens = (tokens,)
-    app = web.Application(middlewares=[cors_middleware, error_middleware], client_max_size=max_body_bytes)
+    app = web.Application(
+        middlewares=[host_middleware, cors_middleware, error_middleware], client_max_size=max_body_bytes
+    )
     app[BACKEND_KEY] = backend if backend is not None else Backend(seed=seed, now_ms=now_ms)
     app[TOKENS_KEY] = Tokens(None if tokens is None else frozenset(tokens))
     app[HOOKS_KEY] = Hooks(
@@ -156,6 +189,8 @@ def create_app(
     )
     app[ERRORS_KEY] = ErrorLog()
     app[MAX_BODY_KEY] = max_body_bytes
+    app[PUBLIC_URL_KEY] = (public_url or "").rstrip("/")
+    app[HOST_NAMES_KEY] = frozenset({host_name(urlsplit(public_url).netloc)} if public_url else ())
     app[OPENAPI_KEY] = OpenApiDocument(documented_operations(), openapi_spec)
     app.router.add_routes(list(extra_routes))
     app.router.add_routes(route_defs())

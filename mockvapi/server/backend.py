@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import math
 import random
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -572,14 +573,16 @@ class Backend:
     """The state of one fake Vapi org: assistants, phone numbers and calls, plus the rules.
 
     Deterministic: ids come from ``random.Random(seed)`` and times from ``now_ms`` (epoch
-    ms; defaults to the wall clock). Every method raises `mockvapi.errors.ApiError`
-    subclasses (BadRequest, NotFound) that the HTTP layer serialises unchanged.
+    ms; defaults to the wall clock). ``seed=None``: ids from the OS's secure random source instead, so
+    the capability URLs built from call ids (listen, control, transport) cannot be guessed. Every method
+    raises `mockvapi.errors.ApiError` subclasses (BadRequest, NotFound) that the HTTP layer serialises
+    unchanged.
     """
 
-    def __init__(self, *, seed: int = 0, now_ms: Callable[[], int] | None = None) -> None:
+    def __init__(self, *, seed: int | None = 0, now_ms: Callable[[], int] | None = None) -> None:
         self.seed = seed
         self.now_ms: Callable[[], int] = now_ms or _wall_clock_ms
-        self.rng = random.Random(seed)
+        self.rng = self._rng()
         self.org_id = self.new_id()
         self.assistants: dict[str, Json] = {}
         self.phone_numbers: dict[str, Json] = {}
@@ -600,11 +603,14 @@ class Backend:
 
     def reset(self) -> None:
         """Forget every resource and restart the id sequence (the org id stays)."""
-        self.rng = random.Random(self.seed)
+        self.rng = self._rng()
         self.new_id()  # the draw that made org_id
         self.assistants.clear()
         self.phone_numbers.clear()
         self.calls.clear()
+
+    def _rng(self) -> random.Random:
+        return random.Random(self.seed) if self.seed is not None else secrets.SystemRandom()
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))

@@ -24,6 +24,7 @@ from aiohttp import hdrs, web
 
 from mockvapi.errors import BadRequest, NotFound, Unauthorized
 from mockvapi.server.backend import Backend, CallCreation, CallRecord
+from mockvapi.server.guard import token_matches
 from mockvapi.server.openapi import OpenApiDocument
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ERRORS_KEY",
     "HOOKS_KEY",
     "OPENAPI_KEY",
+    "PUBLIC_URL_KEY",
     "TOKENS_KEY",
     "CallCreatedHook",
     "CallRequestHook",
@@ -76,7 +78,7 @@ class Tokens:
     accepted: frozenset[str] | None = None
 
     def allows(self, token: str) -> bool:
-        return bool(token) and (self.accepted is None or token in self.accepted)
+        return bool(token) and (self.accepted is None or token_matches(token, self.accepted))
 
 
 @dataclass
@@ -102,14 +104,25 @@ HOOKS_KEY = web.AppKey("mockvapi.hooks", Hooks)
 TOKENS_KEY = web.AppKey("mockvapi.tokens", Tokens)
 ERRORS_KEY = web.AppKey("mockvapi.errors", ErrorLog)
 OPENAPI_KEY = web.AppKey("mockvapi.openapi", OpenApiDocument)
+PUBLIC_URL_KEY = web.AppKey("mockvapi.public_url", str)
 
 MAX_JSON_DEPTH = 64
 _JSON_TYPES = ("application/json", "text/json")
 
 
 def base_url(request: web.Request) -> str:
-    """``http(s)://host:port`` as the client reached this server (for URLs pointing back here)."""
-    return f"{request.scheme}://{request.host}"
+    """``http(s)://host:port`` of this server, for URLs pointing back here (listenUrl, controlUrl...).
+
+    The configured public URL (``app[PUBLIC_URL_KEY]``), else the address of the socket the request came
+    in on; never the request's ``Host`` header, which the client chooses."""
+    public = request.app.get(PUBLIC_URL_KEY) or ""
+    if public:
+        return public.rstrip("/")
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    if not sockname:
+        return f"{request.scheme}://127.0.0.1"
+    host, port = str(sockname[0]), int(sockname[1])
+    return f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def _too_deep(value: object, limit: int) -> bool:

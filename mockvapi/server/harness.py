@@ -4,9 +4,11 @@ Calls created through the API play a scenario: the one named in the assistant's
 `metadata.mockvapi.scenario`, else the server's default. The call record (GET /call/{id}) follows the
 call as it plays (status, messages) and, once ended, carries exactly what the end-of-call-report did.
 
-Control plane (optionally behind its own Bearer token):
+Control plane (optionally behind its own Bearer token; never reachable from another site's page, see
+`mockvapi.server.guard`; secrets in what it answers are redacted):
     GET    /_mockvapi/scenarios                 names of the scenarios the server can play
     POST   /_mockvapi/scenarios                 load a scenario from YAML (body), or {"path": DIR_OR_FILE}
+                                                inside a folder given to `serve --scenarios` (else 403)
     POST   /_mockvapi/inbound-call              {"phoneNumberId", "scenario"?, "customer"?}: assistant-request first
     POST   /_mockvapi/clock/advance             {"seconds": N}: move a virtual clock (0 to 86400)
     GET    /_mockvapi/journal                   deliveries (?callId=&type=&outcome=&format=jsonl)
@@ -38,19 +40,33 @@ from pathlib import Path
 from typing import Any, Generic, Literal
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from mockvapi.engine.clock import VirtualClock
 from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Event
 from mockvapi.engine.journal import Problem
 from mockvapi.engine.player import CallPlayer
-from mockvapi.errors import ApiError, BadRequest, NotFound, ScenarioError, Unauthorized
-from mockvapi.library import bundled_names
+from mockvapi.engine.redaction import redact_json
+from mockvapi.errors import (
+    ApiError,
+    BadRequest,
+    MockVapiError,
+    NotFound,
+    ScenarioError,
+    ScenarioProblem,
+    SourceLocation,
+    Unauthorized,
+)
+from mockvapi.library import bundled_dir, bundled_names
 from mockvapi.scenario.fault_files import load_fault_text
 from mockvapi.scenario.faults import FaultPlan, plan_of
 from mockvapi.scenario.loader import LoadedScenario, load_file, load_text
+from mockvapi.scenario.schema import Scenario
 from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms
+from mockvapi.server.files import ScenarioFolders
+from mockvapi.server.guard import check_control_request, token_matches
 from mockvapi.server.handlers import base_url, read_json
 from mockvapi.server.host import CallT, Host
 from mockvapi.transports.websocket import serve_control, serve_transport
@@ -61,18 +77,50 @@ PREFIX = "/_mockvapi"
 MAX_ADVANCE_SECONDS = 86_400
 # Reset and forget wait this long (real seconds) for a stopped call's deliveries in flight.
 STOP_SECONDS = 10.0
+# A connection must deliver a request's headers within this many seconds of opening (or of its last
+# answer): a client that connects and stalls is dropped, not held forever.
+HEADER_TIMEOUT_SECONDS = 30.0
+
+
+class _OneLineBadRequests(logging.Filter):
+    """aiohttp logs every malformed request (CL+TE, 1,000 headers, a huge line) with a traceback: make
+    it one line, so a client (or an attacker) cannot fill the log with tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            # The first line only, shortened: what follows quotes the request's bytes (its headers, too).
+            reason = str(exc.message).strip().splitlines()[0][:100] if str(exc.message).strip() else ""
+            peer = record.args[:1] if isinstance(record.args, tuple) else ()
+            record.msg = "bad HTTP request from %s: %s %s: %s"
+            record.args = (*(peer or ("?",)), exc.code, type(exc).__name__, reason)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_http_log = logging.getLogger("mockvapi.server.http")
+_http_log.addFilter(_OneLineBadRequests())
 
 
 class MockServer(Generic[CallT]):
     """The stand-alone mock: REST API + websocket/control URLs + control plane, on one port."""
 
+    header_timeout: float = HEADER_TIMEOUT_SECONDS
+
     def __init__(self, vapi: Host[CallT], *, control_token: str | None = None) -> None:
         self.vapi = vapi
         self.control_token = control_token
         self.loaded: dict[str, LoadedScenario] = {}
-        self.backend = Backend(seed=vapi.seed or 0, now_ms=vapi.clock.epoch_ms)
+        # The only files a request can make the server read (none unless `serve --scenarios DIR`).
+        self.folders = ScenarioFolders(vapi.scenario_folders)
+        # Seeded ids only when a seed was asked for: otherwise call ids, and the listen/control/transport
+        # URLs built from them, are unguessable.
+        self.backend = Backend(seed=vapi.seed, now_ms=vapi.clock.epoch_ms)
+        self.public_url: str | None = vapi.public_url
         self.app = create_app(
             backend=self.backend,
+            public_url=self.public_url,
             tokens=[vapi.token] if vapi.token else None,
             on_call_created=self._call_created,
             on_transport_ws=self._transport,
@@ -82,24 +130,37 @@ class MockServer(Generic[CallT]):
         )
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self.address = ""
         self.initial_faults: FaultPlan = vapi.faults
         # REST records forgotten with their calls (or as calls that could not start), past max_calls.
         self.forgotten_records = 0
         self._unstarted: deque[str] = deque()  # ids of records whose call could not start, oldest first
-        if vapi.scenarios_dir is not None:
-            self.load_path(vapi.scenarios_dir)
+        for root in self.folders.roots:
+            try:
+                files = self.folders.files(self.folders.locate(str(root)))
+            except ApiError as exc:
+                raise MockVapiError(f"--scenarios {root}: {exc}") from None
+            for file in files:
+                try:
+                    self._keep([self.folders.read(file)])
+                except ApiError as exc:  # a FIFO, a symlink out of the folder...: not served, and said so
+                    log.warning("mockvapi: --scenarios %s: skipped %s: %s", root, file.name, exc)
         self.backend.assistant_check = self.check_assistant
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, shutdown_timeout=5, keepalive_timeout=self.header_timeout, logger=_http_log
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.vapi.host, self.vapi.port)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         host, port = sockets[0].getsockname()[:2]
-        self.url = f"http://{self.vapi.host if self.vapi.host != '0.0.0.0' else host}:{port}"
+        # Where the socket listens, and where clients are told to go (they differ behind a proxy or NAT).
+        self.address = f"http://{self.vapi.host if self.vapi.host != '0.0.0.0' else host}:{port}"
+        self.url = self.public_url or self.address
 
     async def aclose(self) -> None:
         if self._runner is not None:
@@ -108,16 +169,20 @@ class MockServer(Generic[CallT]):
 
     # -- scenarios ----------------------------------------------------------------------------
 
+    def read_path(self, path: str | Path) -> list[LoadedScenario]:
+        """Read one scenario file or every *.yaml in a folder, inside `folders` only (blocking: run it off
+        the event loop). Raises Forbidden outside them, BadRequest or ScenarioError."""
+        target = self.folders.locate(str(path))
+        return [self.folders.read(file) for file in self.folders.files(target)]
+
     def load_path(self, path: str | Path) -> list[str]:
-        """Load one scenario file or every *.yaml in a folder; returns the names loaded."""
-        target = Path(path)
-        files = sorted(target.glob("*.yaml")) if target.is_dir() else [target]
-        names = []
-        for file in files:
-            loaded = load_file(file)
+        """Load one scenario file or every *.yaml in a folder (inside `folders`); returns the names loaded."""
+        return self._keep(self.read_path(path))
+
+    def _keep(self, scenarios: list[LoadedScenario]) -> list[str]:
+        for loaded in scenarios:
             self.loaded[loaded.scenario.name] = loaded
-            names.append(loaded.scenario.name)
-        return names
+        return [loaded.scenario.name for loaded in scenarios]
 
     def check_assistant(self, assistant: Mapping[str, Any], where: str = "") -> None:
         """BadRequest (400, Vapi's error body) for an assistant whose `metadata.mockvapi.scenario` names no
@@ -155,11 +220,39 @@ class MockServer(Generic[CallT]):
         name = str(name) if name else self.vapi.default_scenario
         return self.loaded.get(name) or name
 
+    async def _scenario(self, assistant: Mapping[str, Any] | None) -> Scenario | LoadedScenario:
+        """The scenario a call with ``assistant`` plays; a file is read off the event loop."""
+        choice = self.pick(assistant)
+        if isinstance(choice, LoadedScenario):
+            return choice
+        return await asyncio.to_thread(self._find_scenario, choice)
+
+    def _find_scenario(self, name: str) -> Scenario | LoadedScenario:
+        """A scenario a request named (blocking). Never a path: the command line's `--default-scenario`,
+        YAML text, a NAME.yaml in the `--scenarios` folders, or a bundled name; else ScenarioError."""
+        if name == self.vapi.default_scenario:
+            return self.vapi.load(name)  # given on the command line, so trusted as a path too
+        if "\n" in name:
+            return load_text(name, "<metadata.mockvapi.scenario>")
+        path = self.folders.named(name)
+        try:
+            if path is not None:
+                return self.folders.read(path)
+        except ApiError as exc:
+            raise ScenarioError([ScenarioProblem(SourceLocation(name[:100], 1, 1), str(exc))]) from None
+        if name.removesuffix(".yaml") in bundled_names():
+            return load_file(bundled_dir() / f"{name.removesuffix('.yaml')}.yaml")
+        known = ", ".join(self.scenario_names())
+        raise ScenarioError([
+            ScenarioProblem(SourceLocation("metadata.mockvapi.scenario", 1, 1),
+                            f"no scenario named {name[:100]!r} (known: {known})")
+        ])
+
     # -- calls --------------------------------------------------------------------------------
 
     async def _call_created(self, record: CallRecord, assistant: Mapping[str, Any] | None) -> None:
         try:
-            self._start(record, assistant, assistant_request=None)
+            self._start(record, await self._scenario(assistant), assistant, assistant_request=None)
         except ScenarioError as exc:
             # POST /call has its record already; as when Vapi cannot load an assistant, the call ends at
             # once (instead of sitting "queued" forever) and the reason is recorded where tests look.
@@ -178,9 +271,13 @@ class MockServer(Generic[CallT]):
                 self.forgotten_records += 1
 
     def _start(
-        self, record: CallRecord, assistant: Mapping[str, Any] | None, *, assistant_request: bool | None
+        self,
+        record: CallRecord,
+        scenario: Scenario | LoadedScenario,
+        assistant: Mapping[str, Any] | None,
+        *,
+        assistant_request: bool | None,
     ) -> None:
-        scenario = self.vapi.load(self.pick(assistant))
         phone = None
         if record.data.get("phoneNumberId") in self.backend.phone_numbers:
             phone = dict(self.backend.phone_numbers[str(record.data["phoneNumberId"])])
@@ -242,9 +339,13 @@ class MockServer(Generic[CallT]):
 
     def _guard(self, handler: Any) -> Any:
         async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                check_control_request(request, self.public_url)
+            except ApiError as exc:
+                return error_response(exc)
             if self.control_token is not None:
                 header = request.headers.get("Authorization", "")
-                if header != f"Bearer {self.control_token}":
+                if not token_matches(header, [f"Bearer {self.control_token}"]):
                     return error_response(Unauthorized("control plane: missing or wrong Bearer token"))
             try:
                 response: web.StreamResponse = await handler(request)
@@ -279,11 +380,10 @@ class MockServer(Generic[CallT]):
             body = await self._json(request)
             if not isinstance(body.get("path"), str):
                 raise BadRequest('send YAML, or JSON {"path": "<file or folder>"}')
-            names = self.load_path(body["path"])
+            names = self._keep(await asyncio.to_thread(self.read_path, body["path"]))
         else:
-            loaded = load_text(await self._text(request), "<posted>")
-            self.loaded[loaded.scenario.name] = loaded
-            names = [loaded.scenario.name]
+            text = await self._text(request)
+            names = self._keep([await asyncio.to_thread(load_text, text, "<posted>")])
         return web.json_response({"loaded": names}, status=201)
 
     async def _inbound_call(self, request: web.Request) -> web.Response:
@@ -297,11 +397,11 @@ class MockServer(Generic[CallT]):
         if isinstance(body.get("scenario"), str):
             assistant = {**(assistant or {}), "metadata": {"mockvapi": {"scenario": body["scenario"]}}}
         try:
-            self._start(record, assistant, assistant_request=record.assistant is None)
+            self._start(record, await self._scenario(assistant), assistant, assistant_request=record.assistant is None)
         except ScenarioError:
             self.backend.calls.pop(record.id, None)  # a 400 leaves no call behind
             raise
-        return web.json_response(record.to_json(), status=201)
+        return web.json_response(redact_json(record.to_json()), status=201)
 
     async def _advance(self, request: web.Request) -> web.Response:
         body = await self._json(request)
@@ -334,12 +434,13 @@ class MockServer(Generic[CallT]):
             call_id=q.get("callId"), type=q.get("type"), channel=q.get("channel"), outcome=outcome
         )
         if q.get("format") == "jsonl":
-            text = "".join(json.dumps(d.to_dict()) + "\n" for d in rows)
+            text = "".join(json.dumps(d.to_dict(redact=True)) + "\n" for d in rows)
             return web.Response(text=text, content_type="application/x-ndjson")
-        return web.json_response({"deliveries": [d.to_dict() for d in rows], "dropped": self.vapi.journal.dropped})
+        deliveries = [d.to_dict(redact=True) for d in rows]
+        return web.json_response({"deliveries": deliveries, "dropped": self.vapi.journal.dropped})
 
     async def _problems(self, request: web.Request) -> web.Response:
-        return web.json_response({"problems": [p.to_dict() for p in self.vapi.journal.problems]})
+        return web.json_response({"problems": [p.to_dict(redact=True) for p in self.vapi.journal.problems]})
 
     async def _status(self, request: web.Request) -> web.Response:
         vapi, journal = self.vapi, self.vapi.journal

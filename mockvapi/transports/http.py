@@ -33,6 +33,7 @@ from urllib.parse import urljoin, urlsplit
 import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from mockvapi.engine.redaction import redact_url
 from mockvapi.errors import DeliveryError
 from mockvapi.transports.envelope import parse_json
 from mockvapi.transports.http1 import Http1Error, Http1Pool
@@ -180,9 +181,9 @@ class UrlTarget:
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"mockvapi: a webhook URL must look like http(s)://host/path, got {url!r}")
+            raise ValueError(f"mockvapi: a webhook URL must look like http(s)://host/path, got {redact_url(url)!r}")
         self.url = url
-        self.description = url
+        self.description = redact_url(url)  # logged and journaled: never a URL's password
         self._session: aiohttp.ClientSession | None = None
         self._pool: Http1Pool | None = None
         self._joined: tuple[str, str] = ("", url)  # the last request url and where it resolved to

@@ -166,15 +166,21 @@ async def test_a_bug_answers_json_500_and_is_kept_for_the_harness(caplog: pytest
     assert "internal error" in caplog.text
 
 
-async def test_browsers_get_cors_preflight_and_headers(http: httpx.AsyncClient) -> None:
-    preflight = await http.options(
-        "/call/web", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"}
-    )
+async def test_browsers_get_cors_for_the_web_sdks_post_call_web_only(http: httpx.AsyncClient) -> None:
+    page = {"Origin": "http://localhost:3000"}
+    preflight = await http.options("/call/web", headers={**page, "Access-Control-Request-Method": "POST"})
     assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
     assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
-    assert (await http.get("/assistant")).headers["Access-Control-Allow-Origin"] == "*"
-    assert (await http.get("/nowhere")).headers["Access-Control-Allow-Origin"] == "*"
+    created = await http.post("/call/web", headers=page, json={"assistant": {"name": "Riley"}})
+    assert created.status_code == 201 and created.headers["Access-Control-Allow-Origin"] == "*"
+    refused = await http.post("/call/web", headers={**page, "Authorization": ""}, json={})
+    assert refused.status_code == 401 and refused.headers["Access-Control-Allow-Origin"] == "*"  # SDK reads it
+    # Anything else would let any page read calls (their capability URLs) and assistants (their secrets).
+    for path in ("/call", "/assistant", "/call/some-id", "/nowhere"):
+        asked = await http.options(path, headers={**page, "Access-Control-Request-Method": "GET"})
+        assert "Access-Control-Allow-Origin" not in asked.headers, path
+        assert "Access-Control-Allow-Origin" not in (await http.get(path, headers=page)).headers, path
 
 
 def test_the_swallowed_error_log_keeps_the_last_ones_and_counts_all() -> None:

@@ -31,6 +31,9 @@ from .webhook_receiver import WebhookReceiver
 
 TOKEN = "api-token"
 CONTROL = "control-token"
+# The control plane reads bodies of these types only (a page could post text/plain without a preflight).
+JSON = {"Content-Type": "application/json"}
+YAML = {"Content-Type": "text/yaml"}
 
 POSTED = """\
 version: 1
@@ -82,10 +85,12 @@ class Served:
 
 @asynccontextmanager
 async def served(
-    responses: ResponseLog, *, clock: Clock | None = None, control_token: str | None = CONTROL
+    responses: ResponseLog, *, clock: Clock | None = None, control_token: str | None = CONTROL,
+    scenarios: Path | None = None,
 ) -> AsyncIterator[Served]:
     vapi = MockVapi(
-        serve=True, token=TOKEN, control_token=control_token, clock=clock or VirtualClock(), strict=False
+        serve=True, token=TOKEN, control_token=control_token, clock=clock or VirtualClock(), strict=False,
+        scenarios=scenarios,
     )
     async with vapi:
         url = vapi.server.url
@@ -143,20 +148,24 @@ async def test_posted_yaml_is_listed_and_played_by_an_assistant_naming_it(
     assert report["endedReason"] == "assistant-ended-call"
 
 
-async def test_scenarios_load_from_a_folder_by_path(mock: Served, tmp_path: Path) -> None:
-    (tmp_path / "posted.yaml").write_text(POSTED, encoding="utf-8")
-    (tmp_path / "renamed.yaml").write_text(POSTED.replace("posted-greeting", "renamed-greeting"), encoding="utf-8")
-    response = await mock.control.post("/_mockvapi/scenarios", json={"path": str(tmp_path)})
-    assert response.status_code == 201
-    assert response.json() == {"loaded": ["posted-greeting", "renamed-greeting"]}
+async def test_scenarios_load_from_a_folder_by_path(responses: ResponseLog, tmp_path: Path) -> None:
+    # Only inside a folder serve was given (tests/server/test_serve_security.py has the refusals).
+    async with served(responses, scenarios=tmp_path) as mock:
+        (tmp_path / "posted.yaml").write_text(POSTED, encoding="utf-8")
+        (tmp_path / "renamed.yaml").write_text(POSTED.replace("posted-greeting", "renamed-greeting"),
+                                               encoding="utf-8")
+        response = await mock.control.post("/_mockvapi/scenarios", json={"path": str(tmp_path)})
+        assert response.status_code == 201
+        assert response.json() == {"loaded": ["posted-greeting", "renamed-greeting"]}
 
-    assistant = await mock.assistant(metadata=_scenario("renamed-greeting"))
-    record = await mock.played((await mock.call(assistantId=assistant["id"]))["id"])
-    assert record["endedReason"] == "assistant-ended-call"
+        assistant = await mock.assistant(metadata=_scenario("renamed-greeting"))
+        record = await mock.played((await mock.call(assistantId=assistant["id"]))["id"])
+        assert record["endedReason"] == "assistant-ended-call"
 
 
 async def test_broken_yaml_is_a_400_naming_the_place(mock: Served) -> None:
-    response = await mock.control.post("/_mockvapi/scenarios", content=POSTED.replace("steps:", "steps: ["))
+    response = await mock.control.post("/_mockvapi/scenarios", content=POSTED.replace("steps:", "steps: ["),
+                                       headers=YAML)
     assert response.status_code == 400
     (message,) = response.json()["message"]
     assert message.startswith("<posted>:")
@@ -332,7 +341,7 @@ async def test_a_real_clock_cannot_be_advanced(responses: ResponseLog) -> None:
     ],
 )
 async def test_advance_rejects_what_is_not_a_sane_number_of_seconds(mock: Served, body: str) -> None:
-    response = await mock.control.post("/_mockvapi/clock/advance", content=body)
+    response = await mock.control.post("/_mockvapi/clock/advance", content=body, headers=JSON)
     assert response.status_code == 400
     clock = mock.vapi.clock
     assert isinstance(clock, VirtualClock) and math.isfinite(clock.now()) and clock.now() < 1e6
@@ -497,7 +506,6 @@ async def test_the_control_token_does_not_open_the_api_and_no_token_leaves_the_p
 # -- bad requests against the running server ------------------------------------------------------------
 
 HUGE = b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-JSON = {"Content-Type": "application/json"}
 
 
 @pytest.mark.parametrize(
@@ -519,20 +527,20 @@ JSON = {"Content-Type": "application/json"}
         ("GET", "/does-not-exist/transport", {}, 404),
         ("POST", "/does-not-exist/control", {"json": {"type": "say", "content": "hi"}}, 404),
         ("GET", "/nothing/here/at/all", {}, 404),
-        ("POST", "/_mockvapi/scenarios", {"content": b"\xff\xfe"}, 400),
-        ("POST", "/_mockvapi/scenarios", {"content": b"- just\n- a list\n"}, 400),
-        ("POST", "/_mockvapi/scenarios", {"content": b""}, 400),
+        ("POST", "/_mockvapi/scenarios", {"content": b"\xff\xfe", "headers": YAML}, 400),
+        ("POST", "/_mockvapi/scenarios", {"content": b"- just\n- a list\n", "headers": YAML}, 400),
+        ("POST", "/_mockvapi/scenarios", {"content": b"", "headers": YAML}, 400),
         ("POST", "/_mockvapi/scenarios", {"json": {"path": 5}}, 400),
-        ("POST", "/_mockvapi/scenarios", {"json": {"path": "/does/not/exist.yaml"}}, 400),
+        ("POST", "/_mockvapi/scenarios", {"json": {"path": "/does/not/exist.yaml"}}, 403),
         ("POST", "/_mockvapi/scenarios", {"content": b"{bad", "headers": JSON}, 400),
-        ("POST", "/_mockvapi/scenarios", {"content": HUGE}, 413),
+        ("POST", "/_mockvapi/scenarios", {"content": HUGE, "headers": YAML}, 413),
         ("POST", "/_mockvapi/inbound-call", {"json": {}}, 400),
         ("POST", "/_mockvapi/inbound-call", {"json": {"phoneNumberId": 5}}, 400),
         ("POST", "/_mockvapi/inbound-call", {"json": {"phoneNumberId": "does-not-exist"}}, 404),
-        ("POST", "/_mockvapi/inbound-call", {"content": b"{bad"}, 400),
-        ("POST", "/_mockvapi/inbound-call", {"content": b"\xff"}, 400),
-        ("POST", "/_mockvapi/inbound-call", {"content": b"[]"}, 400),
-        ("POST", "/_mockvapi/clock/advance", {"content": b"\xff"}, 400),
+        ("POST", "/_mockvapi/inbound-call", {"content": b"{bad", "headers": JSON}, 400),
+        ("POST", "/_mockvapi/inbound-call", {"content": b"\xff", "headers": JSON}, 400),
+        ("POST", "/_mockvapi/inbound-call", {"content": b"[]", "headers": JSON}, 400),
+        ("POST", "/_mockvapi/clock/advance", {"content": b"\xff", "headers": JSON}, 400),
         ("GET", "/_mockvapi/journal?outcome=maybe", {}, 400),
         ("DELETE", "/_mockvapi/calls/does-not-exist", {}, 404),
         ("PUT", "/_mockvapi/reset", {}, 404),

@@ -71,10 +71,13 @@ async def test_control_plane_reads_replaces_and_clears_the_server_wide_faults(va
             body = await r.json()
             assert r.status == 200 and body["faults"] == ["drop:hang", "delay:hang,by=2s"]
             assert body["plan"][1] == {"delay": {"type": "hang", "by": 2.0}}
+        yaml = {"Content-Type": "application/yaml"}  # text/plain is refused: a page could send it
         async with http.put(url, data="- stale-token\n- retry-5xx: {times: 3}\n") as r:
+            assert r.status == 415
+        async with http.put(url, data="- stale-token\n- retry-5xx: {times: 3}\n", headers=yaml) as r:
             assert (await r.json())["faults"] == ["stale-token", "retry-5xx,times=3"]
         assert vapi.faults.compact() == ["stale-token", "retry-5xx,times=3"]
-        async with http.put(url, data="- delay: {type: hang, by: soon}\n") as r:
+        async with http.put(url, data="- delay: {type: hang, by: soon}\n", headers=yaml) as r:
             error = await r.json()
             assert r.status == 400 and error["message"][0].startswith("<posted faults>:1:27: expected a duration")
         async with http.put(url, json={"faults": ["drp:hang"]}) as r:
