@@ -2,8 +2,10 @@
 
 Operations and their schemas (with every transitively ``$ref``-ed component) are copied from the
 official Vapi spec, found at, in order: the ``spec_path`` argument, the ``MOCKVAPI_OPENAPI``
-environment variable, ``../shared/vapi/openapi.json`` beside the repository. mockvapi does not
-ship the 3 MB spec; without it the document lists the implemented paths and says why it is thin.
+environment variable, ``../shared/vapi/openapi.json`` beside the repository, and else the extract
+the package ships (``openapi_extract.json``, the same operations and schemas, written by
+tools/gen_openapi_extract.py). mockvapi does not ship the 3 MB spec; when a named spec is missing
+the document lists the implemented paths and says why it is thin.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ENV_VAR", "EXTRA_OPERATIONS", "OpenApiDocument", "default_spec_path"]
+__all__ = ["ENV_VAR", "EXTRA_OPERATIONS", "SHIPPED_EXTRACT", "OpenApiDocument", "default_spec_path"]
 
 log = logging.getLogger("mockvapi.server")
 
 ENV_VAR = "MOCKVAPI_OPENAPI"
+# The implemented operations and their schemas, cut from the spec so that users (who have no copy of
+# it) get the full document too.
+SHIPPED_EXTRACT = Path(__file__).resolve().parent / "openapi_extract.json"
 _SCHEMA_PREFIX = "#/components/schemas/"
 
 # Endpoints Vapi serves that its spec does not list (PROTOCOL.md 1b: the web SDK's vapi.start()).
@@ -96,6 +101,8 @@ class OpenApiDocument:
     def __init__(self, operations: Iterable[tuple[str, str]], spec_path: str | os.PathLike[str] | None = None):
         self.operations = tuple((method.lower(), path) for method, path in operations)
         self.spec_path = Path(spec_path) if spec_path is not None else default_spec_path()
+        if spec_path is None and not os.environ.get(ENV_VAR) and not self.spec_path.is_file():
+            self.spec_path = SHIPPED_EXTRACT
 
     def __repr__(self) -> str:
         return f"OpenApiDocument(spec_path={str(self.spec_path)!r}, operations={len(self.operations)})"
