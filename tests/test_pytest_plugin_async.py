@@ -53,7 +53,8 @@ def test_the_readme_async_examples_pass_without_any_configuration(
     package = _user_project(pytester)
     total, async_tests = _count_tests(package)
     assert async_tests >= 6
-    result = pytester.runpytest_subprocess(*plugins, "-p", "no:cacheprovider", "-W", "error::RuntimeWarning", "examples")
+    warnings = ("-W", "error::RuntimeWarning")  # a coroutine never awaited
+    result = pytester.runpytest_subprocess(*plugins, "-p", "no:cacheprovider", *warnings, "examples")
     result.assert_outcomes(passed=total)
 
 

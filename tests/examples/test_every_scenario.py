@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from mockvapi.engine.simulator import CallOverrides
 from mockvapi.library import bundled_names, resolve
-from mockvapi.testing import MockVapi
+from mockvapi.testing import CallOverrides, MockVapi
 
 from . import fastapi_app, flask_app
 from .live_transcript import Dashboard, Tool
