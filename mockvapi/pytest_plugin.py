@@ -93,8 +93,8 @@ def _is_async(request: pytest.FixtureRequest) -> bool:
     return function is not None and inspect.iscoroutinefunction(function)
 
 
-# Markers with which another plugin runs an async test on its own loop (pytest-asyncio, anyio).
-_ASYNC_RUNNER_MARKERS = ("asyncio", "anyio")
+# Markers with which another plugin runs an async test on its own loop (pytest-asyncio, anyio, pytest-trio).
+_ASYNC_RUNNER_MARKERS = ("asyncio", "anyio", "trio")
 
 
 def _runs_here(item: pytest.Item) -> bool:
