@@ -7,8 +7,8 @@ that no problem was recorded (non-200 replies, bad tool results, timeouts, unmet
 In sync tests the fixture runs its loop in a background thread (`play_sync`); in async tests it runs
 on the test's own loop (`await mockvapi.play(...)`). An `async def` test that uses mockvapi (its
 fixtures or marker, or a test module that imports from mockvapi) needs no other plugin and no
-configuration: when no async plugin claims it (pytest-asyncio in auto mode, or an `asyncio`/`anyio`
-marker), this plugin runs it on a fresh asyncio event loop instead of letting pytest fail it, so an
+configuration: when no async plugin claims it (pytest-asyncio in auto mode, or an `asyncio`, `anyio`
+or `trio` marker), this plugin runs it on a fresh asyncio event loop instead of letting pytest fail it, so an
 example copied from the README passes as it is.
 """
 
