@@ -5,13 +5,18 @@ Registered through the `pytest11` entry point. Each test gets a fresh `MockVapi`
 that no problem was recorded (non-200 replies, bad tool results, timeouts, unmet `expect` blocks).
 
 In sync tests the fixture runs its loop in a background thread (`play_sync`); in async tests it runs
-on the test's own loop (`await mockvapi.play(...)`, needs pytest-asyncio).
+on the test's own loop (`await mockvapi.play(...)`). An `async def` test that uses mockvapi (its
+fixtures or marker, or a test module that imports from mockvapi) needs no other plugin and no
+configuration: when no async plugin claims it (pytest-asyncio in auto mode, or an `asyncio`, `anyio`
+or `trio` marker), this plugin runs it on a fresh asyncio event loop instead of letting pytest fail it, so an
+example copied from the README passes as it is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -88,6 +93,56 @@ def _is_async(request: pytest.FixtureRequest) -> bool:
     return function is not None and inspect.iscoroutinefunction(function)
 
 
+# Markers with which another plugin runs an async test on its own loop (pytest-asyncio, anyio, pytest-trio).
+_ASYNC_RUNNER_MARKERS = ("asyncio", "anyio", "trio")
+
+
+def _runs_here(item: pytest.Item) -> bool:
+    """An `async def` test using mockvapi that no other plugin claims: this plugin runs it."""
+    return (
+        isinstance(item, pytest.Function)
+        and inspect.iscoroutinefunction(item.obj)
+        and not any(item.get_closest_marker(name) for name in _ASYNC_RUNNER_MARKERS)
+        and (
+            not {"mockvapi", "mockvapi_call"}.isdisjoint(item.fixturenames)
+            or item.get_closest_marker("mockvapi") is not None
+            or _imports_mockvapi(item.module)
+        )
+    )
+
+
+def _imports_mockvapi(module: object) -> bool:
+    for value in vars(module).values() if module is not None else ():
+        name = value.__name__ if inspect.ismodule(value) else getattr(value, "__module__", None)
+        if isinstance(name, str) and name.partition(".")[0] == "mockvapi":
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    if not _runs_here(pyfuncitem):
+        return None
+    vapi = pyfuncitem.funcargs.get("mockvapi")
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(_run_on_loop(pyfuncitem.obj, arguments, vapi))
+    return True
+
+
+async def _run_on_loop(
+    test: Callable[..., Coroutine[Any, Any, object]], arguments: dict[str, Any], vapi: object
+) -> None:
+    """The test on this loop, with the fixture's MockVapi (if it uses one) started on it and closed after it."""
+    if not isinstance(vapi, MockVapi):
+        await test(**arguments)
+        return
+    await vapi.start()
+    try:
+        await test(**arguments)
+    finally:
+        await vapi.aclose()
+
+
 try:
     import pytest_asyncio
 
@@ -107,8 +162,10 @@ except ImportError:  # pragma: no cover - async tests need pytest-asyncio
 @pytest.fixture
 def mockvapi(request: pytest.FixtureRequest, mockvapi_options: dict[str, Any]) -> Iterator[MockVapi]:
     """A fresh MockVapi for this test; fails the test at teardown if problems were recorded (strict)."""
-    if _is_async(request):
-        vapi: MockVapi = request.getfixturevalue("_mockvapi_async")
+    if _runs_here(request.node):
+        vapi: MockVapi = MockVapi(**mockvapi_options)  # started on the test's loop by pytest_pyfunc_call
+    elif _is_async(request):
+        vapi = request.getfixturevalue("_mockvapi_async")
     else:
         vapi = MockVapi(**mockvapi_options).start_sync()
         request.addfinalizer(vapi.stop)

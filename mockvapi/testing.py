@@ -18,7 +18,7 @@ import asyncio
 import difflib
 import threading
 import uuid
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,8 @@ from mockvapi.transports.http import HttpTarget
 from mockvapi.transports.webhook import TargetPool, WebhookSink
 
 _T = TypeVar("_T")
-ScenarioLike = str | Path | Scenario | LoadedScenario
+# A bundled name, a file path, YAML text, a mapping (a scenario file's content), or a loaded scenario.
+ScenarioLike = str | Path | Mapping[str, Any] | Scenario | LoadedScenario
 
 # Problems listed in a failure message; the rest are counted.
 _LISTED = 8
@@ -386,6 +387,10 @@ def _nearest(wanted: str, got: Sequence[str]) -> str:
     return f"{hint}delivered: {counts}"
 
 
+def _scenario_name(scenario: Scenario | LoadedScenario) -> str:
+    return scenario.scenario.name if isinstance(scenario, LoadedScenario) else scenario.name
+
+
 class MockVapi:
     """Plays Vapi calls into your code. See the module docstring for the three ways to use it.
 
@@ -399,6 +404,8 @@ class MockVapi:
         scenarios: with serve, the folders (one or a list) whose scenarios requests may load by path or
         name; public_url: where clients reach the server (the base of the URLs it hands out).
     strict: `check()` (and the pytest fixture at teardown) fails on any recorded problem.
+    default_scenario: what `play()`/`play_sync()` play when given no scenario (default "happy-path");
+        anything `play` takes. A scenario is a bundled name, a file path, YAML text, or a mapping.
     faults: faults injected into every call (a FaultPlan, or what `plan_of` takes: compact strings such
         as "drop:transcript,nth=2", mappings, a list of those); the calls' scenarios may add their own.
         Settable later through `vapi.faults` (and the control plane's /_mockvapi/faults).
@@ -424,7 +431,7 @@ class MockVapi:
         journal_size: int = 100_000,
         strict: bool = True,
         scenarios: str | Path | Sequence[str | Path] | None = None,
-        default_scenario: str = "happy-path",
+        default_scenario: ScenarioLike = "happy-path",
         control_token: str | None = None,
         public_url: str | None = None,
         faults: PlanLike | None = None,
@@ -452,7 +459,13 @@ class MockVapi:
         self.scenario_folders: tuple[Path, ...] = tuple(Path(f) for f in folders)
         self.scenarios_dir = self.scenario_folders[0] if self.scenario_folders else None
         self.public_url = public_url
-        self.default_scenario = default_scenario
+        # What `play()` with no scenario plays: a name (bundled, or in `scenarios`), or one loaded here.
+        self._default_loaded: Scenario | LoadedScenario | None = None
+        if isinstance(default_scenario, str):
+            self.default_scenario = default_scenario
+        else:
+            self._default_loaded = self.load(default_scenario)
+            self.default_scenario = _scenario_name(self._default_loaded)
         self.control_token = control_token
         self._faults: FaultPlan = plan_of(faults)
         self.journal = Journal(journal_size)
@@ -560,7 +573,8 @@ class MockVapi:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def play_sync(self, scenario: ScenarioLike | None = None, **options: Any) -> Call:
-        """`play()` from sync code; starts the background loop if needed."""
+        """`play()` from sync code; starts the background loop if needed. With no scenario it plays the
+        `default_scenario` (the fixture's marker sets it; else "happy-path")."""
         if self._thread is None and not self._started:
             self.start_sync()
         return self._submit(self.play(scenario, **options)).result()
@@ -600,7 +614,7 @@ class MockVapi:
                 "mockvapi: use `async with MockVapi(...)`, `await start()` or `start_sync()` first"
             )
         if scenario is None:
-            scenario = self.default_scenario
+            scenario = self._default_loaded or self.default_scenario
         target = webhook if webhook is not None else self.webhook
         pool = TargetPool(target, path=webhook_path or self.webhook_path)
         self._pools.append(pool)
@@ -676,7 +690,9 @@ class MockVapi:
             closing.add_done_callback(self._closing.discard)
 
     async def play(self, scenario: ScenarioLike | None = None, **options: Any) -> Call:
-        """Play one call to its end and return it (default: the `default_scenario`).
+        """Play one call to its end and return it; with no scenario, the `default_scenario` (the
+        fixture's marker sets it; else "happy-path"). A scenario is a bundled name (`"barge-in"`), a
+        file path, YAML text, a mapping (a scenario file's content as a dict), or a loaded scenario.
 
         Scenario errors raise ScenarioError; a failing target never raises, it is recorded.
         """

@@ -42,6 +42,9 @@ def test_every_mockvapi_command_in_the_readme_exists() -> None:
 def test_quick_start_is_two_commands_and_ci_runs_the_second() -> None:
     quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = [b.strip() for b in BLOCK.findall(quick) for b in [b[1]]]
-    assert commands == ["pip install . && mockvapi run scenarios/", "pip install -e '.[test]' && pytest"]
+    assert commands == [
+        "pip install . && mockvapi run scenarios/",
+        "pip install -c constraints/test.txt -e '.[test]' && pytest",
+    ]
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text(encoding="utf-8")
-    assert "pip install --quiet -e '.[test]'" in ci and "python -m pytest" in ci
+    assert "pip install --quiet -c constraints/test.txt -e '.[test]'" in ci and "python -m pytest" in ci

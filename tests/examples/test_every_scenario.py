@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from mockvapi.engine.context import CallOverrides
 from mockvapi.library import bundled_names, resolve
-from mockvapi.testing import MockVapi
+from mockvapi.testing import CallOverrides, MockVapi
 
 from . import fastapi_app, flask_app
 from .live_transcript import Dashboard, Tool
@@ -40,7 +39,7 @@ def scripted_tools(scenario: str) -> dict[str, Tool]:
         def answer(**arguments: Any) -> Any:
             step = next(s for s in steps if s.name == name)
             steps.remove(step)
-            if step.error is not None or step.status != 200:
+            if step.error is not None or not 200 <= step.status < 300:
                 raise RuntimeError(step.error or f"upstream answered {step.status}")
             return step.result
 

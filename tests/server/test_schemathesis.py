@@ -2,16 +2,20 @@
 and content type, for every documented operation.
 
 The server runs in a thread (`MockVapi.start_sync`) because schemathesis calls it synchronously;
-the schema is loaded from its URL. Generation is deterministic (`derandomize=True`) and bounded:
-positive cases for every operation; negative cases (schema-violating requests, which must be 4xx
-JSON, never 5xx, and whose answer must conform too: a body the mock accepted is echoed back) where
-the request schema is small. For the four huge bodies (POST /assistant, PATCH /assistant/{id},
-POST /call, POST /call/web) schemathesis' negative generation is not usable in CI (two examples of
-POST /call/web took 2 minutes and 2.4 GB), so a hand-made set of invalid nested values stands in
-(`test_big_bodies_with_invalid_nested_values`), checked with the same schemathesis checks.
+the schema is loaded from its URL. It serves the extract the package ships (`mockvapi.conformance.extract.EXTRACT_PATH`,
+the official operations and schemas), so the test is the same on a user's clone as beside the spec;
+a document without schemas would leave negative generation nothing to violate, so the fixture
+refuses one instead of letting hypothesis report `Unsatisfiable`. Generation is deterministic
+(`derandomize=True`) and bounded: positive cases for every operation; negative cases
+(schema-violating requests, which must be 4xx JSON, never 5xx, and whose answer must conform too: a
+body the mock accepted is echoed back) where the request schema is small. For the four huge bodies
+(POST /assistant, PATCH /assistant/{id}, POST /call, POST /call/web) schemathesis' negative
+generation is not usable in CI (two examples of POST /call/web took 2 minutes and 2.4 GB), so a
+hand-made set of invalid nested values stands in (`test_big_bodies_with_invalid_nested_values`),
+checked with the same schemathesis checks.
 
 Narrow exclusions, each a genuine property of Vapi's spec rather than of the mock:
-* `oneOf` is read as `anyOf` (as ../shared/vapi/validate.py does): the spec's unions are not
+* `oneOf` is read as `anyOf` (as Vapi's reference validator does): the spec's unions are not
   exclusive (a Call's `messages` item with role "bot" also matches UserMessage, neither forbids
   the other's properties), so every real Vapi call object would fail `oneOf`.
 * status_code_conformance is applied to 2xx answers only: the official spec documents only success
@@ -36,6 +40,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from mockvapi.conformance.extract import EXTRACT_PATH
+from mockvapi.server.openapi import ENV_VAR
 from mockvapi.server.routes import documented_operations
 from mockvapi.testing import MockVapi
 
@@ -52,14 +58,27 @@ CHECKS = [not_a_server_error, content_type_conformance, response_schema_conforma
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[tuple[str, Any]]:
-    vapi = MockVapi(serve=True, token=TOKEN, strict=False)
-    vapi.start_sync()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ENV_VAR, str(EXTRACT_PATH))
+        vapi = MockVapi(serve=True, token=TOKEN, strict=False)
+        vapi.start_sync()
     try:
         url = vapi.server.url
         document = httpx.get(f"{url}/api-json", timeout=30).raise_for_status().json()
+        _assert_complete(document)
         yield url, schemathesis.openapi.from_dict(_any_of(document))
     finally:
         vapi.stop()
+
+
+def _assert_complete(document: dict[str, Any]) -> None:
+    """Every operation has its request and response schemas (else there is nothing to check)."""
+    assert document.get("components", {}).get("schemas"), document["info"]["description"]
+    for method, path in OPERATIONS:
+        operation = document["paths"][path][method.lower()]
+        assert any(code.startswith("2") for code in operation["responses"]), (method, path)
+        if method in ("POST", "PATCH"):
+            assert "requestBody" in operation, (method, path)
 
 
 def _any_of(node: Any) -> Any:
