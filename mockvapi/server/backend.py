@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from mockvapi.engine.audio import sample_rate_problem
 from mockvapi.errors import BadRequest, NotFound
 from mockvapi.server.nested import RequestSchemas, Schema, request_schemas
 
@@ -755,6 +756,12 @@ class Backend:
                 "container": "raw",
                 "sampleRate": 16000,
             }
+            rate = audio.get("sampleRate") if isinstance(audio, dict) else None
+            rate_problem = sample_rate_problem(rate) if rate is not None else None
+            if rate_problem is not None:
+                # The spec allows any rate from 0 to 192000; the mock refuses at creation what its audio
+                # source cannot stream, rather than accept the call and drop its websocket later.
+                raise BadRequest([f"transport.audioFormat.sampleRate {rate_problem}"])
             dto["transport"] = {**transport, "audioFormat": audio}
             call_type = "vapi.websocketCall"
         elif has_phone or has_customer or transport.get("provider") in _PHONE_TRANSPORTS:
