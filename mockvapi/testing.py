@@ -134,6 +134,11 @@ class Call:
             await asyncio.shield(self.task)
         return self
 
+    def wait_sync(self, timeout: float | None = None) -> Call:
+        """`wait()` from sync code, for a call started on the background loop of `start_sync()`;
+        raises TimeoutError after `timeout` real seconds."""
+        return self.vapi._submit(self.wait()).result(timeout)
+
     # -- checks -------------------------------------------------------------------------------
 
     def expectation_failures(self, *, problem_budget: bool = True) -> list[str]:
@@ -564,11 +569,21 @@ class MockVapi:
     ) -> Call:
         """Start a call in the background and return its handle at once (await `call.wait()`).
 
-        `faults` are injected into this call only, after the server-wide `self.faults`."""
+        `faults` are injected into this call only, after the server-wide `self.faults`. From sync code
+        (after `start_sync()`), the call starts on the background loop; wait with `call.wait_sync()`."""
         if not self._started:
             raise MockVapiError(
                 "mockvapi: use `async with MockVapi(...)`, `await start()` or `start_sync()` first"
             )
+        if not self._on_own_loop():
+            async def start_there() -> Call:
+                return self.start_call(
+                    scenario, webhook=webhook, webhook_path=webhook_path, seed=seed, profile=profile, client=client,
+                    clients=clients, call_id=call_id, wait_for_client=wait_for_client, listeners=listeners,
+                    overrides=overrides, faults=faults,
+                )
+
+            return self._submit(start_there()).result()
         if scenario is None:
             scenario = self.default_scenario
         target = webhook if webhook is not None else self.webhook
@@ -617,6 +632,24 @@ class MockVapi:
         call.task.add_done_callback(lambda _: self._retain())
         self._retain()
         return call
+
+    def _on_own_loop(self) -> bool:
+        """True on the loop MockVapi runs on; False from sync code beside `start_sync()`'s thread.
+
+        Anything else (another event loop, or sync code while MockVapi's loop is not running in a thread
+        of its own) cannot start a call: its task would sit on a loop that never runs it."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            return True
+        if running is None and self._thread is not None and self._thread is not threading.current_thread():
+            return False
+        raise MockVapiError(
+            "mockvapi: start_call() runs on MockVapi's own event loop: call it from the coroutine that started "
+            "MockVapi, or from sync code after `start_sync()` (or `with MockVapi(...)`), not from another loop"
+        )
 
     def _retain(self) -> None:
         """Forget the oldest ended calls while more than `max_calls` are held; never a running one."""
