@@ -40,7 +40,7 @@ from aiohttp import web
 
 from mockvapi.engine.clock import VirtualClock
 from mockvapi.engine.journal import Problem
-from mockvapi.engine.player import CallPlayer
+from mockvapi.engine.player import FAILED_BEFORE_START, CallPlayer
 from mockvapi.engine.simulator import CallOverrides, Event
 from mockvapi.errors import ApiError, BadRequest, NotFound, ScenarioError, Unauthorized
 from mockvapi.library import bundled_names
@@ -137,12 +137,19 @@ class MockServer:
             # POST /call has its record already; as when Vapi cannot load an assistant, the call ends at
             # once (instead of sitting "queued" forever) and the reason is recorded where tests look.
             detail = "; ".join(str(p) for p in exc.problems)
-            self.vapi.journal.problem(Problem(record.id, "scenario", f"cannot play the call: {detail}", 0.0))
-            record.apply({"status": "ended", "endedReason": "call.start.error-get-assistant"})
-            log.warning("call %s (%s) cannot start: %s", record.id, record.type, detail)
-            self._unstarted.append(record.id)
-            while len(self._unstarted) > self.vapi.max_calls:
-                self.forget_records([self._unstarted.popleft()])
+            self._not_started(record, "scenario", f"cannot play the call: {detail}", "call.start.error-get-assistant")
+        except Exception as exc:  # a bug, or input nothing checked: the call still ends, and says why
+            log.exception("call %s (%s) cannot start", record.id, record.type)
+            self._not_started(record, "call-failed", f"cannot start the call: {type(exc).__name__}: {exc}"[:500],
+                              FAILED_BEFORE_START)
+
+    def _not_started(self, record: CallRecord, kind: str, detail: str, reason: str) -> None:
+        self.vapi.journal.problem(Problem(record.id, kind, detail, 0.0))
+        record.apply({"status": "ended", "endedReason": reason})
+        log.warning("call %s (%s) cannot start: %s", record.id, record.type, detail)
+        self._unstarted.append(record.id)
+        while len(self._unstarted) > self.vapi.max_calls:
+            self.forget_records([self._unstarted.popleft()])
 
     def forget_records(self, call_ids: Iterable[str]) -> None:
         """Drop the REST records of calls MockVapi forgot past `max_calls` (GET /call/{id} then 404s)."""

@@ -71,11 +71,21 @@ class WebhookSink:
         self._idle = asyncio.Event()
         self._idle.set()
         self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
+        self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
 
     def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
         future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
         url = (outgoing.server or {}).get("url")
-        if self.pool.get(url if isinstance(url, str) else None) is None:
+        try:
+            target = self.pool.get(url if isinstance(url, str) else None)
+        except ValueError as exc:  # a URL nothing can be sent to (the REST API refuses them; a scenario may not)
+            if url not in self._unusable:
+                self._unusable.add(str(url))
+                self.journal.problem(Problem(outgoing.call_id, "delivery-failed",
+                                             f"{outgoing.event.type} -> {url!r}: {exc}", outgoing.event.at))
+            future.set_result(None if outgoing.kind == "message" else Reply(None, None, 0.0, error=str(exc)))
+            return future
+        if target is None:
             future.set_result(None)  # no server configured for this message: Vapi sends nothing
             return future
         self._pending += 1

@@ -91,3 +91,102 @@ async def test_a_hostile_body_to_the_control_url_is_a_400_not_a_500(vapi: MockVa
         answer = await response.json()
     assert response.status == 400, answer
     assert answer["statusCode"] == 400
+
+
+# -- server URLs and calls that fail while playing (item 3) ------------------------------------------
+
+BAD_URLS = ["file:///etc/passwd", "http://[::1", "ftp://127.0.0.1/hook", "javascript:alert(1)", "http://h:99999/x"]
+
+
+async def _send(vapi: MockVapi, method: str, path: str, body: Any) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.request(
+        method, vapi.server.url + path, json=body, headers=AUTH
+    ) as response:
+        return response.status, await response.json()
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+async def test_a_server_url_nothing_can_be_sent_to_is_a_400_wherever_it_is_given(vapi: MockVapi, url: str) -> None:
+    server = {"url": url}
+    status, assistant = await _send(vapi, "POST", "/assistant", {"name": "Ok"})
+    assert status == 201
+    status, number = await _send(vapi, "POST", "/phone-number", {"provider": "vapi"})
+    assert status == 201
+    tool = {"type": "function", "function": {"name": "look_up"}, "server": server}
+    attempts = [
+        ("POST", "/call", {"assistant": {"server": server}}, "assistant.server.url"),
+        ("POST", "/call", {"assistant": {"model": {"provider": "openai", "model": "gpt-4o", "tools": [tool]}}},
+         "assistant.model.tools.0.server.url"),
+        ("POST", "/call/web", {"assistant": {"server": server}}, "assistant.server.url"),
+        ("POST", "/assistant", {"server": server}, "server.url"),
+        ("PATCH", f"/assistant/{assistant['id']}", {"server": server}, "server.url"),
+        ("POST", "/phone-number", {"provider": "vapi", "server": server}, "server.url"),
+        ("PATCH", f"/phone-number/{number['id']}", {"server": server}, "server.url"),
+    ]
+    for method, path, body, where in attempts:
+        status, answer = await _send(vapi, method, path, body)
+        assert status == 400, (method, path, answer)
+        assert answer["error"] == "Bad Request" and answer["statusCode"] == 400
+        assert f"{where} must be a URL address" in answer["message"], (method, path, answer)
+    assert not vapi.server.backend.calls and len(vapi.server.backend.assistants) == 1
+
+
+BREAKS_WHILE_PLAYING = """\
+version: 1
+name: breaks-while-playing
+assistant:
+  firstMessage: "Hello."
+  server: {{url: "{url}"}}
+steps:
+  - user: "Hi."
+  - assistant:
+      say: "Short."
+      interrupted: {{after: 40 tokens, by: "Wait."}}
+  - end: customer-ended-call
+"""
+
+
+async def test_a_call_that_fails_while_playing_ends_with_a_reason_a_problem_and_a_log_line(
+    vapi: MockVapi, caplog: pytest.LogCaptureFixture
+) -> None:
+    from .webhook_receiver import WebhookReceiver
+
+    assert isinstance(vapi.clock, VirtualClock)
+    vapi.clock.autojump = True
+    receiver = await WebhookReceiver().start()
+    try:
+        async with aiohttp.ClientSession() as session, session.post(
+            vapi.server.url + "/_mockvapi/scenarios", data=BREAKS_WHILE_PLAYING.format(url=receiver.url)
+        ) as loaded:
+            assert loaded.status == 201, await loaded.text()
+        metadata = {"mockvapi": {"scenario": "breaks-while-playing"}}
+        status, call = await _post(vapi, "/call", {"assistant": {"name": "Bo", "metadata": metadata}})
+        assert status == 201
+        report = await receiver.wait_for("end-of-call-report", call["id"])
+        engine = vapi.find_call(call["id"])
+        assert engine is not None
+        assert engine.task is not None
+        await asyncio.wait({engine.task}, timeout=10)
+        assert isinstance(engine.task.exception(), Exception)  # the ScenarioError, for whoever awaits it
+    finally:
+        await receiver.aclose()
+    reason = "call.in-progress.error-vapifault-worker-died"
+    assert report["endedReason"] == reason
+    ended = [m for m in receiver.messages(call["id"]) if m["type"] == "status-update" and m["status"] == "ended"]
+    assert [m["endedReason"] for m in ended] == [reason]
+    status, record = await _send(vapi, "GET", f"/call/{call['id']}", None)
+    assert (record["status"], record["endedReason"]) == ("ended", reason)
+    status, problems = await _send(vapi, "GET", "/_mockvapi/problems", None)
+    failed = [p for p in problems["problems"] if p["kind"] == "call-failed"]
+    assert len(failed) == 1 and failed[0]["call_id"] == call["id"] and "only" in failed[0]["detail"]
+    assert any(call["id"] in r.getMessage() and reason in r.getMessage() for r in caplog.records)
+
+
+async def test_a_scenario_naming_a_server_url_nothing_can_be_sent_to_plays_on_and_says_so(vapi: MockVapi) -> None:
+    assert isinstance(vapi.clock, VirtualClock)
+    vapi.clock.autojump = True
+    scenario = BREAKS_WHILE_PLAYING.format(url="file:///etc/passwd").replace("40 tokens", "1 tokens")
+    call = await vapi.play(scenario)
+    assert call.ended_reason == "customer-ended-call"
+    problems = [(p.kind, p.detail) for p in call.problems]
+    assert len(problems) == 1 and problems[0][0] == "delivery-failed" and "file:///etc/passwd" in problems[0][1]
