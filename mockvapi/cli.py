@@ -142,6 +142,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, scenarios=args.scenarios, default_scenario=args.default_scenario,
         token=args.token, control_token=args.control_token, speed=args.speed, clock=args.clock,
         seed=args.seed, faults=args.fault, faults_file=args.faults, max_calls=args.max_calls,
+        max_running_calls=args.max_running_calls,
         banner=lambda url, token: _banner(url, token, args.default_scenario),
     )
 
@@ -203,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-calls", default="1000", metavar="N",
                    help="calls held (default 1000); past that the oldest ended ones and their GET /call/{id} "
                         "records are forgotten and counted (GET /_mockvapi/status)")
+    p.add_argument("--max-running-calls", default="1000", metavar="N",
+                   help="calls running at once (default 1000); POST /call past that answers 429 with Retry-After")
     p.set_defaults(func=cmd_serve)
 
     from mockvapi.qa.commands import register as register_qa  # imported here: `serve` starts faster

@@ -30,6 +30,7 @@ def serve(
     faults: Sequence[str] = (),
     faults_file: str | None = None,
     max_calls: int | str = 1_000,
+    max_running_calls: int | str = 1_000,
     banner: Callable[[str, str | None], str] | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> int:
@@ -37,7 +38,8 @@ def serve(
 
     `max_calls`: calls held before the oldest ended ones (and their REST records) are forgotten; the
     CLI passes its text as given, so that a bad value gets the same one-line refusal as a bad number."""
-    unusable = _unusable(port, speed) or _bad_max_calls(max_calls)
+    unusable = (_unusable(port, speed) or _bad_max_calls(max_calls)
+                or _bad_max_calls(max_running_calls, "--max-running-calls"))
     if unusable is not None:
         print(f"mockvapi: cannot serve: {unusable}", file=sys.stderr)
         return 2
@@ -49,7 +51,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     try:
         return asyncio.run(_serve(host, port, scenarios, default_scenario, token, control_token, speed, clock, seed,
-                                  banner, ready, plan, int(max_calls)))
+                                  banner, ready, plan, int(max_calls), int(max_running_calls)))
     except (ScenarioError, MockVapiError, OSError) as exc:
         print(f"mockvapi: cannot serve: {exc}", file=sys.stderr)
         return 2
@@ -63,13 +65,13 @@ def fault_plan(faults: Sequence[str] = (), faults_file: str | None = None) -> Fa
     return plan
 
 
-def _bad_max_calls(max_calls: int | str) -> str | None:
+def _bad_max_calls(max_calls: int | str, option: str = "--max-calls") -> str | None:
     try:
         value = int(max_calls)
     except ValueError:
         value = 0
     if isinstance(max_calls, bool) or value < 1:
-        return f"--max-calls must be a whole number of at least 1, got {str(max_calls)!r}"
+        return f"{option} must be a whole number of at least 1, got {str(max_calls)!r}"
     return None
 
 
@@ -85,14 +87,14 @@ def _unusable(port: int, speed: float) -> str | None:
 async def _serve(host: str, port: int, scenarios: str | None, default_scenario: str, token: str | None,
                  control_token: str | None, speed: float, clock_name: str, seed: int | None,
                  banner: Callable[[str, str | None], str] | None, ready: Callable[[str], None] | None,
-                 faults: FaultPlan | None = None, max_calls: int = 1_000) -> int:
+                 faults: FaultPlan | None = None, max_calls: int = 1_000, max_running_calls: int = 1_000) -> int:
     from mockvapi.testing import MockVapi
 
     clock: Clock
     clock = RealClock(speed) if clock_name == "real" else VirtualClock(autojump=clock_name == "virtual")
     vapi = MockVapi(serve=True, host=host, port=port, token=token, clock=clock, seed=seed, strict=False,
                     scenarios=scenarios, default_scenario=default_scenario, control_token=control_token,
-                    faults=faults, max_calls=max_calls)
+                    faults=faults, max_calls=max_calls, max_running_calls=max_running_calls)
     await vapi.start()
     try:
         vapi.load(vapi.server.pick(None))  # a default scenario that cannot load fails here, not per call

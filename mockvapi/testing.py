@@ -47,6 +47,9 @@ _LISTED = 8
 # `calls`, `find_call` and `check()` see every call of a test), small enough that a long-running
 # `mockvapi serve` stays flat (a held happy-path call, its timeline and REST record, is about 0.1 MB).
 MAX_CALLS = 1_000
+# Calls running at once before `serve`'s POST /call answers 429: far above what a test or a load run on one
+# machine plays, low enough that one request (a `customers[]` batch) cannot take the process to gigabytes.
+MAX_RUNNING_CALLS = 1_000
 
 
 class Call:
@@ -386,6 +389,8 @@ class MockVapi:
         forgotten (their Call objects, players and timelines, and with `serve` their REST records, so
         GET /call/{id} answers 404), counted in `forgotten_calls`; a running call never is. Their journal
         entries stay: the journal has its own bound (`journal_size`). `check()` sees only held calls.
+    max_running_calls: with `serve`, calls running at once (default 1,000); a POST /call (or its
+        `customers[]` batch, itself at most 1,000) that would pass it is answered 429 with Retry-After.
     """
 
     def __init__(
@@ -408,9 +413,13 @@ class MockVapi:
         control_token: str | None = None,
         faults: PlanLike | None = None,
         max_calls: int = MAX_CALLS,
+        max_running_calls: int = MAX_RUNNING_CALLS,
     ) -> None:
         if isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1:
             raise ValueError(f"mockvapi: max_calls must be a whole number >= 1, got {max_calls!r}")
+        if isinstance(max_running_calls, bool) or not isinstance(max_running_calls, int) or max_running_calls < 1:
+            raise ValueError(f"mockvapi: max_running_calls must be a whole number >= 1, got {max_running_calls!r}")
+        self.max_running_calls = max_running_calls
         if isinstance(clock, str):
             if clock not in ("virtual", "real"):
                 raise ValueError(f"mockvapi: clock must be 'virtual' or 'real', got {clock!r}")
@@ -695,6 +704,11 @@ class MockVapi:
         calls = [self.start_call(s, **options) for s in scenarios]
         await asyncio.gather(*(c.task for c in calls if c.task is not None))
         return calls
+
+    @property
+    def running_calls(self) -> int:
+        """Calls started and not yet ended."""
+        return sum(1 for c in self.calls if c.task is None or not c.task.done())
 
     def find_call(self, call_id: str) -> Call | None:
         return next((c for c in self.calls if c.id == call_id), None)

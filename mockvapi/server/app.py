@@ -56,7 +56,9 @@ MAX_BODY_KEY = web.AppKey("mockvapi.max_body_bytes", int)
 
 
 def error_response(exc: ApiError) -> web.Response:
-    return web.json_response(exc.body(), status=exc.status)
+    retry_after = getattr(exc, "retry_after", None)  # TooManyRequests
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return web.json_response(exc.body(), status=exc.status, headers=headers)
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:

@@ -43,6 +43,7 @@ __all__ = [
     "CREATE_PHONE_NUMBER_FIELDS",
     "CREATE_WEB_CALL_FIELDS",
     "LIST_QUERY",
+    "MAX_BATCH_CUSTOMERS",
     "UPDATE_PHONE_NUMBER_FIELDS",
     "Backend",
     "CallCreation",
@@ -289,6 +290,9 @@ LIST_QUERY: tuple[str, ...] = ("limit", *_DATE_FILTERS)
 CALL_LIST_QUERY: tuple[str, ...] = ("id", "assistantId", "phoneNumberId", *LIST_QUERY)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# The spec gives `customers` no maxItems and Vapi documents no batch limit; one request starting thousands of
+# calls at once is a load test by accident, so mockvapi refuses more than this (class-validator's wording).
+MAX_BATCH_CUSTOMERS = 1000
 
 
 def _is_number(value: object) -> bool:
@@ -770,6 +774,10 @@ class Backend:
         ``base_url`` (``http://host:port`` of this server) makes the call's transport,
         listen and control URLs point back here.
         """
+        customers_given = body.get("customers") if isinstance(body, dict) else None
+        if isinstance(customers_given, list) and len(customers_given) > MAX_BATCH_CUSTOMERS:
+            # Before validating each of them: refused by its length alone.
+            raise BadRequest([f"customers must contain no more than {MAX_BATCH_CUSTOMERS} elements"])
         dto = _without_nulls(validate_body(body, CREATE_CALL_FIELDS, "CreateCallDTO"))
         transport = dto.get("transport") or {}
         phone: Json | None = None

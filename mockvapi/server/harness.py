@@ -42,13 +42,13 @@ from mockvapi.engine.clock import VirtualClock
 from mockvapi.engine.journal import Problem
 from mockvapi.engine.player import FAILED_BEFORE_START, CallPlayer
 from mockvapi.engine.simulator import CallOverrides, Event
-from mockvapi.errors import ApiError, BadRequest, NotFound, ScenarioError, Unauthorized
+from mockvapi.errors import ApiError, BadRequest, NotFound, ScenarioError, TooManyRequests, Unauthorized
 from mockvapi.library import bundled_names
 from mockvapi.scenario.faults import FaultPlan, load_fault_text, plan_of
 from mockvapi.scenario.loader import LoadedScenario, load_file, load_text
 from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms
-from mockvapi.server.handlers import base_url, read_json
+from mockvapi.server.handlers import HOOKS_KEY, base_url, read_json
 from mockvapi.transports.websocket import serve_control, serve_transport
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ class MockServer:
             on_control=self._control,
             extra_routes=self._control_routes(),
         )
+        self.app[HOOKS_KEY].admit_calls = self._admit
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.initial_faults: FaultPlan = vapi.faults
@@ -150,6 +151,16 @@ class MockServer:
         self._unstarted.append(record.id)
         while len(self._unstarted) > self.vapi.max_calls:
             self.forget_records([self._unstarted.popleft()])
+
+    def _admit(self, count: int) -> None:
+        """Refuse (429, Retry-After) calls that would take the running ones past `max_running_calls`."""
+        running, limit = self.vapi.running_calls, self.vapi.max_running_calls
+        if running + count > limit:
+            asked = f"{count} more calls" if count > 1 else "another call"
+            raise TooManyRequests(
+                f"Too many calls in progress: {running} running, {asked} would pass the limit of {limit} "
+                "(mockvapi serve --max-running-calls); retry when calls have ended"
+            )
 
     def forget_records(self, call_ids: Iterable[str]) -> None:
         """Drop the REST records of calls MockVapi forgot past `max_calls` (GET /call/{id} then 404s)."""
@@ -272,6 +283,7 @@ class MockServer:
         if not isinstance(phone_id, str):
             raise BadRequest(["phoneNumberId must be a string"])
         customer = body.get("customer") if isinstance(body.get("customer"), dict) else None
+        self._admit(1)
         record = self.backend.create_inbound_call(phone_id, base_url=base_url(request), customer=customer)
         assistant = record.assistant
         if isinstance(body.get("scenario"), str):
@@ -323,10 +335,9 @@ class MockServer:
 
     async def _status(self, request: web.Request) -> web.Response:
         vapi, journal = self.vapi, self.vapi.journal
-        running = sum(1 for c in vapi.calls if c.task is None or not c.task.done())
         return web.json_response({
-            "calls": {"held": len(vapi.calls), "running": running, "forgotten": vapi.forgotten_calls,
-                      "maxCalls": vapi.max_calls},
+            "calls": {"held": len(vapi.calls), "running": vapi.running_calls, "forgotten": vapi.forgotten_calls,
+                      "maxCalls": vapi.max_calls, "maxRunningCalls": vapi.max_running_calls},
             "records": {"held": len(self.backend.calls), "forgotten": self.forgotten_records},
             "journal": {"deliveries": len(journal), "problems": len(journal.problems), "dropped": journal.dropped,
                         "maxEntries": journal.max_entries},

@@ -190,3 +190,81 @@ async def test_a_scenario_naming_a_server_url_nothing_can_be_sent_to_plays_on_an
     assert call.ended_reason == "customer-ended-call"
     problems = [(p.kind, p.detail) for p in call.problems]
     assert len(problems) == 1 and problems[0][0] == "delivery-failed" and "file:///etc/passwd" in problems[0][1]
+
+
+# -- batches and running calls (item 4) --------------------------------------------------------------
+
+
+async def _phone(vapi: MockVapi) -> str:
+    status, number = await _send(vapi, "POST", "/phone-number", {"provider": "vapi"})
+    assert status == 201
+    return str(number["id"])
+
+
+def _customers(n: int) -> list[dict[str, str]]:
+    return [{"number": f"+1555{i:07d}"} for i in range(n)]
+
+
+async def test_a_batch_over_1000_customers_is_a_400_before_any_call_starts(vapi: MockVapi) -> None:
+    phone = await _phone(vapi)
+    status, answer = await _post(vapi, "/call", {"assistant": {"name": "Bat"}, "phoneNumberId": phone,
+                                                 "customers": _customers(1001)})
+    assert status == 400
+    assert answer["message"] == ["customers must contain no more than 1000 elements"]
+    assert not vapi.server.backend.calls and not vapi.calls
+
+
+async def test_calls_past_max_running_calls_are_a_429_with_retry_after_until_some_end() -> None:
+    clock = VirtualClock(autojump=False)  # the calls stay running until the clock moves
+    async with MockVapi(serve=True, token=TOKEN, clock=clock, strict=False, max_running_calls=3) as vapi:
+        phone = await _phone(vapi)
+        for _ in range(2):
+            assert (await _post(vapi, "/call", {"assistant": {"name": "One"}}))[0] == 201
+        batch = {"assistant": {"name": "Two"}, "phoneNumberId": phone, "customers": _customers(2)}
+        async with aiohttp.ClientSession() as session:
+            for path, body in (("/call", batch), ("/call/web", {"assistant": {"name": "Web"}})):
+                if path == "/call/web":
+                    assert (await _post(vapi, "/call", {"assistant": {"name": "Three"}}))[0] == 201
+                async with session.post(vapi.server.url + path, json=body, headers=AUTH) as response:
+                    answer = await response.json()
+                    assert response.status == 429, answer
+                    assert response.headers["Retry-After"] == "1"
+                    assert answer["error"] == "Too Many Requests" and answer["statusCode"] == 429
+                    assert "--max-running-calls" in answer["message"]
+            async with session.get(vapi.server.url + "/_mockvapi/status") as response:
+                status = await response.json()
+        assert status["calls"]["running"] == 3 and status["calls"]["maxRunningCalls"] == 3
+        assert len(vapi.server.backend.calls) == 3  # the refused ones left no record
+        clock.autojump = True
+        await asyncio.wait_for(asyncio.gather(*(c.wait() for c in vapi.calls)), 10)
+        assert (await _post(vapi, "/call", batch))[0] == 201
+
+
+async def test_a_batch_starts_its_calls_without_holding_other_requests_back(vapi: MockVapi) -> None:
+    phone = await _phone(vapi)
+    size = 200
+    batch = {"assistant": {"name": "Many"}, "phoneNumberId": phone, "customers": _customers(size)}
+
+    async def status_once_started() -> dict[str, Any]:
+        while not vapi.calls:  # the batch's first call has started
+            await asyncio.sleep(0)
+        async with aiohttp.ClientSession() as session, session.get(
+            vapi.server.url + "/_mockvapi/status"
+        ) as response:
+            answer: dict[str, Any] = await response.json()
+            return answer
+
+    created, status = await asyncio.gather(_post(vapi, "/call", batch), status_once_started())
+    assert created[0] == 201 and len(created[1]["results"]) == size and created[1]["errors"] == []
+    # Answered while the batch was still starting its calls: the loop was not held for the whole batch.
+    assert 0 < status["calls"]["held"] < size
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_serve_refuses_a_max_running_calls_that_is_not_a_positive_whole_number(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mockvapi.serve import serve
+
+    assert serve(port=0, max_running_calls=value) == 2
+    assert f"--max-running-calls must be a whole number of at least 1, got {value!r}" in capsys.readouterr().err
