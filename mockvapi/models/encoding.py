@@ -28,7 +28,8 @@ HISTORY_KEYS = frozenset({"messages", "messagesOpenAIFormatted", "conversation"}
 class WireEncoder:
     """`encode(message)` == `compact(message)`, reusing the text of history lists it encoded before.
 
-    Memory: one list (references, not copies) and its text per place, so about one encoded history."""
+    Memory: one list (references, not copies) and its text per place, the text shared between places holding
+    the same items, so about one encoded history per kind of list (plain and OpenAI-formatted)."""
 
     def __init__(self) -> None:
         self._last: dict[str, tuple[tuple[object, ...], str]] = {}
@@ -69,6 +70,12 @@ class WireEncoder:
         return out
 
     def _history(self, where: str, items: Sequence[Any]) -> str:
+        for done, inner in self._last.values():
+            # The same items at another place (a conversation-update's `messages` and `artifact.messages`,
+            # its three OpenAI-formatted lists): share that text, so a large history is held once, not per place.
+            if len(done) == len(items) and done and all(map(is_, done, items)):
+                self._last[where] = (done, inner)
+                return "[" + inner + "]"
         last = self._last.get(where)
         if last is not None and 0 < len(last[0]) <= len(items) and all(map(is_, last[0], items)):
             done, inner = last
