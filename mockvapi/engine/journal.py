@@ -17,8 +17,9 @@ from typing import Any, Literal, overload
 
 __all__ = ["CHANNELS", "Channel", "Delivery", "Journal", "Outcome", "Problem"]
 
-Channel = Literal["webhook", "websocket", "listen", "client", "control", "memory"]
-CHANNELS: tuple[str, ...] = ("webhook", "websocket", "listen", "client", "control", "memory")
+# "api": a REST request an injected `api` fault hit (the mock's own API misbehaving on purpose).
+Channel = Literal["webhook", "websocket", "listen", "client", "control", "memory", "api"]
+CHANNELS: tuple[str, ...] = ("webhook", "websocket", "listen", "client", "control", "memory", "api")
 Outcome = Literal["ok", "failed"]
 
 

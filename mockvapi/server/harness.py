@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 
 from mockvapi.engine.clock import VirtualClock
-from mockvapi.engine.journal import Problem
+from mockvapi.engine.faults import ApiFaults, ApiHit
+from mockvapi.engine.journal import Delivery, Problem
 from mockvapi.engine.player import FAILED_BEFORE_START, CallPlayer
 from mockvapi.engine.simulator import CallOverrides, Event
 from mockvapi.errors import ApiError, BadRequest, NotFound, ScenarioError, TooManyRequests, Unauthorized
@@ -48,7 +49,7 @@ from mockvapi.scenario.faults import FaultPlan, load_fault_text, plan_of
 from mockvapi.scenario.loader import LoadedScenario, load_file, load_text
 from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms
-from mockvapi.server.handlers import HOOKS_KEY, base_url, read_json
+from mockvapi.server.handlers import HOOKS_KEY, Handler, base_url, read_json
 from mockvapi.transports.websocket import serve_control, serve_transport
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ class MockServer:
             extra_routes=self._control_routes(),
         )
         self.app[HOOKS_KEY].admit_calls = self._admit
+        self.app.middlewares.append(self._api_fault_middleware())
+        self._api_faults: ApiFaults | None = None  # the `api` faults of vapi.faults, counting since it was set
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.initial_faults: FaultPlan = vapi.faults
@@ -212,6 +215,63 @@ class MockServer:
 
     async def _control(self, record: CallRecord, request: web.Request) -> web.StreamResponse:
         return await serve_control(request, self._player(record), self.vapi.journal)
+
+    # -- faults on the REST API ------------------------------------------------------------------
+
+    def api_faults(self) -> ApiFaults:
+        """The `api` faults in force: those of `vapi.faults`, counted from when that plan was set."""
+        plan = self.vapi.faults
+        if self._api_faults is None or self._api_faults.plan is not plan:
+            self._api_faults = ApiFaults(plan)
+        return self._api_faults
+
+    def _api_fault_middleware(self) -> Any:
+        @web.middleware
+        async def api_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path.startswith(PREFIX + "/") or request.method == "OPTIONS":
+                return await handler(request)  # the control plane and CORS preflights are never hit
+            faults = self.api_faults()
+            if not faults:
+                return await handler(request)
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else request.path
+            hit = faults.hit(request.method, route, request.path)
+            if hit is None:
+                return await handler(request)
+            self._record_api_fault(request, hit)
+            fault = hit.fault
+            if fault.delay is not None:
+                await self.vapi.clock.sleep(fault.delay)
+                return await handler(request)
+            if fault.drop:
+                log.info("%s %s: injected fault, connection dropped unanswered", request.method, request.path)
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError  # aiohttp ends the request quietly: its connection is gone
+            assert fault.status is not None
+            status = fault.status
+            phrase = _REASONS.get(status, "Error")
+            body = {"message": f"mockvapi: injected fault ({hit.marker})", "error": phrase, "statusCode": status}
+            headers = {"Retry-After": str(fault.retry_after if fault.retry_after is not None else 1)} if (
+                status in (429, 503)) else None
+            return web.json_response(body, status=status, headers=headers)
+
+        return api_faults
+
+    def _record_api_fault(self, request: web.Request, hit: ApiHit) -> None:
+        info = request.match_info
+        call_id = info.get("id") if request.path.startswith("/call/") else info.get("call_id")
+        self.vapi.journal.record(Delivery(
+            call_id=call_id or "",
+            channel="api",
+            target=f"{request.method} {request.path}",
+            message_type=f"{hit.fault.method} {hit.fault.path}",
+            message={"method": request.method, "path": request.path, "query": request.query_string},
+            at=0.0,
+            status=hit.fault.status,
+            injected=hit.marker,
+            sent=not hit.fault.drop,
+        ))
 
     # -- control plane ------------------------------------------------------------------------
 
@@ -361,6 +421,7 @@ class MockServer:
         self.vapi.journal.clear()
         self.backend.reset()
         self.vapi.faults = self.initial_faults
+        self._api_faults = None  # the same plan as at the start: its requests are counted afresh
         return web.json_response({"reset": True})
 
     def _faults_body(self) -> web.Response:
@@ -404,6 +465,8 @@ class MockServer:
 
 
 _OUTCOMES: dict[str | None, Literal["ok", "failed"] | None] = {None: None, "ok": "ok", "failed": "failed"}
+_REASONS = {408: "Request Timeout", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+            503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 class _RecordUpdater:
