@@ -132,4 +132,3 @@ async def test_a_large_reply_costs_about_its_size_once_not_once_per_later_messag
     # and bytes, and the target reads it), never growing with the messages that follow.
     assert many_peak - few_peak < 2, f"peak grew by {many_peak - few_peak:.2f}x with {later} more messages"
     assert many_peak < 30, f"peak {many_peak:.1f}x the reply's size"
-    print(f"kept {few_kept:.2f}x/{many_kept:.2f}x, peak {few_peak:.2f}x/{many_peak:.2f}x, {later} later messages")
