@@ -203,6 +203,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         token=args.token, control_token=args.control_token, speed=args.speed, clock=args.clock,
         seed=args.seed, faults=args.fault, faults_file=args.faults, max_calls=args.max_calls,
         public_url=args.public_url,
+        max_running_calls=args.max_running_calls,
         banner=lambda url, token: _banner(url, token, args.default_scenario),
     )
 
@@ -322,6 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--public-url", metavar="URL",
                    help="where clients reach the server, e.g. http://mockvapi:8000 in a container: the base of "
                         "listenUrl/controlUrl/websocketCallUrl (default: the address a request came in on)")
+    p.add_argument("--max-running-calls", default="1000", metavar="N",
+                   help="calls running at once (default 1000); POST /call past that answers 429 with Retry-After")
     p.set_defaults(func=cmd_serve)
 
     from mockvapi.qa.commands import register as register_qa  # imported here: `serve` starts faster

@@ -105,3 +105,14 @@ class NotFound(ApiError):
 class PayloadTooLarge(ApiError):
     status = 413
     error = "Payload Too Large"
+
+
+class TooManyRequests(ApiError):
+    """429, with the seconds to wait in ``Retry-After`` (which the official SDKs honour)."""
+
+    status = 429
+    error = "Too Many Requests"
+
+    def __init__(self, message: str | list[str], *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

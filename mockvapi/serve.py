@@ -34,6 +34,7 @@ def serve(
     faults_file: str | None = None,
     max_calls: int | str = 1_000,
     public_url: str | None = None,
+    max_running_calls: int | str = 1_000,
     banner: Callable[[str, str | None], str] | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> int:
@@ -44,7 +45,8 @@ def serve(
     `scenarios`: the folders (one or several) requests may load scenario files from; no other file is read
     on a request's behalf. `public_url`: where clients reach the server (behind a proxy, in a container);
     the base of the URLs it hands out, and a host name requests may use besides IPs and localhost."""
-    unusable = _unusable(port, speed) or _bad_max_calls(max_calls) or _bad_public_url(public_url)
+    unusable = (_unusable(port, speed) or _bad_max_calls(max_calls) or _bad_public_url(public_url)
+                or _bad_max_calls(max_running_calls, "--max-running-calls"))
     if unusable is not None:
         print(f"mockvapi: cannot serve: {unusable}", file=sys.stderr)
         return 2
@@ -60,7 +62,8 @@ def serve(
     folders = [scenarios] if isinstance(scenarios, str) else list(scenarios or ())
     try:
         return asyncio.run(_serve(host, port, folders, default_scenario, token, control_token, speed, clock, seed,
-                                  banner, ready, plan, int(max_calls), public_url))
+                                  banner, ready, plan, int(max_calls), public_url,
+                                  int(max_running_calls)))
     except (ScenarioError, MockVapiError, OSError) as exc:
         print(f"mockvapi: cannot serve: {exc}", file=sys.stderr)
         return 2
@@ -74,13 +77,13 @@ def fault_plan(faults: Sequence[str] = (), faults_file: str | None = None) -> Fa
     return plan
 
 
-def _bad_max_calls(max_calls: int | str) -> str | None:
+def _bad_max_calls(max_calls: int | str, option: str = "--max-calls") -> str | None:
     try:
         value = int(max_calls)
     except ValueError:
         value = 0
     if isinstance(max_calls, bool) or value < 1:
-        return f"--max-calls must be a whole number of at least 1, got {str(max_calls)!r}"
+        return f"{option} must be a whole number of at least 1, got {str(max_calls)!r}"
     return None
 
 
@@ -112,14 +115,16 @@ def _unusable(port: int, speed: float) -> str | None:
 async def _serve(host: str, port: int, scenarios: Sequence[str], default_scenario: str, token: str | None,
                  control_token: str | None, speed: float, clock_name: str, seed: int | None,
                  banner: Callable[[str, str | None], str] | None, ready: Callable[[str], None] | None,
-                 faults: FaultPlan | None = None, max_calls: int = 1_000, public_url: str | None = None) -> int:
+                 faults: FaultPlan | None = None, max_calls: int = 1_000, public_url: str | None = None,
+                 max_running_calls: int = 1_000) -> int:
     from mockvapi.testing import MockVapi
 
     clock: Clock
     clock = RealClock(speed) if clock_name == "real" else VirtualClock(autojump=clock_name == "virtual")
     vapi = MockVapi(serve=True, host=host, port=port, token=token, clock=clock, seed=seed, strict=False,
                     scenarios=scenarios, default_scenario=default_scenario, control_token=control_token,
-                    faults=faults, max_calls=max_calls, public_url=public_url)
+                    faults=faults, max_calls=max_calls, public_url=public_url,
+                    max_running_calls=max_running_calls)
     await vapi.start()
     try:
         vapi.load(vapi.server.pick(None))  # a default scenario that cannot load fails here, not per call

@@ -50,6 +50,9 @@ _LISTED = 8
 # `calls`, `find_call` and `check()` see every call of a test), small enough that a long-running
 # `mockvapi serve` stays flat (a held happy-path call, its timeline and REST record, is about 0.1 MB).
 MAX_CALLS = 1_000
+# Calls running at once before `serve`'s POST /call answers 429: far above what a test or a load run on one
+# machine plays, low enough that one request (a `customers[]` batch) cannot take the process to gigabytes.
+MAX_RUNNING_CALLS = 1_000
 
 
 class Call:
@@ -136,6 +139,11 @@ class Call:
         if self.task is not None:
             await asyncio.shield(self.task)
         return self
+
+    def wait_sync(self, timeout: float | None = None) -> Call:
+        """`wait()` from sync code, for a call started on the background loop of `start_sync()`;
+        raises TimeoutError after `timeout` real seconds."""
+        return self.vapi._submit(self.wait()).result(timeout)
 
     # -- checks -------------------------------------------------------------------------------
 
@@ -413,6 +421,8 @@ class MockVapi:
         forgotten (their Call objects, players and timelines, and with `serve` their REST records, so
         GET /call/{id} answers 404), counted in `forgotten_calls`; a running call never is. Their journal
         entries stay: the journal has its own bound (`journal_size`). `check()` sees only held calls.
+    max_running_calls: with `serve`, calls running at once (default 1,000); a POST /call (or its
+        `customers[]` batch, itself at most 1,000) that would pass it is answered 429 with Retry-After.
     """
 
     def __init__(
@@ -436,9 +446,13 @@ class MockVapi:
         public_url: str | None = None,
         faults: PlanLike | None = None,
         max_calls: int = MAX_CALLS,
+        max_running_calls: int = MAX_RUNNING_CALLS,
     ) -> None:
         if isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1:
             raise ValueError(f"mockvapi: max_calls must be a whole number >= 1, got {max_calls!r}")
+        if isinstance(max_running_calls, bool) or not isinstance(max_running_calls, int) or max_running_calls < 1:
+            raise ValueError(f"mockvapi: max_running_calls must be a whole number >= 1, got {max_running_calls!r}")
+        self.max_running_calls = max_running_calls
         if isinstance(clock, str):
             if clock not in ("virtual", "real"):
                 raise ValueError(f"mockvapi: clock must be 'virtual' or 'real', got {clock!r}")
@@ -608,11 +622,21 @@ class MockVapi:
     ) -> Call:
         """Start a call in the background and return its handle at once (await `call.wait()`).
 
-        `faults` are injected into this call only, after the server-wide `self.faults`."""
+        `faults` are injected into this call only, after the server-wide `self.faults`. From sync code
+        (after `start_sync()`), the call starts on the background loop; wait with `call.wait_sync()`."""
         if not self._started:
             raise MockVapiError(
                 "mockvapi: use `async with MockVapi(...)`, `await start()` or `start_sync()` first"
             )
+        if not self._on_own_loop():
+            async def start_there() -> Call:
+                return self.start_call(
+                    scenario, webhook=webhook, webhook_path=webhook_path, seed=seed, profile=profile, client=client,
+                    clients=clients, call_id=call_id, wait_for_client=wait_for_client, listeners=listeners,
+                    overrides=overrides, faults=faults,
+                )
+
+            return self._submit(start_there()).result()
         if scenario is None:
             scenario = self._default_loaded or self.default_scenario
         target = webhook if webhook is not None else self.webhook
@@ -662,6 +686,24 @@ class MockVapi:
         self._retain()
         return call
 
+    def _on_own_loop(self) -> bool:
+        """True on the loop MockVapi runs on; False from sync code beside `start_sync()`'s thread.
+
+        Anything else (another event loop, or sync code while MockVapi's loop is not running in a thread
+        of its own) cannot start a call: its task would sit on a loop that never runs it."""
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            return True
+        if running is None and self._thread is not None and self._thread is not threading.current_thread():
+            return False
+        raise MockVapiError(
+            "mockvapi: start_call() runs on MockVapi's own event loop: call it from the coroutine that started "
+            "MockVapi, or from sync code after `start_sync()` (or `with MockVapi(...)`), not from another loop"
+        )
+
     def _retain(self) -> None:
         """Forget the oldest ended calls while more than `max_calls` are held; never a running one."""
         excess = len(self.calls) - self.max_calls
@@ -708,6 +750,11 @@ class MockVapi:
         calls = [self.start_call(s, **options) for s in scenarios]
         await asyncio.gather(*(c.task for c in calls if c.task is not None))
         return calls
+
+    @property
+    def running_calls(self) -> int:
+        """Calls started and not yet ended."""
+        return sum(1 for c in self.calls if c.task is None or not c.task.done())
 
     def find_call(self, call_id: str) -> Call | None:
         return next((c for c in self.calls if c.id == call_id), None)

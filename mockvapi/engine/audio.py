@@ -18,16 +18,23 @@ __all__ = [
     "AudioSource",
     "DEFAULT_SAMPLE_RATES",
     "FRAME_MS",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
     "MULAW_SILENCE",
     "frame_bytes",
     "mulaw_decode",
     "mulaw_encode",
+    "sample_rate_problem",
 ]
 
 AUDIO_FORMATS: tuple[str, ...] = ("pcm_s16le", "mulaw")
 DEFAULT_SAMPLE_RATES: dict[str, int] = {"pcm_s16le": 16000, "mulaw": 8000}
 FRAME_MS = 20
 _BYTES_PER_SAMPLE = {"pcm_s16le": 2, "mulaw": 1}
+#: The rates a source serves (the spec's AudioFormat allows 0 to 192000; below telephone quality there
+#: is nothing to hear, and 20 ms frames need a whole number of samples: rates that are multiples of 50).
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 192_000
 
 _MULAW_BIAS = 0x84  # 132 on the 16-bit scale (0x21 on the 14-bit one): puts segment edges on powers of 2
 _MULAW_CLIP = 8159  # largest 14-bit magnitude that still fits once the bias is added
@@ -60,6 +67,17 @@ def mulaw_decode(code: int) -> int:
     magnitude = (((code & 0x0F) << 3) + _MULAW_BIAS) << exponent
     magnitude -= _MULAW_BIAS
     return -magnitude if code & 0x80 else magnitude
+
+
+def sample_rate_problem(rate: object, ms: int = FRAME_MS) -> str | None:
+    """Why ``rate`` cannot be served in ``ms`` frames (what it "must" be), or None if it can."""
+    if isinstance(rate, float) and rate.is_integer():
+        rate = int(rate)
+    if isinstance(rate, bool) or not isinstance(rate, int) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        return f"must be a whole number from {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} (mockvapi serves no other rate)"
+    if (rate * ms) % 1000:
+        return f"must give a whole number of samples per {ms} ms frame (a multiple of {1000 // math.gcd(ms, 1000)})"
+    return None
 
 
 def _check_format(fmt: str) -> None:

@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 from mockvapi.engine.events import Event
 from mockvapi.models.messages import ModelOutput, UserInterrupted
 from mockvapi.scenario.faults import (
+    Api,
     CloseWebsocket,
     Delay,
     Duplicate,
@@ -30,7 +31,7 @@ from mockvapi.scenario.faults import (
 )
 from mockvapi.scenario.schema import Scenario
 
-__all__ = ["ChannelFaults", "Rule", "Send", "Tamper", "rules_for"]
+__all__ = ["ApiFaults", "ApiHit", "ChannelFaults", "Rule", "Send", "Tamper", "rules_for"]
 
 P = TypeVar("P")
 
@@ -90,13 +91,15 @@ def rules_for(scenario: Scenario, plan: FaultPlan | None = None) -> list[Rule]:
     for index, step in enumerate(scenario.steps):
         rules += [Rule(f, index, f"step #{index + 1}") for f in step.faults]
     if plan is not None:
-        rules += [Rule(f, resolve_step(f.body.step, scenario.steps), "server") for f in plan.faults]
+        # `api` faults are the REST API's (ApiFaults), not a call's.
+        rules += [Rule(f, resolve_step(f.body.step, scenario.steps), "server") for f in plan.faults if f.kind != "api"]
     return rules
 
 
 # The message type each kind is triggered by when it has no `type` of its own.
 _TRIGGER = {"stale-token": "user-interrupted", "update-after-hang": "hang"}
-_CHANNEL_ONLY = {"close-websocket": "websocket", "wrong-secret": "webhook", "retry-5xx": "webhook"}
+# `api` faults are on no call's channel: the REST API applies them (ApiFaults).
+_CHANNEL_ONLY = {"close-websocket": "websocket", "wrong-secret": "webhook", "retry-5xx": "webhook", "api": "api"}
 
 
 def _duration(seconds: float) -> str:
@@ -260,3 +263,47 @@ class ChannelFaults(Generic[P]):
 
     def __repr__(self) -> str:
         return f"ChannelFaults({self.channel}, {len(self.rules)} rules{', closed' if self.closed else ''})"
+
+
+@dataclass(frozen=True)
+class ApiHit:
+    """What an `api` fault does to one REST request, and the journal's marker for it."""
+
+    fault: Api
+    count: int  # the request's number among those the fault selects by route (from 1)
+
+    @property
+    def marker(self) -> str:
+        f = self.fault
+        if f.status is not None:
+            what = f"status {f.status}"
+        else:
+            what = "drop" if f.drop else f"delay {_duration(f.delay or 0.0)}"
+        return f"api {what} ({f.method} {f.path} #{self.count})"
+
+
+class ApiFaults:
+    """The `api` faults of a plan, for the REST API: which requests they hit. Requests are counted per fault
+    (every fault whose route matches counts the request); the first fault that hits it decides."""
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.plan = plan
+        self.rules: list[Api] = [f.body for f in plan.faults if isinstance(f.body, Api)]
+        self._counts = [0] * len(self.rules)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def hit(self, method: str, route: str, path: str) -> ApiHit | None:
+        """The fault for this request (`route`: its path as the route table spells it), or None."""
+        found: ApiHit | None = None
+        for index, rule in enumerate(self.rules):
+            if not rule.matches(method, route, path):
+                continue
+            self._counts[index] += 1
+            if found is None and rule.hits(self._counts[index]):
+                found = ApiHit(rule, self._counts[index])
+        return found
+
+    def __repr__(self) -> str:
+        return f"ApiFaults({[f'{r.method} {r.path}' for r in self.rules]})"

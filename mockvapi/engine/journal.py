@@ -10,18 +10,45 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from os import PathLike
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from mockvapi.engine.redaction import redact_headers, redact_json, redact_text, redact_url
 
 __all__ = ["CHANNELS", "Channel", "Delivery", "Journal", "Outcome", "Problem"]
 
-Channel = Literal["webhook", "websocket", "listen", "client", "control", "memory"]
-CHANNELS: tuple[str, ...] = ("webhook", "websocket", "listen", "client", "control", "memory")
+# "api": a REST request an injected `api` fault hit (the mock's own API misbehaving on purpose).
+Channel = Literal["webhook", "websocket", "listen", "client", "control", "memory", "api"]
+CHANNELS: tuple[str, ...] = ("webhook", "websocket", "listen", "client", "control", "memory", "api")
 Outcome = Literal["ok", "failed"]
+
+
+class _Text:
+    """A dataclass field holding text, or a function that makes it on each read (never kept).
+
+    A webhook body carries the call's whole history, so once a large reply is in it, every later body is
+    at least that large: the journal keeps large bodies as the way to re-encode them from the message it
+    already holds, so a 10 MB tool result costs 10 MB once, not once per later message."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = "_" + name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> None: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> str | None: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> str | None:
+        if obj is None:
+            return None  # the field's default
+        value = obj.__dict__.get(self._slot)
+        return value() if callable(value) else value
+
+    def __set__(self, obj: object, value: str | Callable[[], str] | None) -> None:
+        obj.__dict__[self._slot] = value
 
 
 @dataclass(kw_only=True)
@@ -40,7 +67,8 @@ class Delivery:
     message: dict[str, Any]
     at: float
     request_headers: dict[str, str] = field(default_factory=dict)
-    request_body: str | None = None
+    # Text, or a function re-encoding it (see `_Text`); reading it always gives the text.
+    request_body: _Text = _Text()
     status: int | None = None
     response_body: str | None = None
     response_json: Any = None

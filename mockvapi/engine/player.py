@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -33,6 +34,13 @@ from mockvapi.models.messages import Profile, SpeechUpdate, StatusUpdate
 from mockvapi.scenario.faults import FaultPlan
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Scenario
+
+log = logging.getLogger("mockvapi.calls")
+
+#: How a call the mock could not play to its end ends (the spec's endedReason values): before it was in
+#: progress, as a call whose resources failed validation; after, as one whose worker died.
+FAILED_BEFORE_START = "call.start.error-get-resources-validation"
+FAILED_IN_PROGRESS = "call.in-progress.error-vapifault-worker-died"
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class CallPlayer:
         self.done = asyncio.Event()
         self.client_joined = asyncio.Event()
         self.error: BaseException | None = None
+        # Set when the call stopped on an error (self.error) rather than by its script: see `_failed`.
+        self.failed_reason: str | None = None
         self._base: float | None = None
         self._problems_seen = 0
         self._hung: set[int] = set()
@@ -137,7 +147,7 @@ class CallPlayer:
 
     @property
     def ended_reason(self) -> str | None:
-        return self.sim.ended_reason
+        return self.sim.ended_reason if self.sim.ended_reason is not None else self.failed_reason
 
     def offset(self) -> float:
         """Seconds since the call started, on the call's clock."""
@@ -184,8 +194,13 @@ class CallPlayer:
             await self._play()
         except StepError as exc:
             self.error = step_error(self.sim, exc)
+            self._failed(self.error)
             raise self.error from None
-        except BaseException as exc:
+        except Exception as exc:
+            self.error = exc
+            self._failed(exc)
+            raise
+        except BaseException as exc:  # cancelled (reset, forget, shutdown): the caller stopped it
             self.error = exc
             raise
         finally:
@@ -198,6 +213,30 @@ class CallPlayer:
                 client.close()
             self.done.set()
         return self.timeline()
+
+    def _failed(self, exc: BaseException) -> None:
+        """The call cannot go on: record why (problem, log line), and end it as Vapi ends a call whose worker
+        failed, with a status-update and an end-of-call-report carrying the endedReason, so no listener (the
+        REST record), webhook or client is left with a call in progress."""
+        if self.sim.ended_reason is not None:
+            return  # the script had ended it; the failure came after (a delivery), and is the caller's
+        reason = FAILED_IN_PROGRESS if self.status not in ("queued", "scheduled", "ringing") else FAILED_BEFORE_START
+        self.failed_reason = reason
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        self.journal.problem(Problem(self.call_id, "call-failed", f"the call stopped ({reason}): {detail}",
+                                     self.offset()))
+        log.warning("call %s (%r) failed, ended with %s: %s", self.call_id, self.name, reason, detail)
+        at_ms = self.sim.events[-1].at_ms if self.sim.events else 0
+        history = len(self.sim.rendered)
+        endings: tuple[Callable[[], Any], ...] = (
+            lambda: StatusUpdate(status="ended", ended_reason=reason),
+            lambda: self.sim.end_of_call_report(reason),
+        )
+        for ending in endings:
+            try:
+                self._dispatch(Event(at_ms, ending(), history, None, -1))
+            except Exception as again:  # the failure may be in the very sinks the ending goes to
+                log.warning("call %s: could not send the end of the call: %r", self.call_id, again)
 
     async def _play(self) -> None:
         generator = self.sim.run()

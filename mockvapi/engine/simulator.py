@@ -40,7 +40,7 @@ from mockvapi.engine.tools import NO_RESULT, Tools
 from mockvapi.engine.transfer import Transfers
 from mockvapi.errors import ScenarioError, ScenarioProblem, SourceLocation
 from mockvapi.fakes import Fakes
-from mockvapi.models.messages import HistoryItem
+from mockvapi.models.messages import EndOfCallReport, HistoryItem
 from mockvapi.scenario.loader import LoadedScenario, load_text
 from mockvapi.scenario.schema import (
     AssistantTurn,
@@ -263,6 +263,10 @@ class CallSimulation:
     @property
     def problems(self) -> list[SimProblem]:
         return self.state.problems
+
+    def end_of_call_report(self, reason: str) -> EndOfCallReport:
+        """The end-of-call-report for a call ending now with `reason` (also for a call that failed)."""
+        return self._report.end_of_call_report(reason)
 
     @property
     def ended_reason(self) -> str | None:

@@ -28,27 +28,38 @@ HISTORY_KEYS = frozenset({"messages", "messagesOpenAIFormatted", "conversation"}
 class WireEncoder:
     """`encode(message)` == `compact(message)`, reusing the text of history lists it encoded before.
 
-    Memory: one list (references, not copies) and its text per place, so about one encoded history."""
+    Memory: one list (references, not copies) and its text per place, the text shared between places holding
+    the same items, so about one encoded history per kind of list (plain and OpenAI-formatted)."""
 
     def __init__(self) -> None:
         self._last: dict[str, tuple[tuple[object, ...], str]] = {}
 
     def encode(self, message: Mapping[Any, Any]) -> str:
+        return "".join(self.encode_parts(message))
+
+    def encode_parts(self, message: Mapping[Any, Any]) -> list[str]:
+        """`encode(message)` as pieces to join: the history texts are the encoder's own strings, not copies,
+        so a caller joining them with more around (the webhook envelope) copies a large history once."""
         if not isinstance(message, dict) or (HISTORY_KEYS.isdisjoint(message) and "artifact" not in message):
-            return compact(message)
-        # One C-level encode of the message with each history list swapped for a marker, then each
-        # marker's JSON replaced by that list's text: a per-key loop in Python costs more than it saves.
+            return [compact(message)]
+        # One C-level encode of the message with each history list swapped for a marker, then the text cut at
+        # each marker's JSON and that list's text put there: a per-key loop in Python costs more than it saves.
         pieces: dict[str, str] = {}
         shallow = self._swap(message, "", pieces)
         if shallow is None:
-            return compact(message)
-        text = compact(shallow)
-        for marker, piece in pieces.items():
-            quoted = compact(marker)
-            if text.count(quoted) != 1:  # the message itself holds a marker's text: no shortcut
-                return compact(message)
-            text = text.replace(quoted, piece, 1)
-        return text
+            return [compact(message)]
+        rest = compact(shallow)
+        quoted = [compact(marker) for marker in pieces]
+        if any(rest.count(q) != 1 for q in quoted):  # the message itself holds a marker's text: no shortcut
+            return [compact(message)]
+        parts: list[str] = []
+        for q, inner in zip(quoted, pieces.values(), strict=True):
+            head, found, rest = rest.partition(q)
+            if not found:  # markers out of order (never for wire messages): no shortcut
+                return [compact(message)]
+            parts += (head, "[", inner, "]")
+        parts.append(rest)
+        return parts
 
     def _swap(self, obj: Mapping[Any, Any], where: str, pieces: dict[str, str]) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
@@ -69,6 +80,13 @@ class WireEncoder:
         return out
 
     def _history(self, where: str, items: Sequence[Any]) -> str:
+        """The JSON text of `items` without its brackets, reusing what was encoded before."""
+        for done, inner in self._last.values():
+            # The same items at another place (a conversation-update's `messages` and `artifact.messages`,
+            # its three OpenAI-formatted lists): share that text, so a large history is held once, not per place.
+            if len(done) == len(items) and done and all(map(is_, done, items)):
+                self._last[where] = (done, inner)
+                return inner
         last = self._last.get(where)
         if last is not None and 0 < len(last[0]) <= len(items) and all(map(is_, last[0], items)):
             done, inner = last
@@ -77,7 +95,7 @@ class WireEncoder:
         else:
             inner = ",".join(map(compact, items))
         self._last[where] = (tuple(items), inner)
-        return "[" + inner + "]"
+        return inner
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{where}: {len(items)}" for where, (items, _) in sorted(self._last.items()))

@@ -11,6 +11,14 @@ and gives its parameters:
       - stale-token                               # a bare kind: its defaults
       - "reorder:speech-update,every=true"        # the compact form `mockvapi serve --fault` takes
 
+The `api` kind is for the server (`serve --fault`, `PUT /_mockvapi/faults`, `MockVapi(faults=...)`), not
+for scenarios: it makes the mock's REST API misbehave, per route and method, as Vapi's sometimes does:
+
+      - api: {route: POST /call, status: 429}        # the first POST /call answered 429 (Retry-After: 1)
+      - api: {route: GET /call/{id}, status: 503, times: 2, nth: 3}   # the 3rd and 4th
+      - api: {route: POST /assistant, delay: 2s, every: true}
+      - "api:PATCH /assistant/{id},drop=true"        # the connection closed with no answer
+
 Selectors: `type` (a message type), `nth` (the nth matching delivery on a channel, from 1; default the
 first) or `every: true`, `step` (top level only: a step id, or its number from 1), `at` (only messages at
 or after this call offset), `channel` (`webhook` or `websocket`; default both). A fault inside a step
@@ -35,8 +43,10 @@ from mockvapi.scenario.values import Duration
 from mockvapi.scenario.wording import describe, suggest
 
 __all__ = [
+    "API_METHODS",
     "ASK_TYPES",
     "FAULT_KINDS",
+    "Api",
     "Fault",
     "FaultPlan",
     "parse_compact",
@@ -54,6 +64,7 @@ FAULT_KINDS: tuple[str, ...] = (
     "close-websocket",
     "wrong-secret",
     "retry-5xx",
+    "api",
 )
 # Where Vapi waits for the server's answer: a held or dropped one of these changes the call.
 ASK_TYPES = frozenset({"tool-calls", "assistant-request", "transfer-destination-request"})
@@ -192,7 +203,76 @@ class Retry5xx(_Typed):
     delay: Duration = Field(default=1.0, description="Wait before each retry (call time).")
 
 
-Body = Duplicate | Reorder | Drop | Delay | StaleToken | UpdateAfterHang | CloseWebsocket | WrongSecret | Retry5xx
+API_METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE", "*")
+API_STATUSES = (408, 429, 500, 502, 503, 504)
+
+
+class Api(_Select):
+    """A request to the mock's REST API answered with an error status, late, or not at all.
+
+    Selected per route: `METHOD /path` as the API spells it (`POST /call`, `GET /call/{id}`, `POST
+    /{call_id}/control`), a concrete path (`GET /call/0b7c...`), or `*` for any method. Requests are counted per
+    fault from when its plan was set; `nth` (default 1), `times` (that many from the nth on) or `every: true`.
+    The control plane (`/_mockvapi/...`) is never hit."""
+
+    route: str = Field(description="`METHOD /path`, e.g. `POST /call` or `GET /call/{id}`; METHOD may be `*`.")
+    status: Literal[408, 429, 500, 502, 503, 504] | None = Field(
+        default=None, description="Answer this status with Vapi's JSON error body instead of the real answer."
+    )
+    retry_after: int | None = Field(
+        default=None, ge=0, le=3600, description="Retry-After seconds sent with a 429 or 503 (default 1)."
+    )
+    delay: Duration | None = Field(default=None, description="Answer this much later (on the server's clock).")
+    drop: bool = Field(default=False, description="Close the connection without answering.")
+    times: int | None = Field(default=None, ge=1, le=1000, description="Hit this many requests from the nth on.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"route": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Api:
+        actions = [name for name, on in (("status", self.status is not None), ("delay", self.delay is not None),
+                                         ("drop", self.drop)) if on]
+        if len(actions) != 1:
+            raise ValueError("an api fault needs exactly one of `status`, `delay` or `drop: true`"
+                             + (f", not {' and '.join(actions)}" if actions else ""))
+        if self.retry_after is not None and self.status not in (429, 503):
+            raise ValueError("`retry_after` goes with `status: 429` or `status: 503`")
+        if self.times is not None and self.every:
+            raise ValueError("give `times` or `every: true`, not both")
+        if self.step is not None or self.at is not None:
+            raise ValueError("an api fault selects requests by `route`, `nth`, `times` or `every`, not `step` or `at`")
+        method, _, path = self.route.strip().partition(" ")
+        if method.upper() not in API_METHODS or not path.strip().startswith("/"):
+            raise ValueError(f"route must be `METHOD /path` with METHOD one of {', '.join(API_METHODS)}, "
+                             f"got {self.route!r}")
+        if path.strip().startswith("/_mockvapi"):
+            raise ValueError("the control plane (/_mockvapi/...) cannot be given faults")
+        return self
+
+    @property
+    def method(self) -> str:
+        return self.route.strip().partition(" ")[0].upper()
+
+    @property
+    def path(self) -> str:
+        return self.route.strip().partition(" ")[2].strip()
+
+    def matches(self, method: str, route: str, path: str) -> bool:
+        """Whether a request (`route`: its path as the API's route table spells it) is one this fault selects."""
+        return self.method in ("*", method.upper()) and self.path in (route, path)
+
+    def hits(self, count: int) -> bool:
+        """Whether the `count`-th matching request (from 1) is hit."""
+        if self.every:
+            return True
+        return self.which <= count < self.which + (self.times or 1)
+
+
+Body = (Duplicate | Reorder | Drop | Delay | StaleToken | UpdateAfterHang | CloseWebsocket | WrongSecret | Retry5xx
+        | Api)
 
 
 class Fault(_Strict):
@@ -207,6 +287,7 @@ class Fault(_Strict):
     close_websocket: CloseWebsocket | None = Field(default=None, alias="close-websocket")
     wrong_secret: WrongSecret | None = Field(default=None, alias="wrong-secret")
     retry_5xx: Retry5xx | None = Field(default=None, alias="retry-5xx")
+    api: Api | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -238,7 +319,7 @@ class Fault(_Strict):
     def compact(self) -> str:
         """The one-line form `parse_compact` reads back (`drop:transcript,nth=2`)."""
         data = self.body.model_dump(exclude_defaults=True, by_alias=True)
-        kind_type = data.pop("type", None)
+        kind_type = data.pop("route" if self.kind == "api" else "type", None)
         parts = [self.kind + (f":{kind_type}" if kind_type else "")]
         parts += [f"{k}={_compact_value(v)}" for k, v in data.items()]
         return ",".join(parts)
@@ -264,7 +345,7 @@ def parse_compact(text: str) -> dict[str, Any]:
         near = difflib.get_close_matches(kind, FAULT_KINDS, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else f"; expected one of: {', '.join(FAULT_KINDS)}"
         raise ValueError(f"{kind!r} is not a fault kind{hint}")
-    body: dict[str, Any] = {"type": kind_type} if kind_type else {}
+    body: dict[str, Any] = {"route" if kind == "api" else "type": kind_type} if kind_type else {}
     for pair in pairs:
         key, eq, raw = (part.strip() for part in pair.partition("="))
         if not eq or not key:
@@ -343,6 +424,10 @@ def step_problems(faults: Sequence[Fault], steps: Sequence[Any], *, inside_step:
     found: list[tuple[Any, str]] = []
     ids = [s.id for s in steps if getattr(s, "id", None)]
     for index, fault in enumerate(faults):
+        if fault.kind == "api":
+            found.append(((index, "api"), "an api fault makes the mock's REST API misbehave: give it to the server "
+                          "(serve --fault, PUT /_mockvapi/faults, MockVapi(faults=...)), not to a scenario"))
+            continue
         ref = fault.body.step
         if ref is None:
             continue

@@ -66,7 +66,9 @@ HOST_NAMES_KEY: web.AppKey[frozenset[str]] = web.AppKey("mockvapi.host_names")
 
 
 def error_response(exc: ApiError) -> web.Response:
-    return web.json_response(exc.body(), status=exc.status)
+    retry_after = getattr(exc, "retry_after", None)  # TooManyRequests
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return web.json_response(exc.body(), status=exc.status, headers=headers)
 
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:

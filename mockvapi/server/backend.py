@@ -30,7 +30,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+from mockvapi.engine.audio import sample_rate_problem
 from mockvapi.errors import BadRequest, NotFound
 from mockvapi.server.nested import RequestSchemas, Schema, request_schemas
 
@@ -42,6 +44,7 @@ __all__ = [
     "CREATE_PHONE_NUMBER_FIELDS",
     "CREATE_WEB_CALL_FIELDS",
     "LIST_QUERY",
+    "MAX_BATCH_CUSTOMERS",
     "UPDATE_PHONE_NUMBER_FIELDS",
     "Backend",
     "CallCreation",
@@ -288,6 +291,9 @@ LIST_QUERY: tuple[str, ...] = ("limit", *_DATE_FILTERS)
 CALL_LIST_QUERY: tuple[str, ...] = ("id", "assistantId", "phoneNumberId", *LIST_QUERY)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# The spec gives `customers` no maxItems and Vapi documents no batch limit; one request starting thousands of
+# calls at once is a load test by accident, so mockvapi refuses more than this (class-validator's wording).
+MAX_BATCH_CUSTOMERS = 1000
 
 
 def _is_number(value: object) -> bool:
@@ -382,6 +388,37 @@ def _errors(
     return out
 
 
+def _is_webhook_url(url: str) -> bool:
+    """An ``http(s)://host[:port]/...`` URL mockvapi can send to (what Vapi's @IsUrl lets through, plus
+    loopback hosts without a TLD, which tests use)."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
+    except ValueError:  # "http://[::1": an unclosed IPv6 literal
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _server_url_errors(value: object, path: str, out: list[str], depth: int = 0) -> None:
+    """`<path>.server.url must be a URL address` for every server config in a body whose url mockvapi
+    could not send to (``file:///etc/passwd``, ``http://[::1``, ``ftp://...``): a 400 at creation, as on
+    Vapi, rather than a call that fails later."""
+    if depth > 64:  # request bodies are refused past 64 levels (handlers.MAX_JSON_DEPTH)
+        return
+    if isinstance(value, dict):
+        for key, child in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            url = child.get("url") if key == "server" and isinstance(child, dict) else None
+            if isinstance(url, str) and not _is_webhook_url(url):
+                out.append(f"{where}.url must be a URL address")
+            _server_url_errors(child, where, out, depth + 1)
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            _server_url_errors(child, f"{path}.{i}", out, depth + 1)
+
+
 def validate_body(body: object, fields: Mapping[str, Field], dto: str | None = None) -> Json:
     """Check a request body against a DTO table; raise BadRequest with every message found.
 
@@ -392,6 +429,7 @@ def validate_body(body: object, fields: Mapping[str, Field], dto: str | None = N
         raise BadRequest(["request body must be a JSON object"])
     schema = request_schemas().schemas[dto] if dto is not None else None
     problems = _errors(body, fields, schema=schema)
+    _server_url_errors(body, "", problems)
     if problems:
         raise BadRequest(list(dict.fromkeys(problems)))
     return body
@@ -752,6 +790,10 @@ class Backend:
         ``base_url`` (``http://host:port`` of this server) makes the call's transport,
         listen and control URLs point back here.
         """
+        customers_given = body.get("customers") if isinstance(body, dict) else None
+        if isinstance(customers_given, list) and len(customers_given) > MAX_BATCH_CUSTOMERS:
+            # Before validating each of them: refused by its length alone.
+            raise BadRequest([f"customers must contain no more than {MAX_BATCH_CUSTOMERS} elements"])
         dto = _without_nulls(validate_body(body, CREATE_CALL_FIELDS, "CreateCallDTO"))
         transport = dto.get("transport") or {}
         phone: Json | None = None
@@ -772,6 +814,12 @@ class Backend:
                 "container": "raw",
                 "sampleRate": 16000,
             }
+            rate = audio.get("sampleRate") if isinstance(audio, dict) else None
+            rate_problem = sample_rate_problem(rate) if rate is not None else None
+            if rate_problem is not None:
+                # The spec allows any rate from 0 to 192000; the mock refuses at creation what its audio
+                # source cannot stream, rather than accept the call and drop its websocket later.
+                raise BadRequest([f"transport.audioFormat.sampleRate {rate_problem}"])
             dto["transport"] = {**transport, "audioFormat": audio}
             call_type = "vapi.websocketCall"
         elif has_phone or has_customer or transport.get("provider") in _PHONE_TRANSPORTS:

@@ -12,6 +12,7 @@ after POST /call and /call/web store their records; the per-call routes
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
@@ -23,7 +24,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from mockvapi.errors import BadRequest, NotFound, Unauthorized
-from mockvapi.server.backend import Backend, CallCreation, CallRecord
+from mockvapi.server.backend import MAX_BATCH_CUSTOMERS, Backend, CallCreation, CallRecord
 from mockvapi.server.guard import token_matches
 from mockvapi.server.openapi import OpenApiDocument
 
@@ -34,6 +35,7 @@ __all__ = [
     "OPENAPI_KEY",
     "PUBLIC_URL_KEY",
     "TOKENS_KEY",
+    "AdmitHook",
     "CallCreatedHook",
     "CallRequestHook",
     "ErrorLog",
@@ -55,6 +57,9 @@ CallCreatedHook = Callable[[CallRecord, Mapping[str, Any] | None], Awaitable[Non
 CallRequestHook = Callable[[CallRecord, web.Request], Awaitable[web.StreamResponse]]
 """Answers a per-call request (websocket upgrade or control POST) for a known call."""
 
+AdmitHook = Callable[[int], None]
+"""Called with how many calls a request is about to create; raises an ApiError (429) to refuse them."""
+
 
 async def no_live_call(record: CallRecord, request: web.Request) -> web.StreamResponse:
     """Default per-call hook: nothing is playing the call, so there is nothing to connect to."""
@@ -69,6 +74,7 @@ class Hooks:
     on_transport_ws: CallRequestHook = no_live_call
     on_listen_ws: CallRequestHook = no_live_call
     on_control: CallRequestHook = no_live_call
+    admit_calls: AdmitHook | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +210,9 @@ async def _announce(request: web.Request, creation: CallCreation) -> None:
     hook = request.app[HOOKS_KEY].on_call_created
     if hook is None:
         return
-    for record in creation.records:
+    for n, record in enumerate(creation.records):
+        if n:
+            await asyncio.sleep(0)  # a batch starts its calls one by one, letting other requests in between
         try:
             result = hook(record, record.assistant)
             if inspect.isawaitable(result):
@@ -263,14 +271,27 @@ async def delete_phone_number(request: web.Request) -> web.Response:
 # -- calls ------------------------------------------------------------------------------------
 
 
+def _admit(request: web.Request, body: object) -> None:
+    admit = request.app[HOOKS_KEY].admit_calls
+    if admit is not None:
+        customers = body.get("customers") if isinstance(body, dict) else None
+        count = len(customers) if isinstance(customers, list) and customers else 1
+        if count <= MAX_BATCH_CUSTOMERS:  # a larger batch is a 400 whatever runs (the backend says so)
+            admit(count)
+
+
 async def create_call(request: web.Request) -> web.Response:
-    creation = _backend(request).create_call(await read_json(request), base_url=base_url(request))
+    body = await read_json(request)
+    _admit(request, body)
+    creation = _backend(request).create_call(body, base_url=base_url(request))
     await _announce(request, creation)
     return _json(creation.body, status=201)
 
 
 async def create_web_call(request: web.Request) -> web.Response:
-    creation = _backend(request).create_web_call(await read_json(request), base_url=base_url(request))
+    body = await read_json(request)
+    _admit(request, body)
+    creation = _backend(request).create_web_call(body, base_url=base_url(request))
     await _announce(request, creation)
     return _json(creation.body, status=201)
 

@@ -45,8 +45,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from mockvapi.engine.clock import VirtualClock
 from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Event
-from mockvapi.engine.journal import Problem
-from mockvapi.engine.player import CallPlayer
+from mockvapi.engine.faults import ApiFaults, ApiHit
+from mockvapi.engine.journal import Delivery, Problem
+from mockvapi.engine.player import FAILED_BEFORE_START, CallPlayer
 from mockvapi.engine.redaction import redact_json
 from mockvapi.errors import (
     ApiError,
@@ -56,6 +57,7 @@ from mockvapi.errors import (
     ScenarioError,
     ScenarioProblem,
     SourceLocation,
+    TooManyRequests,
     Unauthorized,
 )
 from mockvapi.library import bundled_dir, bundled_names
@@ -67,7 +69,7 @@ from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms
 from mockvapi.server.files import ScenarioFolders
 from mockvapi.server.guard import check_control_request, token_matches
-from mockvapi.server.handlers import base_url, read_json
+from mockvapi.server.handlers import HOOKS_KEY, Handler, base_url, read_json
 from mockvapi.server.host import CallT, Host
 from mockvapi.transports.websocket import serve_control, serve_transport
 
@@ -128,6 +130,9 @@ class MockServer(Generic[CallT]):
             on_control=self._control,
             extra_routes=self._control_routes(),
         )
+        self.app[HOOKS_KEY].admit_calls = self._admit
+        self.app.middlewares.append(self._api_fault_middleware())
+        self._api_faults: ApiFaults | None = None  # the `api` faults of vapi.faults, counting since it was set
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.address = ""
@@ -257,12 +262,29 @@ class MockServer(Generic[CallT]):
             # POST /call has its record already; as when Vapi cannot load an assistant, the call ends at
             # once (instead of sitting "queued" forever) and the reason is recorded where tests look.
             detail = "; ".join(str(p) for p in exc.problems)
-            self.vapi.journal.problem(Problem(record.id, "scenario", f"cannot play the call: {detail}", 0.0))
-            record.apply({"status": "ended", "endedReason": "call.start.error-get-assistant"})
-            log.warning("call %s (%s) cannot start: %s", record.id, record.type, detail)
-            self._unstarted.append(record.id)
-            while len(self._unstarted) > self.vapi.max_calls:
-                self.forget_records([self._unstarted.popleft()])
+            self._not_started(record, "scenario", f"cannot play the call: {detail}", "call.start.error-get-assistant")
+        except Exception as exc:  # a bug, or input nothing checked: the call still ends, and says why
+            log.exception("call %s (%s) cannot start", record.id, record.type)
+            self._not_started(record, "call-failed", f"cannot start the call: {type(exc).__name__}: {exc}"[:500],
+                              FAILED_BEFORE_START)
+
+    def _not_started(self, record: CallRecord, kind: str, detail: str, reason: str) -> None:
+        self.vapi.journal.problem(Problem(record.id, kind, detail, 0.0))
+        record.apply({"status": "ended", "endedReason": reason})
+        log.warning("call %s (%s) cannot start: %s", record.id, record.type, detail)
+        self._unstarted.append(record.id)
+        while len(self._unstarted) > self.vapi.max_calls:
+            self.forget_records([self._unstarted.popleft()])
+
+    def _admit(self, count: int) -> None:
+        """Refuse (429, Retry-After) calls that would take the running ones past `max_running_calls`."""
+        running, limit = self.vapi.running_calls, self.vapi.max_running_calls
+        if running + count > limit:
+            asked = f"{count} more calls" if count > 1 else "another call"
+            raise TooManyRequests(
+                f"Too many calls in progress: {running} running, {asked} would pass the limit of {limit} "
+                "(mockvapi serve --max-running-calls); retry when calls have ended"
+            )
 
     def forget_records(self, call_ids: Iterable[str]) -> None:
         """Drop the REST records of calls MockVapi forgot past `max_calls` (GET /call/{id} then 404s)."""
@@ -318,6 +340,63 @@ class MockServer(Generic[CallT]):
 
     async def _control(self, record: CallRecord, request: web.Request) -> web.StreamResponse:
         return await serve_control(request, self._player(record), self.vapi.journal)
+
+    # -- faults on the REST API ------------------------------------------------------------------
+
+    def api_faults(self) -> ApiFaults:
+        """The `api` faults in force: those of `vapi.faults`, counted from when that plan was set."""
+        plan = self.vapi.faults
+        if self._api_faults is None or self._api_faults.plan is not plan:
+            self._api_faults = ApiFaults(plan)
+        return self._api_faults
+
+    def _api_fault_middleware(self) -> Any:
+        @web.middleware
+        async def api_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if request.path.startswith(PREFIX + "/") or request.method == "OPTIONS":
+                return await handler(request)  # the control plane and CORS preflights are never hit
+            faults = self.api_faults()
+            if not faults:
+                return await handler(request)
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else request.path
+            hit = faults.hit(request.method, route, request.path)
+            if hit is None:
+                return await handler(request)
+            self._record_api_fault(request, hit)
+            fault = hit.fault
+            if fault.delay is not None:
+                await self.vapi.clock.sleep(fault.delay)
+                return await handler(request)
+            if fault.drop:
+                log.info("%s %s: injected fault, connection dropped unanswered", request.method, request.path)
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError  # aiohttp ends the request quietly: its connection is gone
+            assert fault.status is not None
+            status = fault.status
+            phrase = _REASONS.get(status, "Error")
+            body = {"message": f"mockvapi: injected fault ({hit.marker})", "error": phrase, "statusCode": status}
+            headers = {"Retry-After": str(fault.retry_after if fault.retry_after is not None else 1)} if (
+                status in (429, 503)) else None
+            return web.json_response(body, status=status, headers=headers)
+
+        return api_faults
+
+    def _record_api_fault(self, request: web.Request, hit: ApiHit) -> None:
+        info = request.match_info
+        call_id = info.get("id") if request.path.startswith("/call/") else info.get("call_id")
+        self.vapi.journal.record(Delivery(
+            call_id=call_id or "",
+            channel="api",
+            target=f"{request.method} {request.path}",
+            message_type=f"{hit.fault.method} {hit.fault.path}",
+            message={"method": request.method, "path": request.path, "query": request.query_string},
+            at=0.0,
+            status=hit.fault.status,
+            injected=hit.marker,
+            sent=not hit.fault.drop,
+        ))
 
     # -- control plane ------------------------------------------------------------------------
 
@@ -392,6 +471,7 @@ class MockServer(Generic[CallT]):
         if not isinstance(phone_id, str):
             raise BadRequest(["phoneNumberId must be a string"])
         customer = body.get("customer") if isinstance(body.get("customer"), dict) else None
+        self._admit(1)
         record = self.backend.create_inbound_call(phone_id, base_url=base_url(request), customer=customer)
         assistant = record.assistant
         if isinstance(body.get("scenario"), str):
@@ -444,10 +524,9 @@ class MockServer(Generic[CallT]):
 
     async def _status(self, request: web.Request) -> web.Response:
         vapi, journal = self.vapi, self.vapi.journal
-        running = sum(1 for c in vapi.calls if c.task is None or not c.task.done())
         return web.json_response({
-            "calls": {"held": len(vapi.calls), "running": running, "forgotten": vapi.forgotten_calls,
-                      "maxCalls": vapi.max_calls},
+            "calls": {"held": len(vapi.calls), "running": vapi.running_calls, "forgotten": vapi.forgotten_calls,
+                      "maxCalls": vapi.max_calls, "maxRunningCalls": vapi.max_running_calls},
             "records": {"held": len(self.backend.calls), "forgotten": self.forgotten_records},
             "journal": {"deliveries": len(journal), "problems": len(journal.problems), "dropped": journal.dropped,
                         "maxEntries": journal.max_entries},
@@ -471,6 +550,7 @@ class MockServer(Generic[CallT]):
         self.vapi.journal.clear()
         self.backend.reset()
         self.vapi.faults = self.initial_faults
+        self._api_faults = None  # the same plan as at the start: its requests are counted afresh
         return web.json_response({"reset": True})
 
     def _faults_body(self) -> web.Response:
@@ -514,6 +594,8 @@ class MockServer(Generic[CallT]):
 
 
 _OUTCOMES: dict[str | None, Literal["ok", "failed"] | None] = {None: None, "ok": "ok", "failed": "failed"}
+_REASONS = {408: "Request Timeout", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+            503: "Service Unavailable", 504: "Gateway Timeout"}
 
 
 class _RecordUpdater:

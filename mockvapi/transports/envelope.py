@@ -26,7 +26,9 @@ def envelope_body(wire: Mapping[str, Any], encoder: WireEncoder | None = None) -
 def envelope_text(wire: Mapping[str, Any], encoder: WireEncoder | None = None) -> str:
     """`envelope_body` before UTF-8 encoding: what the journal keeps as the request body (taking it
     from here spares decoding the bytes again)."""
-    return '{"message":' + (encoder.encode(wire) if encoder is not None else compact(wire)) + "}"
+    if encoder is None:
+        return '{"message":' + compact(wire) + "}"
+    return "".join(['{"message":', *encoder.encode_parts(wire), "}"])  # one copy of a large history, not three
 
 
 def delivery_headers(server: Mapping[str, Any], body: bytes, wire: Mapping[str, Any]) -> dict[str, str]:

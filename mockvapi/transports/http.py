@@ -36,9 +36,11 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from mockvapi.engine.redaction import redact_url
 from mockvapi.errors import DeliveryError
 from mockvapi.transports.envelope import parse_json
-from mockvapi.transports.http1 import Http1Error, Http1Pool
+from mockvapi.transports.http1 import MAX_RESPONSE_BYTES, Http1Error, Http1Pool
 
 if TYPE_CHECKING:
+    import ssl
+
     # Imported where used: aiohttp's client costs ~0.1 s at import (it loads the system's CA certificates),
     # which `import mockvapi` should not pay before anything is sent over a socket.
     import aiohttp
@@ -171,14 +173,47 @@ def check_timeout(timeout: float) -> None:
 _SKIPPED_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 
 
+class _Reused:
+    """Set by aiohttp's tracing when a request goes out on a kept-alive connection."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _on_reuse(session: object, context: Any, params: object) -> None:
+    request_context = context.trace_request_ctx
+    if isinstance(request_context, _Reused):
+        request_context.reused = True
+
+
+class _TooLarge(Exception):
+    """The answer grew past the target's limit (the connection is released unread)."""
+
+
+class _Untouched(ConnectionError):
+    """The request failed before any of its answer arrived; `reused`: on a kept-alive connection."""
+
+    def __init__(self, reused: bool) -> None:
+        super().__init__("no answer")
+        self.reused = reused
+
+
 class UrlTarget:
     """POSTs over a real socket: ``http://`` URLs with mockvapi's keep-alive HTTP/1.1 client
     (:mod:`mockvapi.transports.http1`), ``https://`` with one aiohttp session; both made on first use.
 
-    Redirects are not followed on either path: a 3xx is the answer (see ``http1``'s docstring).
+    Both paths follow the same rules: redirects are not followed (a 3xx is the answer, see ``http1``'s
+    docstring); answers over ``max_response_bytes`` (16 MB, received or decoded) are refused as a
+    connection failure; a request that fails on a kept-alive connection before any of its answer
+    arrived (the server closed it as it was reused) is sent once more on a fresh one.
+    ``ssl_context``: how ``https://`` servers are verified (default: the system's CAs).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, *, ssl_context: ssl.SSLContext | None = None, max_response_bytes: int = MAX_RESPONSE_BYTES
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"mockvapi: a webhook URL must look like http(s)://host/path, got {redact_url(url)!r}")
@@ -187,6 +222,8 @@ class UrlTarget:
         self._session: aiohttp.ClientSession | None = None
         self._pool: Http1Pool | None = None
         self._joined: tuple[str, str] = ("", url)  # the last request url and where it resolved to
+        self.ssl_context = ssl_context
+        self.max_response_bytes = max_response_bytes
 
     def __repr__(self) -> str:
         return f"UrlTarget({self.url!r})"
@@ -195,7 +232,11 @@ class UrlTarget:
         import aiohttp
 
         if self._session is None or self._session.closed:
+            tracing = aiohttp.TraceConfig()
+            tracing.on_connection_reuseconn.append(_on_reuse)
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self.ssl_context if self.ssl_context is not None else True),
+                trace_configs=[tracing],
                 skip_auto_headers=_SKIPPED_AUTO_HEADERS,
                 # Vapi does not replay cookies a webhook server sets.
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -219,7 +260,7 @@ class UrlTarget:
             return await self._send_aiohttp(url, request, timeout)
         pool = self._pool
         if pool is None:
-            pool = self._pool = Http1Pool()
+            pool = self._pool = Http1Pool(max_response_bytes=self.max_response_bytes)
         start = time.perf_counter()
         try:
             # On the loop's own (real) clock, as asyncio.timeout: a VirtualClock does not move it.
@@ -241,17 +282,48 @@ class UrlTarget:
         start = time.perf_counter()
         try:
             async with asyncio.timeout(timeout):
-                async with session.request(
-                    request.method, yarl.URL(url), data=request.body, headers=request.headers,
-                    allow_redirects=False,
-                ) as resp:
-                    body = await resp.read()
-                    status, headers = resp.status, CIMultiDict(resp.headers)
+                try:
+                    status, headers, body = await self._exchange(session, url, request)
+                except (aiohttp.ClientConnectionError, OSError) as exc:
+                    if not isinstance(exc, _Untouched) or not exc.reused:
+                        raise
+                    # As http1's pool: the server closed a kept-alive connection as it was reused, and nothing
+                    # of the answer came, so the request is sent once more (aiohttp opens a fresh connection).
+                    status, headers, body = await self._exchange(session, url, request)
         except TimeoutError:  # also aiohttp's ServerTimeoutError
             raise DeliveryFailure("timeout", f"no response from {url} within {_duration(timeout)}") from None
+        except _TooLarge:
+            raise DeliveryFailure("connection", f"{url}: response over {self.max_response_bytes} bytes") from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise DeliveryFailure("connection", f"{url}: {describe_exception(exc)}") from None
+            cause = exc.__cause__ if isinstance(exc, _Untouched) and exc.__cause__ is not None else exc
+            raise DeliveryFailure("connection", f"{url}: {describe_exception(cause)}") from None
         return HttpResponse(status, CIMultiDictProxy(headers), body, time.perf_counter() - start)
+
+    async def _exchange(
+        self, session: aiohttp.ClientSession, url: str, request: HttpRequest
+    ) -> tuple[int, CIMultiDict[str], bytes]:
+        import aiohttp
+
+        tracked = _Reused()
+        try:
+            response = await session.request(
+                request.method, yarl.URL(url), data=request.body, headers=request.headers,
+                allow_redirects=False, trace_request_ctx=tracked,
+            )
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise _Untouched(tracked.reused) from exc
+        async with response:
+            declared = response.content_length
+            if declared is not None and declared > self.max_response_bytes:
+                raise _TooLarge
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_any():  # decoded if gzip/deflate, as http1's cap
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise _TooLarge
+                chunks.append(chunk)
+            return response.status, CIMultiDict(response.headers), b"".join(chunks)
 
     async def aclose(self) -> None:
         """Close connections (idempotent; a later send opens new ones)."""

@@ -51,6 +51,7 @@ __all__ = ["MAX_RESPONSE_BYTES", "Http1Error", "Http1Pool", "Http1Response"]
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 _Key = tuple[str, int]
+_JOINED_BODY_BYTES = 64 * 1024  # bodies up to this go out in the same write as their head
 _NAME_BAD = re.compile(r"[\x00-\x20:\x7f()<>@,;\\\"/\[\]?={}]")
 _DROPPED = frozenset(("content-length", "transfer-encoding"))  # the framing is ours: the body goes whole
 
@@ -267,7 +268,7 @@ class _Connection(asyncio.Protocol):
 
     # -- driving ----------------------------------------------------------------------------------
 
-    def send(self, data: bytes, loop: asyncio.AbstractEventLoop) -> asyncio.Future[Http1Response]:
+    def send(self, data: tuple[bytes, bytes], loop: asyncio.AbstractEventLoop) -> asyncio.Future[Http1Response]:
         assert self.transport is not None
         waiter: asyncio.Future[Http1Response] = loop.create_future()
         self._waiter = waiter
@@ -277,7 +278,12 @@ class _Connection(asyncio.Protocol):
         self._body = []
         self._framed = self._headers_done = False
         self._encoding = ""
-        self.transport.write(data)
+        head, body = data
+        if len(body) <= _JOINED_BODY_BYTES:
+            self.transport.write(head + body)  # one write, one segment: the usual small webhook body
+        else:
+            self.transport.write(head)  # a large body is not copied onto its head first
+            self.transport.write(body)
         return waiter
 
     def _complete(self) -> None:
@@ -378,7 +384,7 @@ class Http1Pool:
             if len(self._origins) >= 64:
                 self._origins.clear()
             origin = self._origins[(method, url)] = _origin(method, url)
-        data = _head(origin, headers, len(body)) + body
+        data = (_head(origin, headers, len(body)), body)
         if self._busy >= self.max_connections:
             async with asyncio.timeout_at(deadline):
                 await self._wait_for_slot(loop)
@@ -440,7 +446,7 @@ class Http1Pool:
         return conn
 
     async def _exchange(
-        self, conn: _Connection, data: bytes, loop: asyncio.AbstractEventLoop, deadline: float | None
+        self, conn: _Connection, data: tuple[bytes, bytes], loop: asyncio.AbstractEventLoop, deadline: float | None
     ) -> Http1Response:
         waiter = conn.send(data, loop)
         timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)

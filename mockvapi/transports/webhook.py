@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mockvapi.engine.clock import Clock
@@ -27,6 +27,10 @@ from mockvapi.transports.http import (
 from mockvapi.transports.targets import resolve_target
 
 log = logging.getLogger("mockvapi.deliveries")
+
+#: Request bodies up to this many characters are kept in the journal as sent; larger ones (a big tool
+#: result rides in every later message's history) are re-encoded from the recorded message when read.
+KEPT_BODY_CHARS = 64 * 1024
 
 
 class TargetPool:
@@ -71,11 +75,21 @@ class WebhookSink:
         self._idle = asyncio.Event()
         self._idle.set()
         self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
+        self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
 
     def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
         future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
         url = (outgoing.server or {}).get("url")
-        if self.pool.get(url if isinstance(url, str) else None) is None:
+        try:
+            target = self.pool.get(url if isinstance(url, str) else None)
+        except ValueError as exc:  # a URL nothing can be sent to (the REST API refuses them; a scenario may not)
+            if url not in self._unusable:
+                self._unusable.add(str(url))
+                self.journal.problem(Problem(outgoing.call_id, "delivery-failed",
+                                             f"{outgoing.event.type} -> {url!r}: {exc}", outgoing.event.at))
+            future.set_result(None if outgoing.kind == "message" else Reply(None, None, 0.0, error=str(exc)))
+            return future
+        if target is None:
             future.set_result(None)  # no server configured for this message: Vapi sends nothing
             return future
         self._pending += 1
@@ -87,6 +101,10 @@ class WebhookSink:
 
     async def drain(self) -> None:
         await self._idle.wait()
+        if not self._pending:
+            # Everything went out: the encoded history (as large as the call's replies) is not kept with a
+            # finished call. A later message is encoded afresh, with the same bytes.
+            self._encoder = WireEncoder()
 
     async def _work(self) -> None:
         while self._pending > len(self._aside):
@@ -122,8 +140,11 @@ class WebhookSink:
         target = self.pool.get(url if isinstance(url, str) else None)
         assert target is not None
         tamper = outgoing.tamper
-        text = envelope_text(outgoing.wire, self._encoder)  # the journal's copy; the wire's is `body`
+        text = envelope_text(outgoing.wire, self._encoder)
         body = text.encode()
+        wire = outgoing.wire
+        kept: str | Callable[[], str] = text if len(text) <= KEPT_BODY_CHARS else (lambda: envelope_text(wire))
+        del text  # only `body` goes on: the text of a large message is not kept alive while it is sent
         headers = delivery_headers(server, body, outgoing.wire)
         if tamper is not None and tamper.secret is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-vapi-secret"}
@@ -140,7 +161,7 @@ class WebhookSink:
                     message=outgoing.wire,
                     at=at + later,
                     request_headers=dict(headers),
-                    request_body=text,
+                    request_body=kept,
                     injected=injected,
                     sent=sent,
                 )
@@ -190,7 +211,7 @@ class WebhookSink:
                     delivery.seq,
                 )
             )
-        return self._reply(outcome)
+        return self._reply(outcome, delivery.response_json)
 
     async def _send(
         self,
@@ -223,7 +244,7 @@ class WebhookSink:
             if response.app_error and not delivery.error:
                 delivery.error = f"app raised after answering: {response.app_error}"
 
-    def _reply(self, outcome: DeliveryOutcome) -> Reply:
+    def _reply(self, outcome: DeliveryOutcome, parsed: Any) -> Reply:
         """The outcome in the simulation's terms, with latency in call seconds."""
         per_second = self.clock.real_seconds(1.0)
         latency = sum(a.latency + a.delay for a in outcome.attempts) / per_second
@@ -231,7 +252,8 @@ class WebhookSink:
         if response is None:
             last = outcome.attempts[-1] if outcome.attempts else None
             return reply_of(None, None, latency, failure=last.failure if last else None, error=outcome.error)
-        return reply_of(response.status, response.json(), latency)
+        # The body as the journal parsed it: a large reply is parsed once, and held once.
+        return reply_of(response.status, parsed, latency)
 
     def __repr__(self) -> str:
         return f"WebhookSink(pending={self._pending}, pool={self.pool!r})"

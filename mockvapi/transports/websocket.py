@@ -21,10 +21,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from mockvapi.engine.audio import AudioSource
+from mockvapi.engine.audio import DEFAULT_SAMPLE_RATES, AudioSource, sample_rate_problem
 from mockvapi.engine.clock import Clock, RealClock
 from mockvapi.engine.faults import Tamper
-from mockvapi.engine.journal import Delivery, Journal
+from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer
 from mockvapi.models.encoding import WireEncoder
 
@@ -43,10 +43,16 @@ CONTROL_TYPES = frozenset(
 
 
 def audio_format(player: CallPlayer) -> tuple[str, int]:
+    """The call's audio encoding and rate; a rate the source cannot serve (a scenario's own choice: the
+    REST API refuses them at creation) falls back to the encoding's default rather than drop the socket."""
     fmt = player.sim.audio_format or {}
     encoding = str(fmt.get("format", "pcm_s16le"))
-    rate = int(fmt.get("sampleRate") or (16000 if encoding == "pcm_s16le" else 8000))
-    return encoding, rate
+    if encoding not in DEFAULT_SAMPLE_RATES:
+        encoding = "pcm_s16le"
+    rate = fmt.get("sampleRate") or DEFAULT_SAMPLE_RATES[encoding]
+    if sample_rate_problem(rate) is not None:
+        return encoding, DEFAULT_SAMPLE_RATES[encoding]
+    return encoding, int(rate)
 
 
 class WebsocketClient:
@@ -71,6 +77,10 @@ class WebsocketClient:
         self.clock = clock
         self.channel = channel
         encoding, rate = audio_format(player)
+        asked = (player.sim.audio_format or {}).get("sampleRate")
+        if audio and asked is not None and asked != rate:
+            journal.problem(Problem(player.call_id, "audio-format", f"audioFormat.sampleRate {asked!r} "
+                                    f"{sample_rate_problem(asked)}; streaming {rate} Hz instead", player.offset()))
         self.audio = AudioSource(encoding, rate) if audio else None
         self.frames_sent = 0
         self.bytes_received = 0
@@ -194,14 +204,31 @@ async def serve_transport(
     return ws
 
 
+MAX_CONTROL_DEPTH = 64  # as the REST API's request bodies (mockvapi.server.handlers.MAX_JSON_DEPTH)
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 def accept_control(
     player: CallPlayer, journal: Journal, text: str | Mapping[str, Any], *, channel: str
 ) -> str | None:
     """Apply one inbound control message; returns an error text, or None when accepted."""
     try:
         message = json.loads(text) if isinstance(text, str) else dict(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         return "body is not JSON"
+    if _too_deep(message, MAX_CONTROL_DEPTH):
+        # Parsed, but too deep for what later walks it (the journal's JSON, copies): refused here.
+        return f"control message is nested more than {MAX_CONTROL_DEPTH} levels deep"
     if not isinstance(message, dict) or message.get("type") not in CONTROL_TYPES:
         return f"expected a control message with type one of {sorted(CONTROL_TYPES)}"
     journal.record(
@@ -221,8 +248,13 @@ def accept_control(
 
 async def serve_control(request: web.Request, player: CallPlayer, journal: Journal) -> web.Response:
     """`POST /{callId}/control` with a flat JSON control message."""
-    text = await request.text()
-    error = accept_control(player, journal, text, channel="controlUrl")
+    raw = await request.read()
+    try:
+        text = raw.decode(request.charset or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        error: str | None = f"body is not {request.charset or 'utf-8'} text"
+    else:
+        error = accept_control(player, journal, text, channel="controlUrl")
     if error is not None:
         status = 409 if error == "the call has ended" else 400
         phrase = "Conflict" if status == 409 else "Bad Request"

@@ -92,7 +92,7 @@ async def test_forgotten_calls_answer_vapis_404_and_are_counted(
         assert sorted(c["id"] for c in listed) == sorted(ids[1:])
 
         status = await mock.status()
-        assert status["calls"] == {"held": 2, "running": 0, "forgotten": 1, "maxCalls": 2}
+        assert status["calls"] == {"held": 2, "running": 0, "forgotten": 1, "maxCalls": 2, "maxRunningCalls": 1000}
         assert status["records"] == {"held": 2, "forgotten": 1}
         # The journal keeps the forgotten call's deliveries: only its own bound evicts them.
         kept = mock.vapi.journal.deliveries(call_id=ids[0])
@@ -107,7 +107,7 @@ async def test_running_calls_keep_their_records_past_the_bound(responses: Respon
         for call_id in ids:
             assert (await mock.api.get(f"/call/{call_id}")).json()["status"] == "queued"
         status = await mock.status()
-        assert status["calls"] == {"held": 3, "running": 3, "forgotten": 0, "maxCalls": 2}
+        assert status["calls"] == {"held": 3, "running": 3, "forgotten": 0, "maxCalls": 2, "maxRunningCalls": 1000}
         assert status["records"] == {"held": 3, "forgotten": 0}
 
         await clock.advance(600)
@@ -115,7 +115,7 @@ async def test_running_calls_keep_their_records_past_the_bound(responses: Respon
             await asyncio.gather(*(c.wait() for c in list(mock.vapi.calls)))
         assert (await mock.api.get(f"/call/{ids[0]}")).status_code == 404  # the oldest, once ended
         status = await mock.status()
-        assert status["calls"] == {"held": 2, "running": 0, "forgotten": 1, "maxCalls": 2}
+        assert status["calls"] == {"held": 2, "running": 0, "forgotten": 1, "maxCalls": 2, "maxRunningCalls": 1000}
 
 
 async def test_calls_that_could_not_start_are_bounded_too(responses: ResponseLog) -> None:
@@ -136,7 +136,7 @@ async def test_reset_starts_the_counts_again(responses: ResponseLog) -> None:
         assert (await mock.status())["calls"]["forgotten"] == 2
         assert (await mock.api.post("/_mockvapi/reset")).status_code == 200
         status = await mock.status()
-        assert status["calls"] == {"held": 0, "running": 0, "forgotten": 0, "maxCalls": 1}
+        assert status["calls"] == {"held": 0, "running": 0, "forgotten": 0, "maxCalls": 1, "maxRunningCalls": 1000}
         assert status["records"] == {"held": 0, "forgotten": 0}
 
 
@@ -193,7 +193,8 @@ def test_serve_passes_max_calls_to_the_mock(capsys: pytest.CaptureFixture[str]) 
         threading.Thread(target=ask, daemon=True).start()
 
     assert serve(port=0, clock="virtual", max_calls="7", banner=lambda url, token: "", ready=ready) == 0
-    assert seen and seen[0]["calls"] == {"held": 0, "running": 0, "forgotten": 0, "maxCalls": 7}
+    assert seen and seen[0]["calls"] == {"held": 0, "running": 0, "forgotten": 0, "maxCalls": 7,
+                                         "maxRunningCalls": 1000}
 
 
 def test_the_cli_hands_max_calls_to_serve(monkeypatch: pytest.MonkeyPatch) -> None:
