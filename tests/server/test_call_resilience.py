@@ -156,7 +156,8 @@ async def test_a_call_that_fails_while_playing_ends_with_a_reason_a_problem_and_
     receiver = await WebhookReceiver().start()
     try:
         async with aiohttp.ClientSession() as session, session.post(
-            vapi.server.url + "/_mockvapi/scenarios", data=BREAKS_WHILE_PLAYING.format(url=receiver.url)
+            vapi.server.url + "/_mockvapi/scenarios", data=BREAKS_WHILE_PLAYING.format(url=receiver.url),
+            headers={"Content-Type": "application/yaml"},
         ) as loaded:
             assert loaded.status == 201, await loaded.text()
         metadata = {"mockvapi": {"scenario": "breaks-while-playing"}}
