@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mockvapi"
 RANKS: dict[str, int] = {
     "errors": 0,
     "fakes": 0,
+    "web": 0,  # the daily-js stand-in (static JavaScript) and its packaging
     "models": 1,
     "scenario": 2,
     "library": 2,

@@ -30,7 +30,9 @@ from mockvapi.server.handlers import (
     Handler,
     Hooks,
     Tokens,
+    WebJoinHook,
     no_live_call,
+    no_web_call,
 )
 from mockvapi.server.openapi import OpenApiDocument
 from mockvapi.server.routes import documented_operations, route_defs
@@ -132,6 +134,7 @@ def create_app(
     on_transport_ws: CallRequestHook | None = None,
     on_listen_ws: CallRequestHook | None = None,
     on_control: CallRequestHook | None = None,
+    on_web_ws: WebJoinHook | None = None,
     extra_routes: Iterable[web.AbstractRouteDef] = (),
 ) -> web.Application:
     """The fake Vapi API.
@@ -153,6 +156,7 @@ def create_app(
         on_transport_ws=on_transport_ws or no_live_call,
         on_listen_ws=on_listen_ws or no_live_call,
         on_control=on_control or no_live_call,
+        on_web_ws=on_web_ws or no_web_call,
     )
     app[ERRORS_KEY] = ErrorLog()
     app[MAX_BODY_KEY] = max_body_bytes

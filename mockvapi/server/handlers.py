@@ -25,6 +25,7 @@ from aiohttp import hdrs, web
 from mockvapi.errors import BadRequest, NotFound, Unauthorized
 from mockvapi.server.backend import Backend, CallCreation, CallRecord
 from mockvapi.server.openapi import OpenApiDocument
+from mockvapi.web import cjs_source, esm_source
 
 __all__ = [
     "BACKEND_KEY",
@@ -34,6 +35,7 @@ __all__ = [
     "TOKENS_KEY",
     "CallCreatedHook",
     "CallRequestHook",
+    "WebJoinHook",
     "ErrorLog",
     "Handler",
     "Hooks",
@@ -41,6 +43,7 @@ __all__ = [
     "authenticate",
     "base_url",
     "no_live_call",
+    "no_web_call",
     "read_json",
     "requires_auth",
 ]
@@ -52,6 +55,15 @@ CallCreatedHook = Callable[[CallRecord, Mapping[str, Any] | None], Awaitable[Non
 
 CallRequestHook = Callable[[CallRecord, web.Request], Awaitable[web.StreamResponse]]
 """Answers a per-call request (websocket upgrade or control POST) for a known call."""
+
+
+WebJoinHook = Callable[[str, web.Request], Awaitable[web.StreamResponse]]
+"""Answers the web stand-in joining a call by id (unknown ids included: it tells them with a close code)."""
+
+
+async def no_web_call(call_id: str, request: web.Request) -> web.StreamResponse:
+    """Default web hook: no call engine, so no web call can be joined."""
+    raise NotFound(f"No live call {call_id}: no call engine is attached to this mockvapi server")
 
 
 async def no_live_call(record: CallRecord, request: web.Request) -> web.StreamResponse:
@@ -67,6 +79,7 @@ class Hooks:
     on_transport_ws: CallRequestHook = no_live_call
     on_listen_ws: CallRequestHook = no_live_call
     on_control: CallRequestHook = no_live_call
+    on_web_ws: WebJoinHook = no_web_call
 
 
 @dataclass(frozen=True)
@@ -297,6 +310,17 @@ async def call_listen(request: web.Request) -> web.StreamResponse:
 
 async def call_control(request: web.Request) -> web.StreamResponse:
     return await request.app[HOOKS_KEY].on_control(_record(request), request)
+
+
+async def call_web(request: web.Request) -> web.StreamResponse:
+    """A call's webCallUrl: the daily-js stand-in joins here (see mockvapi.transports.webcall)."""
+    return await request.app[HOOKS_KEY].on_web_ws(request.match_info["call_id"], request)
+
+
+async def daily_shim(request: web.Request) -> web.Response:
+    """The daily-js stand-in itself (static code, no data): ``daily.js`` (ES module) or ``daily.cjs``."""
+    source = cjs_source() if request.match_info["name"] == "daily.cjs" else esm_source()
+    return web.Response(text=source, content_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 # -- spec ---------------------------------------------------------------------------------------
