@@ -127,6 +127,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web_shim(args: argparse.Namespace) -> int:
+    from mockvapi.web import PACKAGE_NAME, write_package
+
+    try:
+        written = write_package(args.out)
+    except OSError as exc:
+        print(f"mockvapi web-shim: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    print(f"alias @daily-co/daily-js to this folder, or: npm install {args.out}  (package {PACKAGE_NAME})",
+          file=sys.stderr)
+    return 0
+
+
 SDK_SNIPPET = """\
   from vapi import Vapi
   client = Vapi(token="{token}", base_url="{url}")
@@ -204,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calls held (default 1000); past that the oldest ended ones and their GET /call/{id} "
                         "records are forgotten and counted (GET /_mockvapi/status)")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("web-shim", help="write the daily-js stand-in for Vapi's web SDK as an npm package folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (created if missing)")
+    p.set_defaults(func=cmd_web_shim)
 
     from mockvapi.qa.commands import register as register_qa  # imported here: `serve` starts faster
 
