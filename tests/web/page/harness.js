@@ -2,6 +2,7 @@
 // @vapi-ai/web or to its previous minor version), with @daily-co/daily-js aliased to mockvapi's
 // stand-in. window.runCall(opts) starts one call and resolves with everything the page saw.
 import Vapi from "vapi-sdk";
+import DailyIframe from "@daily-co/daily-js";
 
 const DAILY_EVENTS = [
   "joining-meeting",
@@ -99,3 +100,20 @@ window.runCall = async function runCall(opts) {
 };
 
 window.pageAlive = () => "alive";
+
+// The stand-in alone, joining a URL the test chooses (an unknown call, a closed port...).
+window.joinDirect = async function joinDirect(url) {
+  const log = [];
+  const call = DailyIframe.createCallObject({ audioSource: true });
+  for (const name of ["joining-meeting", "joined-meeting", "error", "left-meeting"]) {
+    call.on(name, (e) => log.push({ ev: name, type: e && e.error && e.error.type, msg: e && e.errorMsg }));
+  }
+  try {
+    await call.join({ url });
+    log.push({ ev: "join-resolved" });
+  } catch (err) {
+    log.push({ ev: "join-rejected", message: String(err && err.message) });
+  }
+  await call.destroy();
+  return { log };
+};
