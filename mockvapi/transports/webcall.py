@@ -13,8 +13,10 @@ It is the ``vapi.websocket`` transport with the web SDK's start handshake on top
 - the peer leaving (the tab closed, ``vapi.stop()``) ends the call ``customer-ended-call``, as leaving
   Daily's room ends a Vapi web call.
 
-An unknown call closes the socket with code 4404 and an ended one with 4410, so the stand-in can
-report Daily's ``no-room`` error instead of a bare connection failure.
+A plain GET of the same URL answers JSON: 200 for a call that can be joined, 404 for an unknown call,
+410 for an ended one; the upgrade to a websocket is refused with the same answer. The stand-in asks
+this when its websocket fails to open, to report Daily's ``no-room`` error rather than a bare
+connection failure. A call that ends between the upgrade and ``playable`` closes with code 4410.
 """
 
 from __future__ import annotations
@@ -101,17 +103,19 @@ Joiner = Callable[[], Awaitable[WebCallJoin]]
 
 async def serve_web_call(
     request: web.Request, join: Joiner, journal: Journal, clock: Clock, *, known: WebCallJoin | None = None
-) -> web.WebSocketResponse:
+) -> web.StreamResponse:
     """Serve one stand-in peer of a web call until the call ends or the peer leaves.
 
-    ``known``: an answer already decided before the handshake (an unknown or ended call), sent as a
-    close code right after the upgrade.
+    ``known``: an answer already decided before the handshake: an unknown (404) or ended (410) call.
     """
     ws = web.WebSocketResponse(heartbeat=None)
-    await ws.prepare(request)
     if known is not None and known.player is None:
-        await ws.close(code=known.close_code, message=known.reason.encode()[:120])
-        return ws
+        status = 404 if known.close_code == CLOSE_UNKNOWN else 410
+        phrase = "Not Found" if status == 404 else "Gone"
+        return web.json_response({"message": known.reason, "error": phrase, "statusCode": status}, status=status)
+    if not ws.can_prepare(request).ok:
+        return web.json_response({"joinable": True, "message": "upgrade to a websocket to join this web call"})
+    await ws.prepare(request)
     held: list[str] = []  # what the page sent before `playable` (applied once the call runs)
     muted = False
     client: WebCallClient | None = None

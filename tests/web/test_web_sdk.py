@@ -29,7 +29,8 @@ PUBLIC_KEY = "pk-web-test"
 SPEED = 10.0
 SCENARIOS = ("barge-in", "double-barge-in", "slow-tool-hang", "customer-hangs-up")
 TIME_KEYS = frozenset({"timestamp", "time", "endTime"})
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Random ids: uuids (turnId...) and OpenAI-style tool call ids.
+RANDOM_ID = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|call_[A-Za-z0-9]{24})$")
 
 pytestmark = pytest.mark.parametrize("sdk", sorted(SDKS))
 
@@ -79,7 +80,7 @@ def renamed(value: Any, names: dict[str, str]) -> Any:
         return {k: renamed(v, names) for k, v in value.items()}
     if isinstance(value, list):
         return [renamed(v, names) for v in value]
-    if isinstance(value, str) and UUID.match(value):
+    if isinstance(value, str) and RANDOM_ID.match(value):
         return names.setdefault(value, f"id#{len(names)}")
     return value
 

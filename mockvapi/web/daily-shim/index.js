@@ -284,9 +284,12 @@ export class MockDailyCall extends Emitter {
         if (this._ws === ws) this._ws = null;
         if (this._leaving) return;
         if (!opened) {
-          const fatal = this._closeError(event, target);
-          this._fail(fatal);
-          reject(fatal);
+          // The browser hides why an upgrade failed; a plain GET of the same URL says (404, 410).
+          this._whyRefused(url).then((why) => {
+            const fatal = why || this._closeError(event, target);
+            this._fail(fatal);
+            reject(fatal);
+          });
           return;
         }
         if (event.code !== 1000) {
@@ -297,6 +300,18 @@ export class MockDailyCall extends Emitter {
       };
       ws.onerror = () => {}; // the close event that follows says what happened
     });
+  }
+
+  async _whyRefused(url) {
+    try {
+      const answer = await fetch(url, { method: "GET" });
+      if (answer.status !== 404 && answer.status !== 410) return null;
+      const body = await answer.json().catch(() => ({}));
+      const what = answer.status === 404 ? "does not exist" : "has ended";
+      return fatalError("no-room", `The meeting you're trying to join ${what}. (${body.message || answer.status})`);
+    } catch (err) {
+      return null; // nothing answers there: a connection error
+    }
   }
 
   _closeError(event, target) {
