@@ -1,5 +1,9 @@
 // Drives Debian's Chromium (never a downloaded browser) with playwright-core.
-// stdin: {"url": PAGE, "jobs": [{"fn": "runCall", "arg": {...}}, ...], "timeoutMs": N}
+// stdin: {"url": PAGE, "jobs": [JOB, ...], "timeoutMs": N}, a JOB being one of
+//   {"fn": NAME, "arg": ARG}        the result of window[NAME](ARG)
+//   {"eval": "JS EXPRESSION"}       its value (awaited when a promise)
+//   {"click": "CSS SELECTOR"}       null, once clicked
+//   {"waitFor": "CSS SELECTOR"}     null, once an element matches
 // stdout: one JSON document {"results": [...], "pageErrors": [...], "consoleErrors": [...]}
 import { chromium } from "playwright-core";
 
@@ -38,7 +42,11 @@ try {
   });
   await page.goto(input.url);
   for (const job of input.jobs) {
-    out.results.push(await page.evaluate(([fn, arg]) => window[fn](arg), [job.fn, job.arg]));
+    if (job.fn) out.results.push(await page.evaluate(([fn, arg]) => window[fn](arg), [job.fn, job.arg]));
+    else if (job.eval) out.results.push(await page.evaluate(job.eval));
+    else if (job.click) out.results.push(await page.click(job.click).then(() => null));
+    else if (job.waitFor) out.results.push(await page.waitForSelector(job.waitFor).then(() => null));
+    else throw new Error(`unknown job ${JSON.stringify(job)}`);
   }
 } finally {
   await browser.close();
