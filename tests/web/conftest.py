@@ -10,11 +10,13 @@ drives /usr/bin/chromium and never downloads a browser). The page script is bund
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,21 +37,40 @@ def sdk_version(name: str) -> str:
     return str(json.loads(manifest.read_text())["version"])
 
 
-def _npm_ci() -> None:
-    modules = HERE / "node_modules"
-    marker = modules / ".package-lock.json"
-    lock = HERE / "package-lock.json"
-    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    done = subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=HERE,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"npm ci in {HERE} failed:\n{done.stderr[-2000:]}")
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """One process at a time in ``folder`` (pytest-xdist workers share the checkout)."""
+    with open(folder / ".mockvapi-test.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def npm_ci(folder: Path = HERE) -> None:
+    """``npm ci`` from the committed lock, unless node_modules is already at least as new as the lock."""
+    with locked(folder):
+        marker = folder / "node_modules" / ".package-lock.json"
+        lock = folder / "package-lock.json"
+        if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
+            return
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"npm ci in {folder} failed:\n{done.stderr[-2000:]}")
+
+
+def require_node_and_chromium() -> None:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not installed: the web SDK tests need them (Debian: apt-get install nodejs npm)")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: the web SDK tests need it (Debian: apt-get install chromium)")
 
 
 def bundle(entry: Path, out: Path, shim: Path, aliases: dict[str, str] | None = None) -> None:
@@ -78,11 +99,8 @@ class WebTools:
 
 @pytest.fixture(scope="session")
 def web_tools(tmp_path_factory: pytest.TempPathFactory) -> WebTools:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are not installed: the web SDK tests need them (Debian: apt-get install nodejs npm)")
-    if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: the web SDK tests need it (Debian: apt-get install chromium)")
-    _npm_ci()
+    require_node_and_chromium()
+    npm_ci()
     root = tmp_path_factory.mktemp("web")
     shim = root / "daily-shim"
     write_package(shim)
