@@ -42,6 +42,7 @@ MODULES: tuple[str, ...] = (
     "realtime",
     "load_worker",
     "soak",
+    "web",
 )
 
 ROOT = Path(__file__).resolve().parents[1]

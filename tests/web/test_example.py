@@ -8,7 +8,6 @@ and an assistant id in the query string, clicks "Call", and watches the page's D
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Any
 
 import aiohttp
