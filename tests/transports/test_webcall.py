@@ -190,6 +190,8 @@ async def test_what_the_page_sends_is_applied_and_leaving_ends_the_call(
 async def test_the_stand_in_is_served_at_a_public_path(http: aiohttp.ClientSession) -> None:
     async with http.get("/_mockvapi-web/daily.js", headers={"Origin": ORIGIN}) as answer:
         assert answer.status == 200 and answer.content_type == "text/javascript"
+        # A page on another origin may import it as a module, which needs CORS.
+        assert answer.headers["Access-Control-Allow-Origin"] == "*"
         assert await answer.text() == esm_source()
     async with http.get("/_mockvapi-web/daily.cjs") as answer:
         assert answer.status == 200 and await answer.text() == cjs_source()

@@ -163,6 +163,8 @@ async def test_the_sdk_gets_every_client_message_in_order(
     assert events(log, "speech-start") and events(log, "speech-end")
     levels = [e["v"] for e in log if e["ev"] == "volume-level"]
     assert max(levels) > 0.1 and min(levels) == 0
+    # The microphone's level (Chromium's fake device beeps), for a page that listens for it.
+    assert max(e["v"] for e in log if e["ev"] == "local-volume-level") > 0
 
     # call-end once, after the ended status-update; the record agrees.
     (end,) = events(log, "call-end")

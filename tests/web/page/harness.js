@@ -78,6 +78,7 @@ window.runCall = async function runCall(opts) {
   vapi.on("speech-start", () => log.push({ ev: "speech-start", t: at() }));
   vapi.on("speech-end", () => log.push({ ev: "speech-end", t: at() }));
   vapi.on("volume-level", (v) => log.push({ ev: "volume-level", v }));
+  vapi.on("local-volume-level", (v) => log.push({ ev: "local-volume-level", v }));
   vapi.on("error", (e) => log.push({ ev: "error", type: e.type, detail: e.error && (e.error.type || e.error.message) }));
   vapi.on("call-end", () => {
     callEnds += 1;
