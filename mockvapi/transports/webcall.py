@@ -43,6 +43,7 @@ __all__ = [
     "serve_web_call",
 ]
 
+MAX_HELD = 64  # app-messages kept from before `playable`; a page sending more has lost its way
 CLOSE_UNKNOWN = 4404  # no call with this id
 CLOSE_ENDED = 4410  # the call has ended
 LOCAL_AUDIO = "mockvapi.local-audio"
@@ -138,7 +139,8 @@ async def serve_web_call(
                 continue
             if client is None:
                 if not is_playable(text):
-                    held.append(text)
+                    if len(held) < MAX_HELD:
+                        held.append(text)
                     continue
                 answer = await join()
                 if answer.player is None:
