@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
-from mockvapi.engine.clock import VirtualClock
+from mockvapi.engine.clock import RealClock, VirtualClock
 from mockvapi.engine.journal import Problem
 from mockvapi.engine.player import CallPlayer
 from mockvapi.engine.simulator import CallOverrides, Event
@@ -87,6 +87,9 @@ class MockServer:
             extra_routes=self._control_routes(),
         )
         self.web_join_seconds = WEB_JOIN_SECONDS
+        # On a real clock a web call waits for its page to join, as on Vapi. On a virtual clock, where
+        # no browser can keep up and tests create web calls just to play a scenario, it plays at once.
+        self.web_calls_wait = isinstance(vapi.clock, RealClock)
         self._web_waiting: dict[str, _WebWait] = {}  # web calls created, not yet joined
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -173,7 +176,7 @@ class MockServer:
             phone_number=phone,
             assistant_request=assistant_request,
         )
-        if record.type == "webCall":
+        if record.type == "webCall" and self.web_calls_wait:
             # Held until the page joins (see _web); the timer ends it if nobody does.
             timer = asyncio.ensure_future(self._web_timeout(record.id))
             self._web_waiting[record.id] = _WebWait(record, scenario, overrides, timer)

@@ -2,7 +2,8 @@
 
 A Python websocket peer plays the stand-in's part. The clock is virtual and moves only when a test
 advances it (autojump off), so "nothing plays before `playable`" and "nobody joined within 60 s" are
-checked at exact call times, with no race and no real waiting.
+checked at exact call times, with no race and no real waiting. (On a virtual clock a web call plays at
+once unless the server is told to wait for its page, as it does on a real clock: these tests tell it.)
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ AUTH = {"Authorization": f"Bearer {KEY}", "Origin": ORIGIN}
 async def mock() -> AsyncIterator[MockVapi]:
     async with MockVapi(serve=True, clock=VirtualClock(autojump=False), token=KEY,
                         default_scenario="happy-path") as vapi:
+        assert vapi.server is not None
+        assert not vapi.server.web_calls_wait  # a virtual clock plays web calls at once...
+        vapi.server.web_calls_wait = True  # ...but these tests step the clock by hand around a join
         yield vapi
 
 

@@ -438,7 +438,10 @@ export class MockDailyCall extends Emitter {
 
   sendAppMessage(data, to) {
     if (this._state !== "joined" || !this._ws || this._ws.readyState !== 1) {
-      throw new Error("sendAppMessage() only supported after join");
+      // Not in a call (yet, or any more): dropped with a warning rather than thrown into the page,
+      // where a vapi.send() racing the call's end would become an unhandled exception.
+      console.warn("[mockvapi daily stand-in] sendAppMessage() outside a joined call: dropped");
+      return this;
     }
     this._ws.send(typeof data === "string" ? data : JSON.stringify(data));
     return this;
