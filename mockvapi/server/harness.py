@@ -87,8 +87,10 @@ class MockServer:
             extra_routes=self._control_routes(),
         )
         self.web_join_seconds = WEB_JOIN_SECONDS
-        # On a real clock a web call waits for its page to join, as on Vapi. On a virtual clock, where
-        # no browser can keep up and tests create web calls just to play a scenario, it plays at once.
+        # On a real clock a web call made for a browser (POST /call/web, or POST /call with the daily
+        # transport) waits for its page to join, as on Vapi. On a virtual clock, where no browser keeps
+        # up and tests create web calls just to play a scenario, it plays at once; so does a web call
+        # made by POST /call with no transport (a server's test that wants the call's webhooks).
         self.web_calls_wait = isinstance(vapi.clock, RealClock)
         self._web_waiting: dict[str, _WebWait] = {}  # web calls created, not yet joined
         self._runner: web.AppRunner | None = None
@@ -176,7 +178,7 @@ class MockServer:
             phone_number=phone,
             assistant_request=assistant_request,
         )
-        if record.type == "webCall" and self.web_calls_wait:
+        if record.type == "webCall" and record.for_browser and self.web_calls_wait:
             # Held until the page joins (see _web); the timer ends it if nobody does.
             timer = asyncio.ensure_future(self._web_timeout(record.id))
             self._web_waiting[record.id] = _WebWait(record, scenario, overrides, timer)

@@ -166,7 +166,8 @@ async def test_what_the_page_sends_is_applied_and_leaving_ends_the_call(
 ) -> None:
     clock = mock.clock
     assert isinstance(clock, VirtualClock)
-    call = await web_call(http, "/call", {"assistant": {"name": "Riley"}})  # POST /call with no transport: web
+    # POST /call with Vapi's web call transport is a web call for a browser, as POST /call/web is.
+    call = await web_call(http, "/call", {"assistant": {"name": "Riley"}, "transport": {"provider": "daily"}})
     assert call["type"] == "webCall"
     async with http.ws_connect(ws_url(call)) as ws:
         await ws.send_str(json.dumps({"type": "mockvapi.local-audio", "enabled": False}))
@@ -189,6 +190,14 @@ async def test_what_the_page_sends_is_applied_and_leaving_ends_the_call(
     history = [m for _, m in started.player.timeline().messages(side="client") if m["type"] == "conversation-update"]
     contents = [m.get("message") for m in history[-1]["messages"]]
     assert "VIP" in contents and "Hold on." in contents
+
+
+async def test_a_web_call_made_without_a_transport_plays_at_once(mock: MockVapi, http: aiohttp.ClientSession) -> None:
+    """POST /call with no transport is also a webCall, but nobody said a browser comes: a server's test
+    that creates calls for their webhooks gets them played at once."""
+    call = await web_call(http, "/call", {"assistant": {"name": "Riley"}})
+    assert call["type"] == "webCall"
+    assert mock.find_call(call["id"]) is not None
 
 
 async def test_the_stand_in_is_served_at_a_public_path(http: aiohttp.ClientSession) -> None:
