@@ -18,7 +18,7 @@ import pytest
 from mockvapi.engine.clock import VirtualClock
 from mockvapi.server.harness import WEB_JOIN_SECONDS, WEB_NOT_JOINED_REASON
 from mockvapi.testing import MockVapi
-from mockvapi.transports.webcall import is_playable
+from mockvapi.transports.webcall import MAX_HELD, is_playable
 from mockvapi.web import cjs_source, esm_source
 
 KEY = "pk-web"
@@ -210,3 +210,18 @@ async def test_the_stand_in_is_served_at_a_public_path(http: aiohttp.ClientSessi
         assert answer.status == 200 and await answer.text() == cjs_source()
     async with http.get("/_mockvapi-web/other.js") as answer:
         assert answer.status == 404
+
+
+async def test_what_a_page_sends_before_playable_is_kept_up_to_a_bound(
+    mock: MockVapi, http: aiohttp.ClientSession
+) -> None:
+    call = await web_call(http)
+    say = json.dumps({"type": "say", "message": "Early."})
+    async with http.ws_connect(ws_url(call)) as ws:
+        for _ in range(MAX_HELD + 10):
+            await ws.send_str(say)
+        await ws.send_str("playable")
+        await settle(mock, lambda: len(mock.journal.deliveries(call_id=call["id"], channel="control")) >= MAX_HELD)
+        await ws.close()
+    controls = mock.journal.deliveries(call_id=call["id"], channel="control")
+    assert [d.message_type for d in controls] == ["say"] * MAX_HELD
