@@ -43,6 +43,7 @@ MODULES: tuple[str, ...] = (
     "load_worker",
     "soak",
     "soak_large",
+    "web",
 )
 
 ROOT = Path(__file__).resolve().parents[1]

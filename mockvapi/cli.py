@@ -187,6 +187,21 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_web_shim(args: argparse.Namespace) -> int:
+    from mockvapi.web import PACKAGE_NAME, write_package
+
+    try:
+        written = write_package(args.out)
+    except OSError as exc:
+        print(f"mockvapi web-shim: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    print(f"alias @daily-co/daily-js to this folder, or: npm install {args.out}  (package {PACKAGE_NAME})",
+          file=sys.stderr)
+    return 0
+
+
 SDK_SNIPPET = """\
   from vapi import Vapi
   client = Vapi(token="{token}", base_url="{url}")
@@ -326,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-running-calls", default="1000", metavar="N",
                    help="calls running at once (default 1000); POST /call past that answers 429 with Retry-After")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("web-shim", help="write the daily-js stand-in for Vapi's web SDK as an npm package folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (created if missing)")
+    p.set_defaults(func=cmd_web_shim)
 
     from mockvapi.qa.commands import register as register_qa  # imported here: `serve` starts faster
 

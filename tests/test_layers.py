@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mockvapi"
 RANKS: dict[str, int] = {
     "errors": 0,
     "fakes": 0,
+    "web": 0,  # the daily-js stand-in (static JavaScript) and its packaging
     "models": 1,
     # Checks messages against the shipped spec extract; imports nothing else of mockvapi.
     "conformance": 1,

@@ -34,7 +34,9 @@ from mockvapi.server.handlers import (
     Handler,
     Hooks,
     Tokens,
+    WebJoinHook,
     no_live_call,
+    no_web_call,
 )
 from mockvapi.server.openapi import OpenApiDocument
 from mockvapi.server.routes import documented_operations, route_defs
@@ -119,9 +121,10 @@ _CORS_HEADERS = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
     "Access-Control-Max-Age": "600",
 }
-# Where a page on another origin may call: what @vapi-ai/web's start() posts, with the public key. Nothing
-# else: a grant on GET /call or the control plane would let any page read calls, capability URLs, secrets.
-CORS_PATHS: tuple[re.Pattern[str], ...] = (re.compile(r"/call/web"),)
+# Where a page on another origin may call: what @vapi-ai/web's start() posts, with the public key, and the
+# daily-js stand-in (static code, no data). Nothing else: a grant on GET /call or the control plane would
+# let any page read calls, capability URLs, secrets.
+CORS_PATHS: tuple[re.Pattern[str], ...] = (re.compile(r"/call/web"), re.compile(r"/_mockvapi-web/daily\.c?js"))
 
 
 @web.middleware
@@ -162,6 +165,7 @@ def create_app(
     on_transport_ws: CallRequestHook | None = None,
     on_listen_ws: CallRequestHook | None = None,
     on_control: CallRequestHook | None = None,
+    on_web_ws: WebJoinHook | None = None,
     extra_routes: Iterable[web.AbstractRouteDef] = (),
 ) -> web.Application:
     """The fake Vapi API.
@@ -188,6 +192,7 @@ def create_app(
         on_transport_ws=on_transport_ws or no_live_call,
         on_listen_ws=on_listen_ws or no_live_call,
         on_control=on_control or no_live_call,
+        on_web_ws=on_web_ws or no_web_call,
     )
     app[ERRORS_KEY] = ErrorLog()
     app[MAX_BODY_KEY] = max_body_bytes

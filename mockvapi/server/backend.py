@@ -532,7 +532,8 @@ class CallRecord:
     ``data`` is the live Call dict (serve copies of it with `to_json`). ``assistant`` is the
     assistant the call runs (inline, by id, or the phone number's), resolved at creation.
     ``statuses`` lists every status the call has had, in order; ``deleted`` turns true when
-    ``DELETE /call/{id}`` removes it from the backend.
+    ``DELETE /call/{id}`` removes it from the backend. ``for_browser`` is true for a web call a
+    browser is to join (made by ``POST /call/web``, or ``POST /call`` with the ``daily`` transport).
     """
 
     def __init__(self, data: Json, *, assistant: Json | None, now_ms: Callable[[], int]) -> None:
@@ -540,6 +541,7 @@ class CallRecord:
         self.assistant = assistant
         self.statuses: list[str] = [data["status"]]
         self.deleted = False
+        self.for_browser = False
         self._now_ms = now_ms
 
     @property
@@ -837,6 +839,7 @@ class Backend:
         fields = {"type": call_type, **dto}
         if customers is None:
             record = self._new_call(fields, assistant=assistant, base_url=base_url)
+            record.for_browser = call_type == "webCall" and transport.get("provider") == "daily"
             return CallCreation(body=record.to_json(), records=[record])
         records = [
             self._new_call({**fields, "customer": customer}, assistant=assistant, base_url=base_url)
@@ -853,6 +856,7 @@ class Backend:
         room_delete = dto.pop("roomDeleteOnUserLeaveEnabled", True)
         fields = {"type": "webCall", **dto, "transport": {"roomDeleteOnUserLeaveEnabled": room_delete}}
         record = self._new_call(fields, assistant=assistant, base_url=base_url)
+        record.for_browser = True
         return CallCreation(body=record.to_json(), records=[record])
 
     def create_inbound_call(

@@ -27,6 +27,7 @@ from mockvapi.errors import BadRequest, NotFound, Unauthorized
 from mockvapi.server.backend import MAX_BATCH_CUSTOMERS, Backend, CallCreation, CallRecord
 from mockvapi.server.guard import token_matches
 from mockvapi.server.openapi import OpenApiDocument
+from mockvapi.web import cjs_source, esm_source
 
 __all__ = [
     "BACKEND_KEY",
@@ -38,6 +39,7 @@ __all__ = [
     "AdmitHook",
     "CallCreatedHook",
     "CallRequestHook",
+    "WebJoinHook",
     "ErrorLog",
     "Handler",
     "Hooks",
@@ -45,6 +47,7 @@ __all__ = [
     "authenticate",
     "base_url",
     "no_live_call",
+    "no_web_call",
     "read_json",
     "requires_auth",
 ]
@@ -61,6 +64,15 @@ AdmitHook = Callable[[int], None]
 """Called with how many calls a request is about to create; raises an ApiError (429) to refuse them."""
 
 
+WebJoinHook = Callable[[str, web.Request], Awaitable[web.StreamResponse]]
+"""Answers the web stand-in joining a call by id (unknown ids included: it tells them with a close code)."""
+
+
+async def no_web_call(call_id: str, request: web.Request) -> web.StreamResponse:
+    """Default web hook: no call engine, so no web call can be joined."""
+    raise NotFound(f"No live call {call_id}: no call engine is attached to this mockvapi server")
+
+
 async def no_live_call(record: CallRecord, request: web.Request) -> web.StreamResponse:
     """Default per-call hook: nothing is playing the call, so there is nothing to connect to."""
     raise NotFound(f"No live call {record.id}: no call engine is attached to this mockvapi server")
@@ -75,6 +87,7 @@ class Hooks:
     on_listen_ws: CallRequestHook = no_live_call
     on_control: CallRequestHook = no_live_call
     admit_calls: AdmitHook | None = None
+    on_web_ws: WebJoinHook = no_web_call
 
 
 @dataclass(frozen=True)
@@ -331,6 +344,17 @@ async def call_listen(request: web.Request) -> web.StreamResponse:
 
 async def call_control(request: web.Request) -> web.StreamResponse:
     return await request.app[HOOKS_KEY].on_control(_record(request), request)
+
+
+async def call_web(request: web.Request) -> web.StreamResponse:
+    """A call's webCallUrl: the daily-js stand-in joins here (see mockvapi.transports.webcall)."""
+    return await request.app[HOOKS_KEY].on_web_ws(request.match_info["call_id"], request)
+
+
+async def daily_shim(request: web.Request) -> web.Response:
+    """The daily-js stand-in itself (static code, no data): ``daily.js`` (ES module) or ``daily.cjs``."""
+    source = cjs_source() if request.match_info["name"] == "daily.cjs" else esm_source()
+    return web.Response(text=source, content_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
 
 # -- spec ---------------------------------------------------------------------------------------

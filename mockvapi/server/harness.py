@@ -42,7 +42,7 @@ from typing import Any, Generic, Literal
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from mockvapi.engine.clock import VirtualClock
+from mockvapi.engine.clock import RealClock, VirtualClock
 from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Event
 from mockvapi.engine.faults import ApiFaults, ApiHit
@@ -64,13 +64,14 @@ from mockvapi.library import bundled_dir, bundled_names
 from mockvapi.scenario.fault_files import load_fault_text
 from mockvapi.scenario.faults import FaultPlan, plan_of
 from mockvapi.scenario.loader import LoadedScenario, load_file, load_text
-from mockvapi.scenario.schema import Scenario
+from mockvapi.scenario.schema import End, Scenario, Step
 from mockvapi.server.app import create_app, error_response
 from mockvapi.server.backend import Backend, CallRecord, iso_from_ms
 from mockvapi.server.files import ScenarioFolders
 from mockvapi.server.guard import check_control_request, token_matches
 from mockvapi.server.handlers import HOOKS_KEY, Handler, base_url, read_json
 from mockvapi.server.host import CallT, Host
+from mockvapi.transports.webcall import CLOSE_ENDED, CLOSE_UNKNOWN, WebCallJoin, serve_web_call
 from mockvapi.transports.websocket import serve_control, serve_transport
 
 log = logging.getLogger("mockvapi.server")
@@ -82,6 +83,11 @@ STOP_SECONDS = 10.0
 # A connection must deliver a request's headers within this many seconds of opening (or of its last
 # answer): a client that connects and stalls is dropped, not held forever.
 HEADER_TIMEOUT_SECONDS = 30.0
+
+# A web call plays once the page's SDK has joined and said `playable`. One nobody joins within this many
+# call seconds ends as Vapi ends a web call whose customer never came in with a microphone.
+WEB_JOIN_SECONDS = 60.0
+WEB_NOT_JOINED_REASON = "customer-did-not-give-microphone-permission"
 
 
 class _OneLineBadRequests(logging.Filter):
@@ -128,11 +134,19 @@ class MockServer(Generic[CallT]):
             on_transport_ws=self._transport,
             on_listen_ws=self._listen,
             on_control=self._control,
+            on_web_ws=self._web,
             extra_routes=self._control_routes(),
         )
         self.app[HOOKS_KEY].admit_calls = self._admit
         self.app.middlewares.append(self._api_fault_middleware())
         self._api_faults: ApiFaults | None = None  # the `api` faults of vapi.faults, counting since it was set
+        self.web_join_seconds = WEB_JOIN_SECONDS
+        # On a real clock a web call made for a browser (POST /call/web, or POST /call with the daily
+        # transport) waits for its page to join, as on Vapi. On a virtual clock, where no browser keeps
+        # up and tests create web calls just to play a scenario, it plays at once; so does a web call
+        # made by POST /call with no transport (a server's test that wants the call's webhooks).
+        self.web_calls_wait = isinstance(vapi.clock, RealClock)
+        self._web_waiting: dict[str, _WebWait] = {}  # web calls created, not yet joined
         self._runner: web.AppRunner | None = None
         self.url = ""
         self.address = ""
@@ -168,6 +182,7 @@ class MockServer(Generic[CallT]):
         self.url = self.public_url or self.address
 
     async def aclose(self) -> None:
+        self._drop_web_waits()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -309,20 +324,75 @@ class MockServer(Generic[CallT]):
             phone_number=phone,
             assistant_request=assistant_request,
         )
-        websocket = record.type == "vapi.websocketCall"
-        self.vapi.start_call(
-            scenario,
-            call_id=record.id,
-            overrides=overrides,
-            listeners=[_RecordUpdater(record)],
-            wait_for_client=10.0 if websocket else None,
-        )
+        if record.type == "webCall" and record.for_browser and self.web_calls_wait:
+            # Held until the page joins (see _web); the timer ends it if nobody does.
+            timer = asyncio.ensure_future(self._web_timeout(record.id))
+            self._web_waiting[record.id] = _WebWait(record, scenario, overrides, timer)
+        else:
+            websocket = record.type == "vapi.websocketCall"
+            self._launch(record, scenario, overrides, wait_for_client=10.0 if websocket else None)
         log.info(
             "call %s (%s) plays %r",
             record.id,
             record.type,
             scenario.scenario.name if isinstance(scenario, LoadedScenario) else scenario.name,
         )
+
+    def _launch(
+        self,
+        record: CallRecord,
+        scenario: Scenario | LoadedScenario,
+        overrides: CallOverrides,
+        *,
+        wait_for_client: float | None = None,
+    ) -> CallT:
+        return self.vapi.start_call(
+            scenario,
+            call_id=record.id,
+            overrides=overrides,
+            listeners=[_RecordUpdater(record)],
+            wait_for_client=wait_for_client,
+        )
+
+    # -- web calls ----------------------------------------------------------------------------
+
+    async def _web_timeout(self, call_id: str) -> None:
+        await self.vapi.clock.sleep(self.web_join_seconds)
+        wait = self._web_waiting.pop(call_id, None)
+        if wait is None:
+            return
+        log.info("web call %s: nobody joined in %gs; it ends %s", call_id, self.web_join_seconds,
+                 WEB_NOT_JOINED_REASON)
+        self._launch(wait.record, _not_joined(wait.scenario), wait.overrides)
+
+    def _drop_web_waits(self, call_ids: Iterable[str] | None = None) -> None:
+        for call_id in list(self._web_waiting) if call_ids is None else call_ids:
+            wait = self._web_waiting.pop(call_id, None)
+            if wait is not None:
+                wait.timer.cancel()
+
+    async def _web(self, call_id: str, request: web.Request) -> web.StreamResponse:
+        """The page's stand-in for daily-js joins a web call (its webCallUrl, upgraded to a websocket)."""
+        journal, clock = self.vapi.journal, self.vapi.clock
+
+        async def join() -> WebCallJoin:
+            wait = self._web_waiting.pop(call_id, None)
+            if wait is not None:
+                wait.timer.cancel()
+                return WebCallJoin(player=self._launch(wait.record, wait.scenario, wait.overrides).player)
+            call = self.vapi.find_call(call_id)
+            if call is None or call.player.done.is_set():
+                return WebCallJoin(close_code=CLOSE_ENDED, reason="the call has ended")
+            return WebCallJoin(player=call.player)
+
+        known = None
+        call = self.vapi.find_call(call_id)
+        if call_id not in self._web_waiting and (call is None or call.player.done.is_set()):
+            if call is None and call_id not in self.backend.calls:
+                known = WebCallJoin(close_code=CLOSE_UNKNOWN, reason="no web call with this id")
+            else:
+                known = WebCallJoin(close_code=CLOSE_ENDED, reason="the call has ended")
+        return await serve_web_call(request, join, journal, clock, known=known)
 
     def _player(self, record: CallRecord) -> CallPlayer:
         call = self.vapi.find_call(record.id)
@@ -542,6 +612,7 @@ class MockServer(Generic[CallT]):
             await asyncio.wait(running, timeout=STOP_SECONDS)
 
     async def _reset(self, request: web.Request) -> web.Response:
+        self._drop_web_waits()
         await self._stop(self.vapi.calls)
         self.vapi.calls.clear()
         self.vapi.forgotten_calls = 0  # as the journal's `dropped` restarts
@@ -578,6 +649,7 @@ class MockServer(Generic[CallT]):
 
     async def _forget_call(self, request: web.Request) -> web.Response:
         call_id = request.match_info["call_id"]
+        self._drop_web_waits([call_id])
         call = self.vapi.find_call(call_id)
         if call is None and call_id not in self.backend.calls:
             raise NotFound(f"Call {call_id} not found")
@@ -596,6 +668,35 @@ class MockServer(Generic[CallT]):
 _OUTCOMES: dict[str | None, Literal["ok", "failed"] | None] = {None: None, "ok": "ok", "failed": "failed"}
 _REASONS = {408: "Request Timeout", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class _WebWait:
+    """A web call created through the API, waiting for its page to join."""
+
+    def __init__(
+        self,
+        record: CallRecord,
+        scenario: Scenario | LoadedScenario,
+        overrides: CallOverrides,
+        timer: asyncio.Future[None],
+    ) -> None:
+        self.record = record
+        self.scenario = scenario
+        self.overrides = overrides
+        self.timer = timer
+
+
+def _not_joined(scenario: Scenario | LoadedScenario) -> Scenario:
+    """The call as it goes when nobody joins: no greeting, no turns, just the end (with its webhooks)."""
+    base = scenario.scenario if isinstance(scenario, LoadedScenario) else scenario
+    return base.model_copy(
+        update={
+            "steps": [Step(end=End(reason=WEB_NOT_JOINED_REASON))],
+            "assistant": base.assistant.model_copy(update={"firstMessage": None}),
+            "expect": None,
+            "faults": [],
+        }
+    )
 
 
 class _RecordUpdater:

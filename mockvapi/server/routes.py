@@ -48,6 +48,9 @@ API_ROUTES: tuple[Route, ...] = (
     Route("GET", "/{call_id}/transport", h.call_transport, "call.transport", auth=False, documented=False),
     Route("GET", "/{call_id}/listen", h.call_listen, "call.listen", auth=False, documented=False),
     Route("POST", "/{call_id}/control", h.call_control, "call.control", auth=False, documented=False),
+    Route("GET", "/{call_id}/web", h.call_web, "call.web", auth=False, documented=False),
+    # The daily-js stand-in for Vapi's web SDK: static code at a stable public path.
+    Route("GET", "/_mockvapi-web/{name:daily\\.c?js}", h.daily_shim, "web.daily-shim", auth=False, documented=False),
 )
 
 

@@ -78,9 +78,11 @@ async def test_every_api_route_requires_the_bearer_token(served: MockVapi, autho
 def test_only_the_spec_and_per_call_capability_urls_are_public() -> None:
     # /api-json is public on Vapi too; a call's transport/listen/control URLs are capabilities handed
     # out in the call object (as Vapi's monitor URLs), not guarded by the API key.
+    # A web call's webCallUrl is such a capability too; the daily-js stand-in is static code, no data.
     public = {(r.method, r.path) for r in API_ROUTES if not r.auth}
     assert public == {("GET", "/api-json"), ("GET", "/{call_id}/transport"), ("GET", "/{call_id}/listen"),
-                      ("POST", "/{call_id}/control")}
+                      ("POST", "/{call_id}/control"), ("GET", "/{call_id}/web"),
+                      ("GET", "/_mockvapi-web/{name:daily\\.c?js}")}
 
 
 async def test_a_chunked_body_over_the_limit_is_413_json(served: MockVapi) -> None:
