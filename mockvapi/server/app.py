@@ -46,7 +46,8 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "ERRORS_KEY",
     "HOOKS_KEY",
-    "CORS_PATHS",
+    "CORS_ROUTES",
+    "cors_granted",
     "HOST_NAMES_KEY",
     "MAX_BODY_KEY",
     "OPENAPI_KEY",
@@ -121,18 +122,31 @@ _CORS_HEADERS = {
     "Access-Control-Allow-Methods": "POST, OPTIONS",
     "Access-Control-Max-Age": "600",
 }
-# Where a page on another origin may call: what @vapi-ai/web's start() posts, with the public key, and the
-# daily-js stand-in (static code, no data). Nothing else: a grant on GET /call or the control plane would
-# let any page read calls, capability URLs, secrets.
-CORS_PATHS: tuple[re.Pattern[str], ...] = (re.compile(r"/call/web"), re.compile(r"/_mockvapi-web/daily\.c?js"))
+# Where a page on another origin may call, by method: what @vapi-ai/web's start() posts with the public key
+# (POST /call/web, or POST /call with a web transport), the web call's own URL the daily-js stand-in reads
+# (whether the call exists), and the stand-in itself (static code, no data). Nothing else: a grant on
+# GET /call or the control plane would let any page read calls, capability URLs, secrets.
+CORS_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("POST", re.compile(r"/call/web")),
+    ("POST", re.compile(r"/call")),
+    ("GET", re.compile(r"/(?!_mockvapi)[^/]+/web")),
+    ("GET", re.compile(r"/_mockvapi-web/daily\.c?js")),
+)
+
+
+def cors_granted(method: str, path: str) -> bool:
+    """Whether a page on another origin may send `method` to `path` (see `CORS_ROUTES`)."""
+    return any(method == allowed and pattern.fullmatch(path) for allowed, pattern in CORS_ROUTES)
 
 
 @web.middleware
 async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Let browsers call `CORS_PATHS` (the web SDK's POST /call/web, preflight included), and nothing else."""
-    granted = any(pattern.fullmatch(request.path) for pattern in CORS_PATHS)
-    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers and granted:
-        return web.Response(status=204, headers=_CORS_HEADERS)
+    """Let browsers call `CORS_ROUTES` (preflight included), and nothing else."""
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    method = request.headers["Access-Control-Request-Method"].upper() if preflight else request.method
+    granted = cors_granted(method, request.path)
+    if preflight and granted:
+        return web.Response(status=204, headers={**_CORS_HEADERS, "Access-Control-Allow-Methods": f"{method}, OPTIONS"})
     response = await handler(request)
     if granted and not response.prepared:  # a websocket upgrade has already sent its headers
         response.headers.setdefault("Access-Control-Allow-Origin", "*")

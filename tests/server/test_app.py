@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from mockvapi.server import ERRORS_KEY, create_app
+from mockvapi.server.app import cors_granted
 
 from .conftest import ResponseLog, loopback_client, serve
 
@@ -191,3 +192,24 @@ def test_the_swallowed_error_log_keeps_the_last_ones_and_counts_all() -> None:
         log.record(ValueError(n))
     assert [str(e) for e in log.errors] == ["2", "3", "4"]
     assert log.total == 5
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "granted"),
+    [
+        ("POST", "/call/web", True),  # @vapi-ai/web's start(), with the public key
+        ("POST", "/call", True),  # a web call made with a web transport
+        ("GET", "/5b7e7d1c-0000-4000-8000-000000000000/web", True),  # the stand-in asks whether the call exists
+        ("GET", "/_mockvapi-web/daily.js", True),
+        ("GET", "/_mockvapi-web/daily.cjs", True),
+        ("GET", "/call", False),  # would hand any page the capability URLs of every call
+        ("GET", "/call/5b7e7d1c-0000-4000-8000-000000000000", False),
+        ("DELETE", "/call/web", False),
+        ("GET", "/_mockvapi/web", False),
+        ("GET", "/_mockvapi/journal", False),
+        ("POST", "/_mockvapi/scenarios", False),
+        ("POST", "/assistant", False),
+    ],
+)
+def test_cors_is_granted_only_where_the_web_sdk_needs_it(method: str, path: str, granted: bool) -> None:
+    assert cors_granted(method, path) is granted
