@@ -53,6 +53,8 @@ class Interruptions:
             cut_ms = speech_start + max(amount * 1000, 2)
             words = int((cut_ms - speech_start) / 1000 * timing.words_per_minute / 60)
             spoken_count = max(1, tokens_for_words(tokens, words))
+        if call.deadline is not None and call.deadline < round(cut_ms + 50):
+            return self.until_deadline(tokens, times)
         # Everything streamed before the cut was delivered (clients must drop it); no token follows the cut.
         count = max(spoken_count, sum(1 for t in times if t < cut_ms))
         spoken_count = min(spoken_count, count)
@@ -99,3 +101,16 @@ class Interruptions:
         # follows the cut turn's bot item.
         resume = speech.user_speech(by, user_start, 0.9, min_end=cut_ms)
         return max(resume, int(round(cut_ms + timing.backoff_seconds * 1000)))
+
+    def until_deadline(self, tokens: list[str], times: list[float]) -> int:
+        """maxDurationSeconds runs out before the cut: the answer streams and is said until the call ends."""
+        call = self.call
+        call.overran = True
+        turn_id = call.fakes.uuid()
+        for token, t in zip(tokens, times, strict=True):
+            call.emit(t, ModelOutput(turn_id=turn_id, token=token))
+        sentences = chunks(tokens)
+        ready = [times[last] + 5 for _, last in sentences]
+        for (sentence, _), t in zip(sentences, ready, strict=True):
+            call.emit(t, VoiceInput(input=sentence))
+        return self.speech.utter(sentences, ready[0] + call.jitter_ms(call.timing.voice_latency), ready)

@@ -142,6 +142,18 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "assistant-speaks-first-with-model-generated-message")))
     if draw(st.booleans()):
         assistant["serverMessages"] = VERBOSE_SERVER
+    # The assistant's settings that shape the call (engine/settings.py), often tight enough to act.
+    if draw(st.integers(0, 2)) == 0:
+        assistant["maxDurationSeconds"] = draw(st.integers(10, 90))
+    if draw(st.integers(0, 2)) == 0:
+        assistant["silenceTimeoutSeconds"] = draw(st.integers(5, 25))
+    if draw(st.integers(0, 3)) == 0:
+        assistant["endCallPhrases"] = draw(st.lists(st.sampled_from(WORDS[:12]), min_size=1, max_size=2))
+    if draw(st.integers(0, 3)) == 0:
+        assistant["endCallMessage"] = draw(utterance())
+    if call_type == "outboundPhoneCall" and draw(st.booleans()):
+        assistant["voicemailDetection"] = {"provider": "vapi", "beepMaxAwaitSeconds": draw(st.integers(0, 30))}
+        assistant["voicemailMessage"] = draw(utterance())
     timing = {
         "tokens_per_second": draw(st.integers(5, 120)),
         "first_token_latency": draw(seconds(0, 3)),
