@@ -11,11 +11,13 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 from mockvapi.engine.events import Ask, Event, Reply, Waiting
+from mockvapi.engine.interruptions import Interruptions
 from mockvapi.engine.report import Report
 from mockvapi.engine.settings import read_settings
 from mockvapi.engine.speech import Speech
 from mockvapi.engine.state import CallState
 from mockvapi.models.messages import AssistantStarted, StatusUpdate, SystemMessage
+from mockvapi.scenario.schema import UserTurn
 
 __all__ = ["Lifecycle", "system_prompt"]
 
@@ -37,10 +39,18 @@ def system_prompt(assistant: Mapping[str, Any]) -> str | None:
 
 
 class Lifecycle:
-    def __init__(self, call: CallState, speech: Speech, report: Report) -> None:
+    def __init__(self, call: CallState, speech: Speech, report: Report, interruptions: Interruptions) -> None:
         self.call = call
         self.speech = speech
         self.report = report
+        self.interruptions = interruptions
+        self.took_first_step = False  # the first step (a user barging in) was played with the first message
+
+    def barge_in(self) -> UserTurn | None:
+        """The first step, when it is a user talking over the first message."""
+        steps = self.call.scenario.steps
+        body = steps[0].body if steps else None
+        return body if isinstance(body, UserTurn) and body.barge_in is not None else None
 
     def start(self) -> Steps:
         """From the first status to the end of the first message (the cursor then points past it)."""
@@ -80,6 +90,12 @@ class Lifecycle:
         mode = call.settings.first_message_mode
         if first and mode != "assistant-waits-for-user":
             generated = mode == "assistant-speaks-first-with-model-generated-message"
+            barging = self.barge_in()
+            if barging is not None:
+                call.cursor = self.interruptions.first_message(str(first), generated, barging, ("steps", 0, "user"))
+                self.took_first_step = True
+                yield from call.flush()
+                return
             end = self.speech.speak(str(first), call.cursor, streamed=generated)
             yield from call.flush()
             call.cursor = end

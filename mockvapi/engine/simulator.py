@@ -110,9 +110,9 @@ class CallSimulation:
         )
         self._speech = Speech(state)
         self._report = Report(state)
-        self._lifecycle = Lifecycle(state, self._speech, self._report)
-        self._assistant = AssistantSource(state, self.overrides, self._lifecycle)
         self._interruptions = Interruptions(state, self._speech)
+        self._lifecycle = Lifecycle(state, self._speech, self._report, self._interruptions)
+        self._assistant = AssistantSource(state, self.overrides, self._lifecycle)
         self._tools = Tools(state)
         self._transfers = Transfers(state, self._speech, self._lifecycle)
         self._controls = Controls(state, self._speech, self._lifecycle, self._transfers)
@@ -143,6 +143,8 @@ class CallSimulation:
         for index, step in enumerate(state.scenario.steps):
             if self._endings.ended:
                 return  # a setting of the assistant ended the call; the rest of the script never happens
+            if index == 0 and self._lifecycle.took_first_step:
+                continue  # the user's first words, begun over the first message, were played with it
             state.step = index
             if state.ended_reason is not None:
                 raise StepError((), f"the call already ended ({state.ended_reason}); remove the steps after it")

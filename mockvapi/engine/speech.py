@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from mockvapi.engine.events import StepError
 from mockvapi.engine.state import CallState
 from mockvapi.models.messages import BotMessage, Hang, ModelOutput, SpeechUpdate, Transcript, UserMessage, VoiceInput
 from mockvapi.scenario.schema import UserTurn
@@ -200,6 +201,12 @@ class Speech:
     def user_turn(self, turn: UserTurn) -> None:
         """A `user:` step: the customer speaks after their pause; the cursor moves to when the model may answer."""
         call = self.call
+        if turn.barge_in is not None:
+            raise StepError(
+                ("user", "barge_in"),
+                "barge_in talks over the first message: it belongs on the first step, with a firstMessage "
+                "the assistant speaks first",
+            )
         text = call.render(turn.say, ("user", "say"))
         pause = call.timing.user_pause if turn.after is None else turn.after
         start = call.cursor + call.jitter_ms(pause)

@@ -224,6 +224,11 @@ class UserTurn(Strict):
     say: str = Field(min_length=1)
     after: Duration | None = Field(default=None, description="Pause before the user starts speaking.")
     confidence: float = Field(default=0.95, ge=0, le=1)
+    barge_in: Duration | None = Field(
+        default=None,
+        description="First step only: the user starts speaking this long into the first message, which "
+        "stops there if firstMessageInterruptionsEnabled (else it plays on and the user's turn follows it).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -540,7 +540,9 @@ class SideChecker:
             elif kind == "user-interrupted":
                 turn = m.get("turnId")
                 if not isinstance(turn, str):
-                    self._bad(i, "user-interrupted without turnId")
+                    # Optional in the spec: only a cut force-said first message, before any model turn, has none.
+                    if tokens:
+                        self._bad(i, "user-interrupted without turnId")
                     continue
                 if turn in interrupted:
                     self._bad(i, f"turn {turn} interrupted twice")
