@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mockvapi.models.enums import CLIENT_MESSAGE_NAMES, ENDED_REASONS, SERVER_MESSAGE_NAMES
 from mockvapi.scenario.faults import FAULT_KINDS, Fault
@@ -196,6 +196,11 @@ class Assistant(Strict):
         default=None, description="Off unless set (outbound calls only)."
     )
     metadata: dict[str, Any] | None = None
+
+    @field_validator("voicemailDetection", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
 
 
 class Timing(Strict):
