@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from mockvapi import conformance
 from mockvapi.engine.clock import VirtualClock
 from mockvapi.engine.events import Ask, Reply
 from mockvapi.engine.journal import Journal
@@ -21,6 +22,7 @@ from mockvapi.engine.simulator import CallSimulation, simulate
 from mockvapi.engine.timeline import Timeline
 from mockvapi.errors import ScenarioError
 from mockvapi.library import resolve
+from mockvapi.models.enums import ENDED_REASONS
 from mockvapi.scenario.loader import load_text
 from mockvapi.transports.webhook import TargetPool, WebhookSink
 
@@ -435,3 +437,19 @@ async def test_max_duration_reaches_the_webhook_mid_utterance(hook: Hook) -> Non
     assert hook.received[-1]["type"] == "end-of-call-report"
     assert hook.received == [m for _, m in timeline.messages(side="server")]
     assert check_invariants(hook.received, side="server") == []
+
+
+SETTINGS_SCENARIOS = ("max-duration", "silence-timeout-setting", "first-message-waits", "first-message-generated",
+                      "first-message-interruptions", "end-call-phrase", "end-call-message", "voicemail-detection")
+
+
+@pytest.mark.parametrize("name", SETTINGS_SCENARIOS)
+def test_each_settings_scenario_ends_with_a_reason_the_spec_names(name: str) -> None:
+    timeline = simulate(resolve(name))
+    assert timeline.ended_reason in ENDED_REASONS
+    assert timeline.ended_reason == resolve(name).scenario.expect.ended_reason  # type: ignore[union-attr]
+    for profile in ("strict", "realistic"):
+        for side in ("server", "client"):
+            timeline_profile = "spec" if profile == "strict" else "realistic"
+            for _, message in timeline.messages(side=side, profile=timeline_profile):
+                assert conformance.check(message, side=side, profile=profile) == [], message["type"]
