@@ -33,6 +33,9 @@ def support_call(turns: int, *, call_type: str = "inboundPhoneCall", pause: str 
         '  firstMessage: "Thanks for calling support, this is Morgan. How can I help?"',
         '  system: "You are Morgan, a patient support agent."',
         "  tools: [{name: check_device, parameters: {id: string}}]",
+        # Past Vapi's defaults (600 s; 30 s of silence ends a call), as the bundled long call sets them.
+        "  maxDurationSeconds: 43200",
+        "  silenceTimeoutSeconds: 3600",
         "steps:",
         *steps,
         "  - end: customer-ended-call",

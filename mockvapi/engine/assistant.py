@@ -50,6 +50,15 @@ class AssistantSource:
             value = getattr(a, key)
             if value is not None:
                 out[key] = value
+        # The call settings the spec's assistant carries (silenceTimeoutSeconds is not one: engine/settings.py).
+        for key in ("firstMessageInterruptionsEnabled", "maxDurationSeconds"):
+            value = getattr(a, key)
+            if value is not None:
+                out[key] = value
+        if isinstance(a.voicemailDetection, str):
+            out["voicemailDetection"] = a.voicemailDetection
+        elif a.voicemailDetection is not None:
+            out["voicemailDetection"] = a.voicemailDetection.model_dump(exclude_none=True)
         if self.overrides.assistant is not None:
             out = {**out, **self.overrides.assistant}
         return out

@@ -9,8 +9,15 @@ from __future__ import annotations
 from mockvapi.engine.events import StepError
 from mockvapi.engine.speech import Speech, chunks, tokenize, tokens_for_words
 from mockvapi.engine.state import CallState
-from mockvapi.models.messages import ModelOutput, SpeechUpdate, Transcript, UserInterrupted, VoiceInput
-from mockvapi.scenario.schema import AssistantTurn
+from mockvapi.models.messages import (
+    BotMessage,
+    ModelOutput,
+    SpeechUpdate,
+    Transcript,
+    UserInterrupted,
+    VoiceInput,
+)
+from mockvapi.scenario.schema import AssistantTurn, Interruption, UserTurn
 
 __all__ = ["Interruptions"]
 
@@ -20,8 +27,11 @@ class Interruptions:
         self.call = call
         self.speech = speech
 
-    def interrupted(self, text: str, turn: AssistantTurn) -> int:
-        """The assistant starts saying `text` and is cut as `turn.interrupted` says; returns the cursor after."""
+    def interrupted(self, text: str, turn: AssistantTurn, *, streamed: bool = True) -> int:
+        """The assistant starts saying `text` and is cut as `turn.interrupted` says; returns the cursor after.
+
+        `streamed=False`: the words go straight to the voice (a first message), so no model-output
+        streams and the user-interrupted has no turnId to name (the spec makes it optional)."""
         call, speech = self.call, self.speech
         timing = call.timing
         cut = turn.interrupted
@@ -31,7 +41,10 @@ class Interruptions:
             raise StepError(("assistant", "say"), "an interrupted answer needs words to cut; the text is blank")
         sentences = chunks(tokens)
         at = call.cursor
-        times = speech.token_times(at, len(tokens), turn.delay, turn.hang_after)
+        if streamed:
+            times = speech.token_times(at, len(tokens), turn.delay, turn.hang_after)
+        else:
+            times = [at - 5.0] * len(tokens)  # all of it reaches the voice at once (voice-input at `at`)
         natural_start = times[sentences[0][1]] + 5 + call.jitter_ms(timing.voice_latency)
         kind, amount = cut.after
         speech_start = natural_start
@@ -53,13 +66,18 @@ class Interruptions:
             cut_ms = speech_start + max(amount * 1000, 2)
             words = int((cut_ms - speech_start) / 1000 * timing.words_per_minute / 60)
             spoken_count = max(1, tokens_for_words(tokens, words))
+        if call.deadline is not None and call.deadline < round(cut_ms + 50) and streamed:
+            return self.until_deadline(tokens, times)
         # Everything streamed before the cut was delivered (clients must drop it); no token follows the cut.
         count = max(spoken_count, sum(1 for t in times if t < cut_ms))
         spoken_count = min(spoken_count, count)
         delivered = tokens[:count]
-        turn_id = call.fakes.uuid()
+        turn_id: str | None = call.fakes.uuid()
         for token, t in zip(delivered, times, strict=False):
-            call.emit(t, ModelOutput(turn_id=turn_id, token=token))
+            if streamed:
+                call.emit(t, ModelOutput(turn_id=turn_id, token=token))
+        if not streamed:
+            turn_id = None
         for sentence, last in chunks(delivered):
             call.emit(times[last] + 5, VoiceInput(input=sentence))
         said = chunks(tokens[:spoken_count])
@@ -99,3 +117,37 @@ class Interruptions:
         # follows the cut turn's bot item.
         resume = speech.user_speech(by, user_start, 0.9, min_end=cut_ms)
         return max(resume, int(round(cut_ms + timing.backoff_seconds * 1000)))
+
+    def until_deadline(self, tokens: list[str], times: list[float]) -> int:
+        """maxDurationSeconds runs out before the cut: the answer streams and is said until the call ends."""
+        call = self.call
+        call.overran = True
+        turn_id = call.fakes.uuid()
+        for token, t in zip(tokens, times, strict=True):
+            call.emit(t, ModelOutput(turn_id=turn_id, token=token))
+        sentences = chunks(tokens)
+        ready = [times[last] + 5 for _, last in sentences]
+        for (sentence, _), t in zip(sentences, ready, strict=True):
+            call.emit(t, VoiceInput(input=sentence))
+        return self.speech.utter(sentences, ready[0] + call.jitter_ms(call.timing.voice_latency), ready)
+
+    def first_message(self, text: str, generated: bool, user: UserTurn, path: tuple[str | int, ...]) -> int:
+        """The first message, with the user's first turn starting `user.barge_in` into it.
+
+        With firstMessageInterruptionsEnabled the user cuts it as in any barge-in. Without (Vapi's default)
+        it plays whole and the user's words, begun over it, are their turn once it has ended.
+        Returns the cursor after the user's turn."""
+        call, speech = self.call, self.speech
+        assert user.barge_in is not None
+        said = str(call.render(user.say, (*path, "say")))
+        if call.settings.first_message_interruptions:
+            cut = Interruption(after=user.barge_in, by=said)
+            return self.interrupted(text, AssistantTurn(say=text, interrupted=cut), streamed=generated)
+        end = speech.speak(text, call.cursor, streamed=generated)
+        bot = call.history[-1] if call.history else None
+        started = (bot.time - call.start_ms) if isinstance(bot, BotMessage) else call.cursor
+        begin = started + user.barge_in * 1000
+        if call.overran:
+            return end
+        resume = speech.user_speech(said, begin, user.confidence, min_end=end if begin < end else 0.0)
+        return resume

@@ -11,6 +11,8 @@ that owns it. They share one `CallState` (engine/state.py):
 
     assistant.py      which assistant runs the call (scenario, REST overrides, assistant-request)
     lifecycle.py      how the call starts (statuses, first message) and ends (ended status, report)
+    settings.py       the assistant's settings that shape the call, with the spec's defaults and ranges
+    endings.py        endings those settings decide (max duration, silence, end-call phrases, messages)
     speech.py         turn timing: tokens, TTS chunks, both parties' speech and history items
     interruptions.py  barge-in: the cut answer, the words kept, the interrupting turn
     tools.py          tool calls, the server's reply as Vapi judges it, expect_reply
@@ -29,6 +31,7 @@ from typing import Any
 from mockvapi.engine.assistant import ASSISTANT_REQUEST_TIMEOUT, AssistantSource
 from mockvapi.engine.context import DEFAULT_START_MS, CallContext, CallOverrides, build_context, server_for
 from mockvapi.engine.controls import Controls
+from mockvapi.engine.endings import Endings
 from mockvapi.engine.events import Ask, AskKind, Event, Reply, SimProblem, StepError, Waiting
 from mockvapi.engine.interruptions import Interruptions
 from mockvapi.engine.lifecycle import Lifecycle
@@ -107,12 +110,13 @@ class CallSimulation:
         )
         self._speech = Speech(state)
         self._report = Report(state)
-        self._lifecycle = Lifecycle(state, self._speech, self._report)
-        self._assistant = AssistantSource(state, self.overrides, self._lifecycle)
         self._interruptions = Interruptions(state, self._speech)
+        self._lifecycle = Lifecycle(state, self._speech, self._report, self._interruptions)
+        self._assistant = AssistantSource(state, self.overrides, self._lifecycle)
         self._tools = Tools(state)
         self._transfers = Transfers(state, self._speech, self._lifecycle)
         self._controls = Controls(state, self._speech, self._lifecycle, self._transfers)
+        self._endings = Endings(state, self._lifecycle)
         try:
             setup = build_context(
                 plain, state.fakes, state.start_ms, self.overrides, call_id, state.render,
@@ -135,11 +139,18 @@ class CallSimulation:
         if state.ended():
             return  # the assistant-request reply ended the call (error, destination, failure): no script
         yield from self._lifecycle.start()
+        yield from self._endings.after(0, spoke=True)
         for index, step in enumerate(state.scenario.steps):
+            if self._endings.ended:
+                return  # a setting of the assistant ended the call; the rest of the script never happens
+            if index == 0 and self._lifecycle.took_first_step:
+                continue  # the user's first words, begun over the first message, were played with it
             state.step = index
             if state.ended_reason is not None:
                 raise StepError((), f"the call already ended ({state.ended_reason}); remove the steps after it")
+            mark = len(state.history)
             yield from self._play_step(step)
+            yield from self._endings.after(mark, spoke=isinstance(step.body, AssistantTurn))
             state.step = None
             if not state.ended():
                 yield from self._controls.handle()
@@ -159,12 +170,11 @@ class CallSimulation:
         elif isinstance(body, ToolStep):
             yield from self._tools.step(body)
         elif isinstance(body, Silence):
-            state.cursor += int(body.duration * 1000)
+            yield from self._endings.silence(body)
         elif isinstance(body, Transfer):
             yield from self._transfers.step(body)
         elif isinstance(body, End):
-            say = state.render(body.say, ("end", "say")) if body.say else None
-            yield from self._lifecycle.end(state.cursor + 300, body.reason, say)
+            yield from self._endings.end_step(body)
 
     def _assistant_turn(self, turn: AssistantTurn) -> Steps:
         state = self.state

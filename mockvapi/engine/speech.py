@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from mockvapi.engine.events import StepError
 from mockvapi.engine.state import CallState
 from mockvapi.models.messages import BotMessage, Hang, ModelOutput, SpeechUpdate, Transcript, UserMessage, VoiceInput
 from mockvapi.scenario.schema import UserTurn
@@ -93,13 +94,21 @@ class Speech:
         call = self.call
         turn = call.turn
         call.turn += 1
-        call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
+        # When each chunk is spoken (drawn first, in chunk order, so a cut changes no other timing).
+        spans: list[tuple[float, float]] = []
         t = start
-        spoken = []
         for (sentence, _), ready_at in zip(sentences, ready, strict=True):
             t = max(t, ready_at)
+            duration = call.jitter_ms(len(sentence.split()) * 60 / call.timing.words_per_minute)
+            spans.append((t, duration))
+            t += duration
+        end = t
+        if call.deadline is not None and call.deadline < round(end + 50):
+            return self.cut_at_deadline(sentences, spans, start, turn)
+        call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
+        spoken = []
+        for (sentence, _), (t, duration) in zip(sentences, spans, strict=True):
             words = sentence.split()
-            duration = call.jitter_ms(len(words) * 60 / call.timing.words_per_minute)
             if len(words) >= 4:
                 call.emit(
                     t + duration / 2,
@@ -109,14 +118,55 @@ class Speech:
                         transcript=" ".join(words[: len(words) // 2]),
                     ),
                 )
-            t += duration
-            call.emit(t + 30, Transcript(role="assistant", transcript_type="final", transcript=sentence))
+            call.emit(t + duration + 30, Transcript(role="assistant", transcript_type="final", transcript=sentence))
             spoken.append(sentence)
-        end = t
         # Vapi reports the last final transcript before the speech stop.
         call.emit(end + 40, SpeechUpdate(status="stopped", role="assistant", turn=turn))
         self.bot(" ".join(spoken), start, end)
         return int(round(end + 60))
+
+    def cut_at_deadline(
+        self, sentences: list[tuple[str, int]], spans: list[tuple[float, float]], start: float, turn: int
+    ) -> int:
+        """maxDurationSeconds runs out while this speech is due: it stops at the deadline, and history and
+        the final transcripts keep only the words spoken by then. Returns the deadline."""
+        call = self.call
+        deadline = call.deadline
+        assert deadline is not None
+        call.overran = True
+        if start > deadline:
+            return deadline  # the call ends before the voice starts: nothing of it is heard
+        call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
+        spoken: list[str] = []
+        late: list[str] = []  # spoken words whose final transcript would come after the deadline
+        for (sentence, _), (t, duration) in zip(sentences, spans, strict=True):
+            words = sentence.split()
+            if t >= deadline:
+                break
+            if t + duration + 30 <= deadline:
+                if len(words) >= 4:
+                    call.emit(
+                        t + duration / 2,
+                        Transcript(
+                            role="assistant",
+                            transcript_type="partial",
+                            transcript=" ".join(words[: len(words) // 2]),
+                        ),
+                    )
+                call.emit(t + duration + 30, Transcript(role="assistant", transcript_type="final", transcript=sentence))
+                spoken.append(sentence)
+                continue
+            said = words if t + duration <= deadline else words[: int(len(words) * (deadline - t) / duration)]
+            late.extend(said)
+            if len(said) < len(words):
+                break
+        if late:
+            call.emit(deadline, Transcript(role="assistant", transcript_type="final", transcript=" ".join(late)))
+            spoken.append(" ".join(late))
+        call.emit(deadline, SpeechUpdate(status="stopped", role="assistant", turn=turn))
+        if spoken:
+            self.bot(" ".join(spoken), start, deadline)
+        return deadline
 
     def bot(self, text: str, start: float, end: float) -> None:
         """Commit what the assistant said between `start` and `end` to history."""
@@ -151,6 +201,12 @@ class Speech:
     def user_turn(self, turn: UserTurn) -> None:
         """A `user:` step: the customer speaks after their pause; the cursor moves to when the model may answer."""
         call = self.call
+        if turn.barge_in is not None:
+            raise StepError(
+                ("user", "barge_in"),
+                "barge_in talks over the first message: it belongs on the first step, with a firstMessage "
+                "the assistant speaks first",
+            )
         text = call.render(turn.say, ("user", "say"))
         pause = call.timing.user_pause if turn.after is None else turn.after
         start = call.cursor + call.jitter_ms(pause)
@@ -159,9 +215,22 @@ class Speech:
     def user_speech(self, text: str, start: float, confidence: float, min_end: float = 0.0) -> int:
         """The user says `text` from `start` (until `min_end` at least); returns when the model may answer."""
         call = self.call
-        call.emit(start, SpeechUpdate(status="started", role="user"))
         words = text.split()
         duration = max(call.jitter_ms(len(words) * 60 / call.timing.user_words_per_minute), min_end - start)
+        deadline = call.deadline
+        if deadline is not None and deadline < round(start + duration + 250):
+            # The call ends (maxDurationSeconds) before the user's turn is final: partials only.
+            call.overran = True
+            if start <= deadline:
+                call.emit(start, SpeechUpdate(status="started", role="user"))
+                for k in range(2, len(words), 2):
+                    call.emit(
+                        start + duration * k / len(words) + 120,
+                        Transcript(role="user", transcript_type="partial", transcript=" ".join(words[:k])),
+                    )
+                call.emit(deadline, SpeechUpdate(status="stopped", role="user"))
+            return deadline
+        call.emit(start, SpeechUpdate(status="started", role="user"))
         for k in range(2, len(words), 2):
             call.emit(
                 start + duration * k / len(words) + 120,

@@ -13,6 +13,7 @@ from typing import Any
 
 from mockvapi.engine.context import CallContext, template_context
 from mockvapi.engine.events import Event, SimProblem, StepError
+from mockvapi.engine.settings import CallSettings
 from mockvapi.fakes import Fakes
 from mockvapi.models.messages import ConversationUpdate, HistoryItem, Message, openai_format
 from mockvapi.scenario import templating
@@ -55,6 +56,11 @@ class CallState:
         self.cursor = 0  # ms: where the next step starts
         self.turn = 0  # the next assistant speech turn
         self.step: int | None = None  # the scenario step being played
+        self.settings = CallSettings()  # the assistant's settings, read when the call starts
+        # ms: when maxDurationSeconds runs out. Nothing later is emitted (the call ends there); `overran`
+        # says something was held back, so the call must end at the deadline.
+        self.deadline: int | None = None
+        self.overran = False
         self._context: CallContext | None = None
         self._batch: list[Event] = []
         self._seq = 0
@@ -85,8 +91,17 @@ class CallState:
 
     # -- emitting ---------------------------------------------------------------------------
 
+    def past_deadline(self, at_ms: float) -> bool:
+        """Whether `at_ms` comes after the max-duration deadline (which then ends the call)."""
+        if self.deadline is not None and round(at_ms) > self.deadline:
+            self.overran = True
+        return self.overran
+
     def emit(self, at_ms: float, message: Message) -> Event:
         event = Event(int(round(at_ms)), message, len(self.history), self.step, self._seq)
+        if self.deadline is not None and round(at_ms) > self.deadline:
+            self.overran = True
+            return event  # never sent: the call has ended by then
         self._seq += 1
         self._batch.append(event)
         return event
@@ -107,8 +122,15 @@ class CallState:
             self.events.append(event)
             yield event
 
-    def remember(self, item: HistoryItem, at_ms: float) -> Event:
+    def remember(self, item: HistoryItem, at_ms: float) -> Event | None:
         """Append to history and announce it with a conversation-update."""
+        if self.deadline is not None and round(at_ms) > self.deadline:
+            # Said before the deadline: announced at it. Said (or ending) after it: never said.
+            end = getattr(item, "end_time", None) or item.time
+            if end - self.start_ms > self.deadline:
+                self.overran = True
+                return None
+            at_ms = self.deadline
         self.history.append(item)
         self.rendered.append(item.wire())
         self.openai.append(openai_format(item))

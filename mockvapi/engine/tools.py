@@ -63,6 +63,8 @@ class Tools:
             id=call.fakes.tool_call_id(), function=ToolCallFunction(name=step.name, arguments=arguments)
         )
         start = call.cursor + call.jitter_ms(call.timing.first_token_latency)
+        if call.past_deadline(start + 30):
+            return  # the call reaches maxDurationSeconds before the tool is called
         call.emit(start, ModelOutput(turn_id=call.fakes.uuid(), tool_calls=(tool_call,)))
         asked = call.emit(start + 20, ToolCalls(tool_call_list=(tool_call,), tool_definitions=(definition,)))
         call.remember(

@@ -31,6 +31,8 @@ class Transfers:
         """A `transfer:` step; without a number or SIP address the server is asked for the destination."""
         call = self.call
         t = call.cursor
+        if call.past_deadline(t):
+            return  # the call reaches maxDurationSeconds first
         destination: dict[str, Any] | None = None
         if step.number:
             destination = {"type": "number", "number": call.render(step.number, ("transfer", "number"))}

@@ -378,6 +378,9 @@ def import_call(data: Any, *, seed: int = 0, name: str | None = None, source: st
         lines.append("  firstMessageMode: assistant-waits-for-user")
     if system:
         lines.append(f"  system: {_q(_safe(anon.text(system)))}")
+    max_duration = src.assistant.get("maxDurationSeconds")
+    if isinstance(max_duration, int | float) and not isinstance(max_duration, bool) and 10 <= max_duration <= 43200:
+        lines.append(f"  maxDurationSeconds: {max_duration:g}")  # the replay may last as long as the call could
     if tools_used:
         lines.append("  tools:")
         for tool_name, args in tools_used.items():

@@ -20,11 +20,12 @@ from mockvapi.models.messages import (
     DEFAULT_SERVER_MESSAGES,
     MESSAGE_TYPES,
     ConversationUpdate,
+    StatusUpdate,
     subscribed,
 )
 from mockvapi.scenario.faults import Fault
 from mockvapi.scenario.loader import LoadedScenario, PathKey
-from mockvapi.scenario.schema import AssistantTurn, Scenario, Server, Step, ToolStep
+from mockvapi.scenario.schema import AssistantTurn, End, Scenario, Server, Silence, Step, ToolStep, UserTurn
 
 __all__ = ["CODES", "LintWarning", "lint"]
 
@@ -48,6 +49,18 @@ CODES: dict[str, str] = {
     "unknown-message-type": "expect lists a name that is not a Vapi message type",
     "ended-reason-mismatch": "with its scripted replies the call ends differently from expect.ended_reason",
     "fault-never-matches": "a fault selects messages no channel of this call receives, so it is never injected",
+    "ended-by-setting": "steps never play: an assistant setting (max duration, silence timeout, end-call phrase) "
+    "ends the call first",
+    "voicemail-undetected": "an `end: voicemail` on a call where Vapi detects no voicemail (outbound + "
+    "voicemailDetection)",
+    "speaks-before-user": "firstMessageMode assistant-waits-for-user, but the assistant speaks before the user",
+}
+
+# The endings an assistant setting decides (engine/endings.py), and the setting that decides each.
+_SETTING_ENDINGS = {
+    "exceeded-max-duration": "assistant.maxDurationSeconds (default 600 s)",
+    "silence-timed-out": "assistant.silenceTimeoutSeconds (default 30 s)",
+    "assistant-said-end-call-phrase": "assistant.endCallPhrases",
 }
 
 
@@ -89,6 +102,7 @@ def _checks(loaded: LoadedScenario) -> Check:
     yield from _expectations(s)
     yield from _interruptions(s)
     yield from _faults(s)
+    yield from _settings(s)
 
 
 def _rates(s: Scenario) -> Check:
@@ -320,3 +334,48 @@ def _faults(s: Scenario) -> Check:
                     "(serverMessages/clientMessages), so this fault is never injected",
                 )
                 break
+
+
+def _settings(s: Scenario) -> Check:
+    """Steps an assistant setting keeps from playing, and settings the script contradicts."""
+    a = s.assistant
+    for index, step in enumerate(s.steps):
+        body = step.body
+        if isinstance(body, End) and body.reason == "voicemail":
+            detecting = a.voicemailDetection is not None and a.voicemailDetection != "off"
+            if not detecting or s.call.type != "outboundPhoneCall":
+                yield (
+                    ("steps", index, "end"),
+                    "voicemail-undetected",
+                    "Vapi ends a call `voicemail` only when assistant.voicemailDetection is on for an outbound "
+                    "phone call; this call would go on talking to the machine",
+                )
+    if a.firstMessageMode == "assistant-waits-for-user" and s.steps:
+        first = s.steps[0].body
+        if not isinstance(first, UserTurn | Silence | End):
+            yield (
+                ("steps", 0),
+                "speaks-before-user",
+                "the assistant waits for the user to speak first (firstMessageMode assistant-waits-for-user), "
+                "but this step has it act before the user has said anything",
+            )
+    try:
+        timeline = simulate(s)
+    except ScenarioError:
+        return
+    reason = timeline.ended_reason
+    setting = _SETTING_ENDINGS.get(reason or "")
+    if setting is None:
+        return
+    ended = next(
+        (e for e in timeline.events if isinstance(e.message, StatusUpdate) and e.message.status == "ended"), None
+    )
+    at_step = ended.step if ended is not None and ended.step is not None else -1
+    if at_step + 1 < len(s.steps):
+        at = (ended.at_ms / 1000) if ended is not None else 0.0
+        yield (
+            ("steps", at_step + 1),
+            "ended-by-setting",
+            f"this step and the {len(s.steps) - at_step - 2} after it never play: the call ends {reason!r} at "
+            f"{at:.1f}s, as {setting} decides",
+        )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mockvapi.models.enums import CLIENT_MESSAGE_NAMES, ENDED_REASONS, SERVER_MESSAGE_NAMES
 from mockvapi.scenario.faults import FAULT_KINDS, Fault
@@ -160,6 +160,15 @@ class Tool(Strict):
         return {"type": "object", "properties": props, "required": list(props)}
 
 
+class VoicemailDetection(Strict):
+    """The spec's *VoicemailDetectionPlan: which provider listens for a machine, and how long for the beep."""
+
+    provider: Literal["vapi", "google", "openai", "twilio"]
+    beepMaxAwaitSeconds: float | None = Field(default=None, ge=0, le=30, description="Default 30.")
+    type: Literal["audio", "transcript"] | None = None
+    enabled: bool | None = Field(default=None, description="Twilio only; default true.")
+
+
 class Assistant(Strict):
     name: str = "Riley"
     firstMessage: str | None = None
@@ -174,10 +183,24 @@ class Assistant(Strict):
     clientMessages: list[ClientMessageName] | None = None
     server: Server | None = None
     tools: list[Tool] = Field(default_factory=list)
-    endCallPhrases: list[str] | None = None
-    voicemailMessage: str | None = None
-    endCallMessage: str | None = None
+    firstMessageInterruptionsEnabled: bool | None = Field(
+        default=None, description="Whether the user can cut the first message (Vapi's default: false)."
+    )
+    # Ranges from the spec: CreateAssistantDTO.maxDurationSeconds, TransferAssistant.silenceTimeoutSeconds.
+    maxDurationSeconds: float | None = Field(default=None, ge=10, le=43200, description="Default 600.")
+    silenceTimeoutSeconds: float | None = Field(default=None, ge=5, le=3600, description="Default 30.")
+    endCallPhrases: list[Annotated[str, Field(min_length=2, max_length=140)]] | None = None
+    voicemailMessage: str | None = Field(default=None, max_length=1000)
+    endCallMessage: str | None = Field(default=None, max_length=1000)
+    voicemailDetection: Literal["off"] | VoicemailDetection | None = Field(
+        default=None, description="Off unless set (outbound calls only)."
+    )
     metadata: dict[str, Any] | None = None
+
+    @field_validator("voicemailDetection", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
 
 
 class Timing(Strict):
@@ -206,6 +229,11 @@ class UserTurn(Strict):
     say: str = Field(min_length=1)
     after: Duration | None = Field(default=None, description="Pause before the user starts speaking.")
     confidence: float = Field(default=0.95, ge=0, le=1)
+    barge_in: Duration | None = Field(
+        default=None,
+        description="First step only: the user starts speaking this long into the first message, which "
+        "stops there if firstMessageInterruptionsEnabled (else it plays on and the user's turn follows it).",
+    )
 
     @model_validator(mode="before")
     @classmethod

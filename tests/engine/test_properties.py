@@ -2,6 +2,8 @@
 
 Hypothesis runs derandomized, so CI sees the same examples on every run. For a longer hunt:
 `MOCKVAPI_PROPERTY_EXAMPLES=2000 .venv/bin/pytest tests/engine/test_properties.py`.
+The assistant's settings that shape a call (maxDurationSeconds, silenceTimeoutSeconds, endCallPhrases,
+endCallMessage, voicemail, firstMessageInterruptionsEnabled with a barging first step) are drawn too.
 """
 
 from __future__ import annotations
@@ -142,6 +144,18 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "assistant-speaks-first-with-model-generated-message")))
     if draw(st.booleans()):
         assistant["serverMessages"] = VERBOSE_SERVER
+    # The assistant's settings that shape the call (engine/settings.py), often tight enough to act.
+    if draw(st.integers(0, 2)) == 0:
+        assistant["maxDurationSeconds"] = draw(st.integers(10, 90))
+    if draw(st.integers(0, 2)) == 0:
+        assistant["silenceTimeoutSeconds"] = draw(st.integers(5, 25))
+    if draw(st.integers(0, 3)) == 0:
+        assistant["endCallPhrases"] = draw(st.lists(st.sampled_from(WORDS[:12]), min_size=1, max_size=2))
+    if draw(st.integers(0, 3)) == 0:
+        assistant["endCallMessage"] = draw(utterance())
+    if call_type == "outboundPhoneCall" and draw(st.booleans()):
+        assistant["voicemailDetection"] = {"provider": "vapi", "beepMaxAwaitSeconds": draw(st.integers(0, 30))}
+        assistant["voicemailMessage"] = draw(utterance())
     timing = {
         "tokens_per_second": draw(st.integers(5, 120)),
         "first_token_latency": draw(seconds(0, 3)),
@@ -156,6 +170,11 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "hang_after": draw(seconds(1, 8)),
     }
     steps = draw(st.lists(middle_step(), min_size=1, max_size=8)) + draw(last_step())
+    speaks_first = assistant.get("firstMessage") and assistant["firstMessageMode"] != "assistant-waits-for-user"
+    if speaks_first and draw(st.integers(0, 2)) == 0:
+        # The user talks over the first message; it stops there only if the setting allows it.
+        assistant["firstMessageInterruptionsEnabled"] = draw(st.booleans())
+        steps.insert(0, {"user": {"say": draw(utterance()), "barge_in": draw(seconds(0, 4))}})
     return {"version": 1, "name": "random", "seed": draw(st.integers(0, 2**31)), "call": call,
             "assistant": assistant, "timing": timing, "steps": steps}
 

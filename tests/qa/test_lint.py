@@ -63,7 +63,52 @@ def test_every_check_fires_at_its_place() -> None:
         "unknown-message-type": "29:45",
         "always-absent": "30:19",
     }
-    assert set(CODES) - set(found) == {"reply-within-hang", "fault-never-matches"}
+    assert set(CODES) - set(found) == {"reply-within-hang", "fault-never-matches", "ended-by-setting",
+                                       "voicemail-undetected", "speaks-before-user"}
+
+
+SETTINGS = """\
+version: 1
+name: settings
+call: {type: inboundPhoneCall}
+assistant:
+  firstMessage: "Hi."
+  firstMessageMode: assistant-waits-for-user
+  MORE
+steps:
+  - assistant: "Hello? Goodbye then."
+  - silence: 20s
+  - user: "Hi."
+  - end: voicemail
+"""
+
+
+@pytest.mark.parametrize(
+    ("more", "ends"),
+    [
+        ("silenceTimeoutSeconds: 10", "'silence-timed-out'"),
+        ("maxDurationSeconds: 12", "'exceeded-max-duration'"),
+        ("endCallPhrases: [goodbye]", "'assistant-said-end-call-phrase'"),
+    ],
+)
+def test_settings_that_end_the_call_before_the_script_does(more: str, ends: str) -> None:
+    warnings = lint(load_text(SETTINGS.replace("MORE", more), "s.yaml"))
+    assert {w.code: f"{w.location.line}:{w.location.column}" for w in warnings} == {
+        "speaks-before-user": "9:5",
+        "ended-by-setting": "10:5" if "end-call-phrase" in ends else "11:5",
+        "voicemail-undetected": "12:10",
+    }
+    [ended] = [w for w in warnings if w.code == "ended-by-setting"]
+    setting = {"silence-timed-out": "silenceTimeoutSeconds", "exceeded-max-duration": "maxDurationSeconds",
+               "assistant-said-end-call-phrase": "endCallPhrases"}[ends.strip("'")]
+    assert f"never play: the call ends {ends} at " in ended.message and f"as assistant.{setting}" in ended.message
+
+
+def test_settings_that_leave_the_script_alone_say_nothing() -> None:
+    text = SETTINGS.replace("MORE", "silenceTimeoutSeconds: 25\n  voicemailDetection: {provider: vapi}")
+    text = text.replace("inboundPhoneCall", "outboundPhoneCall")
+    text = text.replace('  - assistant: "Hello? Goodbye then."\n', "")
+    assert _codes(text) == {}
 
 
 def test_faults_that_can_never_be_injected() -> None:
