@@ -193,7 +193,7 @@ class CallSimulation:
 
     def server_for(self, tool_name: str) -> dict[str, Any] | None:
         """Where a webhook about `tool_name` goes ("" for the call's own messages), secrets included."""
-        return server_for(self.state.scenario, self.state.servers, tool_name)
+        return server_for(self.state.scenario, self.state.servers, tool_name, self.state.assistant_tools)
 
     def render(self, value: Any, path: tuple[str | int, ...]) -> Any:
         return self.state.render(value, path)

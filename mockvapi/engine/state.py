@@ -52,6 +52,9 @@ class CallState:
         self.tool_results: dict[str, dict[str, Any]] = {}
         # Full server configs (with secrets) for delivery; messages carry redacted copies.
         self.servers: dict[str, dict[str, Any] | None] = {}
+        # The tools of an assistant the server returned (assistant-request), by name, secrets included;
+        # None while the scenario's assistant (and its tools) runs the call.
+        self.assistant_tools: dict[str, dict[str, Any]] | None = None
         self.cursor = 0  # ms: where the next step starts
         self.turn = 0  # the next assistant speech turn
         self.step: int | None = None  # the scenario step being played

@@ -57,7 +57,7 @@ class Tools:
     def step(self, step: ToolStep) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         """A `tool:` step: the model's tool call, the server's reply (or the scripted one), the result."""
         call = self.call
-        definition = tool_definition(call.scenario, step.name)
+        definition = self.definition(step.name)
         arguments = call.render(step.arguments, ("tool", "arguments"))
         tool_call = ToolCall(
             id=call.fakes.tool_call_id(), function=ToolCallFunction(name=step.name, arguments=arguments)
@@ -70,7 +70,7 @@ class Tools:
             start + 30,
         )
         yield from call.flush()
-        server = server_for(call.scenario, call.servers, step.name)
+        server = server_for(call.scenario, call.servers, step.name, call.assistant_tools)
         timeout = float(server.get("timeoutSeconds", DEFAULT_TOOL_TIMEOUT)) if server else DEFAULT_TOOL_TIMEOUT
         hang_after = call.timing.hang_after if step.hang_after is None else step.hang_after
         scripted = self.scripted_reply(step, tool_call.id)
@@ -114,6 +114,25 @@ class Tools:
         call.tool_results[step.name] = {"result": result, "json": parsed, "status": reply.status}
         call.cursor = int(round(at + 50))
         yield from call.flush()
+
+    def definition(self, name: str) -> dict[str, Any]:
+        """The tool as the running assistant declares it: the scenario's, or the one of the assistant the
+        server returned (without its server's secret)."""
+        call = self.call
+        tools = call.assistant_tools
+        if tools is None:
+            return tool_definition(call.scenario, name)
+        if name in tools:
+            tool = tools[name]
+            server = tool.get("server")
+            return {**tool, "server": public_server(server)} if isinstance(server, dict) else dict(tool)
+        call.problem(
+            "unknown-tool",
+            f"the assistant the server returned has no tool {name!r}; Vapi's model could not call it "
+            "(the scenario's declaration is used)",
+            call.cursor,
+        )
+        return tool_definition(call.scenario, name)
 
     def scripted_reply(self, step: ToolStep, call_id: str) -> Reply:
         """The reply the scenario scripts for this step (what `simulate()` answers)."""
