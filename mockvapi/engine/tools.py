@@ -143,7 +143,8 @@ class Tools:
         else:
             value = render(step.result, ("tool", "result"))
             entry["result"] = value if isinstance(value, str) else compact_json(value)
-        body = {"results": [entry]} if step.status == 200 else {"error": "scripted failure"}
+        # Any 2xx is an answer (docs/decisions/tool-reply-status.md); other statuses carry a failure body.
+        body = {"results": [entry]} if 200 <= step.status < 300 else {"error": "scripted failure"}
         return Reply(step.status, body, step.latency, scripted=True)
 
     def result(self, reply: Reply, tool_call: ToolCall, step: ToolStep, at: float) -> str:
@@ -161,6 +162,9 @@ class Tools:
             return NO_RESULT
         body = reply.body
         results = body.get("results") if isinstance(body, dict) else None
+        if results is None and isinstance(body, dict) and isinstance(body.get("error"), str):
+            # ServerMessageResponseToolCalls.error: the call as a whole failed; its text is the result.
+            return self._single_line(body["error"], step, at)
         if not isinstance(results, list):
             problem("bad-tool-result", f"tool {step.name!r} reply has no `results` list: {body!r:.80}", at)
             return NO_RESULT
@@ -173,16 +177,27 @@ class Tools:
                 at,
             )
             return NO_RESULT
-        if "error" in match and match["error"] is not None:
-            value: Any = match["error"]
-        else:
-            value = match.get("result")
+        key = "error" if match.get("error") is not None else "result"
+        value: Any = match.get(key)
         if value is None:
             problem("bad-tool-result", f"tool {step.name!r} result for {tool_call.id} has neither result nor error", at)
             return NO_RESULT
-        text = value if isinstance(value, str) else compact_json(value)
+        if not isinstance(value, str):
+            # ToolCallResult.result/error are strings; Vapi's troubleshooting page lists objects and arrays
+            # among the shapes that give "No result returned" (docs/fidelity.md).
+            problem(
+                "bad-tool-result",
+                f"tool {step.name!r} {key} is {type(value).__name__}, not a string: {compact_json(value):.60}",
+                at,
+            )
+            return NO_RESULT
+        return self._single_line(value, step, at)
+
+    def _single_line(self, text: str, step: ToolStep, at: float) -> str:
         if "\n" in text or "\r" in text:
-            problem("bad-tool-result", f"tool {step.name!r} result is multi-line; Vapi needs a single-line string", at)
+            self.call.problem(
+                "bad-tool-result", f"tool {step.name!r} result is multi-line; Vapi needs a single-line string", at
+            )
             return NO_RESULT
         return text
 
