@@ -267,6 +267,8 @@ def template_context(
         "call": {"id": context.call["id"]} if context is not None else {},
         "tools": tool_results,
         "next_weekday": lambda day: next_weekday(start, day),
+        # A fake phone number in E.164 form, as Vapi's phone calls carry them (faker.phone_number is not).
+        "e164_phone_number": fakes.e164_phone_number,
         "today": lambda: start.isoformat(),
     }
 

@@ -63,7 +63,44 @@ def test_every_check_fires_at_its_place() -> None:
         "unknown-message-type": "29:45",
         "always-absent": "30:19",
     }
-    assert set(CODES) - set(found) == {"reply-within-hang", "fault-never-matches"}
+    assert set(CODES) - set(found) == {"reply-within-hang", "fault-never-matches", "customer-number-not-e164"}
+
+
+PHONE_CALL = """\
+version: 1
+name: phone
+call:
+  type: {type}
+  customer:
+    number: "{number}"
+steps:
+  - user: "Hello?"
+"""
+
+
+@pytest.mark.parametrize(("call_type", "number", "warned"), [
+    ("inboundPhoneCall", "{{ faker.phone_number }}", True),
+    ("outboundPhoneCall", "(269)575-9870", True),
+    ("inboundPhoneCall", "+1 415 555 0123", True),
+    ("inboundPhoneCall", "+14155550123", False),
+    ("outboundPhoneCall", "{{ e164_phone_number }}", False),
+    ("webCall", "(269)575-9870", False),  # only phone calls carry E.164 numbers
+])
+def test_a_phone_calls_customer_number_must_be_e164(call_type: str, number: str, warned: bool) -> None:
+    found = _codes(PHONE_CALL.format(type=call_type, number=number))
+    assert ("customer-number-not-e164" in found) == warned
+    if warned:
+        assert found["customer-number-not-e164"] == "6:13"
+
+
+def test_the_e164_fake_is_e164_and_seeded() -> None:
+    from mockvapi.qa.lint import E164
+    from mockvapi.fakes import Fakes
+
+    numbers = [Fakes(seed).e164_phone_number() for seed in range(50)]
+    assert all(E164.match(n) for n in numbers)
+    assert numbers == [Fakes(seed).e164_phone_number() for seed in range(50)]
+    assert len(set(numbers)) > 40
 
 
 def test_faults_that_can_never_be_injected() -> None:
