@@ -66,7 +66,8 @@ def register(sub: Any) -> None:
         "an invalid scenario. Without --to the calls use their scripted replies.",
     )
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO_OR_DIR")
-    p.add_argument("--to", metavar="URL", help="the webhook URL every server message is POSTed to")
+    p.add_argument("--to", metavar="URL", help="the calls' default server URL (the assistant's and phone "
+                   "number's; a tool with its own server.url keeps it unless --set changes it)")
     p.add_argument("--to-app", metavar="MODULE:ATTR", help=argparse.SUPPRESS)  # in-process app, for tests
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report here")
@@ -182,7 +183,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     bad = False
     for spec in specs:
         try:
-            scenario = load_scenario(spec, overrides)
+            # --to URL is the calls' default server, written into each scenario (tools keep their own).
+            scenario = load_scenario(spec, overrides, default_server=target if isinstance(target, str) else None)
             simulate(scenario)  # as `mockvapi validate`: a scenario its own script cannot play is invalid
             loaded.append(scenario)
         except ScenarioError as exc:
@@ -196,7 +198,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("mockvapi run: invalid scenario(s); nothing was run", file=sys.stderr)
         return USAGE
     progress = None if args.quiet else _progress(sys.stderr)
-    options = RunOptions(target=target, seed=args.seed, profile=args.profile, jobs=args.jobs)
+    options = RunOptions(
+        target=None if isinstance(target, str) else target,
+        seed=args.seed,
+        profile=args.profile,
+        jobs=args.jobs,
+        live=isinstance(target, str),
+    )
     results = run(loaded, options, progress)
     label = args.to or (f"in-process app {args.to_app}" if args.to_app else None)
     print_summary(results, sys.stdout, time.perf_counter() - started)
