@@ -162,6 +162,8 @@ class MockServer(Generic[CallT]):
             assistant=dict(assistant) if assistant else None,
             phone_number=phone,
             assistant_request=assistant_request,
+            # An assistant-request reply's assistantId names an assistant created through this REST API.
+            find_assistant=self.backend.assistants.get,
         )
         websocket = record.type == "vapi.websocketCall"
         self.vapi.start_call(
