@@ -115,7 +115,7 @@ class CallState:
             history_len = min(event.history_len, self._announced)
             at_ms = max(event.at_ms, self._last_ms)
             self._advance(event.message, at_ms)
-            event = Event(at_ms, event.message, history_len, event.step, event.seq, self._live)  # type: ignore[arg-type]
+            event = Event(at_ms, event.message, history_len, event.step, event.seq, self._live)
             self._last_ms = event.at_ms
             self.events.append(event)
             yield event

@@ -1,11 +1,13 @@
 """Request-body checks below the DTO tables: the spec's nested DTOs, in class-validator's words.
 
-The REST API (mockvapi/server/backend.py) checks a body's top-level properties with its tables; what lies inside an object they only know
-as ``Field("object")`` (a phone number's ``fallbackDestination``, an assistant's ``voice``, ``model``,
-``server.backoffPlan``...) is checked here against the schemas tools/gen_request_schemas.py
-extracted from the official spec into ``request_schemas.json`` (shipped with the package; the 3 MB
-spec is not). Vapi validates nested DTOs too (NestJS ValidationPipe, whitelist +
-forbidNonWhitelisted), so a bad nested value is a 400, and the mock never echoes it back.
+The REST API (mockvapi/server/backend.py) checks a body's top-level properties with its tables;
+what lies inside an object they only know as ``Field("object")`` (a phone number's
+``fallbackDestination``, an assistant's ``voice``, ``model``, ``server.backoffPlan``...) is checked
+here against the schemas tools/gen_request_schemas.py extracted from the official spec into
+``request_schemas.json`` (shipped with the package; the 3 MB spec is not). Vapi validates nested DTOs
+too (NestJS ValidationPipe, whitelist + forbidNonWhitelisted), so a bad nested value is a 400, and
+the mock never echoes it back. The call engine checks an assistant-request reply's assistant with the
+same schemas (`RequestSchemas.body_errors`), which is why they live below it.
 
 The checker understands the subset of JSON Schema the extracted file uses: ``type`` (string,
 number, integer, boolean, object, array), ``enum``, ``required``, ``properties`` (closed unless

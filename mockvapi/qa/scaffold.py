@@ -25,8 +25,8 @@ _TEMPLATE = """\
 #   mockvapi run {file} --to http://127.0.0.1:8000/vapi/webhook
 #
 # Durations are seconds (2), or strings like 650ms, 1.4s, 2m. Strings may use templates:
-# {{{{ faker.name }}}}, {{{{ e164_phone_number }}}}, {{{{ customer.name }}}}, {{{{ next_weekday('tuesday') }}}}, and after a tool step
-# {{{{ tools.<tool name>.json.<field> }}}} (the tool's result, parsed as JSON).
+# {{{{ faker.name }}}}, {{{{ e164_phone_number }}}}, {{{{ customer.name }}}}, {{{{ next_weekday('tuesday') }}}},
+# and after a tool step {{{{ tools.<tool name>.json.<field> }}}} (the tool's result, parsed as JSON).
 
 version: 1                        # the scenario language version (always 1)
 name: {name}                      # shown in reports and JUnit

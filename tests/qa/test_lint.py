@@ -94,8 +94,8 @@ def test_a_phone_calls_customer_number_must_be_e164(call_type: str, number: str,
 
 
 def test_the_e164_fake_is_e164_and_seeded() -> None:
-    from mockvapi.qa.lint import E164
     from mockvapi.fakes import Fakes
+    from mockvapi.qa.lint import E164
 
     numbers = [Fakes(seed).e164_phone_number() for seed in range(50)]
     assert all(E164.match(n) for n in numbers)

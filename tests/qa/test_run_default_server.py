@@ -119,4 +119,5 @@ def test_the_default_server_keeps_the_rest_of_its_block(tmp_path: Path) -> None:
     assert (server.url, server.secret, server.timeoutSeconds) == ("http://127.0.0.1:8/hook", "assistant-secret", 5)
     lookup, note = loaded.scenario.assistant.tools
     assert lookup.server is not None and lookup.server.url == "http://127.0.0.1:9/tools"
-    assert note.server is not None and (note.server.url, note.server.secret) == ("http://127.0.0.1:8/hook", "note-secret")
+    assert note.server is not None
+    assert (note.server.url, note.server.secret) == ("http://127.0.0.1:8/hook", "note-secret")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from mockvapi.errors import BadRequest
 from mockvapi.models.dto import request_schemas
 from mockvapi.server.backend import ASSISTANT_FIELDS, validate_body
-from mockvapi.errors import BadRequest
 
 from .conftest import ResponseLog
 from .test_control_plane import Served, served
