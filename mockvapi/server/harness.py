@@ -401,6 +401,10 @@ class _RecordUpdater:
         update: dict[str, Any] = {}
         if kind == "status-update":
             update["status"] = wire["status"]
+            # An assistant-request reply's assistantId becomes the call's (the call carries it from then on).
+            assistant_id = (wire.get("call") or {}).get("assistantId")
+            if isinstance(assistant_id, str) and self.record.data.get("assistantId") != assistant_id:
+                update["assistantId"] = assistant_id
             if wire["status"] == "in-progress":
                 update["startedAt"] = iso_from_ms(int(wire["timestamp"]))
             if wire.get("endedReason"):

@@ -81,6 +81,7 @@ async def test_assistant_id_names_an_assistant_created_through_rest(mock: Served
     created = await mock.assistant(name="Stored", firstMessage="Hello from a stored assistant.")
     record, receiver = await inbound(mock, {"assistantId": created["id"]})
     try:
+        assert record["assistantId"] == created["id"]
         assert [m["message"] for m in record["messages"] if m["role"] == "bot"][0] == created["firstMessage"]
         last = receiver.messages(record["id"])[-1]
         assert last["assistant"]["name"] == "Stored" and last["call"]["assistantId"] == created["id"]
