@@ -49,6 +49,12 @@ class Fakes:
         area = self.ids.randint(201, 989)
         return f"+1{area}55501{self.ids.randint(0, 99):02d}"
 
+    def e164_phone_number(self) -> str:
+        """A phone number as Vapi carries them (E.164, e.g. `+12125550147`), for templates: drawn from the
+        seeded Faker stream (not the ids'), in the 555-01xx range reserved for fiction."""
+        faker = self.faker
+        return f"+1{faker.random_int(201, 989)}55501{faker.random_int(0, 99):02d}"
+
     def jitter(self, value: float, fraction: float) -> float:
         if fraction <= 0:
             return value

@@ -1,9 +1,9 @@
-"""Regenerate mockvapi/server/request_schemas.json from the official spec (../shared/vapi/openapi.json).
+"""Regenerate mockvapi/models/request_schemas.json from the official spec (../shared/vapi/openapi.json).
 
 The fake REST API checks request bodies at two depths: backend.py's hand-written DTO tables (top
 level, class-validator messages) and, below them, these schemas. The file holds the request-body
 DTOs of the implemented operations and every schema they ``$ref``, cut down to the keywords the
-runtime checker (mockvapi/server/nested.py) understands and normalised for the spec's known bugs:
+runtime checker (mockvapi/models/dto.py) understands and normalised for the spec's known bugs:
 
 * ``oneOf`` -> ``anyOf``: the unions overlap (as ../shared/vapi/validate.py reads them); each union of
   objects gets ``x-discriminator`` ({"property", "mapping": value -> member indices}), inferred from
@@ -33,7 +33,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT.parent / "shared" / "vapi" / "openapi.json"
-OUT = ROOT / "mockvapi" / "server" / "request_schemas.json"
+OUT = ROOT / "mockvapi" / "models" / "request_schemas.json"
 PREFIX = "#/components/schemas/"
 
 # Request bodies of the implemented operations (routes.py); /call/web is not in the spec's paths.

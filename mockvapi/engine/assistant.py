@@ -4,17 +4,26 @@ destination to forward to, or an error)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Generator
 from typing import Any
 
-from mockvapi.engine.context import CallOverrides, apply_subscriptions, full_server, redacted, server_wire
+from mockvapi.engine.context import (
+    CallOverrides,
+    apply_subscriptions,
+    full_server,
+    public_server,
+    redacted,
+    server_wire,
+)
 from mockvapi.engine.events import Ask, Event, Reply, Waiting, floored
 from mockvapi.engine.lifecycle import Lifecycle
 from mockvapi.engine.state import CallState
 from mockvapi.engine.tools import tool_definition
+from mockvapi.models.dto import request_schemas
 from mockvapi.models.messages import AssistantRequest, StatusUpdate
 
-__all__ = ["ASSISTANT_REQUEST_TIMEOUT", "AssistantSource"]
+__all__ = ["ASSISTANT_REQUEST_TIMEOUT", "AssistantSource", "destination_errors", "redacted_assistant"]
 
 # Vapi waits 7.5 s for the answer to assistant-request.
 ASSISTANT_REQUEST_TIMEOUT = 7.5
@@ -63,14 +72,26 @@ class AssistantSource:
             out = {**out, **self.overrides.assistant}
         return out
 
+    def scripted_reply(self) -> dict[str, Any]:
+        """What the scenario's own server answers to assistant-request: the scenario's assistant, with its
+        subscriptions (a reply is used as returned, so it must carry them itself)."""
+        assistant = self.scenario_assistant()
+        spec = self.call.scenario.assistant
+        for key in ("serverMessages", "clientMessages"):
+            value = getattr(spec, key)
+            if value is not None and key not in assistant:
+                assistant[key] = list(value)
+        return {"assistant": assistant}
+
     def request(self) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         """assistant-request to the phone number's server; its reply decides the call's assistant (or ends
-        the call)."""
+        the call), judged as Vapi judges it (ServerMessageResponseAssistantRequest): `error` first, then
+        `destination`, then `assistant` / `assistantId` (with `assistantOverrides`)."""
         call = self.call
         context = call.context
         event = call.emit(0, AssistantRequest())
         yield from call.flush()
-        scripted = Reply(200, {"assistant": self.scenario_assistant()}, 0.25, scripted=True)
+        scripted = Reply(200, self.scripted_reply(), 0.25, scripted=True)
         answer = yield Ask(
             "assistant-request",
             event,
@@ -92,30 +113,106 @@ class AssistantSource:
         if isinstance(body.get("error"), str):
             yield from end(at + 200, "assistant-request-returned-error", body["error"])
             return
-        if isinstance(body.get("destination"), dict):
+        destination = body.get("destination")
+        if destination is not None:
+            problems = destination_errors(destination)
+            if problems:
+                yield from self._invalid(at, "destination", problems)
+                return
             context.assistant = None
-            call.emit(at + 50, StatusUpdate(status="forwarding", destination=body["destination"]))
+            call.emit(at + 50, StatusUpdate(status="forwarding", destination=destination))
             yield from end(at + 1000, "assistant-request-returned-forwarding-phone-number", None)
             return
-        assistant = body.get("assistant")
-        spec = call.scenario.assistant
-        if isinstance(assistant, dict):
-            merged = {**self.scenario_assistant(), **assistant}
-            apply_subscriptions(context, merged, spec)
-            merged.pop("serverMessages", None)
-            merged.pop("clientMessages", None)
-            call.servers["assistant"] = full_server(merged)
-            context.assistant = redacted(merged)
-            return
-        elif isinstance(body.get("assistantId"), str):
-            assistant_dict = self.scenario_assistant()
-            call.servers["assistant"] = full_server(assistant_dict)
-            context.assistant = redacted(assistant_dict)
-            context.call["assistantId"] = body["assistantId"]
-        else:
+        assistant: Any = body.get("assistant")
+        assistant_id = body.get("assistantId")
+        if assistant is None and isinstance(assistant_id, str):
+            if self.overrides.find_assistant is None:
+                # No REST API behind this call (simulate(), `mockvapi run`): the scenario's assistant stands
+                # in for the one the id names.
+                context.call["assistantId"] = assistant_id
+                self.use(self.scripted_reply()["assistant"], scenario_routing=True)
+                return
+            else:
+                stored = self.overrides.find_assistant(assistant_id)
+                if stored is None:
+                    call.problem("assistant-not-found", f"assistant-request returned assistantId "
+                                 f"{assistant_id!r}, which names no assistant", at)
+                    yield from end(at + 200, "assistant-not-found", None)
+                    return
+                assistant = copy.deepcopy(dict(stored))
+            context.call["assistantId"] = assistant_id
+        elif assistant is not None and not reply.scripted:
+            # The scenario's own assistant (the scripted reply) may use mockvapi's legacy `server.secret`,
+            # which the spec's Server lacks; a real reply is held to the spec.
+            problems = request_schemas().body_errors(assistant, "CreateAssistantDTO")
+            if problems:
+                yield from self._invalid(at, "assistant", problems)
+                return
+        if not isinstance(assistant, dict):
             call.problem(
                 "assistant-request-failed", "reply has none of assistant, assistantId, destination, error", at
             )
             yield from end(at + 200, "assistant-request-returned-no-assistant", None)
             return
-        apply_subscriptions(context, context.assistant, spec)
+        overrides = body.get("assistantOverrides")
+        if overrides is not None:
+            problems = request_schemas().body_errors(overrides, "AssistantOverrides")
+            if problems:
+                yield from self._invalid(at, "assistantOverrides", problems)
+                return
+            assistant = {**assistant, **{k: v for k, v in overrides.items() if k != "variableValues"}}
+        self.use(assistant, scenario_routing=reply.scripted)
+
+    def use(self, assistant: dict[str, Any], *, scenario_routing: bool) -> None:
+        """Run the call with `assistant` as returned: nothing of the scenario's assistant (server, tools,
+        subscriptions) leaks in; what it omits takes Vapi's defaults, and with no `server` of its own its
+        webhooks go to the phone number's server (routing falls back to it).
+
+        `scenario_routing`: the assistant is the scenario's own (its scripted reply), whose tool servers
+        (with their secrets, which the assistant object never shows) route its tool calls."""
+        call = self.call
+        apply_subscriptions(call.context, assistant, None)
+        used = {k: v for k, v in assistant.items() if k not in ("serverMessages", "clientMessages")}
+        call.servers["assistant"] = full_server(used)
+        tools: dict[str, dict[str, Any]] = {}
+        model = used.get("model")
+        for tool in (model.get("tools") if isinstance(model, dict) else None) or []:
+            function = tool.get("function") if isinstance(tool, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("name"), str):
+                tools[function["name"]] = tool
+        call.assistant_tools = None if scenario_routing else tools
+        call.context.assistant = redacted_assistant(used)
+
+    def _invalid(self, at: int, what: str, problems: list[str]) -> Generator[Event | Ask, Reply | Waiting | None, None]:
+        """The reply's `what` fails the spec's validation: Vapi ends the call, the messages are recorded."""
+        shown = "; ".join(problems[:8]) + (f" (and {len(problems) - 8} more)" if len(problems) > 8 else "")
+        self.call.problem("invalid-assistant", f"assistant-request reply's {what} is invalid: {shown}", at)
+        yield from self.lifecycle.end(at + 200, "assistant-request-returned-invalid-assistant", None)
+
+
+def destination_errors(destination: object) -> list[str]:
+    """The spec's validation of a transfer destination (a number or a SIP address), as Vapi words it."""
+    kind = destination.get("type") if isinstance(destination, dict) else None
+    dto = {"number": "TransferDestinationNumber", "sip": "TransferDestinationSip"}.get(kind) if isinstance(
+        kind, str) else None
+    if dto is None:
+        return ["destination.type must be one of the following values: number, sip"]
+    out = []
+    for message in request_schemas().body_errors(destination, dto):
+        lead = "property " if message.startswith("property ") else ""
+        out.append(f"{lead}destination.{message.removeprefix(lead)}")
+    return out
+
+
+def redacted_assistant(assistant: dict[str, Any]) -> dict[str, Any]:
+    """The assistant as messages carry it: no server secret, its own or its tools'."""
+    out = redacted(assistant) or {}
+    model = out.get("model")
+    if isinstance(model, dict) and isinstance(model.get("tools"), list):
+        tools = [
+            {**t, "server": public_server(t["server"])} if isinstance(t, dict) and isinstance(t.get("server"), dict)
+            else t
+            for t in model["tools"]
+        ]
+        out = {**out, "model": {**model, "tools": tools}}
+    return out

@@ -57,6 +57,9 @@ class CallOverrides:
     assistant: Mapping[str, Any] | None = None  # the assistant the call runs, merged over the scenario's
     phone_number: Mapping[str, Any] | None = None
     assistant_request: bool | None = None  # ask the server for the assistant first (inbound calls)
+    # The assistants the REST API holds, by id (the server layer's lookup): how an assistant-request reply's
+    # `assistantId` is resolved. None: no REST API behind the call; the scenario's assistant stands in.
+    find_assistant: Callable[[str], Mapping[str, Any] | None] | None = None
 
 
 @dataclass
@@ -187,13 +190,13 @@ def build_context(
     return CallSetup(ctx, assistant_request, audio_format, servers)
 
 
-def apply_subscriptions(ctx: CallContext, assistant: Mapping[str, Any] | None, spec: Assistant) -> None:
-    """The assistant's serverMessages/clientMessages (else the scenario's, else Vapi's defaults) decide
-    what each side receives."""
+def apply_subscriptions(ctx: CallContext, assistant: Mapping[str, Any] | None, spec: Assistant | None) -> None:
+    """The assistant's serverMessages/clientMessages (else the scenario's, if `spec` is given, else Vapi's
+    defaults) decide what each side receives."""
     if assistant is None:
         return
-    server = assistant.get("serverMessages", spec.serverMessages)
-    client = assistant.get("clientMessages", spec.clientMessages)
+    server = assistant.get("serverMessages", spec.serverMessages if spec is not None else None)
+    client = assistant.get("clientMessages", spec.clientMessages if spec is not None else None)
     ctx.server_messages = tuple(server) if isinstance(server, list) else DEFAULT_SERVER_MESSAGES
     ctx.client_messages = tuple(client) if isinstance(client, list) else DEFAULT_CLIENT_MESSAGES
 
@@ -202,12 +205,21 @@ def apply_subscriptions(ctx: CallContext, assistant: Mapping[str, Any] | None, s
 
 
 def server_for(
-    scenario: Scenario, servers: Mapping[str, dict[str, Any] | None], tool_name: str
+    scenario: Scenario,
+    servers: Mapping[str, dict[str, Any] | None],
+    tool_name: str,
+    tools: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
-    """tool's server > assistant's > phone number's (PROTOCOL.md section 1a)."""
-    for tool in scenario.assistant.tools:
-        if tool.name == tool_name and tool.server is not None and tool.server.url:
-            return server_wire(tool.server.model_dump(exclude_none=True))
+    """tool's server > assistant's > phone number's (PROTOCOL.md section 1a). `tools`: the tools of an
+    assistant the server returned (by name), which replace the scenario's."""
+    if tools is not None:
+        server = (tools.get(tool_name) or {}).get("server") if tool_name else None
+        if isinstance(server, Mapping) and server.get("url"):
+            return dict(server)
+    else:
+        for tool in scenario.assistant.tools:
+            if tool.name == tool_name and tool.server is not None and tool.server.url:
+                return server_wire(tool.server.model_dump(exclude_none=True))
     for owner in ("assistant", "phone"):
         server = servers.get(owner)
         if server is not None and server.get("url"):
@@ -255,6 +267,8 @@ def template_context(
         "call": {"id": context.call["id"]} if context is not None else {},
         "tools": tool_results,
         "next_weekday": lambda day: next_weekday(start, day),
+        # A fake phone number in E.164 form, as Vapi's phone calls carry them (faker.phone_number is not).
+        "e164_phone_number": fakes.e164_phone_number,
         "today": lambda: start.isoformat(),
     }
 

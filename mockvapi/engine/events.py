@@ -23,6 +23,9 @@ class Event:
     history_len: int
     step: int | None
     seq: int
+    # The Call's fields that change while it plays (status, startedAt, endedAt, endedReason, cost), as they
+    # stand when this message goes out; set when the event is flushed (shared between events, never changed).
+    live: Mapping[str, Any] | None = None
 
     @property
     def at(self) -> float:

@@ -184,11 +184,14 @@ class CallPlayer:
         """Play the call to its end. Scenario errors raise ScenarioError; failing targets never raise.
 
         `wait_for_client`: real seconds to wait for a client (a websocket peer) to join before the call
-        starts, as a `vapi.websocket` call waits for its transport; the call starts anyway after that.
+        starts, as a `vapi.websocket` call waits for its transport. When none joins, a `vapi.websocket`
+        call ends `silence-timed-out` (no audio reached Vapi), recorded; any other call starts anyway.
         """
         if wait_for_client is not None and not self.clients:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.client_joined.wait(), wait_for_client)
+            if not self.clients and self.sim.context.call.get("type") == "vapi.websocketCall":
+                self.sim.unjoined(wait_for_client)
         self._base = self.clock.now()
         try:
             await self._play()

@@ -128,12 +128,19 @@ class CallSimulation:
         state.servers.update(setup.servers)
         self.assistant_request = setup.assistant_request
         self.audio_format = setup.audio_format  # the websocket transport's audio format (off the wire)
+        self._unjoined: str | None = None
 
     # -- the call -----------------------------------------------------------------------------
 
     def run(self) -> Steps:
         """Yield the call's events in order; yield an Ask where a reply is needed and expect a Reply."""
         state = self.state
+        if self._unjoined is not None:
+            # A vapi.websocket call nobody joined hears no audio, not even silence: Vapi ends it as a
+            # silent call (PROTOCOL.md 1c), before anything is said.
+            state.problem("no-client", self._unjoined, 0)
+            yield from self._lifecycle.end(0, "silence-timed-out", None)
+            return
         if self.assistant_request:
             yield from self._assistant.request()
         if state.ended():
@@ -192,6 +199,10 @@ class CallSimulation:
 
     # -- what drivers and transports use --------------------------------------------------------
 
+    def unjoined(self, waited: float) -> None:
+        """No client joined this (vapi.websocket) call within `waited` seconds: it ends silence-timed-out."""
+        self._unjoined = f"no client joined the {self.context.call.get('type')} within {waited:g}s"
+
     def control(self, message: Mapping[str, Any], at: float) -> None:
         """Queue an inbound control message; it takes effect at the next step boundary."""
         self._controls.add(message, at)
@@ -203,7 +214,7 @@ class CallSimulation:
 
     def server_for(self, tool_name: str) -> dict[str, Any] | None:
         """Where a webhook about `tool_name` goes ("" for the call's own messages), secrets included."""
-        return server_for(self.state.scenario, self.state.servers, tool_name)
+        return server_for(self.state.scenario, self.state.servers, tool_name, self.state.assistant_tools)
 
     def render(self, value: Any, path: tuple[str | int, ...]) -> Any:
         return self.state.render(value, path)

@@ -11,11 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from mockvapi.engine.context import CallContext, template_context
+from mockvapi.engine.context import CallContext, iso, template_context
 from mockvapi.engine.events import Event, SimProblem, StepError
 from mockvapi.engine.settings import CallSettings
 from mockvapi.fakes import Fakes
-from mockvapi.models.messages import ConversationUpdate, HistoryItem, Message, openai_format
+from mockvapi.models.messages import (
+    ConversationUpdate,
+    EndOfCallReport,
+    HistoryItem,
+    Message,
+    StatusUpdate,
+    openai_format,
+)
 from mockvapi.scenario import templating
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Scenario
@@ -53,6 +60,9 @@ class CallState:
         self.tool_results: dict[str, dict[str, Any]] = {}
         # Full server configs (with secrets) for delivery; messages carry redacted copies.
         self.servers: dict[str, dict[str, Any] | None] = {}
+        # The tools of an assistant the server returned (assistant-request), by name, secrets included;
+        # None while the scenario's assistant (and its tools) runs the call.
+        self.assistant_tools: dict[str, dict[str, Any]] | None = None
         self.cursor = 0  # ms: where the next step starts
         self.turn = 0  # the next assistant speech turn
         self.step: int | None = None  # the scenario step being played
@@ -66,6 +76,8 @@ class CallState:
         self._seq = 0
         self._last_ms = 0
         self._announced = 0  # history items announced by the conversation-updates flushed so far
+        # What message.call says of the call's progress so far (see `_advance`).
+        self._live: dict[str, Any] | None = None
 
     @property
     def context(self) -> CallContext:
@@ -116,11 +128,32 @@ class CallState:
             # interrupting user starts speaking before the cut turn is committed) must not carry that
             # history in its artifact yet.
             history_len = min(event.history_len, self._announced)
-            if event.at_ms < self._last_ms or history_len != event.history_len:
-                event = Event(max(event.at_ms, self._last_ms), event.message, history_len, event.step, event.seq)
+            at_ms = max(event.at_ms, self._last_ms)
+            self._advance(event.message, at_ms)
+            event = Event(at_ms, event.message, history_len, event.step, event.seq, self._live)
             self._last_ms = event.at_ms
             self.events.append(event)
             yield event
+
+    def _advance(self, message: Message, at_ms: int) -> None:
+        """The Call as Vapi holds it when `message` goes out: its status, `startedAt` once in progress,
+        `endedAt` and `endedReason` once ended, and `cost` on the end-of-call-report."""
+        if self._live is None:
+            # Before its first status-update a call is queued (POST /call answers so), or ringing when it
+            # is an inbound call (its assistant-request goes out while the phone rings).
+            inbound = self.context.call.get("type") == "inboundPhoneCall"
+            self._live = {"status": "ringing" if inbound else "queued"}
+        if isinstance(message, StatusUpdate):
+            live = {**self._live, "status": message.status}
+            if message.status == "in-progress":
+                live["startedAt"] = iso(self.start_ms + at_ms)
+            elif message.status == "ended":
+                live["endedAt"] = iso(self.start_ms + at_ms)
+                if message.ended_reason is not None:
+                    live["endedReason"] = message.ended_reason
+            self._live = live
+        elif isinstance(message, EndOfCallReport) and message.cost is not None:
+            self._live = {**self._live, "cost": message.cost}
 
     def remember(self, item: HistoryItem, at_ms: float) -> Event | None:
         """Append to history and announce it with a conversation-update."""

@@ -68,7 +68,7 @@ def render_message(
     if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
         n = event.history_len
         out["artifact"] = {"messages": history[:n], "messagesOpenAIFormatted": history_openai[:n]}
-    out["call"] = context.call
+    out["call"] = {**context.call, **event.live} if event.live else context.call
     if context.assistant is not None and not isinstance(event.message, AssistantRequest):
         out["assistant"] = context.assistant
     if context.customer is not None:

@@ -57,7 +57,7 @@ class Tools:
     def step(self, step: ToolStep) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         """A `tool:` step: the model's tool call, the server's reply (or the scripted one), the result."""
         call = self.call
-        definition = tool_definition(call.scenario, step.name)
+        definition = self.definition(step.name)
         arguments = call.render(step.arguments, ("tool", "arguments"))
         tool_call = ToolCall(
             id=call.fakes.tool_call_id(), function=ToolCallFunction(name=step.name, arguments=arguments)
@@ -72,7 +72,7 @@ class Tools:
             start + 30,
         )
         yield from call.flush()
-        server = server_for(call.scenario, call.servers, step.name)
+        server = server_for(call.scenario, call.servers, step.name, call.assistant_tools)
         timeout = float(server.get("timeoutSeconds", DEFAULT_TOOL_TIMEOUT)) if server else DEFAULT_TOOL_TIMEOUT
         hang_after = call.timing.hang_after if step.hang_after is None else step.hang_after
         scripted = self.scripted_reply(step, tool_call.id)
@@ -117,6 +117,25 @@ class Tools:
         call.cursor = int(round(at + 50))
         yield from call.flush()
 
+    def definition(self, name: str) -> dict[str, Any]:
+        """The tool as the running assistant declares it: the scenario's, or the one of the assistant the
+        server returned (without its server's secret)."""
+        call = self.call
+        tools = call.assistant_tools
+        if tools is None:
+            return tool_definition(call.scenario, name)
+        if name in tools:
+            tool = tools[name]
+            server = tool.get("server")
+            return {**tool, "server": public_server(server)} if isinstance(server, dict) else dict(tool)
+        call.problem(
+            "unknown-tool",
+            f"the assistant the server returned has no tool {name!r}; Vapi's model could not call it "
+            "(the scenario's declaration is used)",
+            call.cursor,
+        )
+        return tool_definition(call.scenario, name)
+
     def scripted_reply(self, step: ToolStep, call_id: str) -> Reply:
         """The reply the scenario scripts for this step (what `simulate()` answers)."""
         render = self.call.render
@@ -126,7 +145,8 @@ class Tools:
         else:
             value = render(step.result, ("tool", "result"))
             entry["result"] = value if isinstance(value, str) else compact_json(value)
-        body = {"results": [entry]} if step.status == 200 else {"error": "scripted failure"}
+        # Any 2xx is an answer (docs/decisions/tool-reply-status.md); other statuses carry a failure body.
+        body = {"results": [entry]} if 200 <= step.status < 300 else {"error": "scripted failure"}
         return Reply(step.status, body, step.latency, scripted=True)
 
     def result(self, reply: Reply, tool_call: ToolCall, step: ToolStep, at: float) -> str:
@@ -144,6 +164,9 @@ class Tools:
             return NO_RESULT
         body = reply.body
         results = body.get("results") if isinstance(body, dict) else None
+        if results is None and isinstance(body, dict) and isinstance(body.get("error"), str):
+            # ServerMessageResponseToolCalls.error: the call as a whole failed; its text is the result.
+            return self._single_line(body["error"], step, at)
         if not isinstance(results, list):
             problem("bad-tool-result", f"tool {step.name!r} reply has no `results` list: {body!r:.80}", at)
             return NO_RESULT
@@ -156,16 +179,27 @@ class Tools:
                 at,
             )
             return NO_RESULT
-        if "error" in match and match["error"] is not None:
-            value: Any = match["error"]
-        else:
-            value = match.get("result")
+        key = "error" if match.get("error") is not None else "result"
+        value: Any = match.get(key)
         if value is None:
             problem("bad-tool-result", f"tool {step.name!r} result for {tool_call.id} has neither result nor error", at)
             return NO_RESULT
-        text = value if isinstance(value, str) else compact_json(value)
+        if not isinstance(value, str):
+            # ToolCallResult.result/error are strings; Vapi's troubleshooting page lists objects and arrays
+            # among the shapes that give "No result returned" (docs/fidelity.md).
+            problem(
+                "bad-tool-result",
+                f"tool {step.name!r} {key} is {type(value).__name__}, not a string: {compact_json(value):.60}",
+                at,
+            )
+            return NO_RESULT
+        return self._single_line(value, step, at)
+
+    def _single_line(self, text: str, step: ToolStep, at: float) -> str:
         if "\n" in text or "\r" in text:
-            problem("bad-tool-result", f"tool {step.name!r} result is multi-line; Vapi needs a single-line string", at)
+            self.call.problem(
+                "bad-tool-result", f"tool {step.name!r} result is multi-line; Vapi needs a single-line string", at
+            )
             return NO_RESULT
         return text
 

@@ -68,8 +68,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO_OR_DIR",
                    help="scenario files, bundled scenario names or folders of scenarios")
-    p.add_argument("--to", metavar="URL",
-                   help="the webhook URL every server message is POSTed to (default: none, scripted replies)")
+    p.add_argument("--to", metavar="URL", help="the calls' default server URL (the assistant's and phone "
+                   "number's; a tool with its own server.url keeps it unless --set changes it)")
     p.add_argument("--to-app", metavar="MODULE:ATTR", help=argparse.SUPPRESS)  # in-process app, for tests
     p.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     p.add_argument("--html", metavar="FILE", help="write a self-contained HTML report here")
@@ -192,7 +192,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     bad = False
     for spec in specs:
         try:
-            scenario = load_scenario(spec, overrides)
+            # --to URL is the calls' default server, written into each scenario (tools keep their own).
+            scenario = load_scenario(spec, overrides, default_server=target if isinstance(target, str) else None)
             simulate(scenario)  # as `mockvapi validate`: a scenario its own script cannot play is invalid
             loaded.append(scenario)
         except ScenarioError as exc:
@@ -212,8 +213,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not loaded:
             print(f"mockvapi run: no scenario matches -k {args.pattern!r}", file=sys.stderr)
             return USAGE
-    options = RunOptions(target=target, seed=args.seed, profile=args.profile, jobs=args.jobs,
-                         fail_fast=args.fail_fast)
+    options = RunOptions(
+        target=None if isinstance(target, str) else target,
+        seed=args.seed,
+        profile=args.profile,
+        jobs=args.jobs,
+        live=isinstance(target, str),
+        fail_fast=args.fail_fast,
+    )
     results = run(loaded, options, progress)
     if len(results) < len(loaded):
         print(f"mockvapi run: stopped at the first failure (-x); {len(loaded) - len(results)} scenario(s) not run",

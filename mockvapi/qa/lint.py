@@ -8,10 +8,11 @@ simulator with its own seed, so "later than the text lasts" means what the scena
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from mockvapi.engine.simulator import simulate
+from mockvapi.engine.simulator import CallSimulation, StepError, simulate
 from mockvapi.errors import ScenarioError, SourceLocation
 from mockvapi.models.enums import CLIENT_MESSAGE_NAMES, SERVER_MESSAGE_NAMES
 from mockvapi.models.messages import (
@@ -54,6 +55,7 @@ CODES: dict[str, str] = {
     "voicemail-undetected": "an `end: voicemail` on a call where Vapi detects no voicemail (outbound + "
     "voicemailDetection)",
     "speaks-before-user": "firstMessageMode assistant-waits-for-user, but the assistant speaks before the user",
+    "customer-number-not-e164": "a phone call's customer.number is not in E.164 form (+ and up to 15 digits)",
 }
 
 # The endings an assistant setting decides (engine/endings.py), and the setting that decides each.
@@ -62,6 +64,8 @@ _SETTING_ENDINGS = {
     "silence-timed-out": "assistant.silenceTimeoutSeconds (default 30 s)",
     "assistant-said-end-call-phrase": "assistant.endCallPhrases",
 }
+# E.164: a + then the country code and number, 15 digits at most, no spaces or punctuation.
+E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,27 @@ def _checks(loaded: LoadedScenario) -> Check:
     yield from _interruptions(s)
     yield from _faults(s)
     yield from _settings(s)
+    yield from _customer_number(loaded)
+
+
+def _customer_number(loaded: LoadedScenario) -> Check:
+    """Vapi's phone calls carry E.164 numbers: a customer.number that renders to anything else (e.g.
+    `{{ faker.phone_number }}`, `(269)575-9870`) is not what a handler will see from Vapi."""
+    s = loaded.scenario
+    if s.call.type not in ("inboundPhoneCall", "outboundPhoneCall") or not s.call.customer.number:
+        return
+    try:
+        customer = CallSimulation(loaded).context.customer or {}
+    except (ScenarioError, StepError):
+        return  # `validate` reports what cannot be rendered
+    number = customer.get("number")
+    if isinstance(number, str) and not E164.match(number):
+        yield (
+            ("call", "customer", "number"),
+            "customer-number-not-e164",
+            f"customer.number renders as {number!r}, not E.164 (Vapi sends e.g. '+14155550123'); "
+            "use {{ e164_phone_number }} for a fake one",
+        )
 
 
 def _rates(s: Scenario) -> Check:

@@ -25,7 +25,15 @@ from mockvapi.scenario import loader as _loader
 from mockvapi.scenario.loader import LoadedScenario, PathKey, SourceMap, parse_yaml
 from mockvapi.scenario.schema import AssistantTurn, End, Scenario, Silence, UserTurn
 
-__all__ = ["Override", "OverrideError", "apply_overrides", "load_scenario", "load_text_with", "parse_override"]
+__all__ = [
+    "Override",
+    "OverrideError",
+    "apply_overrides",
+    "load_scenario",
+    "load_text_with",
+    "parse_override",
+    "with_default_server",
+]
 
 # Step bodies that may be written as a bare scalar, and the key that scalar stands for.
 _SHORTHANDS: dict[type[BaseModel], str] = {UserTurn: "say", AssistantTurn: "say", Silence: "duration", End: "reason"}
@@ -169,8 +177,37 @@ def _put(node: Any, key: str | int, value: Any) -> None:
 # Loading with overrides
 
 
-def load_scenario(spec: str | Path, overrides: list[Override] | None = None) -> LoadedScenario:
+def with_default_server(data: dict[str, Any], url: str) -> dict[str, Any]:
+    """`mockvapi run --to URL`: `url` becomes the call's default server (the assistant's, and the phone
+    number's where the scenario gives it one), keeping what else that server block says (its `secret`,
+    `headers`, `credential`... travel with it). A tool's own server keeps its URL; a tool server block
+    without one (a secret alone) gets `url` too, so its secret is sent where its messages go."""
+    import copy
+
+    out = copy.deepcopy(data)
+    assistant = out.get("assistant")
+    if not isinstance(assistant, dict):
+        assistant = out["assistant"] = {} if assistant is None else assistant
+    if isinstance(assistant, dict):
+        server = assistant.get("server")
+        assistant["server"] = {**server, "url": url} if isinstance(server, dict) else {"url": url}
+        for tool in assistant.get("tools") or []:
+            if isinstance(tool, dict) and isinstance(tool.get("server"), dict) and not tool["server"].get("url"):
+                tool["server"] = {**tool["server"], "url": url}
+    call = out.get("call")
+    phone = call.get("phoneNumber") if isinstance(call, dict) else None
+    if isinstance(phone, dict) and isinstance(phone.get("server"), dict):
+        phone["server"] = {**phone["server"], "url": url}
+    return out
+
+
+def load_scenario(
+    spec: str | Path, overrides: list[Override] | None = None, *, default_server: str | None = None
+) -> LoadedScenario:
     """Load a scenario (a path or a bundled name) with `--set` overrides applied before validation.
+
+    `default_server`: a URL that becomes the call's default server (`mockvapi run --to`, see
+    `with_default_server`); `--set` overrides apply after it, so they can still change any server.
 
     Raises ScenarioError (problems point into the file, or at the `--set` for overridden values) or
     OverrideError (a path the language does not have)."""
@@ -185,18 +222,22 @@ def load_scenario(spec: str | Path, overrides: list[Override] | None = None) -> 
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([ScenarioProblem(SourceLocation(file, 1, 1), f"cannot read file: {exc}")]) from None
-    return load_text_with(text, file, overrides)
+    return load_text_with(text, file, overrides, default_server=default_server)
 
 
-def load_text_with(text: str, file: str, overrides: list[Override] | None = None) -> LoadedScenario:
+def load_text_with(
+    text: str, file: str, overrides: list[Override] | None = None, *, default_server: str | None = None
+) -> LoadedScenario:
     """`load_scenario` for YAML text already read (`file` names it in problems)."""
-    if not overrides:
+    if not overrides and default_server is None:
         return _loader.load_text(text, file)
     data, smap = parse_yaml(text, file)
     if not isinstance(data, dict):
         return _loader.load_text(text, file)  # the loader explains what is wrong with the document
-    data = apply_overrides(data, overrides)
-    _point_at_overrides(smap, overrides)
+    if default_server is not None:
+        data = with_default_server(data, default_server)
+    data = apply_overrides(data, overrides or [])
+    _point_at_overrides(smap, overrides or [])
     return validate(data, smap, text)
 
 

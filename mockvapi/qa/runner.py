@@ -34,7 +34,10 @@ _IDS = uuid.UUID("8f1c2a5e-6b7d-4e3f-9a10-2b3c4d5e6f70")  # namespace for per-ru
 
 @dataclass
 class RunOptions:
-    target: object | None = None  # a URL or an in-process app; None: scripted replies only
+    target: object | None = None  # a URL or an in-process app every message goes to
+    # Play against the servers the scenarios name (as `mockvapi run --to` writes them in) without a
+    # target that takes every message; with neither, scripted replies only.
+    live: bool = False
     seed: int | None = None
     profile: Profile = "realistic"
     jobs: int = 1
@@ -103,7 +106,7 @@ async def run_scenarios(
     def stopping() -> bool:
         return options.fail_fast and any(r is not None and not r.passed for r in results)
 
-    if options.target is None:
+    if options.target is None and not options.live:
         for index, loaded in enumerate(scenarios):
             if stopping():
                 break

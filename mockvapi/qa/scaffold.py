@@ -25,8 +25,8 @@ _TEMPLATE = """\
 #   mockvapi run {file} --to http://127.0.0.1:8000/vapi/webhook
 #
 # Durations are seconds (2), or strings like 650ms, 1.4s, 2m. Strings may use templates:
-# {{{{ faker.name }}}}, {{{{ customer.name }}}}, {{{{ next_weekday('tuesday') }}}}, and after a tool step
-# {{{{ tools.<tool name>.json.<field> }}}} (the tool's result, parsed as JSON).
+# {{{{ faker.name }}}}, {{{{ e164_phone_number }}}}, {{{{ customer.name }}}}, {{{{ next_weekday('tuesday') }}}},
+# and after a tool step {{{{ tools.<tool name>.json.<field> }}}} (the tool's result, parsed as JSON).
 
 version: 1                        # the scenario language version (always 1)
 name: {name}                      # shown in reports and JUnit
@@ -37,7 +37,7 @@ seed: 1                           # same seed, same call: ids, fake names and ti
 call:
   type: inboundPhoneCall          # webCall | inboundPhoneCall | outboundPhoneCall | vapi.websocketCall
   customer:
-    number: "{{{{ faker.phone_number }}}}"  # fake data, the same for the same seed
+    number: "{{{{ e164_phone_number }}}}"  # fake data (E.164, as Vapi sends), the same for the same seed
     name: "{{{{ faker.name }}}}"
 
 assistant:                        # the assistant as Vapi would send it (keys as in Vapi's dashboard)

@@ -323,6 +323,8 @@ class MockServer(Generic[CallT]):
             assistant=dict(assistant) if assistant else None,
             phone_number=phone,
             assistant_request=assistant_request,
+            # An assistant-request reply's assistantId names an assistant created through this REST API.
+            find_assistant=self.backend.assistants.get,
         )
         if record.type == "webCall" and record.for_browser and self.web_calls_wait:
             # Held until the page joins (see _web); the timer ends it if nobody does.
@@ -710,6 +712,10 @@ class _RecordUpdater:
         update: dict[str, Any] = {}
         if kind == "status-update":
             update["status"] = wire["status"]
+            # An assistant-request reply's assistantId becomes the call's (the call carries it from then on).
+            assistant_id = (wire.get("call") or {}).get("assistantId")
+            if isinstance(assistant_id, str) and self.record.data.get("assistantId") != assistant_id:
+                update["assistantId"] = assistant_id
             if wire["status"] == "in-progress":
                 update["startedAt"] = iso_from_ms(int(wire["timestamp"]))
             if wire.get("endedReason"):

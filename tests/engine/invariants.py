@@ -24,6 +24,8 @@ Wire = Mapping[str, Any]
 Timed = tuple[float, Wire]
 
 SHARED_OBJECTS = ("call", "assistant", "customer", "phoneNumber")
+# Fields of message.call that follow the call's progress (the rest of the Call never changes in a call).
+LIVE_CALL_FIELDS = ("status", "startedAt", "endedAt", "endedReason", "cost")
 OPENAI_ROLE = {"bot": "assistant", "user": "user", "system": "system", "tool_calls": "assistant",
                "tool_call_result": "tool"}
 # What counts as the model, voice or a tool making progress (a hang must not be followed by silence).
@@ -258,10 +260,46 @@ class SideChecker:
             for i, (_, m) in enumerate(self.messages):
                 if key not in m:
                     continue
+                value = m[key]
+                if key == "call" and isinstance(value, Mapping):
+                    value = {k: v for k, v in value.items() if k not in LIVE_CALL_FIELDS}
                 if first is None:
-                    first = (i, m[key])
-                elif m[key] != first[1]:
+                    first = (i, value)
+                elif value != first[1]:
                     self._bad(i, f"`{key}` differs from the one in #{first[0]}")
+        self._live_call()
+
+    def _live_call(self) -> None:
+        """message.call carries the Call as it stands: the last status-update's status (from the message
+        that announces it on), startedAt once in progress, endedAt/endedReason once ended, and the cost
+        on the end-of-call-report, equal to the report's own."""
+        status: str | None = None
+        reason: str | None = None
+        started = False
+        if not any(m.get("type") == "status-update" for _, m in self.messages):
+            return  # this side is not subscribed to status-update: nothing to compare with
+        for i, (_, m) in enumerate(self.messages):
+            if m.get("type") == "status-update":
+                status = m.get("status")
+                started = started or status == "in-progress"
+                reason = m.get("endedReason", reason)
+            call = m.get("call")
+            if not isinstance(call, Mapping) or "status" not in call:
+                continue
+            if status is not None and call["status"] != status:
+                self._bad(i, f"call.status {call['status']!r} but the last status-update said {status!r}")
+            if started != ("startedAt" in call):
+                self._bad(i, f"call.startedAt {'missing once' if started else 'set before'} in-progress")
+            ended = call["status"] == "ended"
+            if ended != ("endedAt" in call) or ended != ("endedReason" in call):
+                self._bad(i, "call.endedAt/endedReason must come exactly with status ended")
+            if ended and reason is not None and call.get("endedReason") != reason:
+                self._bad(i, f"call.endedReason {call.get('endedReason')!r} != the status-update's {reason!r}")
+            if m.get("type") == "end-of-call-report":
+                if call.get("cost") != m.get("cost") or call.get("endedReason") != m.get("endedReason"):
+                    self._bad(i, "call.cost/endedReason differ from the end-of-call-report's")
+            elif "cost" in call:
+                self._bad(i, "call.cost before the end-of-call-report")
         if self.side == "server":
             for i, (_, m) in enumerate(self.messages):
                 if not isinstance(m.get("call"), Mapping):

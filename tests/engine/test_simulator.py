@@ -330,11 +330,25 @@ def test_a_reply_result_changes_what_the_assistant_says_next() -> None:
     assert_clean(timeline)
 
 
-def test_an_object_result_is_stored_as_one_line_json_and_an_error_as_its_text() -> None:
-    _, timeline = play(TOOL_YAML, tool_answer(lambda cid: {"results": [{"toolCallId": cid, "result": {"a": [1]}}]}))
-    assert tool_result(timeline) == '{"a":[1]}'
-    _, timeline = play(TOOL_YAML, tool_answer(lambda cid: {"results": [{"toolCallId": cid, "error": "Closed."}]}))
+def test_an_error_result_is_stored_as_its_text() -> None:
+    sim, timeline = play(TOOL_YAML, tool_answer(lambda cid: {"results": [{"toolCallId": cid, "error": "Closed."}]}))
     assert tool_result(timeline) == "Closed."
+    assert sim.problems == []
+
+
+@pytest.mark.parametrize("status", [200, 201, 202])
+def test_any_2xx_reply_is_an_answer(status: int) -> None:
+    sim, timeline = play(TOOL_YAML, tool_answer(lambda cid: {"results": [{"toolCallId": cid, "result": "ok"}]},
+                                                status=status))
+    assert tool_result(timeline) == "ok"
+    assert sim.problems == []
+
+
+def test_a_top_level_error_is_the_result() -> None:
+    # ServerMessageResponseToolCalls.error: the tool call as a whole was not successful.
+    sim, timeline = play(TOOL_YAML, tool_answer(lambda cid: {"error": "Booking system down."}))
+    assert tool_result(timeline) == "Booking system down."
+    assert sim.problems == []
 
 
 @pytest.mark.parametrize(("answer", "kind"), [
@@ -344,7 +358,14 @@ def test_an_object_result_is_stored_as_one_line_json_and_an_error_as_its_text() 
     (tool_answer(lambda cid: {"result": "no list"}), "bad-tool-result"),
     (tool_answer(lambda cid: {"results": [{"toolCallId": cid}]}), "bad-tool-result"),
     (tool_answer(error="connection refused"), "delivery-failed"),
-], ids=["non-200", "wrong-id", "multi-line", "no-results-list", "no-result", "refused"])
+    (tool_answer(lambda cid: {"results": [{"toolCallId": cid, "result": {"a": [1]}}]}), "bad-tool-result"),
+    (tool_answer(lambda cid: {"results": [{"toolCallId": cid, "result": ["a"]}]}), "bad-tool-result"),
+    (tool_answer(lambda cid: {"results": [{"toolCallId": cid, "error": {"code": 1}}]}), "bad-tool-result"),
+    (tool_answer(lambda cid: {"results": [{"toolCallId": cid, "result": "ok"}]}, status=302), "non-200-reply"),
+    (tool_answer(lambda cid: {"error": "two\nlines"}), "bad-tool-result"),
+    (tool_answer(None, status=204), "bad-tool-result"),
+], ids=["non-200", "wrong-id", "multi-line", "no-results-list", "no-result", "refused", "object-result",
+        "array-result", "object-error", "redirect", "multi-line-error", "no-body"])
 def test_an_unusable_reply_gives_no_result_and_a_problem(answer: Answer, kind: str) -> None:
     sim, timeline = play(TOOL_YAML, answer)
     assert tool_result(timeline) == NO_RESULT
@@ -707,8 +728,9 @@ def test_tool_calls_result_follows_a_client_tool_calls_subscription() -> None:
 
 def test_every_server_message_carries_the_call_and_a_live_artifact() -> None:
     timeline = simulate(load(SIDES_YAML.format(subscriptions="")))
+    live = ("status", "startedAt", "endedAt", "endedReason", "cost")
     for _, m in timeline.messages(side="server"):
-        assert m["call"] == timeline.context.call
+        assert {k: v for k, v in m["call"].items() if k not in live} == timeline.context.call
         assert "artifact" in m
     assert not any("artifact" in m for _, m in timeline.messages(side="client"))
 

@@ -64,7 +64,8 @@ def test_every_check_fires_at_its_place() -> None:
         "always-absent": "30:19",
     }
     assert set(CODES) - set(found) == {"reply-within-hang", "fault-never-matches", "ended-by-setting",
-                                       "voicemail-undetected", "speaks-before-user"}
+                                       "voicemail-undetected", "speaks-before-user",
+                                       "customer-number-not-e164"}
 
 
 SETTINGS = """\
@@ -109,6 +110,43 @@ def test_settings_that_leave_the_script_alone_say_nothing() -> None:
     text = text.replace("inboundPhoneCall", "outboundPhoneCall")
     text = text.replace('  - assistant: "Hello? Goodbye then."\n', "")
     assert _codes(text) == {}
+
+
+PHONE_CALL = """\
+version: 1
+name: phone
+call:
+  type: {type}
+  customer:
+    number: "{number}"
+steps:
+  - user: "Hello?"
+"""
+
+
+@pytest.mark.parametrize(("call_type", "number", "warned"), [
+    ("inboundPhoneCall", "{{ faker.phone_number }}", True),
+    ("outboundPhoneCall", "(269)575-9870", True),
+    ("inboundPhoneCall", "+1 415 555 0123", True),
+    ("inboundPhoneCall", "+14155550123", False),
+    ("outboundPhoneCall", "{{ e164_phone_number }}", False),
+    ("webCall", "(269)575-9870", False),  # only phone calls carry E.164 numbers
+])
+def test_a_phone_calls_customer_number_must_be_e164(call_type: str, number: str, warned: bool) -> None:
+    found = _codes(PHONE_CALL.format(type=call_type, number=number))
+    assert ("customer-number-not-e164" in found) == warned
+    if warned:
+        assert found["customer-number-not-e164"] == "6:13"
+
+
+def test_the_e164_fake_is_e164_and_seeded() -> None:
+    from mockvapi.fakes import Fakes
+    from mockvapi.qa.lint import E164
+
+    numbers = [Fakes(seed).e164_phone_number() for seed in range(50)]
+    assert all(E164.match(n) for n in numbers)
+    assert numbers == [Fakes(seed).e164_phone_number() for seed in range(50)]
+    assert len(set(numbers)) > 40
 
 
 def test_faults_that_can_never_be_injected() -> None:

@@ -399,5 +399,5 @@ def test_shipped_schemas_are_up_to_date_with_the_spec() -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    shipped = (REPO / "mockvapi" / "server" / "request_schemas.json").read_text(encoding="utf-8")
+    shipped = (REPO / "mockvapi" / "models" / "request_schemas.json").read_text(encoding="utf-8")
     assert module.render() == shipped, "run tools/gen_request_schemas.py"
