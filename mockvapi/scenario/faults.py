@@ -368,11 +368,13 @@ def step_problems(faults: Sequence[Fault], steps: Sequence[Any], *, inside_step:
     """References a fault makes that the schema cannot check: `step:` must name a step of this scenario
     (top level), and is not allowed inside a step. Returns (path below the fault list, message)."""
     found: list[tuple[Any, str]] = []
-    ids = [s.id for s in steps if getattr(s, "id", None)]
+    ids: list[str] = []
     for index, fault in enumerate(faults):
         ref = fault.body.step
         if ref is None:
             continue
+        # Collected only when a fault refers to a step: the loader calls this once per step.
+        ids = ids or [s.id for s in steps if getattr(s, "id", None)]
         path = (index, fault.kind, "step")
         if inside_step:
             found.append((path, "a fault inside a step applies to that step's messages; remove `step`"))
