@@ -82,7 +82,10 @@ class _Select(_Strict):
     """Which deliveries a fault hits."""
 
     nth: int | None = Field(
-        default=None, ge=1, description="Hit the nth matching delivery on each channel (from 1; default 1)."
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Hit the nth matching delivery on each channel (from 1; default 1).",
     )
     every: bool = Field(default=False, description="Hit every matching delivery.")
     step: str | int | None = Field(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from mockvapi.scenario.faults import step_problems
 from mockvapi.scenario.schema import STEP_KINDS, Scenario
 
 PathKey = tuple[str | int, ...]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass
@@ -134,18 +136,12 @@ class _Builder:
         return _position(node.start_mark, self.smap.file)
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
-        self.built += 1
-        if self.built > self.limits.max_values:
-            raise _TooBig(
-                self.where(node),
-                f"too many values: more than {self.limits.max_values} (the limit) once aliases are"
-                " expanded; is this a YAML alias bomb?",
-            )
+        self.count(node)
         if id(node) in self.open_nodes:
             raise _TooBig(self.where(node), "recursive alias: a value that contains itself")
         self.smap.values[path] = self.where(node)
         if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
+            return self.number_in_range(node, self.scalar(node))
         self.open_nodes.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -154,9 +150,66 @@ class _Builder:
         finally:
             self.open_nodes.discard(id(node))
 
+    def number_in_range(self, node: yaml.ScalarNode, value: Any) -> Any:
+        """Every number in a scenario is finite and fits in 64 bits, wherever it is (a tool's result
+        and metadata too): `.inf` and `.nan` would reach JSON as `Infinity`/`NaN`, which is not JSON."""
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problems.append(
+                ScenarioProblem(
+                    self.where(node), f"{node.value[:40]!r} is not a finite number (every number in a scenario must be)"
+                )
+            )
+            return 0.0
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            self.problems.append(
+                ScenarioProblem(self.where(node), f"{node.value[:40]!r} is out of range: integers must fit in 64 bits")
+            )
+            return 0
+        return value
+
+    def pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node, bool]]:
+        """The mapping's (key, value, explicit) pairs: its own, then those YAML merge keys (`<<: *base`,
+        `<<: [*a, *b]`) bring in. Merged pairs count against the value budget as they are gathered:
+        merges of merges can multiply like an alias bomb."""
+        own: list[tuple[yaml.Node, yaml.Node, bool]] = []
+        merged: list[tuple[yaml.Node, yaml.Node, bool]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                own.append((key_node, value_node, True))
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self.problems.append(
+                        ScenarioProblem(
+                            self.where(source),
+                            "a merge key `<<` takes a mapping (`<<: *base`) or a list of them (`<<: [*a, *b]`)",
+                        )
+                    )
+                    continue
+                if id(source) in self.open_nodes:
+                    raise _TooBig(self.where(source), "recursive merge: a mapping that merges itself")
+                self.open_nodes.add(id(source))
+                try:
+                    for key, value, _ in self.pairs(source):
+                        self.count(key)
+                        merged.append((key, value, False))
+                finally:
+                    self.open_nodes.discard(id(source))
+        return own + merged
+
+    def count(self, node: yaml.Node) -> None:
+        self.built += 1
+        if self.built > self.limits.max_values:
+            raise _TooBig(
+                self.where(node),
+                f"too many values: more than {self.limits.max_values} (the limit) once aliases are"
+                " expanded; is this a YAML alias bomb?",
+            )
+
     def mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        for key_node, value_node, explicit in self.pairs(node):
             if not isinstance(key_node, yaml.ScalarNode):
                 # A list or mapping as a key has no meaning here, and printing one can be huge.
                 self.problems.append(
@@ -166,6 +219,8 @@ class _Builder:
             raw = self.scalar(key_node)
             key = raw if isinstance(raw, str) else str(raw)
             if key in out:
+                if not explicit:
+                    continue  # the mapping's own key (or an earlier merge) overrides a merged one
                 self.problems.append(ScenarioProblem(self.where(key_node), f"duplicate key {key!r}"))
             self.smap.keys[(*path, key)] = self.where(key_node)
             out[key] = self.build(value_node, (*path, key))
