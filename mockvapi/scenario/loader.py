@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from mockvapi.errors import ScenarioError, ScenarioProblem, SourceLocation
 from mockvapi.scenario.faults import step_problems
 from mockvapi.scenario.schema import STEP_KINDS, Scenario
+from mockvapi.scenario.template_fields import template_problems
 
 PathKey = tuple[str | int, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -395,7 +396,37 @@ def validate(data: dict[str, Any], smap: SourceMap, text: str) -> LoadedScenario
     references = _fault_references(scenario)
     if references:
         raise ScenarioError([loaded.problem(path, message) for path, message in references])
+    templates = template_problems(scenario)
+    if templates:
+        lines = text.split("\n")
+        raise ScenarioError([_template_problem(loaded, lines, *found) for found in templates])
     return loaded
+
+
+def _template_problem(
+    loaded: LoadedScenario, lines: list[str], path: PathKey, offset: int, message: str
+) -> ScenarioProblem:
+    """A template problem at the template itself when its string sits on one line of the file (the
+    common case), else at the string."""
+    problem = loaded.problem(path, message)
+    where = problem.location
+    if 0 < where.line <= len(lines):
+        line = lines[where.line - 1]
+        value = _value_text(loaded, path)
+        head = value[offset : offset + 40] if value is not None else ""
+        column = line.find(head, where.column - 1) if head else -1
+        if column >= 0:
+            where = SourceLocation(where.file, where.line, column + 1)
+    return ScenarioProblem(where, message, problem.step)
+
+
+def _value_text(loaded: LoadedScenario, path: PathKey) -> str | None:
+    value: Any = loaded.scenario
+    for part in path:
+        value = value[part] if isinstance(part, int) or isinstance(value, dict) else getattr(value, part, None)
+        if value is None:
+            return None
+    return value if isinstance(value, str) else None
 
 
 def _fault_references(scenario: Scenario) -> list[tuple[PathKey, str]]:
