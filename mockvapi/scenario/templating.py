@@ -390,9 +390,7 @@ def check_expression(source: str, *, tools: Collection[str] | None = None) -> No
             raise TemplateError(f"{{{{{src}}}}}: use a Faker provider, like faker.name")
         name = str(rest.pop(0).value)
         if name not in faker_names():
-            if name in _FAKER_REFUSED:
-                raise TemplateError(f"{{{{{src}}}}}: {name!r} is Faker machinery or not plain data, not for templates")
-            raise TemplateError(f"{{{{{src}}}}}: {name!r} is not a Faker data provider{_near(name, faker_names())}")
+            raise TemplateError(f"{{{{{src}}}}}: {_not_a_provider(name)}")
         if rest and rest[0].kind == "call":
             try:
                 _check_faker_args(name, rest.pop(0).value, limit)
@@ -429,6 +427,12 @@ def check_expression(source: str, *, tools: Collection[str] | None = None) -> No
         if call.value:
             raise TemplateError(f"{{{{{src}}}}}: today takes no arguments")
     _check_chain(rest, src, limit, data=data)
+
+
+def _not_a_provider(name: str) -> str:
+    if name in _FAKER_REFUSED:
+        return f"{name!r} is Faker machinery or not plain data, not for templates"
+    return f"{name!r} is not a Faker data provider{_near(name, faker_names())}"
 
 
 def _check_faker_args(name: str, args: tuple[Any, ...], limit: int) -> None:
@@ -535,7 +539,7 @@ class _Evaluation:
             raise self.fail(": use a Faker provider, like faker.name")
         name = str(rest.pop(0).value)
         if name not in faker_names():
-            raise self.fail(f": {name!r} is not a Faker data provider{_near(name, faker_names())}")
+            raise self.fail(f": {_not_a_provider(name)}")
         args: tuple[Any, ...] = rest.pop(0).value if rest and rest[0].kind == "call" else ()
         try:
             _check_faker_args(name, args, self.limit)
@@ -583,14 +587,13 @@ class _Evaluation:
 
     def invoke(self, method: _Method, args: tuple[Any, ...]) -> Any:
         owner, name = method.owner, method.name
+        _check_method_args(name, args, self.limit, self.expr.source)
         if isinstance(owner, str):
             if len(owner) > self.limit:
                 raise _TooLarge(f"the text is longer than the {self.limit:,} characters a template value may have")
             sizer = _STRING_METHODS[name]
             if sizer is not None:
                 sizer(owner, args, self.limit)
-        elif name == "strftime" and args and isinstance(args[0], str) and len(args[0]) > _MAX_DATE_FORMAT:
-            raise _TooLarge(f"a strftime format may have at most {_MAX_DATE_FORMAT} characters")
         return self.call(getattr(owner, name), args)
 
     def check_value(self, value: Any, depth: int) -> None:
