@@ -128,6 +128,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         files += 1
         try:
             loaded = resolve(path)
+            simulate(loaded)  # what `mockvapi validate` checks: a scenario its own script cannot play is invalid
         except ScenarioError as exc:
             invalid += 1
             for problem in exc.problems:
