@@ -252,6 +252,10 @@ def print_summary(results: list[ScenarioResult], out: TextIO, elapsed: float) ->
 # import
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
@@ -259,9 +263,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"mockvapi import: cannot read {args.file}: {exc}", file=sys.stderr)
         return 1
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_not_json)
     except ValueError as exc:
         print(f"mockvapi import: {args.file} is not JSON: {exc}", file=sys.stderr)
+        return 1
+    except RecursionError:
+        print(f"mockvapi import: {args.file}: nested too deeply to be a Vapi call record", file=sys.stderr)
         return 1
     try:
         imported = import_call(data, seed=args.seed, name=args.name, source=args.file)
