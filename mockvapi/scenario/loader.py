@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from mockvapi.scenario.template_fields import template_problems
 
 PathKey = tuple[str | int, ...]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -161,6 +163,10 @@ class _Builder:
                 )
             )
             return 0.0
+        if isinstance(value, str) and _SURROGATE.search(value):
+            # `"\ud800"` in a double-quoted string: not text any encoder can write out.
+            self.problems.append(ScenarioProblem(self.where(node), "a lone surrogate (\\ud800-\\udfff) is not text"))
+            return ""
         if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
             self.problems.append(
                 ScenarioProblem(self.where(node), f"{node.value[:40]!r} is out of range: integers must fit in 64 bits")
