@@ -102,11 +102,21 @@ class _Loader(yaml.SafeLoader):
 
     source_file = "<string>"
     max_depth = Limits.max_depth
+    max_values = Limits.max_values
     _depth = 0
+    _nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
+        self._nodes += 1
         try:
+            if self._nodes > self.max_values:
+                # The builder counts values after alias expansion; more nodes than that in the text
+                # itself need not be composed first (a file of 100,000 keys takes seconds to compose).
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _TooBig(
+                    _position(mark, self.source_file), f"too many values: more than {self.max_values} (the limit)"
+                )
             if self._depth > self.max_depth:
                 mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise _TooBig(
@@ -276,6 +286,7 @@ def parse_yaml(text: str, file: str, *, limits: Limits | None = None) -> tuple[A
         raise ScenarioError([ScenarioProblem(where, message)]) from None
     loader.source_file = file
     loader.max_depth = limits.max_depth
+    loader.max_values = limits.max_values
     try:
         node = loader.get_single_node()
     except _TooBig as exc:
