@@ -17,7 +17,7 @@ from mockvapi.library import resolve
 
 def _print_errors(exc: ScenarioError, out: TextIO) -> None:
     for problem in exc.problems:
-        print(str(problem), file=out)
+        print(terminal_safe(str(problem)), file=out)
 
 
 def _scenario_specs(specs: Sequence[str]) -> list[str]:
@@ -92,16 +92,31 @@ def _describe(message: dict[str, Any]) -> tuple[str, str]:
     return "vapi", kind
 
 
+# Control characters (C0, DEL, C1: ANSI/OSC escape sequences start with ESC or CSI/OSC) and bidi
+# overrides in a scenario's text would act on the terminal `show` prints to; they are shown escaped.
+_TERMINAL_UNSAFE = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+}
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every character that could drive a terminal written as a visible escape."""
+    return text.translate(_TERMINAL_UNSAFE)
+
+
 def render_show(timeline: Timeline, side: str, out: TextIO) -> None:
     print(
-        f"# {timeline.name} (seed {timeline.seed}): {timeline.duration:.1f}s, ended {timeline.ended_reason}",
+        terminal_safe(
+            f"# {timeline.name} (seed {timeline.seed}): {timeline.duration:.1f}s, ended {timeline.ended_reason}"
+        ),
         file=out,
     )
     for at, message in timeline.messages(side="client" if side == "client" else "server"):
         who, what = _describe(message)
-        print(f"{at:8.3f}s  {message['type']:<20} {who:<9} {what}", file=out)
+        print(terminal_safe(f"{at:8.3f}s  {message['type']:<20} {who:<9} {what}"), file=out)
     for problem in timeline.problems:
-        print(f"problem: {problem}", file=out)
+        print(terminal_safe(f"problem: {problem}"), file=out)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -14,8 +14,10 @@ example copied from the README passes as it is.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import inspect
+import math
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -42,10 +44,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--mockvapi-speed",
-        type=float,
+        type=speed_option,
         default=None,
-        help="play calls on a real clock at this speed (default: virtual time)",
+        help=f"play calls on a real clock at this speed, above 0 and at most {MAX_SPEED:g} (default: virtual time)",
     )
+
+
+MAX_SPEED = 1000.0
+
+
+def speed_option(text: str) -> float:
+    """`--mockvapi-speed`: a finite speed above 0 (argparse turns the error into a usage error, once,
+    instead of a ValueError in every test's fixture)."""
+    try:
+        speed = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number like 10, got {text!r}") from None
+    if not (math.isfinite(speed) and 0 < speed <= MAX_SPEED):
+        raise argparse.ArgumentTypeError(f"the speed must be above 0 and at most {MAX_SPEED:g}, got {text!r}")
+    return speed
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -87,6 +87,20 @@ def test_show_client_side_and_problems(capsys: pytest.CaptureFixture[str]) -> No
     assert "problem: non-200-reply" in out
 
 
+def test_show_escapes_terminal_control_sequences(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A scenario's text cannot retitle, clear or recolour the terminal `show` prints to (issue 14)."""
+    path = tmp_path / "ansi.yaml"
+    path.write_text(
+        'version: 1\nname: "evil\\e]0;pwned\\a"\nsteps:\n'
+        '  - user: "Hi \\e[2J\\e[31mred \\x9b1m \\u202eevil"\n  - assistant: "a\\tb"\n'
+    )
+    assert cli.main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", out)
+    assert "evil\\x1b]0;pwned\\x07" in out and "Hi \\x1b[2J\\x1b[31mred \\x9b1m \\u202eevil" in out
+    assert "a\\x09b" in out
+
+
 def test_show_bad_file_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     bad = str(MALFORMED / "version-2.yaml")
     code, out, err = run(capsys, "show", bad)

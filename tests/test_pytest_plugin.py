@@ -277,6 +277,15 @@ def test_real_time(mockvapi):
     project.runpytest("--mockvapi-speed=200").assert_outcomes(passed=1)
 
 
+@pytest.mark.parametrize("speed", ["0", "-1", "nan", "inf", "1e999", "fast", "100000"])
+def test_a_bad_speed_is_one_usage_error_not_an_error_per_test(project: pytest.Pytester, speed: str) -> None:
+    project.makepyfile("def test_a(mockvapi): pass\ndef test_b(mockvapi): pass\n")
+    result = project.runpytest(f"--mockvapi-speed={speed}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "--mockvapi-speed" in err and "Traceback" not in err + result.stdout.str()
+
+
 def test_marker_speed_plays_on_a_real_clock(project: pytest.Pytester) -> None:
     project.makepyfile(
         QUICK

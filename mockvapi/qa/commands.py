@@ -137,6 +137,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         files += 1
         try:
             loaded = resolve(path)
+            simulate(loaded)  # what `mockvapi validate` checks: a scenario its own script cannot play is invalid
         except ScenarioError as exc:
             invalid += 1
             for problem in exc.problems:
@@ -300,6 +301,10 @@ def print_summary(results: list[ScenarioResult], out: TextIO, elapsed: float) ->
 # import
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
@@ -307,9 +312,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"mockvapi import: cannot read {args.file}: {exc}", file=sys.stderr)
         return 1
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_not_json)
     except ValueError as exc:
         print(f"mockvapi import: {args.file} is not JSON: {exc}", file=sys.stderr)
+        return 1
+    except RecursionError:
+        print(f"mockvapi import: {args.file}: nested too deeply to be a Vapi call record", file=sys.stderr)
         return 1
     try:
         imported = import_call(data, seed=args.seed, name=args.name, source=args.file)

@@ -167,14 +167,23 @@ def _tools(s: Scenario) -> Check:
             )
 
 
-def _server_for(s: Scenario, tool_name: str | None) -> Server | None:
+def _server_for(s: Scenario, tool_name: str | None, tool_servers: dict[str, Server] | None = None) -> Server | None:
     """tool's server > assistant's > phone number's, as Vapi routes tool-calls (PROTOCOL.md 1a)."""
-    for tool in s.assistant.tools:
-        if tool.name == tool_name and tool.server is not None:
-            return tool.server
+    servers = tool_servers if tool_servers is not None else _tool_servers(s)
+    if tool_name is not None and tool_name in servers:
+        return servers[tool_name]
     if s.assistant.server is not None:
         return s.assistant.server
     return s.call.phoneNumber.server if s.call.phoneNumber is not None else None
+
+
+def _tool_servers(s: Scenario) -> dict[str, Server]:
+    """The first declared server of each tool name (one lookup per tool step, not a scan of every tool)."""
+    servers: dict[str, Server] = {}
+    for tool in s.assistant.tools:
+        if tool.server is not None:
+            servers.setdefault(tool.name, tool.server)
+    return servers
 
 
 def _timeout(server: Server | None) -> float:
@@ -184,8 +193,9 @@ def _timeout(server: Server | None) -> float:
 def _hang_and_timeouts(s: Scenario) -> Check:
     timing_hang = s.timing.hang_after
     tools = list(_tool_steps(s))
+    servers = _tool_servers(s)
     for index, step in tools:
-        timeout = _timeout(_server_for(s, step.name))
+        timeout = _timeout(_server_for(s, step.name, servers))
         hang = timing_hang if step.hang_after is None else step.hang_after
         where: PathKey = (
             ("steps", index, "tool", "hang_after")

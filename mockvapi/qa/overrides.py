@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel
 
 from mockvapi.errors import MockVapiError, ScenarioError, ScenarioProblem, SourceLocation
@@ -65,9 +64,11 @@ def parse_override(text: str) -> Override:
     if any(not p for p in parts):
         raise OverrideError(f"--set {text}: empty key in path {key!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise OverrideError(f"--set {text}: the value is not valid YAML: {exc}") from None
+        # The scenario loader's own reader: the same limits and checks (finite numbers) as a file.
+        value = parse_yaml(raw, f"--set {key}")[0] if raw.strip() else None
+    except ScenarioError as exc:
+        reason = "; ".join(problem.message for problem in exc.problems)
+        raise OverrideError(f"--set {text}: {reason}") from None
     return Override(parts, value, text)
 
 

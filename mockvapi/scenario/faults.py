@@ -93,7 +93,10 @@ class _Select(_Strict):
     """Which deliveries a fault hits."""
 
     nth: int | None = Field(
-        default=None, ge=1, description="Hit the nth matching delivery on each channel (from 1; default 1)."
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Hit the nth matching delivery on each channel (from 1; default 1).",
     )
     every: bool = Field(default=False, description="Hit every matching delivery.")
     step: str | int | None = Field(
@@ -422,7 +425,7 @@ def step_problems(faults: Sequence[Fault], steps: Sequence[Any], *, inside_step:
     """References a fault makes that the schema cannot check: `step:` must name a step of this scenario
     (top level), and is not allowed inside a step. Returns (path below the fault list, message)."""
     found: list[tuple[Any, str]] = []
-    ids = [s.id for s in steps if getattr(s, "id", None)]
+    ids: list[str] = []
     for index, fault in enumerate(faults):
         if fault.kind == "api":
             found.append(((index, "api"), "an api fault makes the mock's REST API misbehave: give it to the server "
@@ -431,6 +434,8 @@ def step_problems(faults: Sequence[Fault], steps: Sequence[Any], *, inside_step:
         ref = fault.body.step
         if ref is None:
             continue
+        # Collected only when a fault refers to a step: the loader calls this once per step.
+        ids = ids or [s.id for s in steps if getattr(s, "id", None)]
         path = (index, fault.kind, "step")
         if inside_step:
             found.append((path, "a fault inside a step applies to that step's messages; remove `step`"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,13 @@ from pydantic import ValidationError
 from mockvapi.errors import ScenarioError, ScenarioProblem, SourceLocation
 from mockvapi.scenario.faults import step_problems
 from mockvapi.scenario.schema import STEP_KINDS, Scenario
+from mockvapi.scenario.template_fields import template_problems
 from mockvapi.scenario.wording import describe as _describe
 from mockvapi.scenario.wording import suggest
 
 PathKey = tuple[str | int, ...]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -99,11 +104,21 @@ class _Loader(yaml.SafeLoader):
 
     source_file = "<string>"
     max_depth = Limits.max_depth
+    max_values = Limits.max_values
     _depth = 0
+    _nodes = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
+        self._nodes += 1
         try:
+            if self._nodes > self.max_values:
+                # The builder counts values after alias expansion; more nodes than that in the text
+                # itself need not be composed first (a file of 100,000 keys takes seconds to compose).
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise _TooBig(
+                    _position(mark, self.source_file), f"too many values: more than {self.max_values} (the limit)"
+                )
             if self._depth > self.max_depth:
                 mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise _TooBig(
@@ -136,18 +151,12 @@ class _Builder:
         return _position(node.start_mark, self.smap.file)
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
-        self.built += 1
-        if self.built > self.limits.max_values:
-            raise _TooBig(
-                self.where(node),
-                f"too many values: more than {self.limits.max_values} (the limit) once aliases are"
-                " expanded; is this a YAML alias bomb?",
-            )
+        self.count(node)
         if id(node) in self.open_nodes:
             raise _TooBig(self.where(node), "recursive alias: a value that contains itself")
         self.smap.values[path] = self.where(node)
         if isinstance(node, yaml.ScalarNode):
-            return self.scalar(node)
+            return self.number_in_range(node, self.scalar(node))
         self.open_nodes.add(id(node))
         try:
             if isinstance(node, yaml.MappingNode):
@@ -156,9 +165,70 @@ class _Builder:
         finally:
             self.open_nodes.discard(id(node))
 
+    def number_in_range(self, node: yaml.ScalarNode, value: Any) -> Any:
+        """Every number in a scenario is finite and fits in 64 bits, wherever it is (a tool's result
+        and metadata too): `.inf` and `.nan` would reach JSON as `Infinity`/`NaN`, which is not JSON."""
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problems.append(
+                ScenarioProblem(
+                    self.where(node), f"{node.value[:40]!r} is not a finite number (every number in a scenario must be)"
+                )
+            )
+            return 0.0
+        if isinstance(value, str) and _SURROGATE.search(value):
+            # `"\ud800"` in a double-quoted string: not text any encoder can write out.
+            self.problems.append(ScenarioProblem(self.where(node), "a lone surrogate (\\ud800-\\udfff) is not text"))
+            return ""
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            self.problems.append(
+                ScenarioProblem(self.where(node), f"{node.value[:40]!r} is out of range: integers must fit in 64 bits")
+            )
+            return 0
+        return value
+
+    def pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node, bool]]:
+        """The mapping's (key, value, explicit) pairs: its own, then those YAML merge keys (`<<: *base`,
+        `<<: [*a, *b]`) bring in. Merged pairs count against the value budget as they are gathered:
+        merges of merges can multiply like an alias bomb."""
+        own: list[tuple[yaml.Node, yaml.Node, bool]] = []
+        merged: list[tuple[yaml.Node, yaml.Node, bool]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag != _MERGE_TAG:
+                own.append((key_node, value_node, True))
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self.problems.append(
+                        ScenarioProblem(
+                            self.where(source),
+                            "a merge key `<<` takes a mapping (`<<: *base`) or a list of them (`<<: [*a, *b]`)",
+                        )
+                    )
+                    continue
+                if id(source) in self.open_nodes:
+                    raise _TooBig(self.where(source), "recursive merge: a mapping that merges itself")
+                self.open_nodes.add(id(source))
+                try:
+                    for key, value, _ in self.pairs(source):
+                        self.count(key)
+                        merged.append((key, value, False))
+                finally:
+                    self.open_nodes.discard(id(source))
+        return own + merged
+
+    def count(self, node: yaml.Node) -> None:
+        self.built += 1
+        if self.built > self.limits.max_values:
+            raise _TooBig(
+                self.where(node),
+                f"too many values: more than {self.limits.max_values} (the limit) once aliases are"
+                " expanded; is this a YAML alias bomb?",
+            )
+
     def mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
+        for key_node, value_node, explicit in self.pairs(node):
             if not isinstance(key_node, yaml.ScalarNode):
                 # A list or mapping as a key has no meaning here, and printing one can be huge.
                 self.problems.append(
@@ -168,6 +238,8 @@ class _Builder:
             raw = self.scalar(key_node)
             key = raw if isinstance(raw, str) else str(raw)
             if key in out:
+                if not explicit:
+                    continue  # the mapping's own key (or an earlier merge) overrides a merged one
                 self.problems.append(ScenarioProblem(self.where(key_node), f"duplicate key {key!r}"))
             self.smap.keys[(*path, key)] = self.where(key_node)
             out[key] = self.build(value_node, (*path, key))
@@ -216,6 +288,7 @@ def parse_yaml(text: str, file: str, *, limits: Limits | None = None) -> tuple[A
         raise ScenarioError([ScenarioProblem(where, message)]) from None
     loader.source_file = file
     loader.max_depth = limits.max_depth
+    loader.max_values = limits.max_values
     try:
         node = loader.get_single_node()
     except _TooBig as exc:
@@ -318,7 +391,37 @@ def validate(data: dict[str, Any], smap: SourceMap, text: str) -> LoadedScenario
     references = _fault_references(scenario)
     if references:
         raise ScenarioError([loaded.problem(path, message) for path, message in references])
+    templates = template_problems(scenario)
+    if templates:
+        lines = text.split("\n")
+        raise ScenarioError([_template_problem(loaded, lines, *found) for found in templates])
     return loaded
+
+
+def _template_problem(
+    loaded: LoadedScenario, lines: list[str], path: PathKey, offset: int, message: str
+) -> ScenarioProblem:
+    """A template problem at the template itself when its string sits on one line of the file (the
+    common case), else at the string."""
+    problem = loaded.problem(path, message)
+    where = problem.location
+    if 0 < where.line <= len(lines):
+        line = lines[where.line - 1]
+        value = _value_text(loaded, path)
+        head = value[offset : offset + 40] if value is not None else ""
+        column = line.find(head, where.column - 1) if head else -1
+        if column >= 0:
+            where = SourceLocation(where.file, where.line, column + 1)
+    return ScenarioProblem(where, message, problem.step)
+
+
+def _value_text(loaded: LoadedScenario, path: PathKey) -> str | None:
+    value: Any = loaded.scenario
+    for part in path:
+        value = value[part] if isinstance(part, int) or isinstance(value, dict) else getattr(value, part, None)
+        if value is None:
+            return None
+    return value if isinstance(value, str) else None
 
 
 def _fault_references(scenario: Scenario) -> list[tuple[PathKey, str]]:

@@ -80,8 +80,8 @@ class Customer(Strict):
 class BackoffPlan(Strict):
     type: Literal["fixed", "exponential"] = "fixed"
     maxRetries: int = Field(default=0, ge=0, le=10)
-    baseDelaySeconds: float = Field(default=1.0, ge=0)
-    excludedStatusCodes: list[int] = Field(default_factory=list)
+    baseDelaySeconds: float = Field(default=1.0, ge=0, le=10, allow_inf_nan=False)
+    excludedStatusCodes: list[Annotated[int, Field(ge=100, le=599)]] = Field(default_factory=list)
 
 
 class Credential(Strict):
@@ -112,7 +112,7 @@ class Server(Strict):
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     secret: str | None = None
-    timeoutSeconds: float = Field(default=20.0, gt=0, le=300)
+    timeoutSeconds: float = Field(default=20.0, gt=0, le=300, allow_inf_nan=False)
     backoffPlan: BackoffPlan | None = None
     credential: Credential | None = None
 
@@ -127,7 +127,8 @@ class PhoneNumber(Strict):
 class AudioFormat(Strict):
     format: Literal["pcm_s16le", "mulaw"] = "pcm_s16le"
     container: Literal["raw"] = "raw"
-    sampleRate: int | None = None
+    # Vapi allows up to 192 kHz; audio goes out in 20 ms frames, so the rate must give whole samples.
+    sampleRate: int | None = Field(default=None, ge=8000, le=192000, multiple_of=50)
 
 
 class CallSetup(Strict):
@@ -206,11 +207,13 @@ class Assistant(Strict):
 class Timing(Strict):
     """How fast things happen. Defaults follow Vapi's documented defaults and typical live traffic."""
 
-    tokens_per_second: float = Field(default=35.0, gt=0, le=1000)
+    tokens_per_second: float = Field(default=35.0, ge=0.1, le=1000, allow_inf_nan=False)
     first_token_latency: Duration = 0.6
     jitter: Fraction = 0.1
-    words_per_minute: float = Field(default=165.0, gt=0, le=600, description="Assistant speech rate.")
-    user_words_per_minute: float = Field(default=150.0, gt=0, le=600)
+    words_per_minute: float = Field(
+        default=165.0, ge=1, le=600, allow_inf_nan=False, description="Assistant speech rate."
+    )
+    user_words_per_minute: float = Field(default=150.0, ge=1, le=600, allow_inf_nan=False)
     user_pause: Duration = Field(default=0.8, description="Silence before the user answers.")
     wait_seconds: Duration = Field(default=0.4, description="startSpeakingPlan.waitSeconds.")
     voice_latency: Duration = Field(default=0.3, description="First audio after the first sentence.")
@@ -228,7 +231,7 @@ class Timing(Strict):
 class UserTurn(Strict):
     say: str = Field(min_length=1)
     after: Duration | None = Field(default=None, description="Pause before the user starts speaking.")
-    confidence: float = Field(default=0.95, ge=0, le=1)
+    confidence: float = Field(default=0.95, ge=0, le=1, allow_inf_nan=False)
     barge_in: Duration | None = Field(
         default=None,
         description="First step only: the user starts speaking this long into the first message, which "
@@ -360,14 +363,14 @@ class Expect(Strict):
     delivered: list[str] | None = Field(default=None, description="Message types that must be delivered.")
     not_delivered: list[str] | None = None
     max_reply_latency: Duration | None = None
-    problems: int | None = Field(default=0, ge=0, description="How many problems may be recorded.")
+    problems: int | None = Field(default=0, ge=0, le=1_000_000, description="How many problems may be recorded.")
 
 
 class Scenario(Strict):
     version: Literal[1]
     name: str = Field(min_length=1)
     description: str | None = None
-    seed: int = 0
+    seed: int = Field(default=0, ge=-(2**63), le=2**63 - 1)
     call: CallSetup = Field(default_factory=CallSetup)
     assistant: Assistant = Field(default_factory=Assistant)
     timing: Timing = Field(default_factory=Timing)

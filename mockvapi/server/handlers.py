@@ -27,6 +27,7 @@ from mockvapi.errors import BadRequest, NotFound, Unauthorized
 from mockvapi.server.backend import MAX_BATCH_CUSTOMERS, Backend, CallCreation, CallRecord
 from mockvapi.server.guard import token_matches
 from mockvapi.server.openapi import OpenApiDocument
+from mockvapi.transports.envelope import finite_float
 from mockvapi.web import cjs_source, esm_source
 
 __all__ = [
@@ -169,7 +170,7 @@ async def read_json(request: web.Request) -> object:
     if declared is not None and not (request.content_type in _JSON_TYPES or request.content_type.endswith("+json")):
         raise BadRequest(f"Content-Type must be application/json, got {request.content_type!r}")
     try:
-        body: object = json.loads(raw, parse_constant=_reject_constant)
+        body: object = json.loads(raw, parse_constant=_reject_constant, parse_float=finite_float)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"{exc.msg} in JSON at position {exc.pos}") from None
     except (ValueError, RecursionError) as exc:  # bad UTF-8, NaN/Infinity, absurd nesting

@@ -7,6 +7,7 @@ build byte-identical requests from the same message and read answers into the sa
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,7 +15,15 @@ from mockvapi.engine.events import Reply
 from mockvapi.models.encoding import WireEncoder, compact
 from mockvapi.transports.auth import webhook_headers
 
-__all__ = ["delivery_headers", "envelope_body", "envelope_text", "parse_json", "reply_of"]
+__all__ = [
+    "delivery_headers",
+    "envelope_body",
+    "envelope_text",
+    "finite_float",
+    "loads_json",
+    "parse_json",
+    "reply_of",
+]
 
 
 def envelope_body(wire: Mapping[str, Any], encoder: WireEncoder | None = None) -> bytes:
@@ -37,13 +46,32 @@ def delivery_headers(server: Mapping[str, Any], body: bytes, wire: Mapping[str, 
     return webhook_headers(server, body, timestamp_ms=int(wire.get("timestamp", 0)), credential=credential)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def finite_float(text: str) -> float:
+    """A JSON number as a float, refusing one too large for a float (`1e999` would become infinity,
+    which JSON cannot carry back out: everything mockvapi emits must stay JSON)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def loads_json(text: str | bytes) -> Any:
+    """Strict JSON: `NaN`, `Infinity` and numbers beyond a float's range are ValueErrors, as they
+    are to every JSON parser outside Python. Absurd nesting is a RecursionError."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=finite_float)
+
+
 def parse_json(body: bytes) -> Any:
-    """The parsed body, or None if it is empty or not JSON (never raises)."""
+    """The parsed body, or None if it is empty or not (strict) JSON (never raises)."""
     if not body:
         return None
     try:
-        return json.loads(body)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
+        return loads_json(body)
+    except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         return None
 
 

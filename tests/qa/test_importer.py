@@ -175,3 +175,22 @@ async def test_round_trip_of_a_call_record_served_by_the_mock_server() -> None:
     assert conversation(replay.history) == conversation(record["artifact"]["messages"], imported.substitute)
     assert conversation(replay.history) == conversation(call.history, imported.substitute)
     assert replay.ended_reason == record["endedReason"] == call.ended_reason
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply to be a Vapi call record"),
+        ('{"a":' * 500 + "1" + "}" * 500, "nested more than 64 levels deep"),
+        ('{"call": {"cost": NaN}}', "NaN is not a JSON value"),
+        ('{"call": {"cost": Infinity}}', "Infinity is not a JSON value"),
+    ],
+)
+def test_cli_import_of_deep_or_non_finite_json_is_an_error_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    source = tmp_path / "hostile.json"
+    source.write_text(text)
+    assert main(["import", str(source)]) == 1
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err + captured.out

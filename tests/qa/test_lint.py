@@ -239,3 +239,17 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     bad.write_text("version: 1\nname: b\nsteps: []\n")
     assert main(["lint", str(bad)]) == 1
     assert "bad.yaml:3:8:" in capsys.readouterr().out
+
+
+def test_lint_fails_what_validate_rejects(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A scenario that loads but cannot play (its tool step calls an undeclared tool) is invalid to
+    `lint` as to `validate`, with or without --strict (issue 14, item 14)."""
+    path = tmp_path / "unplayable.yaml"
+    path.write_text("version: 1\nname: u\nsteps:\n  - user: hi\n  - tool: {name: lookup}\n")
+    assert main(["validate", str(path)]) == 1
+    assert "not declared in assistant.tools" in capsys.readouterr().out
+    for strict in ([], ["--strict"]):
+        assert main(["lint", *strict, str(path)]) == 1
+        out, err = capsys.readouterr()
+        assert "unplayable.yaml:5:" in out and "not declared in assistant.tools" in out and "[invalid]" in out
+        assert "1 invalid" in err

@@ -38,6 +38,12 @@ def test_values_are_read_as_yaml() -> None:
         parse_override("timing..x=1")
 
 
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", "[1, .nan]", "{a: 1.0e+999}", "99999999999999999999999"])
+def test_values_are_as_finite_as_a_files(value: str) -> None:
+    with pytest.raises(OverrideError, match="finite|64 bits"):
+        parse_override(f"assistant.metadata.a={value}")
+
+
 def test_overrides_reach_keys_the_file_leaves_out(small: Path) -> None:
     loaded = load_scenario(
         small,

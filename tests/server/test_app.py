@@ -63,8 +63,16 @@ async def test_malformed_json_is_400(http: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"NaN", b'{"maxDurationSeconds": Infinity}', b"\xff\xfe{}", b"[" * 100_000, b"[" * 100 + b"]" * 100],
-    ids=["nan", "infinity", "not-utf8", "recursion", "too-deep"],
+    [
+        b"NaN",
+        b'{"maxDurationSeconds": Infinity}',
+        b'{"metadata": {"x": 1e999}}',
+        b'{"metadata": {"x": -1E400}}',
+        b"\xff\xfe{}",
+        b"[" * 100_000,
+        b"[" * 100 + b"]" * 100,
+    ],
+    ids=["nan", "infinity", "overflow", "negative-overflow", "not-utf8", "recursion", "too-deep"],
 )
 async def test_unparseable_or_absurd_json_is_400(http: httpx.AsyncClient, raw: bytes) -> None:
     await _error(await http.post("/assistant", content=raw, headers={"Content-Type": "application/json"}), 400)

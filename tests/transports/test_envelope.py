@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from mockvapi.transports.envelope import delivery_headers, envelope_body, parse_json, reply_of
+import pytest
+
+from mockvapi.transports.envelope import delivery_headers, envelope_body, loads_json, parse_json, reply_of
 
 
 def test_the_body_is_the_compact_envelope_and_headers_carry_the_secret() -> None:
@@ -24,3 +26,17 @@ def test_answers_become_replies() -> None:
     assert reply_of(None, None, 1.0, failure="timeout", error="timeout: slow").error == "timeout"
     assert reply_of(None, None, 1.0, failure="connection", error="connection: refused").error == "connection: refused"
     assert not reply_of(500, None, 0.1).ok
+
+
+@pytest.mark.parametrize("body", [b"NaN", b'{"a": Infinity}', b'{"a": -Infinity}', b'{"a": 1e999}', b"[" * 100_000])
+def test_replies_that_are_not_strict_json_parse_as_nothing(body: bytes) -> None:
+    """Python's json reads these, but no other JSON parser does, and mockvapi would echo them back as
+    `Infinity` (not JSON) in tool results and the journal."""
+    assert parse_json(body) is None
+
+
+def test_loads_json_refuses_non_finite_numbers_and_keeps_the_rest() -> None:
+    assert loads_json('{"a": 1.5e300, "b": -2, "c": [0.1]}') == {"a": 1.5e300, "b": -2, "c": [0.1]}
+    for text in ("NaN", '{"a": 1e999}', "[-Infinity]"):
+        with pytest.raises(ValueError):
+            loads_json(text)
