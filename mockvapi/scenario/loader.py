@@ -108,6 +108,16 @@ class _Loader(yaml.SafeLoader):
     _depth = 0
     _nodes = 0
 
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 - PyYAML's name
+        # The scanner reads every unclosed `[`/`{` ahead before the composer sees the first, and checks
+        # each against all the open ones: 10,000 of them took seconds. Stop at the depth limit.
+        if self.flow_level >= self.max_depth:
+            raise _TooBig(
+                _position(self.get_mark(), self.source_file),
+                f"nested too deeply: more than {self.max_depth} levels (the limit)",
+            )
+        super().fetch_flow_collection_start(TokenClass)
+
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         self._depth += 1
         self._nodes += 1
