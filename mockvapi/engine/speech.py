@@ -18,6 +18,8 @@ __all__ = ["Speech", "chunks", "tokenize", "tokens_for_words"]
 
 _TOKEN_RE = re.compile(r"\s*(?:<[^>]*>|[\w'’]+|[^\w\s])")
 _SENTENCE_END = frozenset(".!?;:")
+# A user turn gets at most this many partial transcripts (turns under 128 words: one every 2 words).
+MAX_PARTIALS = 64
 
 
 def tokenize(text: str) -> list[str]:
@@ -212,6 +214,17 @@ class Speech:
         start = call.cursor + call.jitter_ms(pause)
         call.cursor = self.user_speech(text, start, turn.confidence)
 
+    def _partials(self, words: list[str], start: float, duration: float) -> None:
+        """Partial transcripts of the user's words so far: one every 2 words, or, for a long turn, at most
+        `MAX_PARTIALS` evenly spread (each carries every word so far, so one per 2 words would make a long
+        turn cost the square of its words)."""
+        step = max(2, -(-len(words) // MAX_PARTIALS))
+        for k in range(step, len(words), step):
+            self.call.emit(
+                start + duration * k / len(words) + 120,
+                Transcript(role="user", transcript_type="partial", transcript=" ".join(words[:k])),
+            )
+
     def user_speech(self, text: str, start: float, confidence: float, min_end: float = 0.0) -> int:
         """The user says `text` from `start` (until `min_end` at least); returns when the model may answer."""
         call = self.call
@@ -223,19 +236,11 @@ class Speech:
             call.overran = True
             if start <= deadline:
                 call.emit(start, SpeechUpdate(status="started", role="user"))
-                for k in range(2, len(words), 2):
-                    call.emit(
-                        start + duration * k / len(words) + 120,
-                        Transcript(role="user", transcript_type="partial", transcript=" ".join(words[:k])),
-                    )
+                self._partials(words, start, duration)
                 call.emit(deadline, SpeechUpdate(status="stopped", role="user"))
             return deadline
         call.emit(start, SpeechUpdate(status="started", role="user"))
-        for k in range(2, len(words), 2):
-            call.emit(
-                start + duration * k / len(words) + 120,
-                Transcript(role="user", transcript_type="partial", transcript=" ".join(words[:k])),
-            )
+        self._partials(words, start, duration)
         end = start + duration
         call.emit(
             end + 150,

@@ -19,6 +19,7 @@ from mockvapi.models.messages import (
     ConversationUpdate,
     EndOfCallReport,
     HistoryItem,
+    HistoryPrefix,
     Message,
     StatusUpdate,
     openai_format,
@@ -172,7 +173,7 @@ class CallState:
             # Constructed, not validated: validation would copy every history item for every update, and
             # the items are shared on purpose (they never change; the wire encoder reuses their text).
             ConversationUpdate.model_construct(
-                messages=tuple(self.rendered), messages_openai_formatted=tuple(self.openai)
+                messages=HistoryPrefix(self.rendered), messages_openai_formatted=HistoryPrefix(self.openai)
             ),
         )
 

@@ -13,7 +13,9 @@ exactly the OpenAPI schemas. The three places where they differ are handled in `
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import Any, ClassVar, Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -176,11 +178,54 @@ class Hang(Message):
     type_name: ClassVar[str] = "hang"
 
 
+class HistoryPrefix(Sequence[dict[str, Any]]):
+    """The first `length` items of a call's append-only history list, without copying them.
+
+    Every conversation-update carries the whole history so far; a copy per update would make a call cost
+    time and memory quadratic in its steps, while a prefix of the one shared list costs two references."""
+
+    __slots__ = ("_items", "_length")
+
+    def __init__(self, items: list[dict[str, Any]], length: int | None = None) -> None:
+        self._items = items
+        self._length = len(items) if length is None else length
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self._items[i] for i in range(*index.indices(self._length))]
+        if not -self._length <= index < self._length:
+            raise IndexError("history index out of range")
+        return self._items[index % self._length]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return islice(self._items, self._length)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != self._length:
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"HistoryPrefix({self._length} items)"
+
+
 class ConversationUpdate(Message):
     type_name: ClassVar[str] = "conversation-update"
-    # Pre-rendered history (items are immutable, so one rendering serves every snapshot).
-    messages: tuple[dict[str, Any], ...]
-    messages_openai_formatted: tuple[dict[str, Any], ...] = Field(alias="messagesOpenAIFormatted")
+    # Pre-rendered history (items are immutable, so one rendering serves every snapshot): a tuple, or a
+    # `HistoryPrefix` of the call's shared list.
+    messages: Sequence[dict[str, Any]]
+    messages_openai_formatted: Sequence[dict[str, Any]] = Field(alias="messagesOpenAIFormatted")
 
     def body(self, profile: Profile) -> dict[str, Any]:
         out: dict[str, Any] = {
