@@ -120,6 +120,8 @@ class CallPlayer:
         self.status = "queued"
         self.done = asyncio.Event()
         self.client_joined = asyncio.Event()
+        self.started = asyncio.Event()  # the call's clock runs: offset() counts from `started_at`
+        self.next_event_at: float | None = None  # the offset of the event it waits for, if any
         self.error: BaseException | None = None
         # Set when the call stopped on an error (self.error) rather than by its script: see `_failed`.
         self.failed_reason: str | None = None
@@ -152,6 +154,11 @@ class CallPlayer:
     def offset(self) -> float:
         """Seconds since the call started, on the call's clock."""
         return 0.0 if self._base is None else self.clock.now() - self._base
+
+    @property
+    def started_at(self) -> float | None:
+        """The clock's reading when the call started (offset 0), or None before."""
+        return self._base
 
     def add_client(self, sink: ClientSink) -> None:
         self._watch(sink)
@@ -193,6 +200,7 @@ class CallPlayer:
             if not self.clients and self.sim.context.call.get("type") == "vapi.websocketCall":
                 self.sim.unjoined(wait_for_client)
         self._base = self.clock.now()
+        self.started.set()
         try:
             await self._play()
         except StepError as exc:
@@ -253,7 +261,9 @@ class CallPlayer:
             to_send = None
             if isinstance(item, Event):
                 self._fault_step("upcoming", item)
+                self.next_event_at = item.at
                 await self.clock.sleep_until(self._base_or_zero() + item.at)
+                self.next_event_at = None
                 reply = self._dispatch(item)
                 if reply is not None:
                     pending[item.seq] = asyncio.ensure_future(reply)

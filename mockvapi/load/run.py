@@ -78,6 +78,9 @@ def run_local(
 
     environment.events.request.add_listener(keep_lateness)  # type: ignore[no-untyped-call]
     runner = environment.create_local_runner()
+    # gevent's loop reads the time once per turn; here its reading dates from before the imports (seconds
+    # on a busy machine), and a timer set from it would end the run that much early (or at once).
+    gevent.get_hub().loop.update_now()
     started = time.perf_counter()
     runner.start(users, spawn_rate=spawn_rate)
     gevent.spawn_later(run_time, runner.quit)

@@ -7,14 +7,17 @@
 - listen (`/{callId}/listen`): the same stream, listen-only.
 - control (`POST /{callId}/control`): a flat JSON control message.
 
-On a real clock audio is paced every 20 ms; on a virtual clock, where a 10-minute call takes
-milliseconds, one frame goes with each message instead of 30,000 frames nobody waits for.
+On a real clock audio follows the call's clock: one frame per 20 ms of call time, from when the peer
+joined (or the call started) to the call's end, however the event loop is scheduled. On a virtual clock,
+where a 10-minute call takes milliseconds, one frame goes with each message instead of 30,000 frames
+nobody waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +30,8 @@ from mockvapi.engine.faults import Tamper
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer
 from mockvapi.models.encoding import WireEncoder
+
+FRAME_SECONDS = 0.02  # one audio frame: 20 ms of the call
 
 CONTROL_TYPES = frozenset(
     {
@@ -88,6 +93,9 @@ class WebsocketClient:
         self._out: asyncio.Queue[str | bytes | _Close | None] = asyncio.Queue()
         self._encoder = WireEncoder()  # the call's history, encoded once (see models.encoding)
         self._writer = asyncio.ensure_future(self._write())
+        # The call offset the peer joined at (0 before the call starts): its frames start there.
+        self._joined_at = player.offset()
+        self._next_frame = math.floor(self._joined_at / FRAME_SECONDS) + 1  # frame k ends at k * 20 ms
         self._pacer = asyncio.ensure_future(self._pace()) if audio and isinstance(clock, RealClock) else None
         self._paced = self._pacer is not None
         if self.audio is not None and not self._paced:
@@ -120,6 +128,12 @@ class WebsocketClient:
         self._speaking = assistant
 
     def close(self) -> None:
+        if self._pacer is not None:
+            # The frames of the call's last moments the pacer has not reached yet (it was late), so the
+            # stream covers the call to its end; then no more.
+            self._pacer.cancel()
+            while self._frame_due() and self._ended_before(self._next_frame * FRAME_SECONDS) is False:
+                self._queue_frame()
         self._out.put_nowait(None)
 
     async def _write(self) -> None:
@@ -156,12 +170,41 @@ class WebsocketClient:
             await self.ws.close(code=1011)
 
     async def _pace(self) -> None:
-        assert self.audio is not None
-        next_at = self.clock.now()
+        """One frame at the end of each 20 ms of the call's time, until the call's end. After a stall the
+        missed frames go out at once: the stream stays as long as the call, never longer."""
+        await self.player.started.wait()
         while True:
-            next_at += 0.02
-            await self.clock.sleep_until(next_at)
-            self._out.put_nowait(self.audio.frames(self._speaking))
+            at = self._next_frame * FRAME_SECONDS
+            if self._ended_before(at) is not False:
+                return
+            start = self.player.started_at
+            assert start is not None
+            await self.clock.sleep_until(start + at)
+            while self._player_behind(at):
+                await asyncio.sleep(0)  # the player is late (a stall): its events up to `at` go first
+            if self._ended_before(at) is False:  # the call may have ended meanwhile
+                self._queue_frame()
+
+    def _player_behind(self, at: float) -> bool:
+        waiting = self.player.next_event_at
+        return waiting is not None and waiting <= at and not self.player.done.is_set()
+
+    def _frame_due(self) -> bool:
+        """Whether the call has started and the next frame's time has come."""
+        return self.player.started_at is not None and self._next_frame * FRAME_SECONDS <= self.player.offset()
+
+    def _ended_before(self, at: float) -> bool | None:
+        """True if the call ended before call offset `at`, False if not, None if it stopped with no end
+        time (it failed or was cancelled: nothing more to send)."""
+        ended_ms = self.player.sim.ended_ms
+        if ended_ms is not None:
+            return at > ended_ms / 1000
+        return None if self.player.done.is_set() else False
+
+    def _queue_frame(self) -> None:
+        assert self.audio is not None
+        self._out.put_nowait(self.audio.frames(self._speaking))
+        self._next_frame += 1
 
     async def finished(self) -> None:
         await self._writer

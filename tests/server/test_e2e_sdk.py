@@ -204,7 +204,7 @@ async def test_sdk_websocket_call_streams_to_transport_and_listener_and_ends_on_
         listen = await session.ws_connect(data["monitor"]["listenUrl"])
         transport = await session.ws_connect(data["transport"]["websocketCallUrl"])
         for ws in (listen, transport):  # the first frame (audio) says the peer has joined the call
-            first = await asyncio.wait_for(ws.receive(), 5)
+            first = await asyncio.wait_for(ws.receive(), 60)  # a hang guard, generous for a busy machine
             assert first.type == aiohttp.WSMsgType.BINARY and len(first.data) == FRAME_BYTES
         listened = asyncio.ensure_future(_collect(listen))
         streamed = asyncio.ensure_future(_collect(transport))

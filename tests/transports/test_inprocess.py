@@ -32,6 +32,7 @@ from .conftest import Recorder, comparable
 
 BODY = json.dumps({"message": {"type": "tool-calls", "timestamp": 1, "text": "héllo"}}).encode()
 TS = 1_767_258_000_000
+SEND_TIMEOUT = 60.0  # for sends that must succeed: only a hang guard, generous for a busy machine
 CREDENTIAL = {
     "provider": "webhook",
     "authenticationPlan": {"type": "hmac", "secretKey": "k", "algorithm": "sha256"},
@@ -140,7 +141,7 @@ async def test_in_process_apps_receive_what_a_socket_server_receives(recorder: R
     # Reference: the same request over a real socket.
     wire = resolve_target(recorder.url())
     try:
-        assert (await wire.send(request(), timeout=1)).ok
+        assert (await wire.send(request(), timeout=SEND_TIMEOUT)).ok
     finally:
         await wire.aclose()
     [reference] = recorder.requests
@@ -169,8 +170,8 @@ async def test_in_process_apps_receive_what_a_socket_server_receives(recorder: R
 async def test_in_process_host_header_follows_the_request_url() -> None:
     seen: Seen = []
     target = resolve_target(fastapi_app(seen))
-    await target.send(request("https://api.example.test:8443/webhook"), timeout=1)
-    await target.send(request("/webhook"), timeout=1)
+    await target.send(request("https://api.example.test:8443/webhook"), timeout=SEND_TIMEOUT)
+    await target.send(request("/webhook"), timeout=SEND_TIMEOUT)
     hosts = [dict(headers)["host"] for headers, *_ in seen]
     assert hosts == ["api.example.test:8443", "localhost"]
 
@@ -179,7 +180,7 @@ async def test_resolve_target_path_is_used_when_request_has_no_url() -> None:
     seen: Seen = []
     target = resolve_target(starlette_app(seen), path="/webhook")
     assert target.description == "asgi:Starlette POST /webhook"  # the app by its class, no memory address
-    response = await target.send(HttpRequest("", HEADERS, BODY), timeout=1)
+    response = await target.send(HttpRequest("", HEADERS, BODY), timeout=SEND_TIMEOUT)
     assert response.status == 200 and seen[0][2] == "/webhook"
     with pytest.raises(ValueError, match="must start with '/'"):
         resolve_target(starlette_app(seen), path="webhook")
@@ -235,13 +236,13 @@ async def test_raw_asgi_app_errors_and_incomplete_responses_become_500() -> None
     async def silent(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
 
-    first = await AsgiTarget(raising, "/").send(request(), timeout=1)
+    first = await AsgiTarget(raising, "/").send(request(), timeout=SEND_TIMEOUT)
     assert (first.status, first.body, first.app_error) == (
         500,
         b"Internal Server Error",
         "RuntimeError: before start",
     )
-    second = await AsgiTarget(silent, "/").send(request(), timeout=1)
+    second = await AsgiTarget(silent, "/").send(request(), timeout=SEND_TIMEOUT)
     assert second.status == 500 and second.app_error is not None and "without completing" in second.app_error
 
 
@@ -256,7 +257,7 @@ async def test_asgi_streams_chunks_and_sees_disconnect_after_response() -> None:
         await send({"type": "http.response.body", "body": b"c"})
         events.append((await receive())["type"])
 
-    response = await AsgiTarget(app, "/").send(request(), timeout=1)
+    response = await AsgiTarget(app, "/").send(request(), timeout=SEND_TIMEOUT)
     assert (response.status, response.body, response.headers["X-A"]) == (201, b"abc", "1")
     assert events == ["http.request", "http.disconnect"]
 
@@ -264,10 +265,10 @@ async def test_asgi_streams_chunks_and_sees_disconnect_after_response() -> None:
 async def test_flask_exception_becomes_500() -> None:
     app = flask_app([])
     app.logger.disabled = True  # Flask logs the traceback itself; keep the test output quiet
-    response = await resolve_target(app).send(request("/boom"), timeout=1)
+    response = await resolve_target(app).send(request("/boom"), timeout=SEND_TIMEOUT)
     assert response.status == 500
     app.testing = True  # Flask now propagates: mockvapi answers the 500 as a server would
-    response = await resolve_target(app).send(request("/boom"), timeout=1)
+    response = await resolve_target(app).send(request("/boom"), timeout=SEND_TIMEOUT)
     assert response.status == 500 and response.app_error == "ValueError: flask boom"
 
 
@@ -284,7 +285,7 @@ async def test_raw_wsgi_environ_and_errors() -> None:
         return [environ["wsgi.input"].read()]
 
     target = resolve_target(app)
-    ok = await target.send(request("http://hooks.test/a%20b?q=1"), timeout=1)
+    ok = await target.send(request("http://hooks.test/a%20b?q=1"), timeout=SEND_TIMEOUT)
     assert (ok.status, ok.body, ok.headers["x-reply"]) == (202, BODY, "yes")
     env = environs[0]
     assert env["PATH_INFO"] == "/a b" and env["QUERY_STRING"] == "q=1"
@@ -293,9 +294,9 @@ async def test_raw_wsgi_environ_and_errors() -> None:
     assert (env["SERVER_NAME"], env["SERVER_PORT"], env["wsgi.url_scheme"]) == ("hooks.test", "80", "http")
     assert "HTTP_CONTENT_TYPE" not in env
 
-    boom = await target.send(request("/boom"), timeout=1)
+    boom = await target.send(request("/boom"), timeout=SEND_TIMEOUT)
     assert (boom.status, boom.app_error) == (500, "KeyError: 'nope'")
-    silent = await target.send(request("/silent"), timeout=1)
+    silent = await target.send(request("/silent"), timeout=SEND_TIMEOUT)
     assert silent.status == 500 and silent.app_error == "WSGI app returned without calling start_response"
 
 
@@ -398,7 +399,7 @@ async def test_aiohttp_app_timeout_names_the_app() -> None:
 async def test_callable_reply_conversion(
     reply: Any, status: int, body: bytes, content_type: str | None
 ) -> None:
-    response = await resolve_target(lambda b, h: reply).send(request(), timeout=1)
+    response = await resolve_target(lambda b, h: reply).send(request(), timeout=SEND_TIMEOUT)
     assert (response.status, response.body, response.headers.get("Content-Type")) == (
         status,
         body,
@@ -416,13 +417,13 @@ async def test_callable_reply_conversion(
 )
 async def test_callable_bad_reply_is_an_app_error(reply: Any, message: str) -> None:
     with pytest.raises(DeliveryFailure, match=re.escape(message)) as info:
-        await resolve_target(lambda b, h: reply).send(request(), timeout=1)
+        await resolve_target(lambda b, h: reply).send(request(), timeout=SEND_TIMEOUT)
     assert info.value.kind == "app-error"
 
 
 async def test_callable_taking_only_the_body() -> None:
     bodies: list[Any] = []
-    response = await resolve_target(bodies.append).send(request(), timeout=1)
+    response = await resolve_target(bodies.append).send(request(), timeout=SEND_TIMEOUT)
     assert response.status == 200 and bodies == [json.loads(BODY)]
 
 
@@ -431,6 +432,6 @@ async def test_aiohttp_app_target_restarts_after_aclose() -> None:
     target = resolve_target(aiohttp_app(seen), path="/webhook")
     assert repr(target) == "AiohttpAppTarget(Application, path='/webhook')"
     for _ in range(2):
-        assert (await target.send(request(""), timeout=1)).ok
+        assert (await target.send(request(""), timeout=SEND_TIMEOUT)).ok
         await target.aclose()
     assert len(seen) == 2

@@ -8,7 +8,9 @@ control lands at a known point of the call, with no race against the socket.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +27,7 @@ from mockvapi.engine.player import CallPlayer
 from mockvapi.engine.simulator import simulate
 from mockvapi.engine.timeline import Timeline
 from mockvapi.library import resolve
-from mockvapi.transports.websocket import WebsocketClient, call_endpoints
+from mockvapi.transports.websocket import FRAME_SECONDS, WebsocketClient, call_endpoints
 
 START_MS = 1_767_603_600_000
 
@@ -203,7 +205,14 @@ async def test_audio_frames_are_20ms_binary_frames(rig: Rig, audio: str, size: i
         assert set(silence) == {0}
 
 
-async def test_audio_frames_on_a_real_clock_are_paced_not_per_message() -> None:
+def stall(seconds: float) -> None:
+    """Hold the event loop for `seconds` of real time, as a busy machine does."""
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        pass
+
+
+async def play_on_a_real_clock(stall_each_push: float = 0.0) -> tuple[CallPlayer, Timeline, Peer]:
     clock = RealClock(speed=50)
     journal = Journal()
     players: dict[str, CallPlayer] = {}
@@ -213,13 +222,44 @@ async def test_audio_frames_on_a_real_clock_are_paced_not_per_message() -> None:
         short = ws_call().split("steps:")[0] + "steps:\n  - user: Hi.\n  - end: customer-ended-call\n"
         player = CallPlayer(resolve(short), clock=clock, journal=journal)
         players[player.call_id] = player
+        joined = notified(player, "add_client")
         run = asyncio.ensure_future(player.run(wait_for_client=5))
         peer = Peer(await session.ws_connect(server.make_url(f"/{player.call_id}/transport")))
+        if stall_each_push:
+            await joined.wait()
+            client = player.clients[0]
+            push = client.push
+
+            def push_then_stall(*args: Any) -> None:
+                push(*args)
+                stall(stall_each_push)
+
+            client.push = push_then_stall  # type: ignore[method-assign]
         timeline = await run
         await peer.finish()
-    # How many frames arrive depends on the machine's load: the pacing rate is measured in the bench.
+    return player, timeline, peer
+
+
+def whole_frames(player: CallPlayer) -> int:
+    """Frames of 20 ms that end within the call (the peer joined before it started)."""
+    assert player.sim.ended_ms is not None
+    return next(k for k in itertools.count(1) if k * FRAME_SECONDS > player.sim.ended_ms / 1000) - 1
+
+
+async def test_audio_frames_on_a_real_clock_follow_the_call_clock_not_the_messages() -> None:
+    player, timeline, peer = await play_on_a_real_clock()
     assert peer.frames and {len(f) for f in peer.frames} == {640}
-    assert len(peer.frames) <= timeline.duration / 0.02 + 2  # never more than one per 20 ms of call
+    # One frame per 20 ms of the call, start to end, however the loop was scheduled (this machine's load).
+    assert len(peer.frames) == whole_frames(player)
+    assert len(peer.frames) <= timeline.duration / FRAME_SECONDS + 2  # never more than one per 20 ms of call
+    assert len(peer.texts) == len(timeline.messages(side="client"))
+
+
+async def test_audio_frames_after_loop_stalls_catch_up_to_the_call_and_stop_at_its_end() -> None:
+    # Each message holds the loop for 10 ms of real time (half a second of this call at speed 50),
+    # the last ones right before the call's end: missed frames go out late, none beyond the end.
+    player, timeline, peer = await play_on_a_real_clock(stall_each_push=0.01)
+    assert len(peer.frames) == whole_frames(player)
     assert len(peer.texts) == len(timeline.messages(side="client"))
 
 
