@@ -12,7 +12,9 @@ collects instead, from a loop timer:
   only in an idle gap: nothing ready to run, and the next timer further away than the last collection
   of that generation took (at least `min_gap`);
 * a collection that finds no such gap runs anyway once its generation is `backstop` times past its
-  threshold, so memory stays bounded on a loop that is never idle.
+  threshold (young: `young_backstop` times), so memory stays bounded, and flat over a long run, on a
+  loop that is never idle. (A backstop of 20 for every generation let cyclic garbage pile up in a
+  10-minute soak: +41 MB per 1,000 calls, where the automatic GC stays flat.)
 
 Pacing is process-wide and counted: the first user turns the automatic GC off, the last restores it
 as it was (and unfreezes).
@@ -43,7 +45,8 @@ class GcPacer:
         every: float = 0.01,
         min_gap: float = 0.002,
         young_threshold: int = 5000,
-        backstop: int = 20,
+        backstop: int = 2,
+        young_backstop: int = 4,
     ) -> None:
         self.loop = loop
         self.every = every
@@ -51,6 +54,7 @@ class GcPacer:
         # A young collection is cheap but not free: larger batches, still bounded, in gaps.
         self.thresholds = (young_threshold, *gc.get_threshold()[1:3])
         self.backstop = backstop
+        self.young_backstop = young_backstop
         self.collections = [0, 0, 0]
         self.forced = 0
         self._took = [0.0, 0.0, 0.0]
@@ -66,13 +70,10 @@ class GcPacer:
             self._handle.cancel()
             self._handle = None
 
-    def due(self) -> int | None:
-        """The oldest generation whose count passed its threshold, or None."""
+    def due(self) -> list[int]:
+        """The generations whose counts passed their thresholds, oldest first."""
         counts = gc.get_count()
-        for generation in (2, 1, 0):
-            if counts[generation] >= self.thresholds[generation]:
-                return generation
-        return None
+        return [g for g in (2, 1, 0) if counts[g] >= self.thresholds[g]]
 
     def gap(self) -> float:
         """Seconds until the loop has something to do (0 if something is ready now)."""
@@ -86,15 +87,23 @@ class GcPacer:
 
     def _tick(self) -> None:
         self._handle = None
-        generation = self.due()
-        if generation is not None:
-            forced = gc.get_count()[generation] >= self.thresholds[generation] * self.backstop
-            if forced or self.gap() >= max(self.min_gap, self._took[generation] * 1.5):
-                started = time.perf_counter()
-                gc.collect(generation)
-                self._took[generation] = time.perf_counter() - started
-                self.collections[generation] += 1
-                self.forced += forced
+        counts = gc.get_count()
+        gap: float | None = None
+        # The oldest due generation that may run now; one that must wait for a longer gap does not hold
+        # back the younger ones (their collections are what brings an older one to its backstop).
+        for generation in self.due():
+            backstop = self.young_backstop if generation == 0 else self.backstop
+            forced = counts[generation] >= self.thresholds[generation] * backstop
+            if not forced:
+                gap = self.gap() if gap is None else gap
+                if gap < max(self.min_gap, self._took[generation] * 1.5):
+                    continue
+            started = time.perf_counter()
+            gc.collect(generation)
+            self._took[generation] = time.perf_counter() - started
+            self.collections[generation] += 1
+            self.forced += forced
+            break
         if not self.loop.is_closed():
             self._handle = self.loop.call_later(self.every, self._tick)
 

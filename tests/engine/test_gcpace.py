@@ -48,11 +48,11 @@ def test_pacing_turns_the_automatic_gc_off_and_the_last_release_restores_it(loop
 
 
 def test_a_due_generation_is_collected_in_an_idle_gap(loop: asyncio.AbstractEventLoop) -> None:
-    pacer = GcPacer(loop, young_threshold=1, backstop=10**9)
+    pacer = GcPacer(loop, young_threshold=1, backstop=10**9, young_backstop=10**9)
     gc.disable()
     try:
         ref = _cyclic_garbage()
-        assert pacer.due() is not None and pacer.gap() == float("inf")  # nothing scheduled: idle
+        assert pacer.due() and pacer.gap() == float("inf")  # nothing scheduled: idle
         pacer._tick()
         assert ref() is None and sum(pacer.collections) == 1 and pacer.forced == 0
     finally:
@@ -69,7 +69,7 @@ def test_a_busy_loop_postpones_collection_until_the_backstop(loop: asyncio.Abstr
     gc.collect()
     gc.disable()
     try:
-        pacer = _Busy(loop, young_threshold=10**9, backstop=2)
+        pacer = _Busy(loop, young_threshold=10**9, backstop=2, young_backstop=2)
         ref = _cyclic_garbage()
         pacer._tick()
         assert ref() is not None and pacer.collections == [0, 0, 0]  # nothing due yet
@@ -88,3 +88,27 @@ def test_the_pacer_ticks_on_its_loop_until_stopped(loop: asyncio.AbstractEventLo
     loop.run_until_complete(asyncio.sleep(0))
     pacer.stop()
     assert repr(pacer).startswith("GcPacer(collections=") and "running=False" in repr(pacer)
+
+
+class _ShortGaps(GcPacer):
+    def gap(self) -> float:
+        return 0.003  # long enough for a young collection, never for the (slow) full one
+
+
+def test_a_full_collection_waiting_for_a_long_gap_does_not_hold_back_the_young_ones(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    gc.collect()
+    gc.collect(1)  # one middle collection since the last full one: the full one is due at threshold 1
+    gc.disable()
+    try:
+        pacer = _ShortGaps(loop, young_threshold=1, backstop=10**9, young_backstop=10**9)
+        pacer.thresholds = (1, 10**9, 1)
+        assert pacer.due()[0] == 2
+        pacer._took[2] = 1.0  # and took a second last time: it waits for a gap of 1.5 s
+        ref = _cyclic_garbage()
+        pacer._tick()
+        assert pacer.collections == [1, 0, 0] and ref() is None and pacer.forced == 0
+    finally:
+        pacer.stop()
+        gc.enable()
