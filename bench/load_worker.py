@@ -8,7 +8,7 @@ users than the worker can serve, so the worker, not the script, sets the pace: d
 is its capacity, and calls per second that capacity divided by the webhooks of one call. At speed 1
 the same worker therefore keeps `calls/s x 42 s` concurrent real-time calls going.
 
-The floor is the delivery benchmark's (`bench.webhook.floor_run`): a bare aiohttp client posting the
+The floor is the delivery benchmark's (`bench.webhook.aiohttp_floor_run`): a bare aiohttp client posting the
 same call's bodies, with the same headers, to the same receiver (`bench._peers`, its own process),
 as many loops at once as the worker has users. Ratio: worker calls/s over floor calls/s.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench._core import Figure
 from bench._peers import Peer
-from bench.webhook import Post, floor_run
+from bench.webhook import Post, aiohttp_floor_run
 from mockvapi.engine.routing import route
 from mockvapi.engine.simulator import CallSimulation, drive
 from mockvapi.engine.timeline import render_message
@@ -99,7 +99,7 @@ async def measure(quick: bool) -> list[Figure]:
             rate = delivered / run_time
             if rate > best_rate:
                 best_rate, best = rate, stats
-            best_floor = min(best_floor, await floor_run(posts, url, USERS))
+            best_floor = min(best_floor, await aiohttp_floor_run(posts, url, USERS))
     assert best is not None
     floor_rate = len(posts) * USERS / best_floor
     calls, floor_calls = best_rate / per_call, floor_rate / per_call

@@ -6,6 +6,11 @@ is the peak resident set (ru_maxrss) while the case ran. Every server message go
 callable webhook, so the journal keeps each delivery's request body as a real run would.
 Journal bound: 200 calls into a journal of 1,000 entries: it must hold at most 1,000 and count the rest
 as dropped.
+Per live call (issue 17's figure): the child starts N `long-call`s at once on a real clock (speed
+LIVE_SPEED) with `webhook=` a receiver in another process (bench._peers), so every delivery goes over
+HTTP; LIVE_AT_S real seconds in (a minute of each call), while all N are still running, it samples its
+resident set and the objects the GC tracks; the floor is the same after imports, one warm-up call to the
+same URL and a collection. Per live call = (sample - floor) / N. Goal: at most 60 kB.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from typing import Any
 from bench._core import Figure
 
 NAME = "memory"
+LIVE_SPEED = 6.0
+LIVE_AT_S = 10.0
+LIVE_GOAL_KB = 60.0
 REPO = Path(__file__).resolve().parents[1]
 MAX_ENTRIES = 1000
 
@@ -36,7 +44,35 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+async def live_child(calls: int) -> dict[str, Any]:
+    import gc
+
+    from bench._peers import Peer
+    from mockvapi.engine.clock import RealClock
+    from mockvapi.library import resolve
+    from mockvapi.testing import MockVapi
+
+    long_call = resolve("long-call")
+    async with Peer("receiver") as receiver:
+        url = f"http://127.0.0.1:{receiver.first_line.split()[1]}/hook"
+        async with MockVapi(webhook=url) as warm:
+            await warm.play(resolve("happy-path"))  # warm-up: imports, the lean client, one whole call
+        gc.collect()
+        floor, objects = rss_mb(), len(gc.get_objects())
+        async with MockVapi(clock=RealClock(LIVE_SPEED), webhook=url) as vapi:
+            started = [vapi.start_call(long_call, seed=i, client=False) for i in range(calls)]
+            await asyncio.sleep(LIVE_AT_S)
+            running = sum(not c.done for c in started)
+            sample, live_objects = rss_mb(), len(gc.get_objects())
+            entries = len(vapi.journal)
+            at = started[0].player.offset()
+    return {"floor_mb": floor, "sample_mb": sample, "calls": calls, "running": running, "entries": entries,
+            "objects_per_call": (live_objects - objects) / calls, "call_seconds": at}
+
+
 async def child(case: str, calls: int) -> dict[str, Any]:
+    if case == "live":
+        return await live_child(calls)
     from bench._scenarios import support_call
     from mockvapi.library import resolve
     from mockvapi.testing import MockVapi
@@ -86,6 +122,14 @@ def run(quick: bool) -> list[Figure]:
                           round(hour["floor_mb"], 1), round(hour["peak_mb"] / hour["floor_mb"], 2), None, None,
                           f"+{added:.0f} MB; {hour['duration_min']:.0f} min, {hour['turns']} history items, "
                           f"{hour['request_mb']:.0f} MB of webhook bodies journaled", hour))
+    live_n = 50 if quick else 200
+    live = measure("live", live_n)
+    per_call_kb = (live["sample_mb"] - live["floor_mb"]) * 1024 / live_n
+    figures.append(Figure(NAME, f"per live call ({live_n} concurrent long-calls over HTTP, sampled mid-call)",
+                          round(per_call_kb, 1), "kB", None, None, "≤ 60 kB", per_call_kb <= LIVE_GOAL_KB,
+                          f"RSS {live['floor_mb']:.0f} -> {live['sample_mb']:.0f} MB at {live['call_seconds']:.0f} s "
+                          f"of each call ({live['running']} running); {live['objects_per_call']:.0f} GC-tracked "
+                          f"objects per call; {live['entries']} journal entries", live))
     bound = measure("journal", 50 if quick else 200)
     held = bound["entries"] <= MAX_ENTRIES and bound["dropped"] == bound["recorded"] - bound["entries"] \
         and bound["dropped"] > 0

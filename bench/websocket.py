@@ -4,10 +4,11 @@ aiohttp websocket handler sending the same frames to the same reader.
 A 50-turn `vapi.websocketCall` plays on a virtual clock (one 20 ms audio frame goes with each message
 there, so frames and texts interleave as on a live call) through the transport routes
 (`call_endpoints`) on 127.0.0.1. The reader is its own process (bench._peers): it connects, reads every
-frame until the server closes, and answers with the counts; each run is timed from asking it to connect
-to its answer, so the mock's figure includes simulating the call. The floor's handler sends the frames
+frame until the server closes, and answers with the counts; each run is timed from building the call's
+player (inside the timed region, as a user's call is built) to the reader's answer, so the mock's
+figure includes making and simulating the call. The floor's handler sends the frames
 the mock sent (captured once) with send_str/send_bytes and closes. Runs alternate; best of each is kept.
-Goal: at least 0.7 of the floor.
+Goal: at least 0.5 of the floor (issue 17).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from mockvapi.engine.player import CallPlayer
 from mockvapi.transports.websocket import call_endpoints
 
 NAME = "websocket"
-GOAL_RATIO = 0.7
+GOAL_RATIO = 0.5
 
 
 async def measure(quick: bool) -> list[Figure]:
@@ -75,8 +76,8 @@ async def measure(quick: bool) -> list[Figure]:
         best_mock = best_floor = float("inf")
         async with Peer("reader") as reader:
             for _ in range(repeat):
-                player, task = new_call()
                 started = time.perf_counter()
+                player, task = new_call()
                 counts = await reader.ask(f"{base}/{player.call_id}/transport")
                 best_mock = min(best_mock, time.perf_counter() - started)
                 await task
@@ -91,7 +92,7 @@ async def measure(quick: bool) -> list[Figure]:
     value, floor = texts / best_mock, texts / best_floor
     return [Figure(
         NAME, "client messages/s, one call", round(value), "msg/s", round(floor), round(value / floor, 3),
-        "≥ 0.7× floor", value / floor >= GOAL_RATIO,
+        "≥ 0.5× floor", value / floor >= GOAL_RATIO,
         f"{texts} messages + {len(frames) - texts} audio frames, {sum(len(f) for f in frames) / 1e6:.1f} MB",
         {"seconds": best_mock, "floor_seconds": best_floor},
     )]

@@ -28,6 +28,7 @@ from mockvapi.engine.clock import Clock, RealClock, VirtualClock
 from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.digest import DigestLine, digest
 from mockvapi.engine.expectations import EXPECTATION, expect_failures
+from mockvapi.engine.gcpace import GcPacer, pace, release
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer, ClientSink, MemoryClient
 from mockvapi.engine.timeline import Timeline
@@ -495,6 +496,7 @@ class MockVapi:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = False
+        self._gc_pacer: GcPacer | None = None
 
     @property
     def faults(self) -> FaultPlan:
@@ -516,6 +518,9 @@ class MockVapi:
 
             self.server = MockServer(self, control_token=self.control_token)
             await self.server.start()
+        if isinstance(self.clock, RealClock):
+            # Real-time calls: the GC's pauses go into the loop's idle gaps (see engine.gcpace).
+            self._gc_pacer = pace(self._loop)
         self._started = True
         return self
 
@@ -536,6 +541,9 @@ class MockVapi:
         self._pools.clear()
         if self._closing:
             await asyncio.wait(list(self._closing))
+        if self._gc_pacer is not None:
+            release(self._gc_pacer)
+            self._gc_pacer = None
 
     async def __aenter__(self) -> MockVapi:
         return await self.start()

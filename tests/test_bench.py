@@ -148,3 +148,53 @@ def test_python_m_bench_quick_runs_one_real_module(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     assert {f["benchmark"] for f in results["figures"]} == {"simulate"}
     assert all(f["unit"] == "msg/s" and f["floor"] > 0 for f in results["figures"])
+
+
+def test_realtime_lateness_is_against_the_runs_schedule_and_lost_webhooks_count_late() -> None:
+    from bench.realtime import Schedule, summarize
+
+    schedule = Schedule(t0=100.0, window=10.0)
+    # Call a was due to start at 100.0 (start_ms 5000), call b at 101.0 (start_ms 9000).
+    schedule.due = {"a": (100.0, 5000), "b": (101.0, 9000)}
+    schedule.expected_webhooks = 4
+    webhooks = [
+        ["a", 5000 + 2000, 102.004],  # due at 102.0: 4 ms late
+        ["b", 9000 + 1000, 102.030],  # due at 102.0 (b starts at 101): 30 ms late, although on time for b's own start
+        ["b", 9000 + 9500, 120.0],  # due at 110.5, after the window: not counted
+        ["ghost", 0, 0.0],  # not a call of this run
+    ]
+    frames = [["ws://h/b/transport", 9000 + 3000, 104.001]]
+    summary = summarize(schedule, webhooks, frames, ended=111.0, joined=[["ws://h/b/transport", 101.25]])
+    assert summary["webhooks"] == 2 and summary["lost_webhooks"] == 2 and summary["frames"] == 1
+    assert summary["messages"] == 5
+    # Two lost webhooks count as late by the run's end minus the window's end (1 s), so p99 is 1 s.
+    assert summary["max_ms"] == pytest.approx(1000.0)
+    assert summary["p99_ms"] == pytest.approx(1000.0)
+    assert summary["websocket_p99_ms"] == pytest.approx(1.0, abs=1e-6)
+    assert summary["join_p99_ms"] == pytest.approx(250.0)
+
+
+def test_realtime_counts_nothing_lost_when_every_due_webhook_arrived() -> None:
+    from bench.realtime import Schedule, summarize
+
+    schedule = Schedule(t0=0.0, window=5.0)
+    schedule.due = {"a": (0.0, 0)}
+    schedule.expected_webhooks = 2
+    summary = summarize(schedule, [["a", 1000, 1.002], ["a", 2000, 2.001]], [], ended=9.0)
+    assert summary["lost_webhooks"] == 0
+    assert summary["p99_ms"] == pytest.approx(2.0)
+    assert summary["p50_ms"] == pytest.approx(1.5)
+
+
+def test_realtime_figure_is_the_worst_run_and_bisection_rounds() -> None:
+    from bench.realtime import _http_figure, _midpoint
+
+    def run(p99: float) -> dict[str, Any]:
+        return {"p99_ms": p99, "p50_ms": 1.0, "max_ms": p99, "webhooks": 1, "lost_webhooks": 0,
+                "webhook_p99_ms": p99, "frames": 0, "ws_clients": 0, "websocket_p99_ms": 0.0,
+                "join_p99_ms": 0.0, "cpu_share": 0.5}
+
+    figure = _http_figure(500, [run(12.0), run(25.0)], run(4.0))
+    assert figure.value == 25.0 and figure.met is False and figure.floor == 4.0
+    assert _http_figure(500, [run(12.0), run(19.0)], run(4.0)).met is True
+    assert _midpoint(250, 500) == 375 and _midpoint(100, 200) == 150

@@ -7,10 +7,16 @@ re-encodes the same history items in every message. History items never change o
 is a prefix of the next one (see `ConversationUpdate`), so a `WireEncoder` (one per call and sink) keeps,
 per place in the message, the last list it encoded with its text, and encodes only the items added since
 (checked item by item, by identity). The output is byte-for-byte `compact(message)`.
+
+The `call`, `assistant` and `customer` objects ride along in every message too (about half of a client
+message's bytes) and seldom change within a call: their text is kept with a snapshot of the value, and
+reused while the value still equals the snapshot (an equality check, mostly pointer comparisons, costs
+far less than encoding; a value changed in place no longer equals its snapshot, so it is encoded again).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from operator import is_
@@ -24,6 +30,10 @@ compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 #: Keys whose list values are history items (at the top of a message and inside its `artifact`).
 HISTORY_KEYS = frozenset({"messages", "messagesOpenAIFormatted", "conversation"})
 
+#: Top-level keys whose (object) values are usually the same all call long.
+STEADY_KEYS = frozenset({"call", "assistant", "customer"})
+_SHORTCUT_KEYS = HISTORY_KEYS | STEADY_KEYS | {"artifact"}
+
 
 class WireEncoder:
     """`encode(message)` == `compact(message)`, reusing the text of history lists it encoded before.
@@ -33,6 +43,8 @@ class WireEncoder:
 
     def __init__(self) -> None:
         self._last: dict[str, tuple[tuple[object, ...], str]] = {}
+        # key -> (the value, a snapshot of it, its text)
+        self._steady: dict[str, tuple[object, object, str]] = {}
 
     def encode(self, message: Mapping[Any, Any]) -> str:
         return "".join(self.encode_parts(message))
@@ -40,11 +52,12 @@ class WireEncoder:
     def encode_parts(self, message: Mapping[Any, Any]) -> list[str]:
         """`encode(message)` as pieces to join: the history texts are the encoder's own strings, not copies,
         so a caller joining them with more around (the webhook envelope) copies a large history once."""
-        if not isinstance(message, dict) or (HISTORY_KEYS.isdisjoint(message) and "artifact" not in message):
+        if not isinstance(message, dict) or _SHORTCUT_KEYS.isdisjoint(message):
             return [compact(message)]
-        # One C-level encode of the message with each history list swapped for a marker, then the text cut at
-        # each marker's JSON and that list's text put there: a per-key loop in Python costs more than it saves.
-        pieces: dict[str, str] = {}
+        # One C-level encode of the message with each history list (and each steady call/assistant/customer
+        # object) swapped for a marker, then the text cut at each marker's JSON and that piece's text put there:
+        # a per-key loop in Python costs more than it saves.
+        pieces: dict[str, tuple[str, ...]] = {}
         shallow = self._swap(message, "", pieces)
         if shallow is None:
             return [compact(message)]
@@ -57,18 +70,22 @@ class WireEncoder:
             head, found, rest = rest.partition(q)
             if not found:  # markers out of order (never for wire messages): no shortcut
                 return [compact(message)]
-            parts += (head, "[", inner, "]")
+            parts += (head, *inner)
         parts.append(rest)
         return parts
 
-    def _swap(self, obj: Mapping[Any, Any], where: str, pieces: dict[str, str]) -> dict[str, Any] | None:
+    def _swap(self, obj: Mapping[Any, Any], where: str, pieces: dict[str, tuple[str, ...]]) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
         for key, value in obj.items():
             if not isinstance(key, str):
                 return None  # json's own key coercion; never the case for wire messages
             if key in HISTORY_KEYS and isinstance(value, list | tuple):
                 marker = f"\x00mockvapi-history-{len(pieces)}\x00"
-                pieces[marker] = self._history(where + key, value)
+                pieces[marker] = ("[", self._history(where + key, value), "]")
+                out[key] = marker
+            elif not where and key in STEADY_KEYS and isinstance(value, dict):
+                marker = f"\x00mockvapi-history-{len(pieces)}\x00"
+                pieces[marker] = (self._steady_text(key, value),)
                 out[key] = marker
             elif not where and key == "artifact" and isinstance(value, dict):
                 inner = self._swap(value, "artifact.", pieces)
@@ -78,6 +95,16 @@ class WireEncoder:
             else:
                 out[key] = value
         return out
+
+    def _steady_text(self, key: str, value: dict[str, Any]) -> str:
+        last = self._steady.get(key)
+        # The same object, unchanged since it was encoded. (An in-place change to an equal value of
+        # another type, 0 to 0.0, would slip through; the engine's call objects never do that.)
+        if last is not None and last[0] is value and last[1] == value:
+            return last[2]
+        text = compact(value)
+        self._steady[key] = (value, copy.deepcopy(value), text)
+        return text
 
     def _history(self, where: str, items: Sequence[Any]) -> str:
         """The JSON text of `items` without its brackets, reusing what was encoded before."""

@@ -139,25 +139,47 @@ class WebsocketClient:
     async def _write(self) -> None:
         while True:
             item = await self._out.get()
+            # Every frame already queued goes out with this one, in one socket write (see _Gather).
+            batch: list[str | bytes] = []
+            while isinstance(item, str | bytes):
+                batch.append(item)
+                if self._out.empty():
+                    break
+                item = self._out.get_nowait()
+            if batch and not self.ws.closed:
+                await self._send_batch(batch)
+            if isinstance(item, str | bytes):
+                continue  # the queue ran dry: wait for more
             if item is None:
                 break
             if self.ws.closed:
                 continue
-            if isinstance(item, _Close):
-                await self._close_abruptly(item.code)
-                return
-            try:
+            await self._close_abruptly(item.code)
+            return
+        if self._pacer is not None:
+            self._pacer.cancel()
+        if not self.ws.closed:
+            await self.ws.close()
+
+    async def _send_batch(self, batch: list[str | bytes]) -> None:
+        writer = getattr(self.ws, "_writer", None)
+        transport = getattr(writer, "transport", None)
+        gather = _Gather(transport) if transport is not None and len(batch) > 1 else None
+        if gather is not None:
+            writer.transport = gather  # type: ignore[union-attr]
+        try:
+            for item in batch:
                 if isinstance(item, bytes):
                     await self.ws.send_bytes(item)
                     self.frames_sent += 1
                 else:
                     await self.ws.send_str(item)
-            except (ConnectionError, RuntimeError):
-                continue  # the peer went away; the call plays on for everyone else
-        if self._pacer is not None:
-            self._pacer.cancel()
-        if not self.ws.closed:
-            await self.ws.close()
+        except (ConnectionError, RuntimeError):
+            pass  # the peer went away; the call plays on for everyone else
+        finally:
+            if gather is not None:
+                writer.transport = transport  # type: ignore[union-attr]
+                gather.flush()
 
     async def _close_abruptly(self, code: int | None) -> None:
         if self._pacer is not None:
@@ -303,6 +325,29 @@ async def serve_control(request: web.Request, player: CallPlayer, journal: Journ
         phrase = "Conflict" if status == 409 else "Bad Request"
         return web.json_response({"message": error, "error": phrase, "statusCode": status}, status=status)
     return web.json_response({"success": True})
+
+
+class _Gather:
+    """Stands in for a websocket writer's transport while a batch of frames is written: the frames'
+    bytes go out in one `transport.write` (one send syscall) instead of one each."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.chunks.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return bool(self.transport.is_closing())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+    def flush(self) -> None:
+        if self.chunks and not self.transport.is_closing():
+            self.transport.write(b"".join(self.chunks))
+        self.chunks.clear()
 
 
 @dataclass(frozen=True)

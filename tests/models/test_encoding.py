@@ -56,3 +56,18 @@ def test_anything_else_falls_back_to_json_itself() -> None:
     marker = "\x00mockvapi-history-0\x00"  # a message holding the encoder's own marker text
     for tricky in ({"note": marker, "messages": [{"a": 1}]}, {"messages": [{"a": marker}], "conversation": [marker]}):
         assert encoder.encode(tricky) == dumps(tricky)
+
+
+def test_the_call_assistant_and_customer_objects_are_reused_only_while_unchanged() -> None:
+    encoder = WireEncoder()
+    call: dict[str, Any] = {"id": "c1", "status": "queued", "cost": 0}
+    assistant = {"name": "Morgan", "model": {"provider": "openai"}}
+    for status in ("queued", "ringing"):
+        call["status"] = status  # changed in place: encoded again
+        message = {"type": "status-update", "call": call, "assistant": assistant, "customer": {"number": "+1"}}
+        assert encoder.encode(message) == compact(message)
+        assert f'"status":"{status}"' in encoder.encode(message)
+    replaced = {"type": "x", "call": {"id": "c2", "status": "ended", "cost": 0}, "assistant": assistant}
+    assert encoder.encode(replaced) == compact(replaced)
+    tricky = {"type": "x", "call": {"id": "\x00mockvapi-history-0\x00"}, "assistant": assistant}
+    assert encoder.encode(tricky) == compact(tricky)  # a marker's text inside the message: no shortcut

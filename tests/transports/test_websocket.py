@@ -438,3 +438,39 @@ async def test_peer_leaving_early_does_not_stop_the_call(rig: Rig) -> None:
     timeline = await run
     assert timeline.ended_reason == "customer-ended-call" and len(bots(timeline)) == 3
     assert len(rig.journal.deliveries(channel="websocket")) == seen
+
+
+def test_frames_queued_together_leave_in_one_socket_write() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from mockvapi.transports.websocket import WebsocketClient
+
+    class Transport:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        def is_closing(self) -> bool:
+            return False
+
+    transport = Transport()
+    writer = SimpleNamespace(transport=transport)
+
+    class Ws:
+        _writer = writer
+
+        async def send_str(self, text: str) -> None:
+            writer.transport.write(text.encode())
+
+        async def send_bytes(self, data: bytes) -> None:
+            writer.transport.write(b"[" + data + b"]")
+
+    client = SimpleNamespace(ws=Ws(), frames_sent=0)
+    asyncio.run(WebsocketClient._send_batch(client, ["a", b"1", "b"]))  # type: ignore[arg-type]
+    assert transport.writes == [b"a[1]b"] and client.frames_sent == 1
+    assert writer.transport is transport  # the real transport is back
+    asyncio.run(WebsocketClient._send_batch(client, ["c"]))  # type: ignore[arg-type]
+    assert transport.writes[-1] == b"c"

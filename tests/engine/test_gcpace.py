@@ -1,0 +1,114 @@
+"""The GC pacer: automatic collection off while pacing, collections in idle gaps, a backstop, restored after."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from mockvapi.engine.gcpace import GcPacer, pace, release
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic GC frees it
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def _cyclic_garbage() -> weakref.ref[_Node]:
+    node = _Node()
+    ref = weakref.ref(node)
+    del node
+    return ref
+
+
+def test_pacing_turns_the_automatic_gc_off_and_the_last_release_restores_it(loop: asyncio.AbstractEventLoop) -> None:
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        first, second = pace(loop), pace(loop)
+        assert not gc.isenabled()
+        release(first)
+        release(first)  # twice is once
+        assert not gc.isenabled()
+        release(second)
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        if not was:
+            gc.disable()
+
+
+def test_a_due_generation_is_collected_in_an_idle_gap(loop: asyncio.AbstractEventLoop) -> None:
+    pacer = GcPacer(loop, young_threshold=1, backstop=10**9, young_backstop=10**9)
+    gc.disable()
+    try:
+        ref = _cyclic_garbage()
+        assert pacer.due() and pacer.gap() == float("inf")  # nothing scheduled: idle
+        pacer._tick()
+        assert ref() is None and sum(pacer.collections) == 1 and pacer.forced == 0
+    finally:
+        pacer.stop()
+        gc.enable()
+
+
+class _Busy(GcPacer):
+    def gap(self) -> float:
+        return 0.0  # the loop always has something ready
+
+
+def test_a_busy_loop_postpones_collection_until_the_backstop(loop: asyncio.AbstractEventLoop) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        pacer = _Busy(loop, young_threshold=10**9, backstop=2, young_backstop=2)
+        ref = _cyclic_garbage()
+        pacer._tick()
+        assert ref() is not None and pacer.collections == [0, 0, 0]  # nothing due yet
+        pacer.thresholds = (1, 10**9, 10**9)
+        pacer._tick()  # due with no gap, but twice past its threshold: the backstop collects anyway
+        assert pacer.forced == sum(pacer.collections) == 1 and ref() is None
+    finally:
+        pacer.stop()
+        gc.enable()
+
+
+def test_the_pacer_ticks_on_its_loop_until_stopped(loop: asyncio.AbstractEventLoop) -> None:
+    pacer = GcPacer(loop, every=0.0)
+    pacer.start()
+    assert "running=True" in repr(pacer)
+    loop.run_until_complete(asyncio.sleep(0))
+    pacer.stop()
+    assert repr(pacer).startswith("GcPacer(collections=") and "running=False" in repr(pacer)
+
+
+class _ShortGaps(GcPacer):
+    def gap(self) -> float:
+        return 0.003  # long enough for a young collection, never for the (slow) full one
+
+
+def test_a_full_collection_waiting_for_a_long_gap_does_not_hold_back_the_young_ones(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    gc.collect()
+    gc.collect(1)  # one middle collection since the last full one: the full one is due at threshold 1
+    gc.disable()
+    try:
+        pacer = _ShortGaps(loop, young_threshold=1, backstop=10**9, young_backstop=10**9)
+        pacer.thresholds = (1, 10**9, 1)
+        assert pacer.due()[0] == 2
+        pacer._took[2] = 1.0  # and took a second last time: it waits for a gap of 1.5 s
+        ref = _cyclic_garbage()
+        pacer._tick()
+        assert pacer.collections == [1, 0, 0] and ref() is None and pacer.forced == 0
+    finally:
+        pacer.stop()
+        gc.enable()
