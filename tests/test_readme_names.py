@@ -3,8 +3,9 @@
 A reader copies an example and meets `SUBSCRIBED` or `Dashboard`: the README must show where it
 comes from. A name passes when some README Python block defines it (def, class, assignment,
 import, parameter), or it is a builtin, an importable module or mockvapi submodule, a module of
-tests/examples, or a public name of the typing modules, mockvapi, or the official Vapi SDK the
-examples use.
+tests/examples, a name defined at the top of the file an example is marked as
+(`<!-- example: PATH -->`: the README points the reader there), or a public name of the typing modules,
+mockvapi, or the official Vapi SDK the examples use.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 BLOCK = re.compile(r"^```(?P<lang>\w*)\n(?P<code>.*?)^```", re.S | re.M)
 PUBLIC_SOURCES = [builtins, typing, collections.abc, mockvapi, mockvapi.testing]
+MARKED = re.compile(r"<!-- example: (?P<path>\S+) -->")
 
 
 def python_blocks(readme: str) -> list[str]:
@@ -65,8 +67,27 @@ def is_well_known(name: str) -> bool:
     return vapi is not None and hasattr(importlib.import_module("vapi"), name)
 
 
+def defined_in_marked_files(readme: str) -> set[str]:
+    """Names defined at the top level of the files the README's examples are marked as."""
+    names: set[str] = set()
+    for path in {m["path"] for m in MARKED.finditer(readme)}:
+        file = REPO / path
+        if file.suffix != ".py" or not file.is_file():
+            continue
+        for node in ast.parse(file.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Import | ast.ImportFrom):
+                names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
 def undefined_names(readme: str) -> dict[str, str]:
     defined, used = defined_and_used(python_blocks(readme))
+    defined |= defined_in_marked_files(readme)
     return {name: line for name, line in used.items() if name not in defined and not is_well_known(name)}
 
 
@@ -83,3 +104,6 @@ def test_an_undefined_name_is_caught() -> None:
     }
     defined = readme + "```python\nSUBSCRIBED = {}\n\n\nclass Dashboard:\n    pass\n```\n"
     assert undefined_names(defined) == {}
+    # A block marked as a file may use what that file defines at its top (the README names the file).
+    marked = "<!-- example: tests/examples/test_conformance.py -->\n```python\nprint(TOOL_CALLS, OTHER)\n```\n"
+    assert undefined_names(marked) == {"OTHER": "print(TOOL_CALLS, OTHER)"}
