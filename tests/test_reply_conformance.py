@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from engine.invariants import check_invariants  # tests/ is on sys.path (pytest rootdir-less module)
 from test_spec_validation import spec_errors
 
 from mockvapi.engine.context import CallOverrides
@@ -16,6 +15,7 @@ from mockvapi.engine.events import Ask, Reply
 from mockvapi.engine.simulator import CallSimulation, drive, timeline_of
 from mockvapi.engine.timeline import Timeline
 from mockvapi.scenario.loader import load_text
+from tests.engine.invariants import check_invariants
 
 INBOUND = """
 version: 1

@@ -47,6 +47,8 @@ class CallState:
         self.loaded = loaded
         self.seed = seed
         self.fakes = Fakes(seed)
+        # What all the templates of this call may still produce together (MOCKVAPI_SCENARIO_MAX_BYTES).
+        self.template_budget = templating.Budget()
         self.start_ms = start_ms
         self.timing = scenario.timing
         self.lenient_templates = lenient_templates
@@ -197,7 +199,7 @@ class CallState:
         names = template_context(self.fakes, self.start_ms, self.scenario.assistant.name, self._context,
                                  self.tool_results)
         try:
-            return templating.render_value(value, names, on_error)
+            return templating.render_value(value, names, on_error, budget=self.template_budget)
         except templating.TemplateError as exc:
             raise StepError(path, str(exc)) from None
 

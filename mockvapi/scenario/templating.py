@@ -34,7 +34,6 @@ import json
 import math
 import os
 import re
-import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -245,23 +244,6 @@ class Budget:
                 " the limit (MOCKVAPI_SCENARIO_MAX_BYTES)"
             )
 
-
-# One budget per call. The simulator hands render() the same Faker for a whole call, so that object
-# stands for the call when no Budget is passed.
-_BUDGETS: weakref.WeakKeyDictionary[Any, Budget] = weakref.WeakKeyDictionary()
-
-
-def _budget_of(context: Mapping[str, Any]) -> Budget:
-    key = context.get("faker")
-    if key is None:
-        return Budget()
-    try:
-        budget = _BUDGETS.get(key)
-        if budget is None:
-            budget = _BUDGETS[key] = Budget()
-        return budget
-    except TypeError:  # not weak-referenceable
-        return Budget()
 
 
 @dataclass(frozen=True)
@@ -660,13 +642,13 @@ def render(
 ) -> str:
     """Replace every `{{ expr }}` in `text`. A failing expression raises TemplateError, unless
     `on_error` is given: then it is told, and its return value stands in for the expression.
-    What the expressions produce is charged to `budget` (by default, one per call)."""
+    What the expressions produce is charged to `budget` (a call passes its own; by default, a fresh one)."""
     if "{{" not in text:
         return text
     found = list(expressions(text))
     for _, source in found:
         parse_expression(source)
-    budget = budget if budget is not None else _budget_of(context)
+    budget = budget if budget is not None else Budget()
     limit = max_chars()
     parts: list[str] = []
     pos = 0
@@ -695,7 +677,7 @@ def render_value(
     value: Any, context: Mapping[str, Any], on_error: OnError | None = None, *, budget: Budget | None = None
 ) -> Any:
     """Render templates inside any YAML value (strings in mappings and lists too)."""
-    budget = budget if budget is not None else _budget_of(context)
+    budget = budget if budget is not None else Budget()
     if isinstance(value, str):
         return render(value, context, on_error, budget=budget)
     if isinstance(value, dict):

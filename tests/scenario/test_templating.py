@@ -177,9 +177,10 @@ def test_growth_past_the_limit_at_play_time_names_the_limit(monkeypatch: pytest.
 def test_the_templates_of_one_call_share_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOCKVAPI_SCENARIO_MAX_BYTES", "5000")
     ctx = context()
+    call_budget = Budget()  # what a call's CallState passes to every render of that call
     with pytest.raises(TemplateError, match="produced more than 5,000 characters"):
         for _ in range(100):
-            render("{{ faker.pystr(100, 100) }}", ctx)
+            render("{{ faker.pystr(100, 100) }}", ctx, budget=call_budget)
     budget = Budget()
     render("{{ faker.pystr(100, 100) }}", context(), budget=budget)
     assert budget.remaining == 4900

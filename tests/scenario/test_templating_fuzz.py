@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mockvapi.scenario import templating
 from mockvapi.scenario.templating import Budget, TemplateError, check_expression, render
-from tests.scenario.test_fuzz import time_bound
+from tests.scenario.test_fuzz import HOSTILE_WORK_BOUND, work_bound
 from tests.scenario.test_templating import context
 
 LIMIT = 2_000
@@ -118,7 +118,7 @@ def test_any_expression_renders_or_raises_template_error_within_the_limit(source
         ctx = _ctx()
         tracemalloc.start()
         try:
-            with time_bound(5.0):  # an unbounded Faker call would run on for minutes
+            with work_bound(HOSTILE_WORK_BOUND):  # an unbounded Faker call would run on for minutes
                 out = render(text, ctx, budget=Budget())
         except TemplateError:
             out = None
