@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from test_spec_validation import spec_errors
+from tests.test_spec_validation import spec_errors
 
 from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Ask, Reply

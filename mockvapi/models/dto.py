@@ -32,7 +32,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["RequestSchemas", "Schema", "request_schemas"]
+__all__ = ["RequestSchemas", "Schema", "request_schemas", "server_url_errors"]
 
 Schema = Mapping[str, Any]
 
@@ -153,7 +153,9 @@ class RequestSchemas:
         out: list[str] = []
         self._object(body, self.resolve(self.schemas[dto]), "", out)
         # The walk names paths from a root of "": drop the leading dot it leaves.
-        return list(dict.fromkeys(m.replace(" .", " ", 1) if m.startswith("property .") else _undot(m) for m in out))
+        out = [m.replace(" .", " ", 1) if m.startswith("property .") else _undot(m) for m in out]
+        server_url_errors(body, "", out)  # as the REST API adds them (server.backend.validate_body)
+        return list(dict.fromkeys(out))
 
     def errors(self, value: object, node: Schema, path: str) -> list[str]:
         """class-validator messages for ``value`` (present, not null) at ``path`` against ``node``."""
@@ -307,6 +309,37 @@ def _undot(message: str) -> str:
 
 
 @functools.cache
+def _is_webhook_url(url: str) -> bool:
+    """An ``http(s)://host[:port]/...`` URL mockvapi can send to (what Vapi's @IsUrl lets through, plus
+    loopback hosts without a TLD, which tests use)."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
+    except ValueError:  # "http://[::1": an unclosed IPv6 literal
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def server_url_errors(value: object, path: str, out: list[str], depth: int = 0) -> None:
+    """`<path>.server.url must be a URL address` for every server config in a body whose url mockvapi
+    could not send to (``file:///etc/passwd``, ``http://[::1``, ``ftp://...``): a 400 at creation, as on
+    Vapi, rather than a call that fails later."""
+    if depth > 64:  # request bodies are refused past 64 levels (server.handlers.MAX_JSON_DEPTH)
+        return
+    if isinstance(value, dict):
+        for key, child in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            url = child.get("url") if key == "server" and isinstance(child, dict) else None
+            if isinstance(url, str) and not _is_webhook_url(url):
+                out.append(f"{where}.url must be a URL address")
+            server_url_errors(child, where, out, depth + 1)
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            server_url_errors(child, f"{path}.{i}", out, depth + 1)
+
+
 def request_schemas() -> RequestSchemas:
     """The schemas shipped with the package, read once."""
     text = resources.files("mockvapi.models").joinpath(_RESOURCE).read_text(encoding="utf-8")

@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from mockvapi.engine.audio import sample_rate_problem
 from mockvapi.errors import BadRequest, NotFound
+from mockvapi.models.dto import server_url_errors
 from mockvapi.server.nested import RequestSchemas, Schema, request_schemas
 
 __all__ = [
@@ -388,37 +388,6 @@ def _errors(
     return out
 
 
-def _is_webhook_url(url: str) -> bool:
-    """An ``http(s)://host[:port]/...`` URL mockvapi can send to (what Vapi's @IsUrl lets through, plus
-    loopback hosts without a TLD, which tests use)."""
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        return False
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
-    except ValueError:  # "http://[::1": an unclosed IPv6 literal
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _server_url_errors(value: object, path: str, out: list[str], depth: int = 0) -> None:
-    """`<path>.server.url must be a URL address` for every server config in a body whose url mockvapi
-    could not send to (``file:///etc/passwd``, ``http://[::1``, ``ftp://...``): a 400 at creation, as on
-    Vapi, rather than a call that fails later."""
-    if depth > 64:  # request bodies are refused past 64 levels (handlers.MAX_JSON_DEPTH)
-        return
-    if isinstance(value, dict):
-        for key, child in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            url = child.get("url") if key == "server" and isinstance(child, dict) else None
-            if isinstance(url, str) and not _is_webhook_url(url):
-                out.append(f"{where}.url must be a URL address")
-            _server_url_errors(child, where, out, depth + 1)
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            _server_url_errors(child, f"{path}.{i}", out, depth + 1)
-
-
 def validate_body(body: object, fields: Mapping[str, Field], dto: str | None = None) -> Json:
     """Check a request body against a DTO table; raise BadRequest with every message found.
 
@@ -429,7 +398,7 @@ def validate_body(body: object, fields: Mapping[str, Field], dto: str | None = N
         raise BadRequest(["request body must be a JSON object"])
     schema = request_schemas().schemas[dto] if dto is not None else None
     problems = _errors(body, fields, schema=schema)
-    _server_url_errors(body, "", problems)
+    server_url_errors(body, "", problems)
     if problems:
         raise BadRequest(list(dict.fromkeys(problems)))
     return body

@@ -284,34 +284,12 @@ steps:
 """
 
 
-async def test_a_scenarios_own_unservable_rate_streams_the_default_and_says_so() -> None:
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
-
-    from mockvapi.engine.journal import Journal
-    from mockvapi.engine.player import CallPlayer
+def test_a_scenarios_own_unservable_rate_is_refused_when_it_loads() -> None:
+    """A rate the 20 ms audio frames cannot carry (11025 Hz: 220.5 samples a frame) is a scenario error at
+    its line and column, as the REST API refuses it with a 400: no call starts with it."""
+    from mockvapi.errors import ScenarioError
     from mockvapi.library import resolve
-    from mockvapi.transports.websocket import call_endpoints
 
-    clock, journal = VirtualClock(), Journal()
-    player = CallPlayer(resolve(SCENARIO_AT_11025), clock=clock, journal=journal)
-    app = web.Application()
-    app.add_routes(call_endpoints({player.call_id: player}.get, journal, clock))
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    frames: list[bytes] = []
-    try:
-        run = asyncio.ensure_future(player.run(wait_for_client=5))
-        async with aiohttp.ClientSession() as session, session.ws_connect(
-            str(server.make_url(f"/{player.call_id}/transport"))
-        ) as ws:
-            async for frame in ws:
-                if frame.type == aiohttp.WSMsgType.BINARY:
-                    frames.append(frame.data)
-        await run
-    finally:
-        await server.close()
-    assert player.ended_reason == "customer-ended-call"
-    assert frames and {len(f) for f in frames} == {640}  # 20 ms at 16 kHz, the encoding's default
-    (problem,) = journal.problems
-    assert problem.kind == "audio-format" and "11025" in problem.detail and "16000 Hz instead" in problem.detail
+    with pytest.raises(ScenarioError) as refused:
+        resolve(SCENARIO_AT_11025)
+    assert "<string>:5:48: Input should be a multiple of 50" in str(refused.value)  # at sampleRate: 11025
