@@ -15,7 +15,7 @@ that owns it. They share one `CallState` (engine/state.py):
     interruptions.py  barge-in: the cut answer, the words kept, the interrupting turn
     tools.py          tool calls, the server's reply as Vapi judges it, expect_reply
     transfer.py       transfers and transfer-destination-request
-    controls.py       live control messages, at step boundaries
+    controls.py       live control messages, on arrival or at step boundaries
     report.py         artifact, transcript, analysis, cost, end-of-call-report
     context.py        the call's shared objects, subscriptions, servers, template names
     timeline.py       the played call as wire messages (Timeline, render_message)
@@ -29,7 +29,7 @@ from typing import Any
 from mockvapi.engine.assistant import ASSISTANT_REQUEST_TIMEOUT, AssistantSource
 from mockvapi.engine.context import DEFAULT_START_MS, CallContext, CallOverrides, build_context, server_for
 from mockvapi.engine.controls import Controls
-from mockvapi.engine.events import Ask, AskKind, Event, Reply, SimProblem, StepError, Waiting
+from mockvapi.engine.events import Abandon, Ask, AskKind, Event, Reply, Retract, SimProblem, StepError, Waiting
 from mockvapi.engine.interruptions import Interruptions
 from mockvapi.engine.lifecycle import Lifecycle
 from mockvapi.engine.report import Report
@@ -71,6 +71,7 @@ __all__ = [
     "CallOverrides",
     "Event",
     "Reply",
+    "Retract",
     "SimProblem",
     "StepError",
     "Timeline",
@@ -79,7 +80,7 @@ __all__ = [
     "tokenize",
 ]
 
-Steps = Generator[Event | Ask, Reply | Waiting | None, None]
+Steps = Generator[Event | Ask, Reply | Waiting | Retract | None, None]
 
 
 class CallSimulation:
@@ -113,6 +114,7 @@ class CallSimulation:
         self._tools = Tools(state)
         self._transfers = Transfers(state, self._speech, self._lifecycle)
         self._controls = Controls(state, self._speech, self._lifecycle, self._transfers)
+        state.arrivals = self._controls  # live controls act on arrival, mid-step
         try:
             setup = build_context(
                 plain, state.fakes, state.start_ms, self.overrides, call_id, state.render,
@@ -128,7 +130,15 @@ class CallSimulation:
     # -- the call -----------------------------------------------------------------------------
 
     def run(self) -> Steps:
-        """Yield the call's events in order; yield an Ask where a reply is needed and expect a Reply."""
+        """Yield the call's events in order; yield an Ask where a reply is needed and expect a Reply.
+
+        A driver may answer an event with `Retract` when a control arrived before the event's time."""
+        try:
+            yield from self._run()
+        except Abandon:
+            self.state.step = None  # a live control ended the call mid-step
+
+    def _run(self) -> Steps:
         state = self.state
         if self.assistant_request:
             yield from self._assistant.request()
@@ -145,6 +155,9 @@ class CallSimulation:
                 yield from self._controls.handle()
                 if state.ended():
                     return  # a control message ended the call; the rest of the script never happens
+                following = state.scenario.steps[index + 1].body if index + 1 < len(state.scenario.steps) else None
+                if self._controls.answer_due() and not isinstance(following, AssistantTurn):
+                    yield from self._controls.answer()  # add-message asked for an answer the script lacks
         if not state.ended():
             yield from self._lifecycle.end(state.cursor + 500, "customer-ended-call", None)
 
@@ -183,7 +196,8 @@ class CallSimulation:
     # -- what drivers and transports use --------------------------------------------------------
 
     def control(self, message: Mapping[str, Any], at: float) -> None:
-        """Queue an inbound control message; it takes effect at the next step boundary."""
+        """Queue an inbound control message: it acts on arrival (end-call, transfer, interrupting say, mute)
+        or once the assistant is free (see engine/controls.py)."""
         self._controls.add(message, at)
 
     def phone_server(self) -> dict[str, Any] | None:

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import re
 
-from mockvapi.engine.state import CallState
-from mockvapi.models.messages import BotMessage, Hang, ModelOutput, SpeechUpdate, Transcript, UserMessage, VoiceInput
+from mockvapi.engine.state import CallState, Utterance
+from mockvapi.models.messages import (
+    AssistantSpeechStarted,
+    BotMessage,
+    Hang,
+    ModelOutput,
+    SpeechUpdate,
+    Transcript,
+    UserMessage,
+    VoiceInput,
+)
 from mockvapi.scenario.schema import UserTurn
 
 __all__ = ["Speech", "chunks", "tokenize", "tokens_for_words"]
@@ -74,6 +83,7 @@ class Speech:
         if not tokens:
             return int(round(at_ms))  # blank text (say, a template that rendered empty): nothing is said
         sentences = chunks(tokens)
+        turn_id = None
         if streamed:
             times = self.token_times(at_ms, len(tokens), delay, hang_after)
             turn_id = call.fakes.uuid()
@@ -83,23 +93,39 @@ class Speech:
             voice_times = [times[last] + 5 for _, last in sentences]
         else:
             voice_times = [at_ms for _ in sentences]
+        if call.muted:
+            # mute-assistant: the model's tokens still stream; the voice says nothing.
+            return int(round(voice_times[-1] + 60))
         for (sentence, _), t in zip(sentences, voice_times, strict=True):
             call.emit(t, VoiceInput(input=sentence))
         start = voice_times[0] + call.jitter_ms(call.timing.voice_latency)
-        return self.utter(sentences, start, voice_times)
+        return self.utter(sentences, start, voice_times, turn_id=turn_id, source="model" if streamed else "force-say")
 
-    def utter(self, sentences: list[tuple[str, int]], start: float, ready: list[float]) -> int:
+    def utter(
+        self,
+        sentences: list[tuple[str, int]],
+        start: float,
+        ready: list[float],
+        *,
+        turn_id: str | None = None,
+        source: str = "force-say",
+    ) -> int:
         """Speech of whole chunks from `start`: speech-updates, assistant transcripts, history."""
         call = self.call
         turn = call.turn
         call.turn += 1
         call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
+        utterance = Utterance(turn, turn_id, " ".join(sentence for sentence, _ in sentences), source)
+        call.utterances.append(utterance)
+        total = sum(len(sentence.split()) for sentence, _ in sentences)
         t = start
         spoken = []
         for (sentence, _), ready_at in zip(sentences, ready, strict=True):
             t = max(t, ready_at)
             words = sentence.split()
             duration = call.jitter_ms(len(words) * 60 / call.timing.words_per_minute)
+            utterance.segments.append((sentence, t, t + duration))
+            self.speech_started(utterance, t, total)
             if len(words) >= 4:
                 call.emit(
                     t + duration / 2,
@@ -117,6 +143,27 @@ class Speech:
         call.emit(end + 40, SpeechUpdate(status="stopped", role="assistant", turn=turn))
         self.bot(" ".join(spoken), start, end)
         return int(round(end + 60))
+
+    def speech_started(self, utterance: Utterance, at_ms: float, total_words: int) -> None:
+        """`assistant.speechStarted` (opt-in) as the utterance's latest segment starts playing: the whole
+        turn's text, and word progress up to and including that segment."""
+        call = self.call
+        context = call.context
+        sentence, start, end = utterance.segments[-1]
+        message = AssistantSpeechStarted(
+            text=utterance.text,
+            turn=utterance.turn,
+            source="model" if utterance.source == "model" else "force-say",
+            timing={
+                "type": "word-progress",
+                "wordsSpoken": sum(len(text.split()) for text, _, _ in utterance.segments),
+                "totalWords": total_words,
+                "segment": sentence,
+                "segmentDurationMs": int(round(end - start)),
+            },
+        )
+        if context.wants(message, "server") or context.wants(message, "client"):
+            call.emit(at_ms, message)
 
     def bot(self, text: str, start: float, end: float) -> None:
         """Commit what the assistant said between `start` and `end` to history."""

@@ -550,15 +550,29 @@ class SideChecker:
                         self._bad(i, f"interrupts turn {turn}, which sent no token before it")
                     elif turn != last_text_turn:
                         self._bad(i, f"interrupts turn {turn}, but the turn speaking is {last_text_turn}")
-        self._turn_texts(tokens, kinds, known_at_first, interrupted)
+        self._turn_texts(tokens, kinds, known_at_first, interrupted, first_index)
         self._interruptions(interrupted)
 
     def _turn_texts(self, tokens: Mapping[str, list[str]], kinds: Mapping[str, str],
-                    known_at_first: Mapping[str, int], interrupted: Mapping[str, int]) -> None:
+                    known_at_first: Mapping[str, int], interrupted: Mapping[str, int],
+                    first_index: Mapping[str, int]) -> None:
         """Each text turn's tokens spell the bot item it produced (truncated when interrupted)."""
         history = self._final_history()
         if history is None:
             return
+        firsts = sorted(first_index.values())
+        sees_voice = bool(self._of("voice-input") or self._of("speech-update"))
+
+        def voiced(turn: str) -> bool:
+            # A muted assistant (mute-assistant) streams tokens and says nothing: no voice-input and no
+            # assistant speech start before the next turn; history keeps only spoken words, so none.
+            start = first_index[turn]
+            stop = next((f for f in firsts if f > start), len(self.messages))
+            return not sees_voice or any(
+                m.get("type") == "voice-input" or (m.get("type") == "speech-update" and m.get("role") == "assistant")
+                for _, m in self.messages[start:stop]
+            )
+
         claimed: dict[int, str] = {}
         for turn, parts in tokens.items():
             if kinds.get(turn) != "text":
@@ -566,7 +580,10 @@ class SideChecker:
             k = known_at_first[turn]
             index = next((n for n in range(k, len(history)) if history[n].get("role") == "bot"), None)
             if index is None:
-                self._bad(None, f"turn {turn} ({''.join(parts)!r:.60}) never reaches the history as a bot message")
+                if voiced(turn):
+                    self._bad(None, f"turn {turn} ({''.join(parts)!r:.60}) never reaches the history as a bot message")
+                continue
+            if not voiced(turn):
                 continue
             if index in claimed:
                 self._bad(None, f"turns {claimed[index]} and {turn} both map to history[{index}]")
