@@ -81,16 +81,22 @@ class Controls:
                 return index, t
             if kind == "say" and message.get("interruptAssistantEnabled") and self.speaking(t):
                 return index, t
-            if kind in ("say", "add-message") and quiet:
+            if (kind == "say" and quiet) or kind == "add-message":
                 # Queued behind the utterance being said, if any; at once otherwise.
                 utterance = self.speaking(t, until=60)
-                when = int(round(utterance.end + 60)) if utterance is not None else t
-                if when <= at_ms:
-                    return index, max(when, last)
+                when = max(int(round(utterance.end + 60)) if utterance is not None else t, last)
+                if when <= at_ms and (kind == "say" or self._nothing_said_before(when)):
+                    return index, when
         return None
 
-    def due(self, pending: list[Event]) -> bool:
-        quiet = not any(isinstance(e.message, ConversationUpdate) for e in pending)
+    def _nothing_said_before(self, at_ms: int) -> bool:
+        """No history item still to be announced began before `at_ms` (an item added then goes first)."""
+        call = self.call
+        return all(item.time >= call.start_ms + at_ms for item in call.history[call.announced :])
+
+    def due(self, pending: list[Event], quiet: bool | None = None) -> bool:
+        if quiet is None:
+            quiet = not any(isinstance(e.message, ConversationUpdate) for e in pending)
         return not self.call.ended() and self._on_arrival(pending[0].at_ms, quiet) is not None
 
     def speaking(self, at_ms: float, until: float = 40) -> Utterance | None:
@@ -137,7 +143,12 @@ class Controls:
         # add-messages that came before still join history (they wait only so as not to split a turn).
         added = [m for arrival, m in self.queue[:index] if m.get("type") == "add-message"]
         self.queue = [(arrival, m) for arrival, m in self.queue if m.get("type") != "add-message" or m not in added]
-        self.replan(t, pending, "end", lambda: [self._remember_added(m.get("message"), t) for m in added] and None)
+
+        def add_first() -> None:
+            for added_message in added:
+                self._remember_added(added_message.get("message"), t)
+
+        self.replan(t, pending, "end", add_first)
         destination = message.get("destination")
         if kind == "transfer" and isinstance(destination, dict):
             content = message.get("content")

@@ -145,21 +145,30 @@ class CallSimulation:
         if state.ended():
             return  # the assistant-request reply ended the call (error, destination, failure): no script
         yield from self._lifecycle.start()
-        for index, step in enumerate(state.scenario.steps):
+        steps = state.scenario.steps
+        if not state.ended():
+            yield from self._between(steps[0].body if steps else None)
+        if state.ended():
+            return  # a control message ended the call during the first message
+        for index, step in enumerate(steps):
             state.step = index
             if state.ended_reason is not None:
                 raise StepError((), f"the call already ended ({state.ended_reason}); remove the steps after it")
             yield from self._play_step(step)
             state.step = None
             if not state.ended():
-                yield from self._controls.handle()
+                yield from self._between(steps[index + 1].body if index + 1 < len(steps) else None)
                 if state.ended():
                     return  # a control message ended the call; the rest of the script never happens
-                following = state.scenario.steps[index + 1].body if index + 1 < len(state.scenario.steps) else None
-                if self._controls.answer_due() and not isinstance(following, AssistantTurn):
-                    yield from self._controls.answer()  # add-message asked for an answer the script lacks
         if not state.ended():
             yield from self._lifecycle.end(state.cursor + 500, "customer-ended-call", None)
+
+    def _between(self, following: object) -> Steps:
+        """Between steps: queued controls act, and an add-message that asked for an answer gets one (the
+        next `assistant:` step stands for it when there is one)."""
+        yield from self._controls.handle()
+        if not self.state.ended() and self._controls.answer_due() and not isinstance(following, AssistantTurn):
+            yield from self._controls.answer()
 
     def _play_step(self, step: Step) -> Steps:
         state = self.state
@@ -199,6 +208,11 @@ class CallSimulation:
         """Queue an inbound control message: it acts on arrival (end-call, transfer, interrupting say, mute)
         or once the assistant is free (see engine/controls.py)."""
         self._controls.add(message, at)
+
+    def acts_before(self, event: Event) -> bool:
+        """Whether a queued control acts before `event` (a driver holding it then sends `Retract`). Errs on
+        the side of no: a say or add-message waiting for the turn under way is left to the call."""
+        return self._controls.due([event], quiet=False)
 
     def phone_server(self) -> dict[str, Any] | None:
         """The phone number's full server config (where assistant-request goes)."""
