@@ -206,6 +206,14 @@ class Controls:
     def _stop(self, utterance: Utterance, t: int) -> None:
         """The voice stops at `t`: speech-update stopped, a final for the words not yet transcribed, history."""
         call = self.call
+        heard = next(
+            (e.message for e in reversed(call.events)
+             if isinstance(e.message, SpeechUpdate) and e.message.role == "assistant"),
+            None,
+        )
+        if heard is None or heard.status != "started" or heard.turn != utterance.turn:
+            utterance.segments = []  # its voice never started: nothing was said
+            return
         call.emit(t, SpeechUpdate(status="stopped", role="assistant", turn=utterance.turn))
         spoken = utterance.spoken_by(t)
         transcribed: list[str] = []
