@@ -69,7 +69,9 @@ class Controls:
         """The first queued control that acts by `at_ms`: (queue index, when it acts). `quiet`: nothing
         still to come changes history (else a queued say or add-message waits for the step's end, so as not
         to overlap the turn under way)."""
-        last = self.call.last_ms
+        if self.call.started_ms is None:
+            return None  # nothing is said before the call is in progress
+        last = max(self.call.last_ms, self.call.started_ms)
         for index, (arrival, message) in enumerate(self.queue):
             if arrival > at_ms:
                 continue
@@ -79,7 +81,7 @@ class Controls:
                 kind == "control" and message.get("control") in ("mute-assistant", "unmute-assistant")
             ):
                 return index, t
-            if kind == "say" and message.get("interruptAssistantEnabled") and self.speaking(t):
+            if kind == "say" and message.get("interruptAssistantEnabled") and self._open_utterance():
                 return index, t
             if (kind == "say" and quiet) or kind == "add-message":
                 # Queued behind the utterance being said, if any; at once otherwise.
@@ -130,11 +132,12 @@ class Controls:
             return self.replan(t, pending, "mute")
         if kind == "say":
             kept = pending
-            if message.get("interruptAssistantEnabled") and self.speaking(t):
+            if message.get("interruptAssistantEnabled") and self._open_utterance():
                 kept = self.replan(t, pending, "cut")
                 t += 20
             end = self._say(message, t)
-            call.cursor = max(call.cursor, end)
+            call.busy_until = max(call.busy_until, end)
+            call.cursor = call.cursor
             if message.get("endCallAfterSpoken"):
                 yield from self.lifecycle.end(end + 200, "assistant-ended-call-after-message-spoken", None)
                 raise Abandon
@@ -167,7 +170,7 @@ class Controls:
         before the ones still to be announced. What still happens is emitted again (with the history items
         it announces) and the caller is given nothing to deliver as planned."""
         call = self.call
-        utterance = self.speaking(t) if mode != "keep" else None
+        utterance = self._open_utterance() if mode != "keep" else None
         base = call.announced
         taken = call.forget_unannounced()
         if first is not None:
@@ -181,6 +184,10 @@ class Controls:
                     dropped = mode == "end" or (mode != "keep" and isinstance(item, BotMessage))
                     if dropped and not self._said_by(item, t):
                         continue
+                    if dropped and utterance is not None and isinstance(item, BotMessage) and (
+                        item.time == call.epoch_ms(utterance.start)
+                    ):
+                        continue  # the utterance being stopped is committed by `_stop`, cut
                     call.remember(item, event.at_ms)
                 done = max(done, upto)
                 continue
@@ -198,6 +205,19 @@ class Controls:
             self._close_user(t)
         return []
 
+    def _open_utterance(self) -> Utterance | None:
+        """The utterance whose speech-update started was delivered and its stopped not yet."""
+        call = self.call
+        heard = next(
+            (e.message for e in reversed(call.events)
+             if isinstance(e.message, SpeechUpdate) and e.message.role == "assistant"),
+            None,
+        )
+        if heard is None or heard.status != "started":
+            return None
+        found = next((u for u in reversed(call.utterances) if u.turn == heard.turn), None)
+        return None if found is None or found.stopped else found
+
     def _said_by(self, item: HistoryItem, t: int) -> bool:
         """An item whose words had all been said by `t` stays in history."""
         end = getattr(item, "end_time", None) or getattr(item, "time", None)
@@ -206,26 +226,23 @@ class Controls:
     def _stop(self, utterance: Utterance, t: int) -> None:
         """The voice stops at `t`: speech-update stopped, a final for the words not yet transcribed, history."""
         call = self.call
-        heard = next(
-            (e.message for e in reversed(call.events)
-             if isinstance(e.message, SpeechUpdate) and e.message.role == "assistant"),
-            None,
-        )
-        if heard is None or heard.status != "started" or heard.turn != utterance.turn:
-            utterance.segments = []  # its voice never started: nothing was said
-            return
         call.emit(t, SpeechUpdate(status="stopped", role="assistant", turn=utterance.turn))
-        spoken = utterance.spoken_by(t)
-        transcribed: list[str] = []
-        for text, _, end in utterance.segments:
-            if int(round(end + 30)) < t:
-                transcribed.extend(text.split())
+        # Once its speech has started a word is under way (as with a barge-in, engine/interruptions.py).
+        spoken = utterance.spoken_by(t) or utterance.text.split()[0]
+        transcribed: list[str] = []  # the finals of this turn already delivered
+        for event in reversed(call.events):
+            m = event.message
+            if isinstance(m, SpeechUpdate) and m.role == "assistant":
+                break
+            if isinstance(m, Transcript) and m.role == "assistant" and m.transcript_type == "final":
+                transcribed[:0] = m.transcript.split()
         rest = " ".join(spoken.split()[len(transcribed):])
         if rest:
-            call.emit(t + 30, Transcript(role="assistant", transcript_type="final", transcript=rest))
-        utterance.segments = [(text, start, min(end, t)) for text, start, end in utterance.segments if start < t]
-        if spoken:
-            self.speech.bot(spoken, utterance.start, t)
+            call.emit(t, Transcript(role="assistant", transcript_type="final", transcript=rest))
+        utterance.stopped = True
+        began = utterance.start
+        utterance.segments = [(text, start, min(end, t)) for text, start, end in utterance.segments if start <= t]
+        self.speech.bot(spoken, began, max(t, began))
 
     def _close_user(self, t: int) -> None:
         """The call ends while the customer speaks: their speech stops there (no words are kept)."""

@@ -35,6 +35,7 @@ class Utterance:
     text: str
     source: str
     segments: list[tuple[str, float, float]] = field(default_factory=list)
+    stopped: bool = False  # cut off by a live control
 
     @property
     def start(self) -> float:
@@ -100,7 +101,8 @@ class CallState:
         self.tool_results: dict[str, dict[str, Any]] = {}
         # Full server configs (with secrets) for delivery; messages carry redacted copies.
         self.servers: dict[str, dict[str, Any] | None] = {}
-        self.cursor = 0  # ms: where the next step starts
+        self._cursor = 0  # ms: where the next step starts
+        self.busy_until = 0  # ms: what a live control said ends here; no step starts before it
         self.turn = 0  # the next assistant speech turn
         self.step: int | None = None  # the scenario step being played
         self.utterances: list[Utterance] = []  # the assistant's utterances as planned, in order
@@ -111,6 +113,15 @@ class CallState:
         self._seq = 0
         self._last_ms = 0
         self._announced = 0  # history items announced by the conversation-updates flushed so far
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor
+
+    @cursor.setter
+    def cursor(self, value: int) -> None:
+        # A live control may have spoken mid-step; what the step planned cannot start before it ended.
+        self._cursor = max(value, self.busy_until)
 
     @property
     def context(self) -> CallContext:

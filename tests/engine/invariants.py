@@ -561,17 +561,23 @@ class SideChecker:
         if history is None:
             return
         firsts = sorted(first_index.values())
-        sees_voice = bool(self._of("voice-input") or self._of("speech-update"))
+        sees_speech = bool(self._of("speech-update"))
+        sees_voice = bool(self._of("voice-input"))
 
         def voiced(turn: str) -> bool:
-            # A muted assistant (mute-assistant) streams tokens and says nothing: no voice-input and no
-            # assistant speech start before the next turn; history keeps only spoken words, so none.
+            # A muted assistant (mute-assistant), or a call ended by a live control before the answer's
+            # speech began, streams tokens and says nothing; history keeps only spoken words, so none.
             start = first_index[turn]
             stop = next((f for f in firsts if f > start), len(self.messages))
-            return not sees_voice or any(
-                m.get("type") == "voice-input" or (m.get("type") == "speech-update" and m.get("role") == "assistant")
-                for _, m in self.messages[start:stop]
-            )
+            window = [m for _, m in self.messages[start:stop]]
+            spoken = any(m.get("type") == "voice-input" or (m.get("type") == "speech-update"
+                         and m.get("role") == "assistant") for m in window)
+            if not spoken and any(m.get("type") == "status-update" and m.get("status") == "ended" for m in window):
+                return False  # the call ended (a live end-call) before the answer was voiced
+            if sees_speech:
+                return any(m.get("type") == "speech-update" and m.get("role") == "assistant"
+                           and m.get("status") == "started" for m in window)
+            return not sees_voice or any(m.get("type") == "voice-input" for m in window)
 
         claimed: dict[int, str] = {}
         for turn, parts in tokens.items():
@@ -592,7 +598,10 @@ class SideChecker:
             message = history[index].get("message")
             # A cut the side cannot see (user-interrupted not subscribed, or the customer hanging up
             # mid-answer) truncates history the same way.
-            unseen_cut = not self._of("user-interrupted") or index == self._last_bot(history)
+            # A live `say` that cuts the assistant off (interruptAssistantEnabled) is spoken right after the cut:
+            # two bot items back to back.
+            said_over = index + 1 < len(history) and history[index + 1].get("role") == "bot"
+            unseen_cut = not self._of("user-interrupted") or index == self._last_bot(history) or said_over
             if turn in interrupted or (unseen_cut and text != message):
                 # The LLM streams ahead of speech: history holds only the words spoken by the cut, a
                 # word-wise prefix of what streamed, and not all of it unless the cut came at the end.

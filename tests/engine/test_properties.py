@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockvapi.engine.simulator import simulate
+from mockvapi.engine.simulator import CallSimulation, drive, simulate
 from mockvapi.engine.speech import tokenize
 from mockvapi.scenario.schema import Scenario
 
@@ -190,3 +190,29 @@ def test_another_seed_keeps_the_structure(document: dict[str, Any], seed: int) -
     one, other = simulate(scenario, seed=seed), simulate(scenario, seed=seed + 1)
     for side in ("server", "client"):
         assert structure(one.messages(side=side)) == structure(other.messages(side=side))
+
+
+LIVE_CONTROLS = st.sampled_from([
+    {"type": "end-call"},
+    {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True},
+    {"type": "say", "content": "Calls may be recorded."},
+    {"type": "add-message", "message": {"role": "system", "content": "Be brief."}, "triggerResponseEnabled": True},
+    # mute-assistant is left out: a muted answer after a `hang` shows a server without model-output
+    # nothing more, which the hang invariant reads as a stalled call (tested in tests/transports).
+    {"type": "transfer", "destination": {"type": "number", "number": "+14155550100"}},
+])
+
+
+@SETTINGS
+@given(scenarios(), st.integers(0, 2**31), st.lists(st.tuples(LIVE_CONTROLS, st.integers(0, 30_000)), max_size=3))
+def test_live_controls_at_any_moment_keep_the_invariants(
+    document: dict[str, Any], seed: int, controls: list[tuple[dict[str, Any], int]]
+) -> None:
+    """Live controls arriving at any moment (sim.control before driving: each acts at its arrival)."""
+    scenario = Scenario.model_validate(document)
+    sim = CallSimulation(scenario, seed=seed)
+    for message, at_ms in sorted(controls, key=lambda c: c[1]):
+        sim.control(message, at_ms / 1000)
+    timeline = drive(sim)
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
