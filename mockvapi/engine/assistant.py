@@ -50,6 +50,8 @@ class AssistantSource:
             value = getattr(a, key)
             if value is not None:
                 out[key] = value
+        if a.startSpeakingPlan is not None:
+            out["startSpeakingPlan"] = a.startSpeakingPlan.model_dump(exclude_none=True)
         if self.overrides.assistant is not None:
             out = {**out, **self.overrides.assistant}
         return out

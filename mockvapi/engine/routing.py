@@ -16,7 +16,10 @@ from mockvapi.engine.simulator import CallSimulation
 __all__ = ["ASKING", "DEFAULT_TIMEOUT", "Route", "route"]
 
 #: Messages whose reply Vapi waits for (and feeds back into the call).
-ASKING = frozenset({"tool-calls", "assistant-request", "transfer-destination-request"})
+ASKING = frozenset(
+    {"tool-calls", "assistant-request", "transfer-destination-request", "call.endpointing.request",
+     "knowledge-base-request"}
+)
 #: ``Server.timeoutSeconds`` default [SPEC].
 DEFAULT_TIMEOUT = 20.0
 

@@ -16,6 +16,7 @@ that owns it. They share one `CallState` (engine/state.py):
     tools.py          tool calls, the server's reply as Vapi judges it, expect_reply
     transfer.py       transfers and transfer-destination-request
     controls.py       live control messages, on arrival or at step boundaries
+    endpointing.py    when the user's turn ends (custom endpointing), the language heard
     report.py         artifact, transcript, analysis, cost, end-of-call-report
     context.py        the call's shared objects, subscriptions, servers, template names
     timeline.py       the played call as wire messages (Timeline, render_message)
@@ -29,6 +30,7 @@ from typing import Any
 from mockvapi.engine.assistant import ASSISTANT_REQUEST_TIMEOUT, AssistantSource
 from mockvapi.engine.context import DEFAULT_START_MS, CallContext, CallOverrides, build_context, server_for
 from mockvapi.engine.controls import Controls
+from mockvapi.engine.endpointing import Endpointing
 from mockvapi.engine.events import Abandon, Ask, AskKind, Event, Reply, Retract, SimProblem, StepError, Waiting
 from mockvapi.engine.interruptions import Interruptions
 from mockvapi.engine.lifecycle import Lifecycle
@@ -114,6 +116,7 @@ class CallSimulation:
         self._tools = Tools(state)
         self._transfers = Transfers(state, self._speech, self._lifecycle)
         self._controls = Controls(state, self._speech, self._lifecycle, self._transfers)
+        self._endpointing = Endpointing(state)
         state.arrivals = self._controls  # live controls act on arrival, mid-step
         try:
             setup = build_context(
@@ -175,7 +178,7 @@ class CallSimulation:
         body = step.body
         if isinstance(body, UserTurn):
             self._speech.user_turn(body)
-            yield from state.flush()
+            yield from self._endpointing.after_user(body)  # flushes the turn
         elif isinstance(body, AssistantTurn):
             yield from self._assistant_turn(body)
         elif isinstance(body, ToolStep):

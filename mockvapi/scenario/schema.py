@@ -160,6 +160,14 @@ class Tool(Strict):
         return {"type": "object", "properties": props, "required": list(props)}
 
 
+class SmartEndpointingPlan(Strict):
+    provider: Literal["vapi", "livekit", "custom-endpointing-model"]
+
+
+class StartSpeakingPlan(Strict):
+    smartEndpointingPlan: SmartEndpointingPlan | None = None
+
+
 class Assistant(Strict):
     name: str = "Riley"
     firstMessage: str | None = None
@@ -175,6 +183,10 @@ class Assistant(Strict):
     server: Server | None = None
     tools: list[Tool] = Field(default_factory=list)
     endCallPhrases: list[str] | None = None
+    startSpeakingPlan: StartSpeakingPlan | None = Field(
+        default=None, description="With smartEndpointingPlan.provider custom-endpointing-model, each user turn "
+        "asks the server (call.endpointing.request) how long to wait.",
+    )
     voicemailMessage: str | None = None
     endCallMessage: str | None = None
     metadata: dict[str, Any] | None = None
@@ -206,6 +218,20 @@ class UserTurn(Strict):
     say: str = Field(min_length=1)
     after: Duration | None = Field(default=None, description="Pause before the user starts speaking.")
     confidence: float = Field(default=0.95, ge=0, le=1)
+    endpointing: Duration | None = Field(
+        default=None,
+        description="Custom endpointing: the scripted reply's timeoutSeconds to call.endpointing.request (0-15).",
+    )
+    language: str | None = Field(
+        default=None, min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+        description="The transcriber detects this language on the turn (language-change-detected).",
+    )
+
+    @model_validator(mode="after")
+    def _endpointing_in_range(self) -> UserTurn:
+        if self.endpointing is not None and self.endpointing > 15:
+            raise ValueError(f"endpointing is at most 15 seconds (the spec's timeoutSeconds), got {self.endpointing}")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -570,8 +570,7 @@ class SideChecker:
             start = first_index[turn]
             stop = next((f for f in firsts if f > start), len(self.messages))
             window = [m for _, m in self.messages[start:stop]]
-            spoken = any(m.get("type") == "voice-input" or (m.get("type") == "speech-update"
-                         and m.get("role") == "assistant") for m in window)
+            spoken = any(m.get("type") == "speech-update" and m.get("role") == "assistant" for m in window)
             if not spoken and any(m.get("type") == "status-update" and m.get("status") == "ended" for m in window):
                 return False  # the call ended (a live end-call) before the answer was voiced
             if sees_speech:
@@ -645,7 +644,11 @@ class SideChecker:
         streamed = {m.get("type") for _, m in self.messages} & STREAM_TYPES
         for i in hangs:
             after = {self.messages[j][1].get("type") for j in range(i + 1, last + 1)}
-            if streamed and not after & STREAM_TYPES:
+            # The customer may give up after the assistant hangs (a live end-call, which ends the call 100 ms
+            # after it arrives): the call ends there.
+            hung_up = any(m.get("type") == "status-update" and m.get("endedReason") == "customer-ended-call"
+                          and at >= self.messages[i][0] + 0.1 for at, m in self.messages[i + 1:])
+            if streamed and not after & STREAM_TYPES and not hung_up:
                 self._bad(i, "nothing but the end follows the hang: the call must go on")
             if self.hang_after is not None:
                 at = self.messages[i][0]

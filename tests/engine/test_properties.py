@@ -32,7 +32,8 @@ REASONS = ("customer-ended-call", "assistant-ended-call", "assistant-said-end-ca
            "voicemail", "exceeded-max-duration")
 VERBOSE_SERVER = ["conversation-update", "model-output", "user-interrupted", "hang", "tool-calls", "speech-update",
                   "transcript", "status-update", "end-of-call-report", "voice-input", "assistant.started",
-                  "transfer-destination-request", "transfer-update"]
+                  "transfer-destination-request", "transfer-update", "assistant.speechStarted",
+                  "language-change-detected"]
 
 
 def seconds(low: float, high: float) -> st.SearchStrategy[str]:
@@ -96,6 +97,10 @@ def middle_step(draw: st.DrawFn) -> dict[str, Any]:
         body: dict[str, Any] = {"say": draw(utterance())}
         if draw(st.booleans()):
             body["after"] = draw(seconds(0, 3))
+        if draw(st.integers(0, 3)) == 0:
+            body["endpointing"] = draw(seconds(0, 15))  # the scripted call.endpointing.request reply
+        if draw(st.integers(0, 5)) == 0:
+            body["language"] = draw(st.sampled_from(("es", "fr", "de-DE")))
         return {"user": body}
     if kind == "assistant":
         return draw(assistant_step(interrupted=False, hangup=False))
@@ -142,6 +147,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "assistant-speaks-first-with-model-generated-message")))
     if draw(st.booleans()):
         assistant["serverMessages"] = VERBOSE_SERVER
+    if draw(st.integers(0, 2)) == 0:
+        assistant["startSpeakingPlan"] = {"smartEndpointingPlan": {"provider": "custom-endpointing-model"}}
     timing = {
         "tokens_per_second": draw(st.integers(5, 120)),
         "first_token_latency": draw(seconds(0, 3)),
