@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from mockvapi.engine.context import CallOverrides, apply_subscriptions, full_server, redacted, server_wire
+from mockvapi.engine.context import (
+    CallOverrides,
+    apply_subscriptions,
+    full_server,
+    public_server,
+    redacted,
+    server_wire,
+)
 from mockvapi.engine.events import Ask, Event, Reply, Waiting, floored
 from mockvapi.engine.lifecycle import Lifecycle
 from mockvapi.engine.state import CallState
@@ -35,6 +42,12 @@ class AssistantSource:
             model["messages"] = [{"role": "system", "content": call.render(a.system, ("assistant", "system"))}]
         if a.tools:
             model["tools"] = [tool_definition(call.scenario, t.name) for t in a.tools]
+        knowledge_server = a.knowledgeBase.server or a.server if a.knowledgeBase is not None else None
+        if a.knowledgeBase is not None and knowledge_server is not None:
+            model["knowledgeBase"] = {
+                "provider": a.knowledgeBase.provider,
+                "server": public_server(server_wire(knowledge_server.model_dump(exclude_none=True))),
+            }
         out: dict[str, Any] = {"name": a.name}
         if a.firstMessage:
             out["firstMessage"] = call.render(a.firstMessage, ("assistant", "firstMessage"))

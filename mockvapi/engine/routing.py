@@ -42,6 +42,8 @@ def route(sim: CallSimulation, event: Event) -> Route:
     elif kind == "assistant-request":
         # Vapi's fixed limit for assistant-request, whatever the server config says [EV].
         return Route(sim.phone_server() or sim.server_for(""), ASSISTANT_REQUEST_TIMEOUT, kind)
+    elif kind == "knowledge-base-request":
+        server = sim.knowledge_server()
     else:
         server = sim.server_for("")
     timeout = float(server.get("timeoutSeconds", DEFAULT_TIMEOUT)) if server else DEFAULT_TIMEOUT

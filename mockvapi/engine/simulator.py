@@ -17,6 +17,7 @@ that owns it. They share one `CallState` (engine/state.py):
     transfer.py       transfers and transfer-destination-request
     controls.py       live control messages, on arrival or at step boundaries
     endpointing.py    when the user's turn ends (custom endpointing), the language heard
+    knowledge.py      a custom knowledge base asked before each answer
     report.py         artifact, transcript, analysis, cost, end-of-call-report
     context.py        the call's shared objects, subscriptions, servers, template names
     timeline.py       the played call as wire messages (Timeline, render_message)
@@ -33,6 +34,7 @@ from mockvapi.engine.controls import Controls
 from mockvapi.engine.endpointing import Endpointing
 from mockvapi.engine.events import Abandon, Ask, AskKind, Event, Reply, Retract, SimProblem, StepError, Waiting
 from mockvapi.engine.interruptions import Interruptions
+from mockvapi.engine.knowledge import Knowledge
 from mockvapi.engine.lifecycle import Lifecycle
 from mockvapi.engine.report import Report
 from mockvapi.engine.speech import Speech, tokenize
@@ -117,6 +119,7 @@ class CallSimulation:
         self._transfers = Transfers(state, self._speech, self._lifecycle)
         self._controls = Controls(state, self._speech, self._lifecycle, self._transfers)
         self._endpointing = Endpointing(state)
+        self._knowledge = Knowledge(state)
         state.arrivals = self._controls  # live controls act on arrival, mid-step
         try:
             setup = build_context(
@@ -193,6 +196,12 @@ class CallSimulation:
 
     def _assistant_turn(self, turn: AssistantTurn) -> Steps:
         state = self.state
+        if self._knowledge.custom():
+            custom = yield from self._knowledge.before_answer(turn)
+            if custom is not None:  # the knowledge base's message is spoken instead of the model's answer
+                state.cursor = self._speech.speak(custom, state.cursor, streamed=False)
+                yield from state.flush()
+                return
         text = state.render(turn.say, ("assistant", "say"))
         if turn.interrupted is None:
             state.cursor = self._speech.speak(
@@ -216,6 +225,10 @@ class CallSimulation:
         """Whether a queued control acts before `event` (a driver holding it then sends `Retract`). Errs on
         the side of no: a say or add-message waiting for the turn under way is left to the call."""
         return self._controls.due([event], quiet=False)
+
+    def knowledge_server(self) -> dict[str, Any] | None:
+        """Where knowledge-base-request goes: the knowledge base's server, else the call's."""
+        return self._knowledge.server()
 
     def phone_server(self) -> dict[str, Any] | None:
         """The phone number's full server config (where assistant-request goes)."""

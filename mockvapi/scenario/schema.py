@@ -168,6 +168,12 @@ class StartSpeakingPlan(Strict):
     smartEndpointingPlan: SmartEndpointingPlan | None = None
 
 
+class KnowledgeBase(Strict):
+    provider: Literal["custom-knowledge-base"] = "custom-knowledge-base"
+    server: Server | None = Field(default=None, description="Where knowledge-base-request goes (default: "
+                                  "the assistant's server).")
+
+
 class Assistant(Strict):
     name: str = "Riley"
     firstMessage: str | None = None
@@ -183,6 +189,10 @@ class Assistant(Strict):
     server: Server | None = None
     tools: list[Tool] = Field(default_factory=list)
     endCallPhrases: list[str] | None = None
+    knowledgeBase: KnowledgeBase | None = Field(
+        default=None, description="A custom knowledge base (model.knowledgeBase): each answer first asks the "
+        "server (knowledge-base-request).",
+    )
     startSpeakingPlan: StartSpeakingPlan | None = Field(
         default=None, description="With smartEndpointingPlan.provider custom-endpointing-model, each user turn "
         "asks the server (call.endpointing.request) how long to wait.",
@@ -251,9 +261,25 @@ class Interruption(Strict):
         return self
 
 
+class KnowledgeDocument(Strict):
+    content: str = Field(min_length=1)
+    similarity: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False)
+
+
+class KnowledgeReply(Strict):
+    """The scripted reply to knowledge-base-request before this answer (a custom knowledge base)."""
+
+    documents: list[KnowledgeDocument] = Field(default_factory=list, max_length=100)
+    message: str | None = Field(default=None, min_length=1, description="Spoken instead of the model's answer.")
+    latency: Duration = Field(default=0.1, description="How long the knowledge base takes to answer.")
+
+
 class AssistantTurn(Strict):
     say: str = Field(min_length=1)
     interrupted: Interruption | None = None
+    knowledge: KnowledgeReply | None = Field(
+        default=None, description="With a custom knowledge base: the scripted knowledge-base-request reply."
+    )
     delay: Duration = Field(default=0.0, description="Extra model latency before the first token.")
     hang_after: Duration | None = None
 

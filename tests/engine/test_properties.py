@@ -61,6 +61,13 @@ def assistant_step(draw: st.DrawFn, *, interrupted: bool, hangup: bool) -> dict[
         body["delay"] = draw(seconds(0, 8))
     if draw(st.integers(0, 4)) == 0:
         body["hang_after"] = draw(seconds(1, 6))
+    if not interrupted and draw(st.integers(0, 3)) == 0:
+        # The scripted knowledge-base-request reply (used when the assistant has a custom knowledge base).
+        knowledge: dict[str, Any] = {"documents": [{"content": draw(sentence()), "similarity": 0.5}]}
+        if draw(st.booleans()):
+            knowledge["message"] = draw(utterance())
+        knowledge["latency"] = draw(seconds(0, 3))
+        body["knowledge"] = knowledge
     if interrupted:
         count = len(tokenize(say))
         if count >= 2 and draw(st.booleans()):
@@ -147,6 +154,9 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "assistant-speaks-first-with-model-generated-message")))
     if draw(st.booleans()):
         assistant["serverMessages"] = VERBOSE_SERVER
+    if draw(st.integers(0, 2)) == 0:
+        assistant["server"] = {"url": "https://example.test/hook"}
+        assistant["knowledgeBase"] = {"provider": "custom-knowledge-base"}
     if draw(st.integers(0, 2)) == 0:
         assistant["startSpeakingPlan"] = {"smartEndpointingPlan": {"provider": "custom-endpointing-model"}}
     timing = {
