@@ -99,6 +99,7 @@ class CallState:
         self.started_ms: int | None = None
         self.ended_ms: int | None = None
         self.tool_results: dict[str, dict[str, Any]] = {}
+        self.destination: dict[str, Any] | None = None  # where the call was forwarded, if it was
         # Full server configs (with secrets) for delivery; messages carry redacted copies.
         self.servers: dict[str, dict[str, Any] | None] = {}
         self._cursor = 0  # ms: where the next step starts

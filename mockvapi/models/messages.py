@@ -326,6 +326,7 @@ class EndOfCallReport(Message):
     costs: tuple[dict[str, Any], ...] | None = None
     started_at: str | None = None
     ended_at: str | None = None
+    destination: dict[str, Any] | None = None  # where the call was forwarded, after a transfer
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
