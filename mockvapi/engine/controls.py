@@ -97,6 +97,8 @@ class Controls:
         return all(item.time >= call.start_ms + at_ms for item in call.history[call.announced :])
 
     def due(self, pending: list[Event], quiet: bool | None = None) -> bool:
+        if not self.queue:
+            return False  # checked per event of a flush: no scan of what is pending when nothing is queued
         if quiet is None:
             quiet = not any(isinstance(e.message, ConversationUpdate) for e in pending)
         return not self.call.ended() and self._on_arrival(pending[0].at_ms, quiet) is not None

@@ -212,13 +212,14 @@ class Speech:
         call = self.call
         context = call.context
         sentence, start, end = utterance.segments[-1]
+        utterance.words_started += len(sentence.split())
         message = AssistantSpeechStarted(
             text=utterance.text,
             turn=utterance.turn,
             source="model" if utterance.source == "model" else "force-say",
             timing={
                 "type": "word-progress",
-                "wordsSpoken": sum(len(text.split()) for text, _, _ in utterance.segments),
+                "wordsSpoken": utterance.words_started,
                 "totalWords": total_words,
                 "segment": sentence,
                 "segmentDurationMs": int(round(end - start)),

@@ -45,6 +45,7 @@ class Utterance:
     source: str
     segments: list[tuple[str, float, float]] = field(default_factory=list)
     stopped: bool = False  # cut off by a live control
+    words_started: int = 0  # words in the segments whose speech started (a running count: a turn may be long)
 
     @property
     def start(self) -> float:
