@@ -1,6 +1,6 @@
 """The messages of the calls section 1 of issue 15 adds (replies judged as Vapi judges them) against the
-official spec, on both sides and in both profiles, with the checker test_spec_validation.py uses
-(skipped without ../shared). The call invariants hold on each as well."""
+official spec (the extract mockvapi ships), on both sides and in both profiles, with the checker
+test_spec_validation.py uses. The call invariants hold on each as well."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tests.test_spec_validation import spec_errors
 
 from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Ask, Reply
@@ -16,6 +15,7 @@ from mockvapi.engine.simulator import CallSimulation, drive, timeline_of
 from mockvapi.engine.timeline import Timeline
 from mockvapi.scenario.loader import load_text
 from tests.engine.invariants import check_invariants
+from tests.test_spec_validation import spec_errors
 
 INBOUND = """
 version: 1
