@@ -76,7 +76,8 @@ def test_the_file_data_is_not_changed() -> None:
         ("steps.first.user=x", "steps is a list; expected an index there, got 'first'"),
         ("timing.jitter.max=1", "timing.jitter is a single value; it has no key 'max'"),
         ("assistant.tools.0.name=x", "assistant.tools is not in this scenario"),
-        ("steps.0.user.loud=true", "unknown key 'loud' under steps.0.user; known keys: say, after, confidence, endpointing, language"),
+        ("steps.0.user.loud=true",
+         "unknown key 'loud' under steps.0.user; known keys: say, after, confidence, endpointing, language"),
     ],
 )
 def test_unknown_paths_are_errors_naming_the_path(small: Path, text: str, message: str) -> None:
