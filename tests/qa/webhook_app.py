@@ -41,10 +41,10 @@ def answer(body: dict[str, Any]) -> dict[str, Any] | None:
         return {"assistantId": "3f0a9e62-0000-4000-8000-000000000001"}
     if kind == "transfer-destination-request":
         return {"destination": {"type": "number", "number": "+14155550123"}}
+    if kind == "knowledge-base-request":
+        return {"documents": [{"content": "On Saturdays we are open from ten to four.", "similarity": 0.9}]}
     if kind == "call.endpointing.request":
         return {"timeoutSeconds": 0.5}
-    if kind == "knowledge-base-request":
-        return {"documents": [{"content": "We are open from ten to four.", "similarity": 0.9}]}
     return None
 
 
