@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mockvapi.models.messages import Message
 
+if TYPE_CHECKING:
+    from mockvapi.engine.context import CallContext
+
 __all__ = ["Ask", "AskKind", "Event", "Reply", "SimProblem", "StepError", "Waiting"]
 
-AskKind = Literal["tool-calls", "assistant-request", "transfer-destination-request"]
+AskKind = Literal["tool-calls", "assistant-request", "transfer-destination-request", "handoff-destination-request"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,10 @@ class Event:
     history_len: int
     step: int | None
     seq: int
+    # Where the history the message carries starts (a squad's handoff may trim it), and the objects it
+    # carries (after a handoff: the new member, its subscriptions); None: the call's own context.
+    history_base: int = 0
+    context: CallContext | None = None
 
     @property
     def at(self) -> float:

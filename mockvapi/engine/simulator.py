@@ -15,6 +15,7 @@ that owns it. They share one `CallState` (engine/state.py):
     interruptions.py  barge-in: the cut answer, the words kept, the interrupting turn
     tools.py          tool calls, the server's reply as Vapi judges it, expect_reply
     transfer.py       transfers and transfer-destination-request
+    handoff.py        squads: handoffs between members, handoff-destination-request
     controls.py       live control messages, at step boundaries
     report.py         artifact, transcript, analysis, cost, end-of-call-report
     context.py        the call's shared objects, subscriptions, servers, template names
@@ -30,6 +31,7 @@ from mockvapi.engine.assistant import ASSISTANT_REQUEST_TIMEOUT, AssistantSource
 from mockvapi.engine.context import DEFAULT_START_MS, CallContext, CallOverrides, build_context, server_for
 from mockvapi.engine.controls import Controls
 from mockvapi.engine.events import Ask, AskKind, Event, Reply, SimProblem, StepError, Waiting
+from mockvapi.engine.handoff import Handoffs, squad_start
 from mockvapi.engine.interruptions import Interruptions
 from mockvapi.engine.lifecycle import Lifecycle
 from mockvapi.engine.report import Report
@@ -45,6 +47,7 @@ from mockvapi.scenario.loader import LoadedScenario, load_text
 from mockvapi.scenario.schema import (
     AssistantTurn,
     End,
+    Handoff,
     Scenario,
     Silence,
     Step,
@@ -96,7 +99,7 @@ class CallSimulation:
         overrides: CallOverrides | None = None,
     ) -> None:
         loaded = scenario if isinstance(scenario, LoadedScenario) else None
-        plain = scenario.scenario if isinstance(scenario, LoadedScenario) else scenario
+        plain = squad_start(scenario.scenario if isinstance(scenario, LoadedScenario) else scenario)
         self.overrides = overrides or CallOverrides()
         self.state = state = CallState(
             plain,
@@ -113,6 +116,7 @@ class CallSimulation:
         self._tools = Tools(state)
         self._transfers = Transfers(state, self._speech, self._lifecycle)
         self._controls = Controls(state, self._speech, self._lifecycle, self._transfers)
+        self._handoffs = Handoffs(state, self._speech, self._lifecycle)
         try:
             setup = build_context(
                 plain, state.fakes, state.start_ms, self.overrides, call_id, state.render,
@@ -162,6 +166,8 @@ class CallSimulation:
             state.cursor += int(body.duration * 1000)
         elif isinstance(body, Transfer):
             yield from self._transfers.step(body)
+        elif isinstance(body, Handoff):
+            yield from self._handoffs.step(body)
         elif isinstance(body, End):
             say = state.render(body.say, ("end", "say")) if body.say else None
             yield from self._lifecycle.end(state.cursor + 300, body.reason, say)

@@ -60,6 +60,11 @@ class CallState:
         self._seq = 0
         self._last_ms = 0
         self._announced = 0  # history items announced by the conversation-updates flushed so far
+        # Where the history the call's messages carry starts: a squad member's contextEngineeringPlan
+        # trims what the next member sees; the lists above keep everything, so earlier messages stay.
+        self.history_base = 0
+        # Squad members that were active, in order, with when they took over (ms from call start).
+        self.activations: list[tuple[str, int]] = []
 
     @property
     def context(self) -> CallContext:
@@ -86,7 +91,8 @@ class CallState:
     # -- emitting ---------------------------------------------------------------------------
 
     def emit(self, at_ms: float, message: Message) -> Event:
-        event = Event(int(round(at_ms)), message, len(self.history), self.step, self._seq)
+        event = Event(int(round(at_ms)), message, len(self.history), self.step, self._seq, self.history_base,
+                      self._context)
         self._seq += 1
         self._batch.append(event)
         return event
@@ -96,13 +102,14 @@ class CallState:
         self._batch = []
         for event in batch:
             if isinstance(event.message, ConversationUpdate):
-                self._announced = len(event.message.messages)
+                self._announced = event.history_base + len(event.message.messages)
             # An event timed before a conversation-update that was emitted earlier in code (the
             # interrupting user starts speaking before the cut turn is committed) must not carry that
             # history in its artifact yet.
             history_len = min(event.history_len, self._announced)
             if event.at_ms < self._last_ms or history_len != event.history_len:
-                event = Event(max(event.at_ms, self._last_ms), event.message, history_len, event.step, event.seq)
+                event = Event(max(event.at_ms, self._last_ms), event.message, history_len, event.step, event.seq,
+                              event.history_base, event.context)
             self._last_ms = event.at_ms
             self.events.append(event)
             yield event
@@ -112,12 +119,17 @@ class CallState:
         self.history.append(item)
         self.rendered.append(item.wire())
         self.openai.append(openai_format(item))
+        return self.announce(at_ms)
+
+    def announce(self, at_ms: float) -> Event:
+        """A conversation-update with the history as it stands (from `history_base`)."""
+        base = self.history_base
         return self.emit(
             at_ms,
             # Constructed, not validated: validation would copy every history item for every update, and
             # the items are shared on purpose (they never change; the wire encoder reuses their text).
             ConversationUpdate.model_construct(
-                messages=tuple(self.rendered), messages_openai_formatted=tuple(self.openai)
+                messages=tuple(self.rendered[base:]), messages_openai_formatted=tuple(self.openai[base:])
             ),
         )
 

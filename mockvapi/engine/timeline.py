@@ -32,9 +32,9 @@ class Timeline:
     ) -> list[tuple[float, dict[str, Any]]]:
         """(offset seconds, bare wire message) for every message that goes out on `side`."""
         return [
-            (e.at, render_message(e, self.context, self.history, self.history_openai, profile, side))
+            (e.at, render_message(e, e.context or self.context, self.history, self.history_openai, profile, side))
             for e in self.events
-            if self.context.wants(e.message, side)
+            if (e.context or self.context).wants(e.message, side)
         ]
 
     def jsonl(self, *, profile: Profile = "realistic", side: Side = "server") -> str:
@@ -66,8 +66,8 @@ def render_message(
     out = event.message.body(profile)
     out["timestamp"] = context.start_ms + event.at_ms
     if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
-        n = event.history_len
-        out["artifact"] = {"messages": history[:n], "messagesOpenAIFormatted": history_openai[:n]}
+        n, base = event.history_len, event.history_base
+        out["artifact"] = {"messages": history[base:n], "messagesOpenAIFormatted": history_openai[base:n]}
     out["call"] = context.call
     if context.assistant is not None and not isinstance(event.message, AssistantRequest):
         out["assistant"] = context.assistant
