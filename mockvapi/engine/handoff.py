@@ -224,12 +224,14 @@ class Handoffs:
         self.active = member.name
         t = int(round(at_ms))
         call.activations.append((member.name, t))
+        # assistant.started still carries the history as announced; the trimmed history comes with the
+        # conversation-update that follows it.
+        call.emit(t + 10, AssistantStarted(new_assistant=context.assistant or {}))
         log = len(call.history)
         if plan.type == "none":
             call.history_base = log
         elif plan.type == "lastNMessages":
             call.history_base = max(call.history_base, log - (plan.maxMessages or 0))
-        call.emit(t + 10, AssistantStarted(new_assistant=context.assistant or {}))
         system = system_prompt(assistant)
         if system:
             call.remember(SystemMessage(message=system, time=call.epoch_ms(t), seconds_from_start=call.seconds(t)),

@@ -345,6 +345,7 @@ def timeline_of(sim: CallSimulation) -> Timeline:
         sim.openai,
         sim.ended_reason,
         sim.problems,
+        sim.state.history_base,
     )
 
 

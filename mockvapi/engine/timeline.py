@@ -26,6 +26,13 @@ class Timeline:
     history_openai: list[dict[str, Any]]
     ended_reason: str | None
     problems: list[SimProblem] = field(default_factory=list)
+    # Where the final history starts in `history` (a squad member's contextEngineeringPlan may trim it).
+    history_base: int = 0
+
+    @property
+    def final_history(self) -> list[dict[str, Any]]:
+        """The history as the call ended (what the last conversation-update and the artifact carry)."""
+        return self.history[self.history_base:]
 
     def messages(
         self, *, profile: Profile = "realistic", side: Side = "server"
