@@ -25,6 +25,7 @@ from mockvapi.models.messages import (
 from mockvapi.scenario.faults import Fault
 from mockvapi.scenario.loader import LoadedScenario, PathKey
 from mockvapi.scenario.schema import AssistantTurn, Scenario, Server, Step, ToolStep
+from mockvapi.scenario.squad import unreached_members
 
 __all__ = ["CODES", "LintWarning", "lint"]
 
@@ -48,6 +49,7 @@ CODES: dict[str, str] = {
     "unknown-message-type": "expect lists a name that is not a Vapi message type",
     "ended-reason-mismatch": "with its scripted replies the call ends differently from expect.ended_reason",
     "fault-never-matches": "a fault selects messages no channel of this call receives, so it is never injected",
+    "unreached-member": "a squad member no step ever hands the call to",
 }
 
 
@@ -89,6 +91,7 @@ def _checks(loaded: LoadedScenario) -> Check:
     yield from _expectations(s)
     yield from _interruptions(s)
     yield from _faults(s)
+    yield from _squad(s)
 
 
 def _rates(s: Scenario) -> Check:
@@ -126,6 +129,15 @@ def _tools(s: Scenario) -> Check:
                 "unused-tool",
                 f"tool {tool.name!r} is declared but no step calls it",
             )
+
+
+def _squad(s: Scenario) -> Check:
+    for member in unreached_members(s):
+        yield (
+            ("squad", "members", member.index),
+            "unreached-member",
+            f"squad member {member.name!r} never takes the call: no handoff step reaches it",
+        )
 
 
 def _server_for(s: Scenario, tool_name: str | None) -> Server | None:

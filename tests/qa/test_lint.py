@@ -63,7 +63,30 @@ def test_every_check_fires_at_its_place() -> None:
         "unknown-message-type": "29:45",
         "always-absent": "30:19",
     }
-    assert set(CODES) - set(found) == {"reply-within-hang", "fault-never-matches"}
+    assert set(CODES) - set(found) == {"reply-within-hang", "fault-never-matches", "unreached-member"}
+
+
+def test_a_squad_member_no_step_reaches_is_a_warning_at_the_member() -> None:
+    text = """version: 1
+name: squad
+squad:
+  members:
+    - assistant: {name: Reception}
+      assistantDestinations: [Billing, Sales]
+    - assistant: {name: Billing}
+    - assistant: {name: Sales}
+steps:
+  - user: "Billing please"
+  - handoff: Billing
+  - end: customer-ended-call
+"""
+    warnings = [w for w in lint(load_text(text, "s.yaml")) if w.code == "unreached-member"]
+    assert [(w.location.line, w.location.column) for w in warnings] == [(8, 7)]
+    assert "'Sales' never takes the call" in warnings[0].message
+    # A dynamic handoff whose scripted reply names the member reaches it.
+    reached = text.replace("  - end: customer-ended-call", "  - user: 'and sales'\n  - handoff: {reply: Sales}\n"
+                                                           "  - end: customer-ended-call")
+    assert not [w for w in lint(load_text(reached, "s.yaml")) if w.code == "unreached-member"]
 
 
 def test_faults_that_can_never_be_injected() -> None:
