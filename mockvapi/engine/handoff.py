@@ -25,8 +25,8 @@ from mockvapi.engine.speech import Speech
 from mockvapi.engine.state import CallState
 from mockvapi.models.messages import (
     AssistantStarted,
-    Hang,
     HandoffDestinationRequest,
+    Hang,
     ModelOutput,
     SystemMessage,
     ToolCall,
@@ -65,9 +65,8 @@ def destination_failure(destination: Any, squad: Mapping[str, Member]) -> str | 
     if violations:
         return "; ".join(str(v) for v in violations[:3])
     name = destination.get("assistantName")
-    if isinstance(destination.get("assistant"), dict) or isinstance(destination.get("assistantId"), str):
-        if name is None:
-            return "the mock hands off only to squad members by assistantName"
+    if name is None and ("assistant" in destination or "assistantId" in destination):
+        return "the mock hands off only to squad members by assistantName"
     if not isinstance(name, str):
         return "the destination names no assistant (assistantName or assistantId)"
     if name not in squad:

@@ -426,8 +426,11 @@ class SideChecker:
             kept = overlap(previous, items)
             handed_off = previous_assistant is not None and m.get("assistant") != previous_assistant
             previous_assistant = m.get("assistant")
-            if handed_off and items[:kept] != previous[len(previous) - kept:]:
-                self._bad(i, "after the handoff the history is not the end of the previous one plus new items")
+            if handed_off and any(item.get("role") != "system" for item in items[kept:]):
+                # The member's contextEngineeringPlan keeps the end of the history (all of it, the last N
+                # items, or none); the new member adds only its system prompt.
+                self._bad(i, "after the handoff the history is not the end of the previous one plus the new "
+                             "member's system prompt")
             elif not handed_off and items[: len(previous)] != previous:
                 self._bad(i, "does not extend the previous conversation-update")
             elif len(items) == len(previous) and not handed_off:
