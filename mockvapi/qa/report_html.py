@@ -387,7 +387,7 @@ _JS = """
       out.artifact = {messages: d.history.slice(0, it.h), messagesOpenAIFormatted: d.openai.slice(0, it.h)};
     }
     ["call", "assistant", "customer", "phoneNumber"].forEach(function (k) {
-      if (k in d.shared && !(k === "assistant" && it.t === "assistant-request")) { out[k] = d.shared[k]; }
+      if (k in d.shared && !(k in out) && !(k === "assistant" && it.t === "assistant-request")) { out[k] = d.shared[k]; }
     });
     return out;
   }

@@ -5,7 +5,7 @@ a Vapi object keep Vapi's camelCase (`firstMessage`, `serverMessages`, `timeoutS
 can paste from Vapi's dashboard. Unknown keys are errors everywhere.
 
 A step is a one-key mapping naming its kind (`user`, `assistant`, `tool`, `silence`, `transfer`,
-`end`), optionally with an `id` beside it. Plain strings are shorthands: `user: "Hi"` is
+`handoff`, `end`), optionally with an `id` beside it. Plain strings are shorthands: `user: "Hi"` is
 `user: {say: "Hi"}`, `end: voicemail` is `end: {reason: voicemail}`.
 """
 
@@ -487,6 +487,9 @@ def json_schema() -> dict[str, Any]:
         keep = {k: v for k, v in prop.items() if k in ("description", "title", "default")}
         step["properties"][kind] = {**keep, "anyOf": [scalar, *variants]}
     step["oneOf"] = [{"required": [kind]} for kind in STEP_KINDS]
+    for name, short in (("SquadMember", "The key of an assistant in `assistants:`."),
+                        ("SquadDestination", "A member's name (assistantName).")):
+        defs[name] = {"anyOf": [{"type": "string", "description": short}, defs[name]]}
     _fault_schema(defs)
     schema["properties"]["faults"]["items"] = _fault_item()
     step["properties"]["faults"]["items"] = _fault_item()

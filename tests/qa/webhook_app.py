@@ -18,6 +18,7 @@ TOOL_RESULTS: dict[str, Any] = {
     "book_table": {"confirmation": "SOLE-4471"},
     "lookup_prescription": {"status": "ready", "ready_since": "10:15 AM", "copay": "$12.50"},
     "check_availability": {"slots": ["09:00", "10:30"]},
+    "check_rooms": {"available": True, "rate": "180 GBP"},
 }
 TOOL_ERRORS = {"take_payment": "Card declined: insufficient funds"}
 
@@ -40,6 +41,9 @@ def answer(body: dict[str, Any]) -> dict[str, Any] | None:
         return {"assistantId": "3f0a9e62-0000-4000-8000-000000000001"}
     if kind == "transfer-destination-request":
         return {"destination": {"type": "number", "number": "+14155550123"}}
+    if kind == "handoff-destination-request":
+        # The squad-dynamic-handoff scenario's nurse (squad-invalid-handoff-reply has none: a problem it expects).
+        return {"destination": {"type": "assistant", "assistantName": "Nurse"}}
     return None
 
 
