@@ -57,6 +57,9 @@ class CallOverrides:
     assistant: Mapping[str, Any] | None = None  # the assistant the call runs, merged over the scenario's
     phone_number: Mapping[str, Any] | None = None
     assistant_request: bool | None = None  # ask the server for the assistant first (inbound calls)
+    # The squad the call was created with (POST /call `squad`/`squadId`), members' assistants resolved:
+    # a scenario's squad member takes the REST member of the same name (and membersOverrides) over it.
+    squad: Mapping[str, Any] | None = None
 
 
 @dataclass

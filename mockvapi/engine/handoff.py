@@ -38,7 +38,7 @@ from mockvapi.models.messages import (
 from mockvapi.scenario.schema import ContextPlan, Handoff, Scenario
 from mockvapi.scenario.squad import Member, members
 
-__all__ = ["HANDOFF_REQUEST_TIMEOUT", "Handoffs", "destination_failure", "squad_start"]
+__all__ = ["HANDOFF_REQUEST_TIMEOUT", "Handoffs", "destination_failure", "rest_member", "squad_start"]
 
 Steps = Generator[Event | Ask, Reply | Waiting | None, None]
 # How long Vapi waits for the answer to handoff-destination-request (the tool server default).
@@ -74,8 +74,28 @@ def destination_failure(destination: Any, squad: Mapping[str, Member]) -> str | 
     return None
 
 
+def rest_member(squad: Mapping[str, Any] | None, name: str) -> dict[str, Any] | None:
+    """What a REST squad (POST /call `squad`, or the squad `squadId` names) sets for its member `name`:
+    membersOverrides, then the member's assistant, then its assistantOverrides. None: nothing."""
+    if not squad:
+        return None
+    overrides = squad.get("membersOverrides")
+    merged: dict[str, Any] = dict(overrides) if isinstance(overrides, Mapping) else {}
+    for member in squad.get("members") or []:
+        assistant = member.get("assistant") if isinstance(member, Mapping) else None
+        if isinstance(assistant, Mapping) and assistant.get("name") == name:
+            merged.update(assistant)
+            if isinstance(member.get("assistantOverrides"), Mapping):
+                merged.update(member["assistantOverrides"])
+            break
+    return merged or None
+
+
 class Handoffs:
-    def __init__(self, call: CallState, speech: Speech, lifecycle: Lifecycle) -> None:
+    def __init__(
+        self, call: CallState, speech: Speech, lifecycle: Lifecycle, rest_squad: Mapping[str, Any] | None = None
+    ) -> None:
+        self.rest_squad = rest_squad
         self.call = call
         self.speech = speech
         self.lifecycle = lifecycle
@@ -198,13 +218,15 @@ class Handoffs:
         )
 
     def _assistant_of(self, member: Member) -> dict[str, Any]:
-        """The member as Vapi's assistant object (full server config: secrets included)."""
+        """The member as Vapi's assistant object (full server config: secrets included), with what the
+        REST API's squad says of the member of that name over the scenario's."""
         call = self.call
         scenario = call.scenario
         call.scenario = scenario.model_copy(update={"assistant": member.assistant})
         try:
             # The REST API's assistant overrides were for the call's first assistant, not this member.
-            return AssistantSource(call, CallOverrides(), self.lifecycle).scenario_assistant()
+            overrides = CallOverrides(assistant=rest_member(self.rest_squad, member.name))
+            return AssistantSource(call, overrides, self.lifecycle).scenario_assistant()
         finally:
             call.scenario = scenario
 

@@ -116,7 +116,7 @@ class CallSimulation:
         self._tools = Tools(state)
         self._transfers = Transfers(state, self._speech, self._lifecycle)
         self._controls = Controls(state, self._speech, self._lifecycle, self._transfers)
-        self._handoffs = Handoffs(state, self._speech, self._lifecycle)
+        self._handoffs = Handoffs(state, self._speech, self._lifecycle, self.overrides.squad)
         try:
             setup = build_context(
                 plain, state.fakes, state.start_ms, self.overrides, call_id, state.render,

@@ -760,6 +760,19 @@ class Backend:
                 raise BadRequest([f"members.{index}.Need Either `assistant` Or `assistantId`."])
             self._check_assistant(inline, f"members.{index}.assistant.")
 
+    def call_squad(self, call: Mapping[str, Any]) -> Json | None:
+        """The squad a call runs (inline or by squadId), each member's assistant resolved from its assistantId."""
+        squad = call.get("squad")
+        if not isinstance(squad, dict):
+            squad = self.squads.get(str(call.get("squadId")))
+        if not isinstance(squad, dict):
+            return None
+        squad = copy.deepcopy(squad)
+        for member in squad.get("members") or []:
+            if not isinstance(member.get("assistant"), dict) and member.get("assistantId") in self.assistants:
+                member["assistant"] = copy.deepcopy(self.assistants[member["assistantId"]])
+        return squad
+
     def squad_first_assistant(self, squad: Mapping[str, Any]) -> Json:
         """The assistant a squad's call starts with: its first member, with membersOverrides and the member's
         assistantOverrides over it (the call's later members come from the scenario it plays)."""

@@ -308,6 +308,7 @@ class MockServer(Generic[CallT]):
             assistant=dict(assistant) if assistant else None,
             phone_number=phone,
             assistant_request=assistant_request,
+            squad=self.backend.call_squad(record.data),
         )
         websocket = record.type == "vapi.websocketCall"
         self.vapi.start_call(
