@@ -10,6 +10,7 @@ from typing import Any
 from mockvapi.engine.context import CallOverrides, apply_subscriptions, full_server, redacted, server_wire
 from mockvapi.engine.events import Ask, Event, Reply, Waiting, floored
 from mockvapi.engine.lifecycle import Lifecycle
+from mockvapi.engine.squad import squad_reply
 from mockvapi.engine.state import CallState
 from mockvapi.engine.tools import tool_definition
 from mockvapi.models.messages import AssistantRequest, StatusUpdate
@@ -90,6 +91,11 @@ class AssistantSource:
             return
         assistant = body.get("assistant")
         spec = call.scenario.assistant
+        if isinstance(body.get("squad"), dict) or isinstance(body.get("squadId"), str):
+            assistant = squad_reply(call, body, at)  # the squad's first member runs the call (engine/squad.py)
+            if assistant is None:
+                yield from end(at + 200, "assistant-request-returned-invalid-assistant", None)
+                return
         if isinstance(assistant, dict):
             merged = {**self.scenario_assistant(), **assistant}
             apply_subscriptions(context, merged, spec)

@@ -22,6 +22,7 @@ from mockvapi.engine.context import CallOverrides, apply_subscriptions, full_ser
 from mockvapi.engine.events import Ask, Event, Reply, Waiting, floored
 from mockvapi.engine.lifecycle import Lifecycle, system_prompt
 from mockvapi.engine.speech import Speech
+from mockvapi.engine.squad import rest_member
 from mockvapi.engine.state import CallState
 from mockvapi.models.messages import (
     AssistantStarted,
@@ -38,7 +39,7 @@ from mockvapi.models.messages import (
 from mockvapi.scenario.schema import ContextPlan, Handoff, Scenario
 from mockvapi.scenario.squad import Member, members
 
-__all__ = ["HANDOFF_REQUEST_TIMEOUT", "Handoffs", "destination_failure", "rest_member", "squad_start"]
+__all__ = ["HANDOFF_REQUEST_TIMEOUT", "Handoffs", "destination_failure", "squad_start"]
 
 Steps = Generator[Event | Ask, Reply | Waiting | None, None]
 # How long Vapi waits for the answer to handoff-destination-request (the tool server default).
@@ -74,28 +75,11 @@ def destination_failure(destination: Any, squad: Mapping[str, Member]) -> str | 
     return None
 
 
-def rest_member(squad: Mapping[str, Any] | None, name: str) -> dict[str, Any] | None:
-    """What a REST squad (POST /call `squad`, or the squad `squadId` names) sets for its member `name`:
-    membersOverrides, then the member's assistant, then its assistantOverrides. None: nothing."""
-    if not squad:
-        return None
-    overrides = squad.get("membersOverrides")
-    merged: dict[str, Any] = dict(overrides) if isinstance(overrides, Mapping) else {}
-    for member in squad.get("members") or []:
-        assistant = member.get("assistant") if isinstance(member, Mapping) else None
-        if isinstance(assistant, Mapping) and assistant.get("name") == name:
-            merged.update(assistant)
-            if isinstance(member.get("assistantOverrides"), Mapping):
-                merged.update(member["assistantOverrides"])
-            break
-    return merged or None
-
-
 class Handoffs:
     def __init__(
         self, call: CallState, speech: Speech, lifecycle: Lifecycle, rest_squad: Mapping[str, Any] | None = None
     ) -> None:
-        self.rest_squad = rest_squad
+        call.rest_squad = rest_squad
         self.call = call
         self.speech = speech
         self.lifecycle = lifecycle
@@ -225,7 +209,7 @@ class Handoffs:
         call.scenario = scenario.model_copy(update={"assistant": member.assistant})
         try:
             # The REST API's assistant overrides were for the call's first assistant, not this member.
-            overrides = CallOverrides(assistant=rest_member(self.rest_squad, member.name))
+            overrides = CallOverrides(assistant=rest_member(call.rest_squad, member.name))
             return AssistantSource(call, overrides, self.lifecycle).scenario_assistant()
         finally:
             call.scenario = scenario

@@ -8,7 +8,7 @@ holds a reference to one `CallState`; `CallSimulation` (engine/simulator.py) seq
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from mockvapi.engine.context import CallContext, template_context
@@ -65,6 +65,9 @@ class CallState:
         self.history_base = 0
         # Squad members that were active, in order, with when they took over (ms from call start).
         self.activations: list[tuple[str, int]] = []
+        # A squad given by the REST API or an assistant-request reply: its members, by name, over the
+        # scenario's members (engine/handoff.py).
+        self.rest_squad: Mapping[str, Any] | None = None
 
     @property
     def context(self) -> CallContext:

@@ -266,3 +266,64 @@ def test_invariants_catch_history_that_does_not_continue_across_the_handoff() ->
                m["messages"][0]["time"], "secondsFromStart": m["messages"][0]["secondsFromStart"]}, *m["messages"][1:]]
     tampered = [*messages[:switch], (at, {**m, "messages": forged}), *messages[switch + 1:]]
     assert any("not the end of the previous one" in v for v in check_invariants(tampered))
+
+
+INBOUND_SQUAD = """\
+version: 1
+name: inbound-squad
+call:
+  type: inboundPhoneCall
+  assistant_request: true
+  customer: {number: "+14155550142"}
+  phoneNumber: {number: "+14155550100", server: {url: "http://127.0.0.1:9/phone"}}
+squad:
+  members:
+    - assistant: {name: Reception, firstMessage: "Reception."}
+      assistantDestinations: [Billing]
+    - assistant: {name: Billing, firstMessage: "Billing (scenario)."}
+steps:
+  - user: "Billing please."
+  - handoff: Billing
+  - end: customer-ended-call
+"""
+
+
+def _assistant_request(body: dict[str, Any]) -> CallSimulation:
+    sim = CallSimulation(load_text(INBOUND_SQUAD))
+    generator = sim.run()
+    item = next(generator)
+    try:
+        while True:
+            reply = item.scripted if isinstance(item, Ask) else None
+            if isinstance(item, Ask) and item.kind == "assistant-request":
+                reply = Reply(200, body, 0.1)
+            item = generator.send(reply)
+    except StopIteration:
+        pass
+    return sim
+
+
+def test_an_assistant_request_reply_may_return_a_squad_whose_members_run_the_call() -> None:
+    squad = {"members": [
+        {"assistant": {"name": "Reception", "firstMessage": "Reception (from the server)."}},
+        {"assistant": {"name": "Billing", "firstMessage": "Billing (from the server)."}},
+    ], "membersOverrides": {"voicemailMessage": "Call back later."}}
+    sim = _assistant_request({"squad": squad})
+    timeline = timeline_of(sim)
+    bots = [m["message"] for m in timeline.final_history if m["role"] == "bot"]
+    assert bots[0] == "Reception (from the server)." and bots[-1] == "Billing (from the server)."
+    assert sim.context.assistant is not None and sim.context.assistant["voicemailMessage"] == "Call back later."
+    assert sim.problems == [] and check_invariants(timeline) == []
+
+
+def test_an_invalid_squad_in_an_assistant_request_reply_ends_the_call_with_a_problem() -> None:
+    sim = _assistant_request({"squad": {"members": [{"assistant": {"name": "R", "firstMessageMode": "shout"}}]}})
+    assert sim.ended_reason == "assistant-request-returned-invalid-assistant"
+    assert [p.kind for p in sim.problems] == ["assistant-request-failed"]
+    assert "firstMessageMode" in sim.problems[0].detail
+
+
+def test_a_squad_id_in_an_assistant_request_reply_is_recorded_on_the_call() -> None:
+    sim = _assistant_request({"squadId": "5a0d7f1e-0000-4000-8000-000000000001"})
+    assert sim.context.call["squadId"] == "5a0d7f1e-0000-4000-8000-000000000001"
+    assert sim.ended_reason == "customer-ended-call"
