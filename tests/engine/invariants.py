@@ -377,6 +377,21 @@ class SideChecker:
                 finals[str(m["role"])].append(str(m.get("transcript", "")))
         if not finals["assistant"] and not finals["user"]:
             return
+        if len({repr(m.get("assistant")) for _, m in self.messages}) > 1:
+            # A squad: each member's subscriptions decide whether this side got transcripts while it was
+            # active, so the finals are the history's texts in order with some left out.
+            for role, wanted in (("assistant", "bot"), ("user", "user")):
+                texts = [str(h.get("message", "")) for h in history if h.get("role") == wanted]
+                at = 0
+                for final in finals[role]:
+                    # An assistant message is transcribed sentence by sentence; a user's in one final.
+                    while at < len(texts) and not (final in texts[at] if role == "assistant" else final == texts[at]):
+                        at += 1
+                    if at == len(texts):
+                        self._bad(None, f"{role} final transcript {final!r:.100} is not, in order, in the history")
+                        break
+                    at += role == "user"
+            return
         bots = " ".join(str(h.get("message", "")) for h in history if h.get("role") == "bot")
         if finals["assistant"] and " ".join(finals["assistant"]) != bots:
             self._bad(None, f"assistant final transcripts {' '.join(finals['assistant'])!r:.200} do not spell "
