@@ -19,7 +19,7 @@ from typing import Any
 from mockvapi import conformance
 from mockvapi.engine.assistant import AssistantSource
 from mockvapi.engine.context import CallOverrides, apply_subscriptions, full_server, redacted, server_for
-from mockvapi.engine.events import Ask, Event, Reply, Waiting, floored
+from mockvapi.engine.events import Ask, Event, Reply, StepError, Waiting, floored
 from mockvapi.engine.lifecycle import Lifecycle, system_prompt
 from mockvapi.engine.speech import Speech
 from mockvapi.engine.squad import rest_member
@@ -90,7 +90,10 @@ class Handoffs:
 
     def step(self, step: Handoff) -> Steps:
         call = self.call
-        assert self.active is not None, "the loader refuses handoffs without a squad"
+        if self.active is None:  # the loader refuses these; a Scenario built in code may still have them
+            raise StepError(("handoff",), "a handoff needs a `squad:` whose members it hands between")
+        if step.to is not None and step.to not in self.squad:
+            raise StepError(("handoff", "to"), f"no member is named {step.to!r} (members: {', '.join(self.squad)})")
         current = self.squad[self.active]
         start = call.cursor + call.jitter_ms(call.timing.first_token_latency)
         arguments = call.render(step.arguments, ("handoff", "arguments"))

@@ -327,3 +327,15 @@ def test_a_squad_id_in_an_assistant_request_reply_is_recorded_on_the_call() -> N
     sim = _assistant_request({"squadId": "5a0d7f1e-0000-4000-8000-000000000001"})
     assert sim.context.call["squadId"] == "5a0d7f1e-0000-4000-8000-000000000001"
     assert sim.ended_reason == "customer-ended-call"
+
+
+def test_a_scenario_built_in_code_with_a_bad_handoff_is_a_scenario_error_not_a_crash() -> None:
+    from mockvapi.errors import ScenarioError
+    from mockvapi.scenario.schema import Scenario
+
+    document = {"version": 1, "name": "coded", "steps": [{"user": "Hi"}, {"handoff": "Billing"}]}
+    with pytest.raises(ScenarioError, match="needs a `squad:`"):
+        simulate(Scenario.model_validate(document))
+    document["squad"] = {"members": [{"assistant": {"name": "Reception"}}]}
+    with pytest.raises(ScenarioError, match="no member is named 'Billing'"):
+        simulate(Scenario.model_validate(document))
