@@ -52,7 +52,9 @@ def squad_start(scenario: Scenario) -> Scenario:
     """The scenario as its first squad member runs it (unchanged without a squad): the engine's concerns
     read `scenario.assistant`, so the active member is the scenario's assistant while it is active."""
     squad = members(scenario)
-    return scenario.model_copy(update={"assistant": squad[0].assistant}) if squad else scenario
+    if not squad:
+        return scenario
+    return scenario.model_copy(update={"assistant": squad[0].assistant, "timing": squad[0].timing})
 
 
 def destination_failure(destination: Any, squad: Mapping[str, Member]) -> str | None:
@@ -221,7 +223,8 @@ class Handoffs:
         """`member` takes over the call at `at_ms`."""
         call = self.call
         assistant = self._assistant_of(member)
-        call.scenario = call.scenario.model_copy(update={"assistant": member.assistant})
+        call.scenario = call.scenario.model_copy(update={"assistant": member.assistant, "timing": member.timing})
+        call.timing = member.timing  # its voice and model speed from now on
         call.servers["assistant"] = full_server(assistant)
         context = dataclasses.replace(call.context, assistant=redacted(assistant))
         apply_subscriptions(context, assistant, member.assistant)

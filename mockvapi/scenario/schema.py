@@ -396,6 +396,9 @@ class SquadMember(Strict):
     assistant: str | Assistant
     assistantOverrides: dict[str, Any] | None = None
     assistantDestinations: list[SquadDestination] = Field(default_factory=list)
+    timing: dict[str, Any] | None = Field(
+        default=None, description="This member's voice and model timing (keys of `timing:`), over the scenario's."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from mockvapi.scenario.schema import Assistant, Handoff, Scenario, SquadDestination, SquadMember
+from mockvapi.scenario.schema import Assistant, Handoff, Scenario, SquadDestination, SquadMember, Timing
 
 __all__ = ["Member", "active_members", "members", "squad_problems", "unreached_members"]
 
@@ -27,6 +27,7 @@ class Member:
     index: int
     assistant: Assistant
     spec: SquadMember
+    timing: Timing
 
     def destination(self, name: str) -> SquadDestination | None:
         return next((d for d in self.spec.assistantDestinations if d.assistantName == name), None)
@@ -71,7 +72,15 @@ def _resolve(scenario: Scenario) -> tuple[list[Member], list[tuple[PathKey, str]
                 path: PathKey = ("squad", "members", index, key) if key == "assistantOverrides" else ("squad", key)
                 problems.append((path, f"member {base.name!r}: {'.'.join(map(str, error['loc']))}: {error['msg']}"))
                 continue
-        found.append(Member(assistant.name, index, assistant, spec))
+        timing = scenario.timing
+        if spec.timing:
+            try:
+                timing = Timing.model_validate({**scenario.timing.model_dump(), **spec.timing})
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where_ = ("squad", "members", index, "timing", *error["loc"])
+                problems.append((where_, f"timing.{'.'.join(map(str, error['loc']))}: {error['msg']}"))
+        found.append(Member(assistant.name, index, assistant, spec, timing))
     seen: dict[str, Member] = {}
     for member in found:
         if member.name in seen:

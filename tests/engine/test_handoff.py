@@ -339,3 +339,19 @@ def test_a_scenario_built_in_code_with_a_bad_handoff_is_a_scenario_error_not_a_c
     document["squad"] = {"members": [{"assistant": {"name": "Reception"}}]}
     with pytest.raises(ScenarioError, match="no member is named 'Billing'"):
         simulate(Scenario.model_validate(document))
+
+
+def test_the_new_members_voice_timing_applies_from_its_start() -> None:
+    slow = squad().replace("    - assistant:\n        name: Billing\n",
+                           "    - timing: {words_per_minute: 90, voice_latency: 2s, jitter: 0}\n"
+                           "      assistant:\n        name: Billing\n")
+    fast, slowed = simulate(load_text(squad())), simulate(load_text(slow))
+
+    def spoken(timeline: Timeline, text: str) -> int:
+        item = next(m for m in timeline.final_history if m["role"] == "bot" and m["message"] == text)
+        return int(item["endTime"] - item["time"])
+
+    assert spoken(slowed, "Connecting you to billing.") == spoken(fast, "Connecting you to billing.")
+    assert spoken(slowed, "Billing here.") > 1.5 * spoken(fast, "Billing here.")
+    with pytest.raises(Exception, match="words_per_minute"):
+        load_text(slow.replace("words_per_minute: 90", "words_per_minute: 9000"))
