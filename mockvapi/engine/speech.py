@@ -110,22 +110,23 @@ class Speech:
         call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
         spoken = []
         for (sentence, _), (t, duration) in zip(sentences, spans, strict=True):
-            words = sentence.split()
-            if len(words) >= 4:
-                call.emit(
-                    t + duration / 2,
-                    Transcript(
-                        role="assistant",
-                        transcript_type="partial",
-                        transcript=" ".join(words[: len(words) // 2]),
-                    ),
-                )
-            call.emit(t + duration + 30, Transcript(role="assistant", transcript_type="final", transcript=sentence))
+            self._sentence_transcripts(sentence, t, duration)
             spoken.append(sentence)
         # Vapi reports the last final transcript before the speech stop.
         call.emit(end + 40, SpeechUpdate(status="stopped", role="assistant", turn=turn))
         self.bot(" ".join(spoken), start, end)
         return int(round(end + 60))
+
+    def _sentence_transcripts(self, sentence: str, t: float, duration: float) -> None:
+        """The assistant's transcripts of one sentence spoken from `t`: a partial halfway (4 words or more),
+        the final just after it ends."""
+        words = sentence.split()
+        if len(words) >= 4:
+            self.call.emit(
+                t + duration / 2,
+                Transcript(role="assistant", transcript_type="partial", transcript=" ".join(words[: len(words) // 2])),
+            )
+        self.call.emit(t + duration + 30, Transcript(role="assistant", transcript_type="final", transcript=sentence))
 
     def cut_at_deadline(
         self, sentences: list[tuple[str, int]], spans: list[tuple[float, float]], start: float, turn: int
@@ -146,16 +147,7 @@ class Speech:
             if t >= deadline:
                 break
             if t + duration + 30 <= deadline:
-                if len(words) >= 4:
-                    call.emit(
-                        t + duration / 2,
-                        Transcript(
-                            role="assistant",
-                            transcript_type="partial",
-                            transcript=" ".join(words[: len(words) // 2]),
-                        ),
-                    )
-                call.emit(t + duration + 30, Transcript(role="assistant", transcript_type="final", transcript=sentence))
+                self._sentence_transcripts(sentence, t, duration)
                 spoken.append(sentence)
                 continue
             said = words if t + duration <= deadline else words[: int(len(words) * (deadline - t) / duration)]
