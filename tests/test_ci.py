@@ -234,3 +234,13 @@ def test_the_acceptance_clones_and_runs_both_commands(tmp_path: Path, test_body:
     assert done.returncode == (0 if green else 1), done.stdout + done.stderr
     assert "first" in done.stdout  # the first command ran, and found no ../shared beside the clone
     assert ("both Quick start commands are green" in done.stdout) is green
+
+
+def test_test_modules_import_each_other_under_a_plain_pytest() -> None:
+    # The README runs `pytest`, not `python -m pytest`: the repository root is on sys.path only because
+    # tests/ is a package (rootdir-based module names), so `from tests.engine.invariants import ...`
+    # resolves on a fresh clone. A folder of tests without __init__.py would be imported under its own
+    # basename instead, and such an import would fail there (it did, in CI).
+    folders = {path.parent for path in (REPO / "tests").rglob("*.py") if "node_modules" not in path.parts}
+    missing = sorted(str(folder.relative_to(REPO)) for folder in folders if not (folder / "__init__.py").is_file())
+    assert missing == []
