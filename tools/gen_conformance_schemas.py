@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +33,12 @@ PREFIX = "#/components/schemas/"
 MESSAGE_PREFIXES = ("ServerMessage", "ClientMessage")
 SOURCE = "VapiAI/docs fern/apis/api/openapi.json"
 
-
-def _refs(node: Any) -> Iterable[str]:
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            ref = item.get("$ref")
-            if isinstance(ref, str) and ref.startswith(PREFIX):
-                yield ref[len(PREFIX) :]
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+sys.path.insert(0, str(ROOT))  # the package, and tools/ as a namespace package, whatever the working folder
+from mockvapi.server.openapi import schema_closure, schema_refs  # noqa: E402
+from tools.generated_files import write_or_check  # noqa: E402
 
 
 def _operations() -> tuple[list[tuple[str, str]], Mapping[tuple[str, str], Any]]:
-    sys.path.insert(0, str(ROOT))
     from mockvapi.server.openapi import EXTRA_OPERATIONS
     from mockvapi.server.routes import documented_operations
 
@@ -68,15 +58,8 @@ def build(
         if operation is not None:
             paths.setdefault(path, {})[method] = operation
     roots = [name for name in raw if name.startswith(MESSAGE_PREFIXES)]
-    roots += _refs(paths)
-    roots += _refs([op for key, op in extra.items() if key in operations])
-    found: dict[str, Any] = {}
-    todo = list(roots)
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found[name] = raw[name]
-            todo.extend(_refs(raw[name]))
+    roots += schema_refs(paths)
+    roots += schema_refs([op for key, op in extra.items() if key in operations])
     info = spec.get("info", {})
     return {
         "openapi": spec.get("openapi", "3.0.0"),
@@ -91,7 +74,7 @@ def build(
         "paths": paths,
         "components": {
             "securitySchemes": spec.get("components", {}).get("securitySchemes", {}),
-            "schemas": dict(sorted(found.items())),
+            "schemas": schema_closure(roots, raw),
         },
     }
 
@@ -119,14 +102,7 @@ def render(spec_path: Path = SPEC) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        stale = not OUT.exists() or OUT.read_text(encoding="utf-8") != text
-        print(f"{OUT.name}: {'stale' if stale else 'up to date'}")
-        return 1 if stale else 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)} ({len(text)} bytes)")
-    return 0
+    return write_or_check(OUT, render(), check="--check" in argv)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT.parent / "shared" / "vapi" / "openapi.json"
 OUT = ROOT / "mockvapi" / "models" / "request_schemas.json"
 PREFIX = "#/components/schemas/"
+
+sys.path.insert(0, str(ROOT))  # the package, and tools/ as a namespace package, whatever the working folder
+from mockvapi.server.openapi import schema_closure  # noqa: E402
+from tools.generated_files import write_or_check  # noqa: E402
 
 # Request bodies of the implemented operations (routes.py); /call/web is not in the spec's paths.
 ROOTS = (
@@ -167,28 +170,9 @@ def _discriminator(members: list[Any], schemas: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def _refs(node: Any) -> Iterable[str]:
-    if isinstance(node, dict):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith(PREFIX):
-            yield ref[len(PREFIX) :]
-        for value in node.values():
-            yield from _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _refs(value)
-
-
 def build(spec: dict[str, Any]) -> dict[str, Any]:
     raw: dict[str, Any] = spec["components"]["schemas"]
-    found: dict[str, Any] = {}
-    todo = list(ROOTS)
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found[name] = raw[name]
-            todo.extend(_refs(raw[name]))
-    schemas = {name: normalise(found[name]) for name in sorted(found)}
+    schemas = {name: normalise(node) for name, node in schema_closure(ROOTS, raw).items()}
     schemas = {name: _with_discriminators(node, schemas) for name, node in schemas.items()}
     for name in OPEN:
         if name in schemas:
@@ -216,14 +200,7 @@ def render(spec_path: Path = SPEC) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        stale = not OUT.exists() or OUT.read_text(encoding="utf-8") != text
-        print(f"{OUT.name}: {'stale' if stale else 'up to date'}")
-        return 1 if stale else 0
-    OUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUT.relative_to(ROOT)} ({len(text)} bytes)")
-    return 0
+    return write_or_check(OUT, render(), check="--check" in argv)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 from mockvapi.conformance.extract import EXTRACT_PATH
 
-__all__ = ["ENV_VAR", "EXTRA_OPERATIONS", "OpenApiDocument", "default_spec_path"]
+__all__ = ["ENV_VAR", "EXTRA_OPERATIONS", "OpenApiDocument", "default_spec_path", "schema_closure", "schema_refs"]
 
 log = logging.getLogger("mockvapi.server")
 
@@ -63,7 +63,8 @@ def default_spec_path() -> Path:
     return EXTRACT_PATH
 
 
-def _refs(node: object) -> Iterable[str]:
+def schema_refs(node: object) -> Iterable[str]:
+    """The component schema names ``node`` refers to with ``$ref``, anywhere inside it."""
     stack = [node]
     while stack:
         item = stack.pop()
@@ -76,7 +77,8 @@ def _refs(node: object) -> Iterable[str]:
             stack.extend(item)
 
 
-def _closure(roots: Iterable[str], schemas: Mapping[str, Any]) -> dict[str, Any]:
+def schema_closure(roots: Iterable[str], schemas: Mapping[str, Any]) -> dict[str, Any]:
+    """``roots`` and every schema they reference, transitively, sorted by name (unknown names are left out)."""
     found: dict[str, Any] = {}
     todo = list(roots)
     while todo:
@@ -84,7 +86,7 @@ def _closure(roots: Iterable[str], schemas: Mapping[str, Any]) -> dict[str, Any]
         if name in found or name not in schemas:
             continue
         found[name] = schemas[name]
-        todo.extend(_refs(schemas[name]))
+        todo.extend(schema_refs(schemas[name]))
     return dict(sorted(found.items()))
 
 
@@ -172,6 +174,6 @@ def _build(operations: tuple[tuple[str, str], ...], spec_path: Path, stamp: tupl
         components = spec.get("components", {})
         doc["components"] = {
             "securitySchemes": copy.deepcopy(components.get("securitySchemes", {})),
-            "schemas": copy.deepcopy(_closure(_refs(paths), components.get("schemas", {}))),
+            "schemas": copy.deepcopy(schema_closure(schema_refs(paths), components.get("schemas", {}))),
         }
     return doc
