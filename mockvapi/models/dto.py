@@ -32,6 +32,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from mockvapi.models.nesting import MAX_JSON_DEPTH
+
 __all__ = ["RequestSchemas", "Schema", "request_schemas", "server_url_errors"]
 
 Schema = Mapping[str, Any]
@@ -326,7 +328,7 @@ def server_url_errors(value: object, path: str, out: list[str], depth: int = 0) 
     """`<path>.server.url must be a URL address` for every server config in a body whose url mockvapi
     could not send to (``file:///etc/passwd``, ``http://[::1``, ``ftp://...``): a 400 at creation, as on
     Vapi, rather than a call that fails later."""
-    if depth > 64:  # request bodies are refused past 64 levels (server.handlers.MAX_JSON_DEPTH)
+    if depth > MAX_JSON_DEPTH:  # request bodies are refused past that
         return
     if isinstance(value, dict):
         for key, child in value.items():

@@ -34,6 +34,7 @@ from mockvapi.errors import MockVapiError, ScenarioError
 from mockvapi.fakes import Fakes
 from mockvapi.models.enums import ENDED_REASONS
 from mockvapi.models.messages import compact_json
+from mockvapi.models.nesting import MAX_JSON_DEPTH, nested_deeper_than
 from mockvapi.scenario.loader import load_text
 
 __all__ = ["CallImportError", "ImportedScenario", "import_call"]
@@ -252,25 +253,15 @@ def _arguments(raw: Any) -> dict[str, Any]:
     return {}
 
 
-MAX_DEPTH = 64  # the scenario loader's own nesting limit: deeper data could not be loaded back
 
 
-def _depth_over(value: Any, limit: int) -> bool:
-    """Whether JSON data nests deeper than `limit` (iterative: the data may be deeper than the stack)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
+
 
 
 def import_call(data: Any, *, seed: int = 0, name: str | None = None, source: str | None = None) -> ImportedScenario:
     """Turn a call record or end-of-call-report (parsed JSON) into a scenario. Raises CallImportError."""
-    if _depth_over(data, MAX_DEPTH):
-        raise CallImportError(f"nested more than {MAX_DEPTH} levels deep; a Vapi call record is not")
+    if nested_deeper_than(data):
+        raise CallImportError(f"nested more than {MAX_JSON_DEPTH} levels deep; a Vapi call record is not")
     src = _read(data)
     anon = Anonymizer(seed)
     customer_lines: list[str] = []

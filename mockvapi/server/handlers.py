@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import hdrs, web
 
 from mockvapi.errors import BadRequest, NotFound, Unauthorized
+from mockvapi.models.nesting import MAX_JSON_DEPTH, nested_deeper_than
 from mockvapi.server.backend import MAX_BATCH_CUSTOMERS, Backend, CallCreation, CallRecord
 from mockvapi.server.guard import token_matches
 from mockvapi.server.openapi import OpenApiDocument
@@ -126,7 +127,6 @@ ERRORS_KEY = web.AppKey("mockvapi.errors", ErrorLog)
 OPENAPI_KEY = web.AppKey("mockvapi.openapi", OpenApiDocument)
 PUBLIC_URL_KEY = web.AppKey("mockvapi.public_url", str)
 
-MAX_JSON_DEPTH = 64
 _JSON_TYPES = ("application/json", "text/json")
 
 
@@ -143,18 +143,6 @@ def base_url(request: web.Request) -> str:
         return f"{request.scheme}://127.0.0.1"
     host, port = str(sockname[0]), int(sockname[1])
     return f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
-
-
-def _too_deep(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def _reject_constant(name: str) -> object:
@@ -175,7 +163,7 @@ async def read_json(request: web.Request) -> object:
         raise BadRequest(f"{exc.msg} in JSON at position {exc.pos}") from None
     except (ValueError, RecursionError) as exc:  # bad UTF-8, NaN/Infinity, absurd nesting
         raise BadRequest(f"Invalid JSON body: {exc}"[:300]) from None
-    if _too_deep(body, MAX_JSON_DEPTH):
+    if nested_deeper_than(body):
         raise BadRequest(f"JSON body is nested more than {MAX_JSON_DEPTH} levels deep")
     return body
 

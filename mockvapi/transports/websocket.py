@@ -30,6 +30,7 @@ from mockvapi.engine.faults import Tamper
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer
 from mockvapi.models.encoding import WireEncoder
+from mockvapi.models.nesting import MAX_JSON_DEPTH, nested_deeper_than
 
 FRAME_SECONDS = 0.02  # one audio frame: 20 ms of the call
 
@@ -269,18 +270,9 @@ async def serve_transport(
     return ws
 
 
-MAX_CONTROL_DEPTH = 64  # as the REST API's request bodies (mockvapi.server.handlers.MAX_JSON_DEPTH)
 
 
-def _too_deep(value: object, limit: int) -> bool:
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > limit:
-                return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return False
+
 
 
 def accept_control(
@@ -291,9 +283,9 @@ def accept_control(
         message = json.loads(text) if isinstance(text, str) else dict(text)
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         return "body is not JSON"
-    if _too_deep(message, MAX_CONTROL_DEPTH):
+    if nested_deeper_than(message):
         # Parsed, but too deep for what later walks it (the journal's JSON, copies): refused here.
-        return f"control message is nested more than {MAX_CONTROL_DEPTH} levels deep"
+        return f"control message is nested more than {MAX_JSON_DEPTH} levels deep"
     if not isinstance(message, dict) or message.get("type") not in CONTROL_TYPES:
         return f"expected a control message with type one of {sorted(CONTROL_TYPES)}"
     journal.record(
