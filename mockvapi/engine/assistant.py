@@ -44,6 +44,12 @@ class AssistantSource:
             model["messages"] = [{"role": "system", "content": call.render(a.system, ("assistant", "system"))}]
         if a.tools:
             model["tools"] = [tool_definition(call.scenario, t.name) for t in a.tools]
+        knowledge_server = a.knowledgeBase.server or a.server if a.knowledgeBase is not None else None
+        if a.knowledgeBase is not None and knowledge_server is not None:
+            model["knowledgeBase"] = {
+                "provider": a.knowledgeBase.provider,
+                "server": public_server(server_wire(knowledge_server.model_dump(exclude_none=True))),
+            }
         out: dict[str, Any] = {"name": a.name}
         if a.firstMessage:
             out["firstMessage"] = call.render(a.firstMessage, ("assistant", "firstMessage"))
@@ -68,6 +74,8 @@ class AssistantSource:
             out["voicemailDetection"] = a.voicemailDetection
         elif a.voicemailDetection is not None:
             out["voicemailDetection"] = a.voicemailDetection.model_dump(exclude_none=True)
+        if a.startSpeakingPlan is not None:
+            out["startSpeakingPlan"] = a.startSpeakingPlan.model_dump(exclude_none=True)
         if self.overrides.assistant is not None:
             out = {**out, **self.overrides.assistant}
         return out

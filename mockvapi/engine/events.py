@@ -9,9 +9,12 @@ from typing import Any, Literal
 
 from mockvapi.models.messages import Message
 
-__all__ = ["Ask", "AskKind", "Event", "Reply", "SimProblem", "StepError", "Waiting"]
+__all__ = ["Abandon", "Ask", "AskKind", "Event", "Reply", "Retract", "SimProblem", "StepError", "Waiting"]
 
-AskKind = Literal["tool-calls", "assistant-request", "transfer-destination-request"]
+AskKind = Literal[
+    "tool-calls", "assistant-request", "transfer-destination-request", "knowledge-base-request",
+    "call.endpointing.request",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,16 @@ class SimProblem:
     def __str__(self) -> str:
         where = f" (step #{self.step + 1})" if self.step is not None else ""
         return f"{self.kind} at {self.at:.3f}s{where}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Retract:
+    """Sent back for an event the driver had not delivered yet when a control message arrived before its
+    time: the call takes the event back and acts on the control first (live controls act on arrival)."""
+
+
+class Abandon(Exception):
+    """A live control ended the call or took it elsewhere mid-step: the rest of the step never happens."""
 
 
 class StepError(Exception):

@@ -170,6 +170,20 @@ class VoicemailDetection(Strict):
     enabled: bool | None = Field(default=None, description="Twilio only; default true.")
 
 
+class SmartEndpointingPlan(Strict):
+    provider: Literal["vapi", "livekit", "custom-endpointing-model"]
+
+
+class StartSpeakingPlan(Strict):
+    smartEndpointingPlan: SmartEndpointingPlan | None = None
+
+
+class KnowledgeBase(Strict):
+    provider: Literal["custom-knowledge-base"] = "custom-knowledge-base"
+    server: Server | None = Field(default=None, description="Where knowledge-base-request goes (default: "
+                                  "the assistant's server).")
+
+
 class Assistant(Strict):
     name: str = "Riley"
     firstMessage: str | None = None
@@ -195,6 +209,14 @@ class Assistant(Strict):
     endCallMessage: str | None = Field(default=None, max_length=1000)
     voicemailDetection: Literal["off"] | VoicemailDetection | None = Field(
         default=None, description="Off unless set (outbound calls only)."
+    )
+    knowledgeBase: KnowledgeBase | None = Field(
+        default=None, description="A custom knowledge base (model.knowledgeBase): each answer first asks the "
+        "server (knowledge-base-request).",
+    )
+    startSpeakingPlan: StartSpeakingPlan | None = Field(
+        default=None, description="With smartEndpointingPlan.provider custom-endpointing-model, each user turn "
+        "asks the server (call.endpointing.request) how long to wait.",
     )
     metadata: dict[str, Any] | None = None
 
@@ -237,6 +259,20 @@ class UserTurn(Strict):
         description="First step only: the user starts speaking this long into the first message, which "
         "stops there if firstMessageInterruptionsEnabled (else it plays on and the user's turn follows it).",
     )
+    endpointing: Duration | None = Field(
+        default=None,
+        description="Custom endpointing: the scripted reply's timeoutSeconds to call.endpointing.request (0-15).",
+    )
+    language: str | None = Field(
+        default=None, min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+        description="The transcriber detects this language on the turn (language-change-detected).",
+    )
+
+    @model_validator(mode="after")
+    def _endpointing_in_range(self) -> UserTurn:
+        if self.endpointing is not None and self.endpointing > 15:
+            raise ValueError(f"endpointing is at most 15 seconds (the spec's timeoutSeconds), got {self.endpointing}")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -256,9 +292,25 @@ class Interruption(Strict):
         return self
 
 
+class KnowledgeDocument(Strict):
+    content: str = Field(min_length=1)
+    similarity: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False)
+
+
+class KnowledgeReply(Strict):
+    """The scripted reply to knowledge-base-request before this answer (a custom knowledge base)."""
+
+    documents: list[KnowledgeDocument] = Field(default_factory=list, max_length=100)
+    message: str | None = Field(default=None, min_length=1, description="Spoken instead of the model's answer.")
+    latency: Duration = Field(default=0.1, description="How long the knowledge base takes to answer.")
+
+
 class AssistantTurn(Strict):
     say: str = Field(min_length=1)
     interrupted: Interruption | None = None
+    knowledge: KnowledgeReply | None = Field(
+        default=None, description="With a custom knowledge base: the scripted knowledge-base-request reply."
+    )
     delay: Duration = Field(default=0.0, description="Extra model latency before the first token.")
     hang_after: Duration | None = None
 

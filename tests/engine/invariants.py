@@ -590,15 +590,34 @@ class SideChecker:
                         self._bad(i, f"interrupts turn {turn}, which sent no token before it")
                     elif turn != last_text_turn:
                         self._bad(i, f"interrupts turn {turn}, but the turn speaking is {last_text_turn}")
-        self._turn_texts(tokens, kinds, known_at_first, interrupted)
+        self._turn_texts(tokens, kinds, known_at_first, interrupted, first_index)
         self._interruptions(interrupted)
 
     def _turn_texts(self, tokens: Mapping[str, list[str]], kinds: Mapping[str, str],
-                    known_at_first: Mapping[str, int], interrupted: Mapping[str, int]) -> None:
+                    known_at_first: Mapping[str, int], interrupted: Mapping[str, int],
+                    first_index: Mapping[str, int]) -> None:
         """Each text turn's tokens spell the bot item it produced (truncated when interrupted)."""
         history = self._final_history()
         if history is None:
             return
+        firsts = sorted(first_index.values())
+        sees_speech = bool(self._of("speech-update"))
+        sees_voice = bool(self._of("voice-input"))
+
+        def voiced(turn: str) -> bool:
+            # A muted assistant (mute-assistant), or a call ended by a live control before the answer's
+            # speech began, streams tokens and says nothing; history keeps only spoken words, so none.
+            start = first_index[turn]
+            stop = next((f for f in firsts if f > start), len(self.messages))
+            window = [m for _, m in self.messages[start:stop]]
+            spoken = any(m.get("type") == "speech-update" and m.get("role") == "assistant" for m in window)
+            if not spoken and any(m.get("type") == "status-update" and m.get("status") == "ended" for m in window):
+                return False  # the call ended (a live end-call) before the answer was voiced
+            if sees_speech:
+                return any(m.get("type") == "speech-update" and m.get("role") == "assistant"
+                           and m.get("status") == "started" for m in window)
+            return not sees_voice or any(m.get("type") == "voice-input" for m in window)
+
         claimed: dict[int, str] = {}
         text_turns = [turn for turn in tokens if kinds.get(turn) == "text"]
         for turn, parts in tokens.items():
@@ -609,7 +628,10 @@ class SideChecker:
             if index is None and turn == text_turns[-1] and self._ended_reason() == "exceeded-max-duration":
                 continue  # streamed, but the call reached maxDurationSeconds before a word of it was said
             if index is None:
-                self._bad(None, f"turn {turn} ({''.join(parts)!r:.60}) never reaches the history as a bot message")
+                if voiced(turn):
+                    self._bad(None, f"turn {turn} ({''.join(parts)!r:.60}) never reaches the history as a bot message")
+                continue
+            if not voiced(turn):
                 continue
             if index in claimed:
                 self._bad(None, f"turns {claimed[index]} and {turn} both map to history[{index}]")
@@ -618,7 +640,10 @@ class SideChecker:
             message = history[index].get("message")
             # A cut the side cannot see (user-interrupted not subscribed, or the customer hanging up
             # mid-answer) truncates history the same way.
-            unseen_cut = not self._of("user-interrupted") or index == self._last_bot(history)
+            # A live `say` that cuts the assistant off (interruptAssistantEnabled) is spoken right after the cut:
+            # two bot items back to back.
+            said_over = index + 1 < len(history) and history[index + 1].get("role") == "bot"
+            unseen_cut = not self._of("user-interrupted") or index == self._last_bot(history) or said_over
             if turn in interrupted or (unseen_cut and text != message):
                 # The LLM streams ahead of speech: history holds only the words spoken by the cut, a
                 # word-wise prefix of what streamed, and not all of it unless the cut came at the end.
@@ -668,7 +693,11 @@ class SideChecker:
         streamed = {m.get("type") for _, m in self.messages} & STREAM_TYPES
         for i in hangs:
             after = {self.messages[j][1].get("type") for j in range(i + 1, last + 1)}
-            if streamed and not after & STREAM_TYPES:
+            # The customer may give up after the assistant hangs (a live end-call, which ends the call 100 ms
+            # after it arrives): the call ends there.
+            hung_up = any(m.get("type") == "status-update" and m.get("endedReason") == "customer-ended-call"
+                          and at >= self.messages[i][0] + 0.1 for at, m in self.messages[i + 1:])
+            if streamed and not after & STREAM_TYPES and not hung_up:
                 self._bad(i, "nothing but the end follows the hang: the call must go on")
             if self.hang_after is not None:
                 at = self.messages[i][0]

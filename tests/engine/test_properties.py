@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockvapi.engine.simulator import simulate
+from mockvapi.engine.simulator import CallSimulation, drive, simulate
 from mockvapi.engine.speech import tokenize
 from mockvapi.scenario.schema import Scenario
 
@@ -34,7 +34,8 @@ REASONS = ("customer-ended-call", "assistant-ended-call", "assistant-said-end-ca
            "voicemail", "exceeded-max-duration")
 VERBOSE_SERVER = ["conversation-update", "model-output", "user-interrupted", "hang", "tool-calls", "speech-update",
                   "transcript", "status-update", "end-of-call-report", "voice-input", "assistant.started",
-                  "transfer-destination-request", "transfer-update"]
+                  "transfer-destination-request", "transfer-update", "assistant.speechStarted",
+                  "language-change-detected"]
 
 
 def seconds(low: float, high: float) -> st.SearchStrategy[str]:
@@ -62,6 +63,13 @@ def assistant_step(draw: st.DrawFn, *, interrupted: bool, hangup: bool) -> dict[
         body["delay"] = draw(seconds(0, 8))
     if draw(st.integers(0, 4)) == 0:
         body["hang_after"] = draw(seconds(1, 6))
+    if not interrupted and draw(st.integers(0, 3)) == 0:
+        # The scripted knowledge-base-request reply (used when the assistant has a custom knowledge base).
+        knowledge: dict[str, Any] = {"documents": [{"content": draw(sentence()), "similarity": 0.5}]}
+        if draw(st.booleans()):
+            knowledge["message"] = draw(utterance())
+        knowledge["latency"] = draw(seconds(0, 3))
+        body["knowledge"] = knowledge
     if interrupted:
         count = len(tokenize(say))
         if count >= 2 and draw(st.booleans()):
@@ -98,6 +106,10 @@ def middle_step(draw: st.DrawFn) -> dict[str, Any]:
         body: dict[str, Any] = {"say": draw(utterance())}
         if draw(st.booleans()):
             body["after"] = draw(seconds(0, 3))
+        if draw(st.integers(0, 3)) == 0:
+            body["endpointing"] = draw(seconds(0, 15))  # the scripted call.endpointing.request reply
+        if draw(st.integers(0, 5)) == 0:
+            body["language"] = draw(st.sampled_from(("es", "fr", "de-DE")))
         return {"user": body}
     if kind == "assistant":
         return draw(assistant_step(interrupted=False, hangup=False))
@@ -156,6 +168,11 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     if call_type == "outboundPhoneCall" and draw(st.booleans()):
         assistant["voicemailDetection"] = {"provider": "vapi", "beepMaxAwaitSeconds": draw(st.integers(0, 30))}
         assistant["voicemailMessage"] = draw(utterance())
+    if draw(st.integers(0, 2)) == 0:
+        assistant["server"] = {"url": "https://example.test/hook"}
+        assistant["knowledgeBase"] = {"provider": "custom-knowledge-base"}
+    if draw(st.integers(0, 2)) == 0:
+        assistant["startSpeakingPlan"] = {"smartEndpointingPlan": {"provider": "custom-endpointing-model"}}
     timing = {
         "tokens_per_second": draw(st.integers(5, 120)),
         "first_token_latency": draw(seconds(0, 3)),
@@ -209,3 +226,29 @@ def test_another_seed_keeps_the_structure(document: dict[str, Any], seed: int) -
     one, other = simulate(scenario, seed=seed), simulate(scenario, seed=seed + 1)
     for side in ("server", "client"):
         assert structure(one.messages(side=side)) == structure(other.messages(side=side))
+
+
+LIVE_CONTROLS = st.sampled_from([
+    {"type": "end-call"},
+    {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True},
+    {"type": "say", "content": "Calls may be recorded."},
+    {"type": "add-message", "message": {"role": "system", "content": "Be brief."}, "triggerResponseEnabled": True},
+    # mute-assistant is left out: a muted answer after a `hang` shows a server without model-output
+    # nothing more, which the hang invariant reads as a stalled call (tested in tests/transports).
+    {"type": "transfer", "destination": {"type": "number", "number": "+14155550100"}},
+])
+
+
+@SETTINGS
+@given(scenarios(), st.integers(0, 2**31), st.lists(st.tuples(LIVE_CONTROLS, st.integers(0, 30_000)), max_size=3))
+def test_live_controls_at_any_moment_keep_the_invariants(
+    document: dict[str, Any], seed: int, controls: list[tuple[dict[str, Any], int]]
+) -> None:
+    """Live controls arriving at any moment (sim.control before driving: each acts at its arrival)."""
+    scenario = Scenario.model_validate(document)
+    sim = CallSimulation(scenario, seed=seed)
+    for message, at_ms in sorted(controls, key=lambda c: c[1]):
+        sim.control(message, at_ms / 1000)
+    timeline = drive(sim)
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"

@@ -1,6 +1,7 @@
 """A small customer server for the QA tests: answers every Vapi request the bundled scenarios make,
 correctly (tool results the scenarios read, an assistant for assistant-request, a destination for
-transfer-destination-request). Usable in-process (`handle`) or on a real port (`serve_in_thread`)."""
+transfer-destination-request, documents for knowledge-base-request, a timeoutSeconds for
+call.endpointing.request). Usable in-process (`handle`) or on a real port (`serve_in_thread`)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def answer(body: dict[str, Any]) -> dict[str, Any] | None:
         return {"assistantId": "3f0a9e62-0000-4000-8000-000000000001"}
     if kind == "transfer-destination-request":
         return {"destination": {"type": "number", "number": "+14155550123"}}
+    if kind == "knowledge-base-request":
+        return {"documents": [{"content": "On Saturdays we are open from ten to four.", "similarity": 0.9}]}
+    if kind == "call.endpointing.request":
+        return {"timeoutSeconds": 0.5}
     return None
 
 

@@ -223,6 +223,8 @@ async def test_sdk_websocket_call_streams_to_transport_and_listener_and_ends_on_
         said = "This line came through the control URL."
         response = await session.post(data["monitor"]["controlUrl"], json={"type": "say", "content": said})
         assert response.status == 200 and await response.json() == {"success": True}
+        # Controls act when they arrive: let the said line be spoken before the caller ends the call.
+        await advance(15.0)
         await transport.send_str(json.dumps({"type": "end-call"}))
         async with asyncio.timeout(5):  # the server has read the frame once the journal has it
             while not mock.vapi.journal.deliveries(call_id=created.id, type="end-call"):
