@@ -18,6 +18,7 @@ from mockvapi.engine.context import (
 )
 from mockvapi.engine.events import Ask, Event, Reply, Waiting, floored
 from mockvapi.engine.lifecycle import Lifecycle
+from mockvapi.engine.squad import squad_reply
 from mockvapi.engine.state import CallState
 from mockvapi.engine.tools import tool_definition
 from mockvapi.models.dto import request_schemas
@@ -133,6 +134,17 @@ class AssistantSource:
             return
         assistant: Any = body.get("assistant")
         assistant_id = body.get("assistantId")
+        if isinstance(body.get("squad"), dict) or isinstance(body.get("squadId"), str):
+            # The squad's first member runs the call (engine/squad.py records the squad for handoffs).
+            member = squad_reply(call, body, at)
+            if member is None:
+                yield from end(at + 200, "assistant-request-returned-invalid-assistant", None)
+                return
+            if not member:
+                # A squadId the mock cannot look up: the scenario's assistant stands in, as for assistantId.
+                self.use(self.scripted_reply()["assistant"], scenario_routing=True)
+                return
+            assistant, assistant_id = member, None
         if assistant is None and isinstance(assistant_id, str):
             if self.overrides.find_assistant is None:
                 # No REST API behind this call (simulate(), `mockvapi run`): the scenario's assistant stands

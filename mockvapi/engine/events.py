@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mockvapi.models.messages import Message
+
+if TYPE_CHECKING:
+    from mockvapi.engine.context import CallContext
 
 __all__ = ["Abandon", "Ask", "AskKind", "Event", "Reply", "Retract", "SimProblem", "StepError", "Waiting"]
 
 AskKind = Literal[
     "tool-calls", "assistant-request", "transfer-destination-request", "knowledge-base-request",
-    "call.endpointing.request",
+    "call.endpointing.request", "handoff-destination-request",
 ]
 
 
@@ -26,6 +29,10 @@ class Event:
     history_len: int
     step: int | None
     seq: int
+    # Where the history the message carries starts (a squad's handoff may trim it), and the objects it
+    # carries (after a handoff: the new member, its subscriptions); None: the call's own context.
+    history_base: int = 0
+    context: CallContext | None = None
     # The Call's fields that change while it plays (status, startedAt, endedAt, endedReason, cost), as they
     # stand when this message goes out; set when the event is flushed (shared between events, never changed).
     live: Mapping[str, Any] | None = None

@@ -247,7 +247,7 @@ class CallPlayer:
         )
         for ending in endings:
             try:
-                self._dispatch(Event(at_ms, ending(), history, None, -1))
+                self._dispatch(Event(at_ms, ending(), history, None, -1, self.sim.state.history_base))
             except Exception as again:  # the failure may be in the very sinks the ending goes to
                 log.warning("call %s: could not send the end of the call: %r", self.call_id, again)
 
@@ -306,7 +306,7 @@ class CallPlayer:
         return self._base if self._base is not None else 0.0
 
     def _dispatch(self, event: Event) -> Awaitable[Reply | None] | None:
-        context = self.sim.context
+        context = event.context or self.sim.context
         message = event.message
         if isinstance(message, StatusUpdate):
             self.status = message.status

@@ -30,14 +30,18 @@ class Report:
     def artifact(self) -> dict[str, Any]:
         call = self.call
         cid = call.context.call["id"]
-        return {
-            "messages": list(call.rendered),
-            "messagesOpenAIFormatted": list(call.openai),
+        base = call.history_base
+        out: dict[str, Any] = {
+            "messages": call.rendered[base:],
+            "messagesOpenAIFormatted": call.openai[base:],
             "transcript": self.transcript(),
             "recordingUrl": f"https://storage.mockvapi.local/recordings/{cid}-mono.wav",
             "stereoRecordingUrl": f"https://storage.mockvapi.local/recordings/{cid}-stereo.wav",
             "assistantActivations": [self.activation()],
         }
+        if call.activations:
+            out["assistantActivations"] = [{"assistantName": name} for name, _ in call.activations]
+        return out
 
     def activation(self) -> dict[str, Any]:
         """The assistant active during the call (the spec's `AssistantActivation`): a call without transfers

@@ -17,6 +17,7 @@ that owns it. They share one `CallState` (engine/state.py):
     interruptions.py  barge-in: the cut answer, the words kept, the interrupting turn
     tools.py          tool calls, the server's reply as Vapi judges it, expect_reply
     transfer.py       transfers and transfer-destination-request
+    handoff.py        squads: handoffs between members, handoff-destination-request
     controls.py       live control messages, on arrival or at step boundaries
     endpointing.py    when the user's turn ends (custom endpointing), the language heard
     knowledge.py      a custom knowledge base asked before each answer
@@ -36,6 +37,7 @@ from mockvapi.engine.controls import Controls
 from mockvapi.engine.endings import Endings
 from mockvapi.engine.endpointing import Endpointing
 from mockvapi.engine.events import Abandon, Ask, AskKind, Event, Reply, Retract, SimProblem, StepError, Waiting
+from mockvapi.engine.handoff import Handoffs, squad_start
 from mockvapi.engine.interruptions import Interruptions
 from mockvapi.engine.knowledge import Knowledge
 from mockvapi.engine.lifecycle import Lifecycle
@@ -52,6 +54,7 @@ from mockvapi.scenario.loader import LoadedScenario, load_text
 from mockvapi.scenario.schema import (
     AssistantTurn,
     End,
+    Handoff,
     Scenario,
     Silence,
     Step,
@@ -104,7 +107,7 @@ class CallSimulation:
         overrides: CallOverrides | None = None,
     ) -> None:
         loaded = scenario if isinstance(scenario, LoadedScenario) else None
-        plain = scenario.scenario if isinstance(scenario, LoadedScenario) else scenario
+        plain = squad_start(scenario.scenario if isinstance(scenario, LoadedScenario) else scenario)
         self.overrides = overrides or CallOverrides()
         self.state = state = CallState(
             plain,
@@ -125,6 +128,7 @@ class CallSimulation:
         self._endpointing = Endpointing(state)
         self._knowledge = Knowledge(state)
         state.arrivals = self._controls  # live controls act on arrival, mid-step
+        self._handoffs = Handoffs(state, self._speech, self._lifecycle, self.overrides.squad)
         try:
             setup = build_context(
                 plain, state.fakes, state.start_ms, self.overrides, call_id, state.render,
@@ -209,6 +213,8 @@ class CallSimulation:
             yield from self._endings.silence(body)
         elif isinstance(body, Transfer):
             yield from self._transfers.step(body)
+        elif isinstance(body, Handoff):
+            yield from self._handoffs.step(body)
         elif isinstance(body, End):
             yield from self._endings.end_step(body)
 
@@ -405,6 +411,7 @@ def timeline_of(sim: CallSimulation) -> Timeline:
         sim.openai,
         sim.ended_reason,
         sim.problems,
+        sim.state.history_base,
     )
 
 

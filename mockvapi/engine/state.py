@@ -8,7 +8,7 @@ holds a reference to one `CallState`; `CallSimulation` (engine/simulator.py) seq
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -136,6 +136,14 @@ class CallState:
         self._announced = 0  # history items announced by the conversation-updates flushed so far
         # What message.call says of the call's progress so far (see `_advance`).
         self._live: dict[str, Any] | None = None
+        # Where the history the call's messages carry starts: a squad member's contextEngineeringPlan
+        # trims what the next member sees; the lists above keep everything, so earlier messages stay.
+        self.history_base = 0
+        # Squad members that were active, in order, with when they took over (ms from call start).
+        self.activations: list[tuple[str, int]] = []
+        # A squad given by the REST API or an assistant-request reply: its members, by name, over the
+        # scenario's members (engine/handoff.py).
+        self.rest_squad: Mapping[str, Any] | None = None
 
     @property
     def cursor(self) -> int:
@@ -177,7 +185,8 @@ class CallState:
         return self.overran
 
     def emit(self, at_ms: float, message: Message) -> Event:
-        event = Event(int(round(at_ms)), message, len(self.history), self.step, self._seq)
+        event = Event(int(round(at_ms)), message, len(self.history), self.step, self._seq, self.history_base,
+                      self._context)
         if self.deadline is not None and round(at_ms) > self.deadline:
             self.overran = True
             return event  # never sent: the call has ended by then
@@ -201,14 +210,15 @@ class CallState:
             event = original
             last_ms, announced = self._last_ms, self._announced
             if isinstance(event.message, ConversationUpdate):
-                self._announced = len(event.message.messages)
+                self._announced = event.history_base + len(event.message.messages)
             # An event timed before a conversation-update that was emitted earlier in code (the
             # interrupting user starts speaking before the cut turn is committed) must not carry that
             # history in its artifact yet.
             history_len = min(event.history_len, self._announced)
             at_ms = max(event.at_ms, self._last_ms)
             self._advance(event.message, at_ms)
-            event = Event(at_ms, event.message, history_len, event.step, event.seq, self._live)
+            event = Event(at_ms, event.message, history_len, event.step, event.seq, event.history_base, event.context,
+                          self._live)
             self._last_ms = event.at_ms
             self.events.append(event)
             answer = yield event
@@ -262,12 +272,20 @@ class CallState:
         self.history.append(item)
         self.rendered.append(item.wire())
         self.openai.append(openai_format(item))
+        return self.announce(at_ms)
+
+    def announce(self, at_ms: float) -> Event:
+        """A conversation-update with the history as it stands (from `history_base`)."""
+        base = self.history_base
         return self.emit(
             at_ms,
             # Constructed, not validated: validation would copy every history item for every update, and
             # the items are shared on purpose (they never change; the wire encoder reuses their text).
             ConversationUpdate.model_construct(
-                messages=HistoryPrefix(self.rendered), messages_openai_formatted=HistoryPrefix(self.openai)
+                # A prefix of the one shared list (no copy); after a squad's handoff trimmed the history, the
+                # part from `base` (a copy, but only for calls whose handoffs trim).
+                messages=HistoryPrefix(self.rendered) if base == 0 else tuple(self.rendered[base:]),
+                messages_openai_formatted=HistoryPrefix(self.openai) if base == 0 else tuple(self.openai[base:]),
             ),
         )
 

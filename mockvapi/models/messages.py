@@ -309,11 +309,22 @@ class AssistantStarted(Message):
 class TransferUpdate(Message):
     type_name: ClassVar[str] = "transfer-update"
     destination: dict[str, Any] | None = None
+    # A transfer to another squad member names both assistants.
+    to_assistant: dict[str, Any] | None = None
+    from_assistant: dict[str, Any] | None = None
 
 
 class TransferDestinationRequest(Message):
     type_name: ClassVar[str] = "transfer-destination-request"
     sides: ClassVar[frozenset[Side]] = frozenset({"server"})
+
+
+class HandoffDestinationRequest(Message):
+    """The model asked for a handoff whose destination is dynamic: the server names it."""
+
+    type_name: ClassVar[str] = "handoff-destination-request"
+    sides: ClassVar[frozenset[Side]] = frozenset({"server"})
+    parameters: dict[str, Any]
 
 
 class AssistantRequest(Message):
@@ -390,6 +401,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         AssistantStarted,
         TransferUpdate,
         TransferDestinationRequest,
+        HandoffDestinationRequest,
         AssistantRequest,
         EndOfCallReport,
         AssistantSpeechStarted,

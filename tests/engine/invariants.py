@@ -62,7 +62,7 @@ def check_invariants(
             for sd in (side,) if side else SIDES:
                 messages = source.messages(profile=prof, side=sd)
                 checker = SideChecker(messages, side=sd, profile=prof, hang_after=hang_after,
-                                      start_ms=source.context.start_ms, final_history=source.history)
+                                      start_ms=source.context.start_ms, final_history=source.final_history)
                 out.extend(f"[{prof}/{sd}] {v}" for v in checker.run())
         return out
     items: list[Timed | Wire] = list(source)
@@ -147,6 +147,14 @@ def hang_threshold(scenario: Scenario) -> float | None:
     return float(scenario.timing.hang_after)
 
 
+def overlap(previous: Sequence[Any], items: Sequence[Any]) -> int:
+    """How many of `previous`'s last items `items` starts with (a handoff keeps the end of the history)."""
+    for k in range(min(len(previous), len(items)), 0, -1):
+        if list(items[:k]) == list(previous[len(previous) - k:]):
+            return k
+    return 0
+
+
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
@@ -165,7 +173,7 @@ def _check_timeline(timeline: Timeline) -> list[str]:
     updates = [e for e in timeline.events if e.type == "conversation-update"]
     if updates:
         final = list(getattr(updates[-1].message, "messages", ()))
-        if final != timeline.history:
+        if final != timeline.final_history:
             out.append("[timeline] Timeline.history differs from the last conversation-update")
     ended = [e for e in timeline.events if e.type == "status-update" and getattr(e.message, "status", "") == "ended"]
     if ended and getattr(ended[-1].message, "ended_reason", None) != timeline.ended_reason:
@@ -255,6 +263,7 @@ class SideChecker:
     # -- objects every message carries ------------------------------------------------------------
 
     def _shared_objects(self) -> None:
+        sees_starts = bool(self._of("assistant.started"))
         for key in SHARED_OBJECTS:
             first: tuple[int, Any] | None = None
             for i, (_, m) in enumerate(self.messages):
@@ -266,7 +275,16 @@ class SideChecker:
                 if first is None:
                     first = (i, value)
                 elif value != first[1]:
-                    self._bad(i, f"`{key}` differs from the one in #{first[0]}")
+                    # A squad's handoff changes the assistant, announced by assistant.started (when this
+                    # side is subscribed to it): every later message carries the new member.
+                    if key == "assistant" and (m.get("type") == "assistant.started" or not sees_starts):
+                        first = (i, value)
+                    else:
+                        self._bad(i, f"`{key}` differs from the one in #{first[0]}")
+        for i in self._of("assistant.started"):
+            m = self.messages[i][1]
+            if "assistant" in m and m.get("newAssistant") != m["assistant"]:
+                self._bad(i, "newAssistant is not the assistant the message (and the call from here) carries")
         self._live_call()
 
     def _live_call(self) -> None:
@@ -387,7 +405,7 @@ class SideChecker:
 
     def _transcripts(self) -> None:
         """Final transcripts agree with history: assistant finals spell the bot items, user finals the users'."""
-        history = self._final_history()
+        history, _ = self._whole_history()
         if history is None:
             return
         finals: dict[str, list[str]] = {"assistant": [], "user": []}
@@ -396,6 +414,21 @@ class SideChecker:
             if m.get("transcriptType") == "final" and m.get("role") in finals:
                 finals[str(m["role"])].append(str(m.get("transcript", "")))
         if not finals["assistant"] and not finals["user"]:
+            return
+        if len({repr(m.get("assistant")) for _, m in self.messages}) > 1:
+            # A squad: each member's subscriptions decide whether this side got transcripts while it was
+            # active, so the finals are the history's texts in order with some left out.
+            for role, wanted in (("assistant", "bot"), ("user", "user")):
+                texts = [str(h.get("message", "")) for h in history if h.get("role") == wanted]
+                at = 0
+                for final in finals[role]:
+                    # An assistant message is transcribed sentence by sentence; a user's in one final.
+                    while at < len(texts) and not (final in texts[at] if role == "assistant" else final == texts[at]):
+                        at += 1
+                    if at == len(texts):
+                        self._bad(None, f"{role} final transcript {final!r:.100} is not, in order, in the history")
+                        break
+                    at += role == "user"
             return
         bots = " ".join(str(h.get("message", "")) for h in history if h.get("role") == "bot")
         if finals["assistant"] and " ".join(finals["assistant"]) != bots:
@@ -406,6 +439,22 @@ class SideChecker:
             self._bad(None, f"user final transcripts {finals['user']!r:.200} != user history {spoken_users!r:.200}")
 
     # -- history -------------------------------------------------------------------------------
+
+    def _whole_history(self) -> tuple[list[Wire] | None, dict[int, int]]:
+        """Every history item the call ever announced, in order (a squad's handoff may trim what later
+        updates carry, never what was said), and how many were known at each conversation-update."""
+        updates = self._of("conversation-update")
+        if not updates:
+            return self._final_history(), {}
+        log: list[Wire] = []
+        previous: list[Any] = []
+        known: dict[int, int] = {}
+        for i in updates:
+            items = list(self.messages[i][1].get("messages") or [])
+            log.extend(items[overlap(previous, items):])
+            previous = items
+            known[i] = len(log)
+        return log, known
 
     def _final_history(self) -> list[Wire] | None:
         updates = self._of("conversation-update")
@@ -419,6 +468,7 @@ class SideChecker:
     def _conversation_updates(self) -> None:
         previous: list[Any] = []
         seen_items = 0
+        previous_assistant: Any = None
         for i in self._of("conversation-update"):
             m = self.messages[i][1]
             items = m.get("messages")
@@ -426,14 +476,22 @@ class SideChecker:
             if not isinstance(items, list) or not isinstance(openai, list):
                 self._bad(i, "messages / messagesOpenAIFormatted missing")
                 continue
-            if items[: len(previous)] != previous:
+            kept = overlap(previous, items)
+            handed_off = previous_assistant is not None and m.get("assistant") != previous_assistant
+            previous_assistant = m.get("assistant")
+            if handed_off and any(item.get("role") != "system" for item in items[kept:]):
+                # The member's contextEngineeringPlan keeps the end of the history (all of it, the last N
+                # items, or none); the new member adds only its system prompt.
+                self._bad(i, "after the handoff the history is not the end of the previous one plus the new "
+                             "member's system prompt")
+            elif not handed_off and items[: len(previous)] != previous:
                 self._bad(i, "does not extend the previous conversation-update")
-            elif len(items) == len(previous):
+            elif len(items) == len(previous) and not handed_off:
                 self._bad(i, "repeats the previous conversation-update without a new item")
             self._pair(i, items, openai)
             previous_time = -math.inf
             for k, item in enumerate(items):
-                if k >= seen_items:
+                if k >= (kept if handed_off else seen_items):
                     self._check_item_times(i, item, f"history[{k}] ({item.get('role')})")
                 t = item.get("time")
                 if isinstance(t, int | float):
@@ -496,7 +554,7 @@ class SideChecker:
                     self.messages[self._of("conversation-update")[-1]][1].get("messagesOpenAIFormatted") or []
                 ):
                     self._bad(i, "artifact.messagesOpenAIFormatted is not the final OpenAI history")
-                self._report_transcript(i, artifact, snapshot)
+                self._report_transcript(i, artifact, self._whole_history()[0] or snapshot)
                 continue
             if has_updates and snapshot != announced:
                 self._bad(i, f"artifact has {len(snapshot)} history items but {len(announced)} were announced "
@@ -543,10 +601,11 @@ class SideChecker:
         current: str | None = None
         last_text_turn: str | None = None
         known = 0
+        _, known_at = self._whole_history()
         for i, (_, m) in enumerate(self.messages):
             kind = m.get("type")
             if kind == "conversation-update":
-                known = max(known, len(m.get("messages") or []))
+                known = max(known, known_at.get(i, 0))
             artifact = m.get("artifact")
             if isinstance(artifact, Mapping):
                 known = max(known, len(artifact.get("messages") or []))
@@ -597,7 +656,7 @@ class SideChecker:
                     known_at_first: Mapping[str, int], interrupted: Mapping[str, int],
                     first_index: Mapping[str, int]) -> None:
         """Each text turn's tokens spell the bot item it produced (truncated when interrupted)."""
-        history = self._final_history()
+        history, _ = self._whole_history()
         if history is None:
             return
         firsts = sorted(first_index.values())

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from mockvapi.engine.simulator import CallSimulation, drive, simulate
 from mockvapi.engine.speech import tokenize
 from mockvapi.scenario.schema import Scenario
+from mockvapi.scenario.squad import squad_problems
 
 from .invariants import check_invariants, hang_threshold, structure
 
@@ -194,6 +195,97 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         steps.insert(0, {"user": {"say": draw(utterance()), "barge_in": draw(seconds(0, 4))}})
     return {"version": 1, "name": "random", "seed": draw(st.integers(0, 2**31)), "call": call,
             "assistant": assistant, "timing": timing, "steps": steps}
+
+
+MEMBERS = ("Reception", "Billing", "Support")
+PLANS = ({"type": "all"}, {"type": "none"}, {"type": "lastNMessages", "maxMessages": 0},
+         {"type": "lastNMessages", "maxMessages": 3})
+
+
+@st.composite
+def squad_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """A random valid squad scenario: members with their own settings, and handoffs of every kind (static
+    through the handoff tool or transferCall, dynamic with a scripted reply that hands off, refuses, or
+    names no member) between the other steps."""
+    document = draw(scenarios())
+    base = document.pop("assistant")
+    for step in document["steps"]:
+        # A barge-in belongs on the first step; handoffs put steps before it (barge-in has its own test).
+        if isinstance(step.get("user"), dict):
+            step["user"].pop("barge_in", None)
+    names = MEMBERS[: draw(st.integers(2, 3))]
+    members = []
+    for name in names:
+        assistant = {**base, "name": name}
+        if draw(st.booleans()):
+            assistant["system"] = draw(utterance())
+        if draw(st.booleans()):
+            assistant["firstMessage"] = draw(utterance())
+            assistant["firstMessageMode"] = draw(st.sampled_from((
+                "assistant-speaks-first", "assistant-waits-for-user",
+                "assistant-speaks-first-with-model-generated-message")))
+        else:
+            assistant.pop("firstMessage", None)
+        if draw(st.booleans()):
+            assistant["serverMessages"] = VERBOSE_SERVER + ["handoff-destination-request"]
+        destinations = [{"assistantName": other, "contextEngineeringPlan": draw(st.sampled_from(PLANS)),
+                         **({"message": draw(utterance())} if draw(st.booleans()) else {})}
+                        for other in names if other != name]
+        members.append({"assistant": assistant, "assistantDestinations": destinations})
+    document["squad"] = {"members": members}
+    steps: list[dict[str, Any]] = document["steps"]
+    active = names[0]
+    out: list[dict[str, Any]] = []
+    for step in steps:
+        if "end" not in step and "transfer" not in step and draw(st.integers(0, 2)) == 0:
+            target = draw(st.sampled_from([n for n in names if n != active]))
+            how = draw(st.sampled_from(("static", "transferCall", "dynamic", "refused", "invalid")))
+            out.append({"user": {"say": draw(utterance())}})  # something said between handoffs: no cycle
+            if how == "static":
+                out.append({"handoff": target})
+            elif how == "transferCall":
+                out.append({"handoff": {"to": target, "via": "transferCall"}})
+            elif how == "dynamic":
+                out.append({"handoff": {"reply": target, "latency": draw(seconds(0, 9))}})
+            elif how == "refused":
+                out.append({"handoff": {"reply": {"error": draw(utterance())}}})
+            else:
+                out.append({"handoff": {"reply": {"destination": {"type": "assistant", "assistantName": "Nobody"}}}})
+            if how in ("static", "transferCall", "dynamic"):
+                active = target
+        out.append(step)
+    document["steps"] = out
+    return document
+
+
+def squad_scenario(document: dict[str, Any]) -> Scenario:
+    scenario = Scenario.model_validate(document)
+    assert squad_problems(scenario, scenario.model_fields_set) == []  # what the loader would check
+    return scenario
+
+
+@SETTINGS
+@given(squad_scenarios(), st.integers(0, 2**31))
+def test_random_squads_satisfy_the_invariants(document: dict[str, Any], seed: int) -> None:
+    scenario = squad_scenario(document)
+    timeline = simulate(scenario, seed=seed)
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20])
+    # The report names every member that took the call, in order, and each handoff's member carries on.
+    report = next(m for _, m in timeline.messages() if m["type"] == "end-of-call-report")
+    activations = [a["assistantName"] for a in report["artifact"]["assistantActivations"]]
+    carried = [m["assistant"]["name"] for _, m in timeline.messages() if "assistant" in m]
+    assert activations[0] == MEMBERS[0]
+    assert [n for i, n in enumerate(carried) if i == 0 or carried[i - 1] != n] == activations
+
+
+@SETTINGS
+@given(squad_scenarios(), st.integers(0, 2**31))
+def test_random_squads_are_deterministic(document: dict[str, Any], seed: int) -> None:
+    scenario = squad_scenario(document)
+    first, second = simulate(scenario, seed=seed), simulate(scenario, seed=seed)
+    for side in ("server", "client"):
+        assert first.jsonl(side=side) == second.jsonl(side=side)
 
 
 @SETTINGS

