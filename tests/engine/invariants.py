@@ -175,9 +175,47 @@ def _check_timeline(timeline: Timeline) -> list[str]:
         final = list(getattr(updates[-1].message, "messages", ()))
         if final != timeline.final_history:
             out.append("[timeline] Timeline.history differs from the last conversation-update")
+    out.extend(_turn_discipline(timeline))
     ended = [e for e in timeline.events if e.type == "status-update" and getattr(e.message, "status", "") == "ended"]
     if ended and getattr(ended[-1].message, "ended_reason", None) != timeline.ended_reason:
         out.append(f"[timeline] ended_reason {timeline.ended_reason!r} differs from the status-update's")
+    return out
+
+
+def _turn_discipline(timeline: Timeline) -> list[str]:
+    """turnIds over every event the call produced, whoever was subscribed (a squad's members each decide
+    what their sides get, so one side may see a member's cut but not its tokens): a response streams under
+    one turnId no later response reuses, and a user-interrupted cuts the text turn streaming last, after
+    its first token and before any token after the cut."""
+    out: list[str] = []
+    kinds: dict[str, str] = {}
+    cut: set[str] = set()
+    current: str | None = None
+    last_text: str | None = None
+    for event in timeline.events:
+        message = event.message
+        if event.type == "model-output":
+            turn = str(getattr(message, "turn_id", ""))
+            kind = "tool" if getattr(message, "tool_calls", None) is not None else "text"
+            if turn in cut:
+                out.append(f"[timeline] {event!r}: token of turn {turn} after its user-interrupted")
+            if turn != current and turn in kinds:
+                out.append(f"[timeline] {event!r}: turnId {turn} is reused by a later response")
+            current = turn
+            kinds.setdefault(turn, kind)
+            if kind == "text":
+                last_text = turn
+        elif event.type == "user-interrupted":
+            turn_id = getattr(message, "turn_id", None)
+            if turn_id is None:
+                if kinds:
+                    out.append(f"[timeline] {event!r}: user-interrupted without turnId after a model turn")
+                continue
+            if turn_id not in kinds:
+                out.append(f"[timeline] {event!r}: interrupts turn {turn_id}, which streamed no token before it")
+            elif turn_id != last_text:
+                out.append(f"[timeline] {event!r}: interrupts turn {turn_id}, but the turn speaking is {last_text}")
+            cut.add(turn_id)
     return out
 
 
@@ -602,6 +640,7 @@ class SideChecker:
         last_text_turn: str | None = None
         known = 0
         _, known_at = self._whole_history()
+        streaming = {repr(m.get("assistant")) for _, m in self.messages if m.get("type") == "model-output"}
         for i, (_, m) in enumerate(self.messages):
             kind = m.get("type")
             if kind == "conversation-update":
@@ -644,7 +683,10 @@ class SideChecker:
                 if turn in interrupted:
                     self._bad(i, f"turn {turn} interrupted twice")
                 interrupted[turn] = i
-                if tokens or self._of("model-output"):
+                # Each squad member's subscriptions decide whether this side gets its tokens: the cut turn
+                # must have streamed here when its member streams here at all (the whole call, without a
+                # squad). _turn_discipline checks the cut against every token, whoever got it.
+                if repr(m.get("assistant")) in streaming:
                     if turn not in tokens:
                         self._bad(i, f"interrupts turn {turn}, which sent no token before it")
                     elif turn != last_text_turn:
@@ -756,7 +798,10 @@ class SideChecker:
             # after it arrives): the call ends there.
             hung_up = any(m.get("type") == "status-update" and m.get("endedReason") == "customer-ended-call"
                           and at >= self.messages[i][0] + 0.1 for at, m in self.messages[i + 1:])
-            if streamed and not after & STREAM_TYPES and not hung_up:
+            # maxDurationSeconds may run out while the model is still silent: the call ends at its deadline.
+            timed_out = any(m.get("type") == "status-update" and m.get("endedReason") == "exceeded-max-duration"
+                            for _, m in self.messages[i + 1:])
+            if streamed and not after & STREAM_TYPES and not hung_up and not timed_out:
                 self._bad(i, "nothing but the end follows the hang: the call must go on")
             if self.hang_after is not None:
                 at = self.messages[i][0]

@@ -3,6 +3,7 @@ handoff, where its webhooks go, what history the next member keeps, and how serv
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from mockvapi.engine.events import Ask, Reply, Waiting
 from mockvapi.engine.simulator import CallSimulation, simulate, timeline_of
 from mockvapi.engine.timeline import Timeline
 from mockvapi.library import resolve
+from mockvapi.models.messages import ModelOutput, UserInterrupted
 from mockvapi.scenario.loader import load_text
 from tests.engine.invariants import check_invariants
 
@@ -355,3 +357,53 @@ def test_the_new_members_voice_timing_applies_from_its_start() -> None:
     assert spoken(slowed, "Billing here.") > 1.5 * spoken(fast, "Billing here.")
     with pytest.raises(Exception, match="words_per_minute"):
         load_text(slow.replace("words_per_minute: 90", "words_per_minute: 9000"))
+
+
+MIXED_SUBSCRIPTIONS = """\
+version: 1
+name: mixed-subscriptions
+call: {type: webCall}
+squad:
+  members:
+    - assistant:
+        name: Reception
+        serverMessages: [model-output, user-interrupted, conversation-update, speech-update, status-update,
+                         end-of-call-report, assistant.started]
+      assistantDestinations: [Billing]
+    - assistant: {name: Billing}
+steps:
+  - user: "Billing, please."
+  - assistant: "Sure, one moment."
+  - handoff: Billing
+  - user: "I was charged twice."
+  - assistant: {say: "Let me look at that for you right away.", interrupted: {after: 3 tokens, by: "Hurry."}}
+  - end: customer-ended-call
+"""
+
+
+def test_a_cut_of_a_member_not_streaming_to_a_side_keeps_the_invariants() -> None:
+    # Reception streams model-output to the server, Billing (default subscription) does not: the server
+    # sees Billing's user-interrupted without the tokens of the turn it cuts, which streamed all the same.
+    timeline = simulate(load_text(MIXED_SUBSCRIPTIONS))
+    server = timeline.messages(side="server")
+    cut = next(m for _, m in server if m["type"] == "user-interrupted")
+    assert cut["assistant"]["name"] == "Billing"
+    assert cut["turnId"] not in {m["turnId"] for _, m in server if m["type"] == "model-output"}
+    assert cut["turnId"] in {getattr(e.message, "turn_id", None) for e in timeline.events if e.type == "model-output"}
+    assert check_invariants(timeline) == []
+
+
+def test_invariants_catch_a_cut_naming_a_turn_that_never_streamed_in_any_member() -> None:
+    timeline = simulate(load_text(MIXED_SUBSCRIPTIONS))
+    index = next(i for i, e in enumerate(timeline.events) if e.type == "user-interrupted")
+    cut = timeline.events[index]
+
+    def cutting(turn_id: str) -> list[str]:
+        timeline.events[index] = dataclasses.replace(cut, message=UserInterrupted(turn_id=turn_id))
+        return [v for v in check_invariants(timeline, side="server") if v.startswith("[timeline]")]
+
+    assert any("streamed no token before it" in v for v in cutting("5a0d7f1e-0000-4000-8000-00000000dead"))
+    # Reception's answer is not the turn speaking when Billing's is cut.
+    first = next(e.message for e in timeline.events if isinstance(e.message, ModelOutput) and e.message.token)
+    assert any("the turn speaking is" in v for v in cutting(first.turn_id))
+    assert cutting(str(cut.message.turn_id)) == []  # type: ignore[attr-defined]
