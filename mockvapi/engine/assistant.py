@@ -134,17 +134,22 @@ class AssistantSource:
             return
         assistant: Any = body.get("assistant")
         assistant_id = body.get("assistantId")
+        judged = reply.scripted  # the assistant needs no validation of its own (below)
         if isinstance(body.get("squad"), dict) or isinstance(body.get("squadId"), str):
             # The squad's first member runs the call (engine/squad.py records the squad for handoffs).
-            member = squad_reply(call, body, at)
-            if member is None:
-                yield from end(at + 200, "assistant-request-returned-invalid-assistant", None)
+            squad = squad_reply(call, body, at, find_assistant=self.overrides.find_assistant,
+                                find_squad=self.overrides.find_squad)
+            if squad.failure is not None:
+                reason, kind, detail = squad.failure
+                call.problem(kind, detail, at)
+                yield from end(at + 200, reason, None)
                 return
-            if not member:
-                # A squadId the mock cannot look up: the scenario's assistant stands in, as for assistantId.
+            if not squad.assistant:
+                # No REST API to look the squad up in: the scenario's assistant stands in, as for assistantId.
                 self.use(self.scripted_reply()["assistant"], scenario_routing=True)
                 return
-            assistant, assistant_id = member, None
+            # Validated with its squad (an inline member), or created through the REST API (an id).
+            assistant, assistant_id, judged = squad.assistant, None, True
         if assistant is None and isinstance(assistant_id, str):
             if self.overrides.find_assistant is None:
                 # No REST API behind this call (simulate(), `mockvapi run`): the scenario's assistant stands
@@ -161,7 +166,7 @@ class AssistantSource:
                     return
                 assistant = copy.deepcopy(dict(stored))
             context.call["assistantId"] = assistant_id
-        elif assistant is not None and not reply.scripted:
+        elif assistant is not None and not judged:
             # The scenario's own assistant (the scripted reply) may use mockvapi's legacy `server.secret`,
             # which the spec's Server lacks; a real reply is held to the spec.
             problems = request_schemas().body_errors(assistant, "CreateAssistantDTO")

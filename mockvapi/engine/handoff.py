@@ -16,7 +16,6 @@ import dataclasses
 from collections.abc import Generator, Mapping
 from typing import Any
 
-from mockvapi import conformance
 from mockvapi.engine.assistant import AssistantSource
 from mockvapi.engine.context import CallOverrides, apply_subscriptions, full_server, redacted, server_for
 from mockvapi.engine.events import Ask, Event, Reply, StepError, Waiting, floored
@@ -24,6 +23,7 @@ from mockvapi.engine.lifecycle import Lifecycle, system_prompt
 from mockvapi.engine.speech import Speech
 from mockvapi.engine.squad import rest_member
 from mockvapi.engine.state import CallState
+from mockvapi.models.dto import request_schemas
 from mockvapi.models.messages import (
     AssistantStarted,
     HandoffDestinationRequest,
@@ -60,13 +60,12 @@ def squad_start(scenario: Scenario) -> Scenario:
 def destination_failure(destination: Any, squad: Mapping[str, Member]) -> str | None:
     """Why a handoff-destination-request reply's destination cannot be used, or None.
 
-    Checked against the spec's HandoffDestinationAssistant, then against the squad. (Where replies are
-    validated against their DTOs in one place, this is the function to route through it.)"""
-    if not isinstance(destination, dict):
-        return f"`destination` is {type(destination).__name__}, the spec wants an object"
-    violations = conformance.check_against(destination, "HandoffDestinationAssistant")
-    if violations:
-        return "; ".join(str(v) for v in violations[:3])
+    Checked against the spec's HandoffDestinationAssistant with the nested validation every reply and
+    request body gets (models/dto.py: class-validator's words), then against the squad."""
+    problems = request_schemas().nested_errors(destination, "HandoffDestinationAssistant", "destination")
+    if problems or not isinstance(destination, dict):
+        shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        return shown or "destination must be an object"
     name = destination.get("assistantName")
     if name is None and ("assistant" in destination or "assistantId" in destination):
         return "the mock hands off only to squad members by assistantName"

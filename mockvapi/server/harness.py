@@ -326,6 +326,7 @@ class MockServer(Generic[CallT]):
             # An assistant-request reply's assistantId names an assistant created through this REST API.
             find_assistant=self.backend.assistants.get,
             squad=self.backend.call_squad(record.data),
+            find_squad=lambda squad_id: self.backend.call_squad({"squadId": squad_id}),
         )
         if record.type == "webCall" and record.for_browser and self.web_calls_wait:
             # Held until the page joins (see _web); the timer ends it if nobody does.

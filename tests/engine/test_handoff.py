@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Ask, Reply, Waiting
 from mockvapi.engine.simulator import CallSimulation, simulate, timeline_of
 from mockvapi.engine.timeline import Timeline
@@ -185,8 +186,15 @@ def test_a_dynamic_handoff_asks_the_active_members_server_and_follows_its_answer
     ("body", "problem"),
     [
         ({"destination": {"type": "assistant", "assistantName": "Surgeon"}}, "no squad member is named 'Surgeon'"),
-        ({"destination": {"type": "number", "number": "+14155550100"}}, "type"),
-        ({"destination": "Nurse"}, "the spec wants an object"),
+        ({"destination": {"type": "number", "number": "+14155550100"}},
+         "property destination.number should not exist; destination.type must be one of the following values: "
+         "assistant"),
+        ({"destination": "Nurse"}, "destination must be an object"),
+        ({"destination": {"type": "assistant", "assistantName": "Nurse", "contextEngineeringPlan": {"type": "last"}}},
+         "destination.contextEngineeringPlan.type must be one of the following values: lastNMessages"),
+        ({"destination": {"type": "assistant", "assistantName": "Nurse",
+                          "assistant": {"name": "N", "server": {"url": "file:///etc/passwd"}}}},
+         "destination.assistant.server.url must be a URL address"),
         ({"result": "ok"}, "has no destination"),
     ],
 )
@@ -290,8 +298,8 @@ steps:
 """
 
 
-def _assistant_request(body: dict[str, Any]) -> CallSimulation:
-    sim = CallSimulation(load_text(INBOUND_SQUAD))
+def _assistant_request(body: dict[str, Any], overrides: CallOverrides | None = None) -> CallSimulation:
+    sim = CallSimulation(load_text(INBOUND_SQUAD), overrides=overrides)
     generator = sim.run()
     item = next(generator)
     try:
@@ -321,8 +329,9 @@ def test_an_assistant_request_reply_may_return_a_squad_whose_members_run_the_cal
 def test_an_invalid_squad_in_an_assistant_request_reply_ends_the_call_with_a_problem() -> None:
     sim = _assistant_request({"squad": {"members": [{"assistant": {"name": "R", "firstMessageMode": "shout"}}]}})
     assert sim.ended_reason == "assistant-request-returned-invalid-assistant"
-    assert [p.kind for p in sim.problems] == ["assistant-request-failed"]
-    assert "firstMessageMode" in sim.problems[0].detail
+    assert [p.kind for p in sim.problems] == ["invalid-assistant"]
+    # The nested validation POST /squad and an assistant-request reply's assistant get, in its words.
+    assert "squad.members.0.assistant.firstMessageMode must be one of the following values" in sim.problems[0].detail
 
 
 def test_a_squad_id_in_an_assistant_request_reply_is_recorded_on_the_call() -> None:
@@ -407,3 +416,50 @@ def test_invariants_catch_a_cut_naming_a_turn_that_never_streamed_in_any_member(
     first = next(e.message for e in timeline.events if isinstance(e.message, ModelOutput) and e.message.token)
     assert any("the turn speaking is" in v for v in cutting(first.turn_id))
     assert cutting(str(cut.message.turn_id)) == []  # type: ignore[attr-defined]
+
+
+STORED_ASSISTANTS = {
+    "a-billing": {"id": "a-billing", "orgId": "org", "name": "Billing", "firstMessage": "Billing (stored)."},
+}
+STORED_SQUADS = {
+    "s-front": {"id": "s-front", "orgId": "org", "members": [
+        {"assistant": {"name": "Reception", "firstMessage": "Reception (stored squad)."}},
+        {"assistantId": "a-billing"},
+    ], "membersOverrides": {"endCallMessage": "Goodbye from the squad."}},
+}
+
+
+def _rest() -> CallOverrides:
+    """What the REST API behind `mockvapi serve` lends a call: lookups of what it holds (server/harness.py)."""
+    def find_squad(squad_id: str) -> dict[str, Any] | None:
+        return STORED_SQUADS.get(squad_id)
+    return CallOverrides(find_assistant=STORED_ASSISTANTS.get, find_squad=find_squad)
+
+
+def test_a_squad_id_in_an_assistant_request_reply_runs_the_squad_the_rest_api_holds() -> None:
+    sim = _assistant_request({"squadId": "s-front"}, _rest())
+    timeline = timeline_of(sim)
+    bots = [m["message"] for m in timeline.final_history if m["role"] == "bot"]
+    # Its first member greets, and the handoff reaches its second member, an assistant created by id.
+    assert bots[0] == "Reception (stored squad)." and bots[-1] == "Billing (stored)."
+    assert sim.context.call["squadId"] == "s-front"
+    assert sim.context.assistant is not None and sim.context.assistant["endCallMessage"] == "Goodbye from the squad."
+    assert sim.problems == [] and check_invariants(timeline) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason", "problem"),
+    [
+        ({"squadId": "s-missing"}, "assistant-not-found", "names no squad"),
+        ({"squad": {"members": [{"assistant": {"name": "Reception"}}, {"assistantId": "a-gone"}]}},
+         "assistant-not-found", "squad.members.1.assistantId 'a-gone' names no assistant"),
+        ({"squad": {"members": [{"assistantOverrides": {"firstMessage": "Hi"}}]}},
+         "assistant-request-returned-invalid-assistant", "squad.members.0 needs either `assistant` or `assistantId`"),
+        ({"squad": {"members": []}}, "assistant-request-returned-invalid-assistant", "at least 1"),
+    ],
+)
+def test_a_squad_reply_naming_what_the_rest_api_lacks_ends_the_call(body: dict[str, Any], reason: str,
+                                                                     problem: str) -> None:
+    sim = _assistant_request(body, _rest())
+    assert sim.ended_reason == reason
+    assert len(sim.problems) == 1 and problem in sim.problems[0].detail
