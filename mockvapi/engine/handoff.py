@@ -39,13 +39,15 @@ from mockvapi.models.messages import (
 from mockvapi.scenario.schema import ContextPlan, Handoff, Scenario
 from mockvapi.scenario.squad import Member, members
 
-__all__ = ["HANDOFF_REQUEST_TIMEOUT", "Handoffs", "destination_failure", "squad_start"]
+__all__ = ["HANDOFF_FAILED_RESULT", "HANDOFF_REQUEST_TIMEOUT", "Handoffs", "destination_failure", "squad_start"]
 
 Steps = Generator[Event | Ask, Reply | Waiting | None, None]
 # How long Vapi waits for the answer to handoff-destination-request (the tool server default).
 HANDOFF_REQUEST_TIMEOUT = 20.0
 # What the member says when the server answers with no usable destination.
 HANDOFF_FAILED_SAY = "I'm sorry, I couldn't transfer you right now."
+# The handoff tool's result when no usable destination came back (what `mockvapi import` recognises).
+HANDOFF_FAILED_RESULT = "Handoff failed."
 
 
 def squad_start(scenario: Scenario) -> Scenario:
@@ -119,7 +121,7 @@ class Handoffs:
             outcome = yield from self._ask(step, arguments, start + 20)
             at, target, result, said = outcome
             if target is None:
-                self._result(tool_call, name, result or "Handoff failed.", at)
+                self._result(tool_call, name, result or HANDOFF_FAILED_RESULT, at)
                 call.cursor = self.speech.speak(said, at + 100, streamed=False) if said else int(round(at + 50))
                 yield from call.flush()
                 return
