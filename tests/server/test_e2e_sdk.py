@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from mockvapi.library import resolve
 from mockvapi.testing import MockVapi
 
 from .conftest import ResponseLog, loopback_client
+from .test_serve_cli import mockvapi_serve
 from .webhook_receiver import WebhookReceiver
 
 TOKEN = "sdk-token"
@@ -310,3 +312,33 @@ async def test_sdk_squad_call_hands_off_as_the_webhook_answers(mock: Mock) -> No
         assert ended.ended_reason == report["endedReason"]
     finally:
         await steering.aclose()
+
+
+async def test_sdk_creates_a_squad_and_a_squad_call_against_the_mockvapi_serve_command(responses: ResponseLog) -> None:
+    """The official SDK against `python -m mockvapi serve` as users start it (a subprocess, virtual clock):
+    a squad by POST /squad, a call by squadId, read back ended with both members' activations."""
+    async with mockvapi_serve("--token", TOKEN) as (served, url), loopback_client(responses) as client:
+        sdk = AsyncVapi(token=TOKEN, base_url=url, httpx_client=client)
+        squad = await sdk.squads.create(
+            name="Bay Power front desk",
+            members=[  # type: ignore[list-item]
+                {"assistant": {"name": "Reception", "metadata": _scenario("squad-receptionist-billing")},
+                 "assistantDestinations": [{"type": "assistant", "assistantName": "Billing"}]},
+                {"assistant": {"name": "Billing", "firstMessage": "Billing, from the squad the SDK created."}},
+            ],
+        )
+        created = await sdk.calls.create(squad_id=squad.id)
+        assert created.squad_id == squad.id
+        for _ in range(2000):  # the virtual clock plays the call at once; a loaded machine may still lag
+            call = await sdk.calls.get(created.id)
+            if call.status == "ended":
+                break
+            await asyncio.sleep(0.005)
+        assert call.status == "ended" and call.ended_reason == "customer-ended-call"
+        record = (await client.get(f"{url}/call/{created.id}", headers={"Authorization": f"Bearer {TOKEN}"})).json()
+        assert record["artifact"]["assistantActivations"] == [{"assistantName": "Reception"},
+                                                              {"assistantName": "Billing"}]
+        bots = [m["message"] for m in record["artifact"]["messages"] if m["role"] == "bot"]
+        assert "Billing, from the squad the SDK created." in bots  # the SDK's member over the scenario's
+        code, log = await served.stop(signal.SIGTERM)
+    assert code == 0 and "Traceback" not in log
