@@ -344,3 +344,18 @@ def test_live_controls_at_any_moment_keep_the_invariants(
     timeline = drive(sim)
     violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
     assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+
+
+@SETTINGS
+@given(squad_scenarios(), st.integers(0, 2**31), st.lists(st.tuples(LIVE_CONTROLS, st.integers(0, 30_000)), max_size=3))
+def test_live_controls_during_a_squads_call_keep_the_invariants(
+    document: dict[str, Any], seed: int, controls: list[tuple[dict[str, Any], int]]
+) -> None:
+    """Live controls arriving before, during or after a handoff act on the member active then."""
+    scenario = squad_scenario(document)
+    sim = CallSimulation(scenario, seed=seed)
+    for message, at_ms in sorted(controls, key=lambda c: c[1]):
+        sim.control(message, at_ms / 1000)
+    timeline = drive(sim)
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
