@@ -137,6 +137,21 @@ async def test_a_squad_reply_is_judged_as_post_squad_judges_it(mock: Served) -> 
         await receiver.aclose()
 
 
+async def test_a_call_on_a_phone_number_with_a_squad_id_runs_that_squad_through_its_handoffs(mock: Served) -> None:
+    greeting = "Billing, from the phone number's squad."
+    squad = await mock.api.post("/squad", json={"members": [
+        {"assistant": {"name": "Reception", "metadata": {"mockvapi": {"scenario": "squad-receptionist-billing"}}},
+         "assistantDestinations": [{"type": "assistant", "assistantName": "Billing"}]},
+        {"assistant": {"name": "Billing", "firstMessage": greeting}},
+    ]})
+    number = await mock.api.post("/phone-number", json={"provider": "vapi", "squadId": squad.json()["id"]})
+    assert squad.status_code == 201 and number.status_code == 201
+    call = await mock.call(phoneNumberId=number.json()["id"], customer={"number": "+15551230000"})
+    record = await mock.played(call["id"])
+    assert record["artifact"]["assistantActivations"] == [{"assistantName": "Reception"}, {"assistantName": "Billing"}]
+    assert greeting in [m["message"] for m in record["messages"] if m["role"] == "bot"]
+
+
 @pytest.mark.parametrize(("reply", "reason", "kind"), [
     ({"destination": {"type": "number", "number": "+14155550123"}},
      "assistant-request-returned-forwarding-phone-number", None),
