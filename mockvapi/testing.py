@@ -98,7 +98,8 @@ class Call:
     @property
     def history(self) -> list[dict[str, Any]]:
         """The final conversation history (`messages` items), as the end-of-call-report carries it."""
-        return list(self.player.sim.rendered)
+        sim = self.player.sim
+        return sim.rendered[sim.state.history_base:]  # a squad member's contextEngineeringPlan may trim it
 
     @property
     def transcript(self) -> str:

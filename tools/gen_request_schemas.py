@@ -47,6 +47,8 @@ ROOTS = (
     "CreateWebCallDTO",
     "UpdateCallDTO",
     "DeleteCallDTO",
+    "CreateSquadDTO",
+    "UpdateSquadDTO",
     *(
         f"{verb}{p}PhoneNumberDTO"
         for verb in ("Create", "Update")

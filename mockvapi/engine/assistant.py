@@ -18,6 +18,7 @@ from mockvapi.engine.context import (
 )
 from mockvapi.engine.events import Ask, Event, Reply, Waiting, floored
 from mockvapi.engine.lifecycle import Lifecycle
+from mockvapi.engine.squad import squad_reply
 from mockvapi.engine.state import CallState
 from mockvapi.engine.tools import tool_definition
 from mockvapi.models.dto import request_schemas
@@ -44,6 +45,12 @@ class AssistantSource:
             model["messages"] = [{"role": "system", "content": call.render(a.system, ("assistant", "system"))}]
         if a.tools:
             model["tools"] = [tool_definition(call.scenario, t.name) for t in a.tools]
+        knowledge_server = a.knowledgeBase.server or a.server if a.knowledgeBase is not None else None
+        if a.knowledgeBase is not None and knowledge_server is not None:
+            model["knowledgeBase"] = {
+                "provider": a.knowledgeBase.provider,
+                "server": public_server(server_wire(knowledge_server.model_dump(exclude_none=True))),
+            }
         out: dict[str, Any] = {"name": a.name}
         if a.firstMessage:
             out["firstMessage"] = call.render(a.firstMessage, ("assistant", "firstMessage"))
@@ -68,6 +75,8 @@ class AssistantSource:
             out["voicemailDetection"] = a.voicemailDetection
         elif a.voicemailDetection is not None:
             out["voicemailDetection"] = a.voicemailDetection.model_dump(exclude_none=True)
+        if a.startSpeakingPlan is not None:
+            out["startSpeakingPlan"] = a.startSpeakingPlan.model_dump(exclude_none=True)
         if self.overrides.assistant is not None:
             out = {**out, **self.overrides.assistant}
         return out
@@ -125,6 +134,22 @@ class AssistantSource:
             return
         assistant: Any = body.get("assistant")
         assistant_id = body.get("assistantId")
+        judged = reply.scripted  # the assistant needs no validation of its own (below)
+        if isinstance(body.get("squad"), dict) or isinstance(body.get("squadId"), str):
+            # The squad's first member runs the call (engine/squad.py records the squad for handoffs).
+            squad = squad_reply(call, body, at, find_assistant=self.overrides.find_assistant,
+                                find_squad=self.overrides.find_squad)
+            if squad.failure is not None:
+                reason, kind, detail = squad.failure
+                call.problem(kind, detail, at)
+                yield from end(at + 200, reason, None)
+                return
+            if not squad.assistant:
+                # No REST API to look the squad up in: the scenario's assistant stands in, as for assistantId.
+                self.use(self.scripted_reply()["assistant"], scenario_routing=True)
+                return
+            # Validated with its squad (an inline member), or created through the REST API (an id).
+            assistant, assistant_id, judged = squad.assistant, None, True
         if assistant is None and isinstance(assistant_id, str):
             if self.overrides.find_assistant is None:
                 # No REST API behind this call (simulate(), `mockvapi run`): the scenario's assistant stands
@@ -141,7 +166,7 @@ class AssistantSource:
                     return
                 assistant = copy.deepcopy(dict(stored))
             context.call["assistantId"] = assistant_id
-        elif assistant is not None and not reply.scripted:
+        elif assistant is not None and not judged:
             # The scenario's own assistant (the scripted reply) may use mockvapi's legacy `server.secret`,
             # which the spec's Server lacks; a real reply is held to the spec.
             problems = request_schemas().body_errors(assistant, "CreateAssistantDTO")

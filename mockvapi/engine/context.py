@@ -60,6 +60,12 @@ class CallOverrides:
     # The assistants the REST API holds, by id (the server layer's lookup): how an assistant-request reply's
     # `assistantId` is resolved. None: no REST API behind the call; the scenario's assistant stands in.
     find_assistant: Callable[[str], Mapping[str, Any] | None] | None = None
+    # The squad the call was created with (POST /call `squad`/`squadId`), members' assistants resolved:
+    # a scenario's squad member takes the REST member of the same name (and membersOverrides) over it.
+    squad: Mapping[str, Any] | None = None
+    # The squads the REST API holds, by id, members' assistants resolved: how an assistant-request reply's
+    # `squadId` is resolved. None: no REST API behind the call; the scenario's squad stands in.
+    find_squad: Callable[[str], Mapping[str, Any] | None] | None = None
 
 
 @dataclass

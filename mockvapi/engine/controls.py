@@ -1,20 +1,53 @@
 """Live control messages (from the websocket, the control URL or a client): say, add-message, end-call,
-transfer, say-first-message. Each is queued with its arrival time and takes effect at the next step
-boundary."""
+transfer, control (mute-assistant, unmute-assistant, say-first-message).
+
+Each is queued with its arrival time. Those that change what is being said act when they arrive, even
+mid-utterance (PROTOCOL.md section 1, "Live call control"): `end-call` and `transfer` cut the assistant off
+and end the call; `say` with `interruptAssistantEnabled` cuts the current utterance and speaks at once;
+`mute-assistant` silences the voice from that moment while the model's tokens still stream. A cut keeps in
+history only the words spoken by then, as a barge-in does. The others wait for the assistant to finish:
+`say` (queued after the current utterance), `add-message` (with `triggerResponseEnabled`, the assistant
+answers it), `say-first-message`.
+
+Acting on arrival works on the events of the current step not yet delivered (`CallState.flush` asks
+`due()` before each one, and a driver that already holds the next event sends `Retract` for it).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
-from mockvapi.engine.events import Ask, Event, Reply, Waiting
+from mockvapi.engine.events import Abandon, Ask, Event, Reply, Waiting
 from mockvapi.engine.lifecycle import Lifecycle
 from mockvapi.engine.speech import Speech
-from mockvapi.engine.state import CallState
+from mockvapi.engine.state import CallState, Utterance
 from mockvapi.engine.transfer import Transfers
-from mockvapi.models.messages import SystemMessage, UserMessage
+from mockvapi.models.messages import (
+    AssistantSpeechStarted,
+    BotMessage,
+    ConversationUpdate,
+    Hang,
+    HistoryItem,
+    ModelOutput,
+    SpeechUpdate,
+    SystemMessage,
+    Transcript,
+    UserInterrupted,
+    UserMessage,
+    VoiceInput,
+)
 
-__all__ = ["Controls"]
+__all__ = ["Controls", "TRIGGERED_ANSWER"]
+
+Steps = Generator[Event | Ask, Reply | Waiting | None, None]
+
+#: What the assistant answers to an add-message with triggerResponseEnabled when the script has no
+#: `assistant:` step next to stand for the model's answer.
+TRIGGERED_ANSWER = "Okay."
+
+# The assistant's lane: what stops when the assistant is cut off or muted.
+_VOICE_LANE = (VoiceInput, AssistantSpeechStarted, UserInterrupted)
 
 
 class Controls:
@@ -24,10 +57,212 @@ class Controls:
         self.lifecycle = lifecycle
         self.transfers = transfers
         self.queue: list[tuple[int, dict[str, Any]]] = []  # (arrival ms, message), in arrival order
+        self.triggered: list[int] = []  # ms of add-messages whose answer is due (see `answer_due`)
 
     def add(self, message: Mapping[str, Any], at: float) -> None:
         """Queue an inbound control message that arrived `at` seconds into the call."""
         self.queue.append((int(round(at * 1000)), dict(message)))
+
+    # -- acting on arrival ----------------------------------------------------------------------
+
+    def _on_arrival(self, at_ms: int, quiet: bool = True) -> tuple[int, int] | None:
+        """The first queued control that acts by `at_ms`: (queue index, when it acts). `quiet`: nothing
+        still to come changes history (else a queued say or add-message waits for the step's end, so as not
+        to overlap the turn under way)."""
+        if self.call.started_ms is None:
+            return None  # nothing is said before the call is in progress
+        last = max(self.call.last_ms, self.call.started_ms)
+        for index, (arrival, message) in enumerate(self.queue):
+            if arrival > at_ms:
+                continue
+            t = max(arrival, last)
+            kind = message.get("type")
+            if kind in ("end-call", "transfer") or (
+                kind == "control" and message.get("control") in ("mute-assistant", "unmute-assistant")
+            ):
+                return index, t
+            if kind == "say" and message.get("interruptAssistantEnabled") and self._open_utterance():
+                return index, t
+            if (kind == "say" and quiet) or kind == "add-message":
+                # Queued behind the utterance being said, if any; at once otherwise.
+                utterance = self.speaking(t, until=60)
+                when = max(int(round(utterance.end + 60)) if utterance is not None else t, last)
+                if when <= at_ms and (kind == "say" or self._nothing_said_before(when)):
+                    return index, when
+        return None
+
+    def _nothing_said_before(self, at_ms: int) -> bool:
+        """No history item still to be announced began before `at_ms` (an item added then goes first)."""
+        call = self.call
+        return all(item.time >= call.start_ms + at_ms for item in call.history[call.announced :])
+
+    def due(self, pending: list[Event], quiet: bool | None = None) -> bool:
+        if not self.queue:
+            return False  # checked per event of a flush: no scan of what is pending when nothing is queued
+        if quiet is None:
+            quiet = not any(isinstance(e.message, ConversationUpdate) for e in pending)
+        return not self.call.ended() and self._on_arrival(pending[0].at_ms, quiet) is not None
+
+    def speaking(self, at_ms: float, until: float = 40) -> Utterance | None:
+        """The utterance the assistant is saying at `at_ms`, if any: until its speech-update stopped, or
+        `until` ms after its last word (60: once its history item is committed)."""
+        for utterance in reversed(self.call.utterances):
+            if utterance.segments and utterance.start <= at_ms:
+                return utterance if at_ms < utterance.end + until else None
+        return None
+
+    def act(self, pending: list[Event]) -> Generator[Event | Ask, Any, list[Event]]:
+        call = self.call
+        found = self._on_arrival(
+            pending[0].at_ms, not any(isinstance(e.message, ConversationUpdate) for e in pending)
+        )
+        assert found is not None
+        index, t = found
+        _, message = self.queue.pop(index)
+        kind = message.get("type")
+        if kind == "add-message":
+            # Joins history now, before what is still to be announced.
+            self.replan(t, pending, "keep", lambda: self._remember_added(message.get("message"), t))
+            if message.get("triggerResponseEnabled"):
+                self.triggered.append(t)
+            return []
+        if kind == "control":
+            if message.get("control") == "unmute-assistant":
+                call.muted = False
+                return pending
+            call.muted = True
+            return self.replan(t, pending, "mute")
+        if kind == "say":
+            kept = pending
+            if message.get("interruptAssistantEnabled") and self._open_utterance():
+                kept = self.replan(t, pending, "cut")
+                t += 20
+            end = self._say(message, t)
+            call.busy_until = max(call.busy_until, end)
+            call.cursor = call.cursor
+            if message.get("endCallAfterSpoken"):
+                yield from self.lifecycle.end(end + 200, "assistant-ended-call-after-message-spoken", None)
+                raise Abandon
+            return kept
+        # end-call, transfer: nothing planned after the arrival happens.
+        # add-messages that came before still join history (they wait only so as not to split a turn).
+        added = [m for arrival, m in self.queue[:index] if m.get("type") == "add-message"]
+        self.queue = [(arrival, m) for arrival, m in self.queue if m.get("type") != "add-message" or m not in added]
+
+        def add_first() -> None:
+            for added_message in added:
+                self._remember_added(added_message.get("message"), t)
+
+        self.replan(t, pending, "end", add_first)
+        destination = message.get("destination")
+        if kind == "transfer" and isinstance(destination, dict):
+            content = message.get("content")
+            said = content if isinstance(content, str) and content else None
+            yield from self.transfers.forward(t + 100, destination, said, "assistant-forwarded-call")
+        else:
+            yield from self.lifecycle.end(t + 100, "customer-ended-call", None)
+        raise Abandon
+
+    def replan(
+        self, t: int, pending: list[Event], mode: str, first: Callable[[], None] | None = None
+    ) -> list[Event]:
+        """Plan again what is still to come from `t`. `mode`: "keep" (everything), "mute" (the voice stops,
+        tokens still stream), "cut" (the assistant's voice and tokens stop), "end" (nothing happens after
+        `t`). A stopped utterance keeps in history the words spoken by `t`. `first` commits a history item
+        before the ones still to be announced. What still happens is emitted again (with the history items
+        it announces) and the caller is given nothing to deliver as planned."""
+        call = self.call
+        utterance = self._open_utterance() if mode != "keep" else None
+        base = call.announced
+        taken = call.forget_unannounced()
+        if first is not None:
+            first()
+        done = base
+        for event in pending:
+            m = event.message
+            if isinstance(m, ConversationUpdate):
+                upto = len(m.messages)
+                for item in taken[done - base : upto - base]:
+                    dropped = mode == "end" or (mode != "keep" and isinstance(item, BotMessage))
+                    if dropped and not self._said_by(item, t):
+                        continue
+                    if dropped and utterance is not None and isinstance(item, BotMessage) and (
+                        item.time == call.epoch_ms(utterance.start)
+                    ):
+                        continue  # the utterance being stopped is committed by `_stop`, cut
+                    call.remember(item, event.at_ms)
+                done = max(done, upto)
+                continue
+            if mode == "end" or (mode != "keep" and isinstance(m, Hang)):
+                continue
+            if isinstance(m, ModelOutput) and mode == "cut":
+                continue
+            voice = isinstance(m, _VOICE_LANE) or (isinstance(m, SpeechUpdate | Transcript) and m.role == "assistant")
+            if voice and mode != "keep":
+                continue
+            call.emit(event.at_ms, m)
+        if utterance is not None:
+            self._stop(utterance, t)
+        if mode == "end":
+            self._close_user(t)
+        return []
+
+    def _open_utterance(self) -> Utterance | None:
+        """The utterance whose speech-update started was delivered and its stopped not yet."""
+        call = self.call
+        heard = next(
+            (e.message for e in reversed(call.events)
+             if isinstance(e.message, SpeechUpdate) and e.message.role == "assistant"),
+            None,
+        )
+        if heard is None or heard.status != "started":
+            return None
+        found = next((u for u in reversed(call.utterances) if u.turn == heard.turn), None)
+        return None if found is None or found.stopped else found
+
+    def _said_by(self, item: HistoryItem, t: int) -> bool:
+        """An item whose words had all been said by `t` stays in history."""
+        end = getattr(item, "end_time", None) or getattr(item, "time", None)
+        return isinstance(end, int | float) and end <= self.call.start_ms + t
+
+    def _stop(self, utterance: Utterance, t: int) -> None:
+        """The voice stops at `t`: speech-update stopped, a final for the words not yet transcribed, history."""
+        call = self.call
+        call.emit(t, SpeechUpdate(status="stopped", role="assistant", turn=utterance.turn))
+        # Once its speech has started a word is under way (as with a barge-in, engine/interruptions.py).
+        spoken = utterance.spoken_by(t) or utterance.text.split()[0]
+        transcribed: list[str] = []  # the finals of this turn already delivered
+        for event in reversed(call.events):
+            m = event.message
+            if isinstance(m, SpeechUpdate) and m.role == "assistant":
+                break
+            if isinstance(m, Transcript) and m.role == "assistant" and m.transcript_type == "final":
+                transcribed[:0] = m.transcript.split()
+        rest = " ".join(spoken.split()[len(transcribed):])
+        if rest:
+            call.emit(t, Transcript(role="assistant", transcript_type="final", transcript=rest))
+        utterance.stopped = True
+        began = utterance.start
+        utterance.segments = [(text, start, min(end, t)) for text, start, end in utterance.segments if start <= t]
+        self.speech.bot(spoken, began, max(t, began))
+
+    def _close_user(self, t: int) -> None:
+        """The call ends while the customer speaks: their speech stops there (no words are kept)."""
+        call = self.call
+        for event in reversed(call.events):
+            m = event.message
+            if isinstance(m, SpeechUpdate) and m.role == "user":
+                if m.status == "started":
+                    call.emit(t, SpeechUpdate(status="stopped", role="user"))
+                return
+
+    def _say(self, message: Mapping[str, Any], t: float) -> int:
+        text = message.get("content") or message.get("message")
+        if isinstance(text, str) and text.strip():
+            return self.speech.speak(text, t, streamed=False)
+        return int(round(t))
+
+    # -- acting at the next step boundary ---------------------------------------------------------
 
     def handle(self) -> Generator[Event | Ask, Reply | Waiting | None, None]:
         """Act on the queued messages, in order, until the queue is empty or one ends the call."""
@@ -37,9 +272,8 @@ class Controls:
             call.cursor = max(call.cursor, at)
             kind = message.get("type")
             if kind == "say":
-                text = message.get("content") or message.get("message")
-                if isinstance(text, str) and text.strip():
-                    call.cursor = self.speech.speak(text, call.cursor, streamed=False)
+                if isinstance(message.get("content") or message.get("message"), str):
+                    call.cursor = self._say(message, call.cursor)
                     yield from call.flush()
                     if message.get("endCallAfterSpoken"):
                         yield from self.lifecycle.end(
@@ -47,6 +281,8 @@ class Controls:
                         )
             elif kind == "add-message":
                 yield from self._add_message(message.get("message"))
+                if message.get("triggerResponseEnabled") and not call.ended():
+                    self.triggered.append(call.cursor)
             elif kind == "end-call":
                 yield from self.lifecycle.end(call.cursor + 100, "customer-ended-call", None)
             elif kind == "transfer" and isinstance(message.get("destination"), dict):
@@ -58,13 +294,31 @@ class Controls:
                 if first:
                     call.cursor = self.speech.speak(str(first), call.cursor, streamed=False)
                     yield from call.flush()
+            elif kind == "control" and message.get("control") in ("mute-assistant", "unmute-assistant"):
+                call.muted = message.get("control") == "mute-assistant"
+
+    def answer_due(self) -> bool:
+        """An add-message with triggerResponseEnabled is waiting for the assistant's answer (taken once)."""
+        if not self.triggered:
+            return False
+        self.triggered.clear()
+        return True
+
+    def answer(self) -> Steps:
+        """The model answers what was added, with no script step to stand for it."""
+        call = self.call
+        call.cursor = self.speech.speak(TRIGGERED_ANSWER, call.cursor, streamed=True)
+        yield from call.flush()
 
     def _add_message(self, item: Any) -> Generator[Event | Ask, Reply | Waiting | None, None]:
-        """A user item, or (any other role) a system item, joins history now without being spoken."""
+        self._remember_added(item, self.call.cursor)
+        yield from self.call.flush()
+
+    def _remember_added(self, item: Any, at_ms: int) -> None:
+        """A user item, or (any other role) a system item, joins history at `at_ms` without being spoken."""
         if not (isinstance(item, dict) and isinstance(item.get("content"), str)):
             return
         call = self.call
-        at_ms = call.cursor
         text = item["content"]
         if item.get("role") == "user":
             call.remember(
@@ -81,4 +335,3 @@ class Controls:
                 SystemMessage(message=text, time=call.start_ms + at_ms, seconds_from_start=call.seconds(at_ms)),
                 at_ms,
             )
-        yield from call.flush()

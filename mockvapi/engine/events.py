@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mockvapi.models.messages import Message
 
-__all__ = ["Ask", "AskKind", "Event", "Reply", "SimProblem", "StepError", "Waiting"]
+if TYPE_CHECKING:
+    from mockvapi.engine.context import CallContext
 
-AskKind = Literal["tool-calls", "assistant-request", "transfer-destination-request"]
+__all__ = ["Abandon", "Ask", "AskKind", "Event", "Reply", "Retract", "SimProblem", "StepError", "Waiting"]
+
+AskKind = Literal[
+    "tool-calls", "assistant-request", "transfer-destination-request", "knowledge-base-request",
+    "call.endpointing.request", "handoff-destination-request",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +29,10 @@ class Event:
     history_len: int
     step: int | None
     seq: int
+    # Where the history the message carries starts (a squad's handoff may trim it), and the objects it
+    # carries (after a handoff: the new member, its subscriptions); None: the call's own context.
+    history_base: int = 0
+    context: CallContext | None = None
     # The Call's fields that change while it plays (status, startedAt, endedAt, endedReason, cost), as they
     # stand when this message goes out; set when the event is flushed (shared between events, never changed).
     live: Mapping[str, Any] | None = None
@@ -86,6 +96,16 @@ class SimProblem:
     def __str__(self) -> str:
         where = f" (step #{self.step + 1})" if self.step is not None else ""
         return f"{self.kind} at {self.at:.3f}s{where}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Retract:
+    """Sent back for an event the driver had not delivered yet when a control message arrived before its
+    time: the call takes the event back and acts on the control first (live controls act on arrival)."""
+
+
+class Abandon(Exception):
+    """A live control ended the call or took it elsewhere mid-step: the rest of the step never happens."""
 
 
 class StepError(Exception):

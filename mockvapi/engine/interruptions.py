@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mockvapi.engine.events import StepError
 from mockvapi.engine.speech import Speech, chunks, tokenize, tokens_for_words
-from mockvapi.engine.state import CallState
+from mockvapi.engine.state import CallState, Utterance
 from mockvapi.models.messages import (
     BotMessage,
     ModelOutput,
@@ -84,6 +84,9 @@ class Interruptions:
         spoken_turn = call.turn
         call.turn += 1
         call.emit(speech_start, SpeechUpdate(status="started", role="assistant", turn=spoken_turn))
+        utterance = Utterance(spoken_turn, turn_id, text.strip(), "model" if streamed else "force-say")
+        call.utterances.append(utterance)
+        total = len(text.split())
         # Assistant finals: whole chunks spoken before the cut, then the rest of what was said.
         t = speech_start
         finished = 0
@@ -91,10 +94,15 @@ class Interruptions:
             duration = call.jitter_ms(len(sentence.split()) * 60 / timing.words_per_minute)
             if t + duration + 30 >= cut_ms:
                 break
+            utterance.segments.append((sentence, t, t + duration))
+            speech.speech_started(utterance, t, total)
             t += duration
             call.emit(t + 30, Transcript(role="assistant", transcript_type="final", transcript=sentence))
             finished += 1
         rest = " ".join(sentence for sentence, _ in said[finished:])
+        if rest:
+            utterance.segments.append((rest, t, cut_ms))
+            speech.speech_started(utterance, t, total)
         spoken = "".join(tokens[:spoken_count]).strip()
         if cut.hangup:
             call.emit(cut_ms, SpeechUpdate(status="stopped", role="assistant", turn=spoken_turn))
@@ -129,7 +137,9 @@ class Interruptions:
         ready = [times[last] + 5 for _, last in sentences]
         for (sentence, _), t in zip(sentences, ready, strict=True):
             call.emit(t, VoiceInput(input=sentence))
-        return self.speech.utter(sentences, ready[0] + call.jitter_ms(call.timing.voice_latency), ready)
+        return self.speech.utter(
+            sentences, ready[0] + call.jitter_ms(call.timing.voice_latency), ready, turn_id=turn_id, source="model"
+        )
 
     def first_message(self, text: str, generated: bool, user: UserTurn, path: tuple[str | int, ...]) -> int:
         """The first message, with the user's first turn starting `user.barge_in` into it.

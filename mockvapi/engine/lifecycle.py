@@ -108,6 +108,9 @@ class Lifecycle:
         if call.deadline is not None and (call.overran or round(at_ms) > call.deadline):
             # maxDurationSeconds ran out first: the call ends at that moment, whatever was under way.
             at_ms, reason = call.deadline, "exceeded-max-duration"
+        # Nothing flushed goes back in time: the ended status-update (and the report's endedAt) come no
+        # earlier than what was already sent (a reply may have been waited for past `at_ms` or the deadline).
+        at_ms = max(at_ms, call.last_ms)
         call.deadline = None  # the end's own messages come at and after it
         call.ended_reason = reason
         call.ended_ms = int(round(at_ms))

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from mockvapi.engine.clock import Clock
 from mockvapi.engine.context import CallOverrides
-from mockvapi.engine.events import Ask, Event, Reply, StepError, Waiting
+from mockvapi.engine.events import Ask, Event, Reply, Retract, StepError, Waiting
 from mockvapi.engine.expectations import at_step
 from mockvapi.engine.faults import ChannelFaults, Send, Tamper, rules_for
 from mockvapi.engine.journal import Journal, Problem
@@ -138,6 +138,7 @@ class CallPlayer:
             self._watch(client)
         self._replies: dict[int, asyncio.Future[Reply | None]] = {}
         self._delayed: set[asyncio.Task[None]] = set()
+        self._controlled = asyncio.Event()  # set when a control message arrives (it may act before the next event)
 
     @property
     def call_id(self) -> str:
@@ -182,6 +183,7 @@ class CallPlayer:
         if self.done.is_set() or self.sim.ended_reason is not None:
             return False
         self.sim.control(message, self.offset())
+        self._controlled.set()
         return True
 
     def timeline(self) -> Timeline:
@@ -245,14 +247,15 @@ class CallPlayer:
         )
         for ending in endings:
             try:
-                self._dispatch(Event(at_ms, ending(), history, None, -1))
+                self._dispatch(Event(at_ms, ending(), history, None, -1, self.sim.state.history_base))
             except Exception as again:  # the failure may be in the very sinks the ending goes to
                 log.warning("call %s: could not send the end of the call: %r", self.call_id, again)
 
     async def _play(self) -> None:
         generator = self.sim.run()
-        to_send: Reply | Waiting | None = None
+        to_send: Reply | Waiting | Retract | None = None
         pending: dict[int, asyncio.Future[Reply | None]] = {}
+        upcoming = -1  # the event the fault channels were last told is next
         while True:
             try:
                 item = generator.send(to_send) if to_send is not None else next(generator)
@@ -260,10 +263,15 @@ class CallPlayer:
                 return
             to_send = None
             if isinstance(item, Event):
-                self._fault_step("upcoming", item)
+                if item.seq != upcoming:
+                    upcoming = item.seq
+                    self._fault_step("upcoming", item)
                 self.next_event_at = item.at
-                await self.clock.sleep_until(self._base_or_zero() + item.at)
+                arrived = await self._sleep_until_event(item)
                 self.next_event_at = None
+                if not arrived:
+                    to_send = Retract()  # a control came first: the call acts on it, then plans again
+                    continue
                 reply = self._dispatch(item)
                 if reply is not None:
                     pending[item.seq] = asyncio.ensure_future(reply)
@@ -274,11 +282,31 @@ class CallPlayer:
                 if not isinstance(to_send, Waiting):
                     pending.pop(item.event.seq, None)
 
+    async def _sleep_until_event(self, event: Event) -> bool:
+        """Wait for `event`'s time; False if a control message that acts before it arrived meanwhile."""
+        deadline = self._base_or_zero() + event.at
+        while True:
+            self._controlled.clear()
+            if self.sim.controls and self.sim.acts_before(event):
+                return False
+            if self.clock.now() >= deadline:
+                await self.clock.sleep_until(deadline)
+                return True
+            sleep = asyncio.ensure_future(self.clock.sleep_until(deadline))
+            woken = asyncio.ensure_future(self._controlled.wait())
+            done, _ = await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
+            if sleep in done:
+                woken.cancel()
+                return True
+            sleep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sleep
+
     def _base_or_zero(self) -> float:
         return self._base if self._base is not None else 0.0
 
     def _dispatch(self, event: Event) -> Awaitable[Reply | None] | None:
-        context = self.sim.context
+        context = event.context or self.sim.context
         message = event.message
         if isinstance(message, StatusUpdate):
             self.status = message.status

@@ -30,13 +30,32 @@ class Report:
     def artifact(self) -> dict[str, Any]:
         call = self.call
         cid = call.context.call["id"]
-        return {
-            "messages": list(call.rendered),
-            "messagesOpenAIFormatted": list(call.openai),
+        base = call.history_base
+        out: dict[str, Any] = {
+            "messages": call.rendered[base:],
+            "messagesOpenAIFormatted": call.openai[base:],
             "transcript": self.transcript(),
             "recordingUrl": f"https://storage.mockvapi.local/recordings/{cid}-mono.wav",
             "stereoRecordingUrl": f"https://storage.mockvapi.local/recordings/{cid}-stereo.wav",
+            "assistantActivations": [self.activation()],
         }
+        if call.activations:
+            out["assistantActivations"] = [{"assistantName": name} for name, _ in call.activations]
+        return out
+
+    def activation(self) -> dict[str, Any]:
+        """The assistant active during the call (the spec's `AssistantActivation`): a call without transfers
+        between assistants has one."""
+        call = self.call
+        assistant = call.context.assistant or {}
+        out: dict[str, Any] = {"assistantName": str(assistant.get("name") or call.scenario.assistant.name)}
+        assistant_id = call.context.call.get("assistantId") or assistant.get("id")
+        if isinstance(assistant_id, str):
+            out["assistantId"] = assistant_id
+        # Inline assistants are not versioned: the spec's null.
+        version = assistant.get("latestVersion")
+        out["assistantVersion"] = version if isinstance(version, str) else None
+        return out
 
     def transcript(self) -> str:
         lines = []
@@ -74,4 +93,5 @@ class Report:
             cost=self.cost(),
             started_at=iso(call.start_ms + started),
             ended_at=iso(call.start_ms + (call.ended_ms or started)),
+            destination=call.destination,
         )

@@ -16,7 +16,10 @@ from mockvapi.engine.simulator import CallSimulation
 __all__ = ["ASKING", "DEFAULT_TIMEOUT", "Route", "route"]
 
 #: Messages whose reply Vapi waits for (and feeds back into the call).
-ASKING = frozenset({"tool-calls", "assistant-request", "transfer-destination-request"})
+ASKING = frozenset(
+    {"tool-calls", "assistant-request", "transfer-destination-request", "call.endpointing.request",
+     "knowledge-base-request"}
+)
 #: ``Server.timeoutSeconds`` default [SPEC].
 DEFAULT_TIMEOUT = 20.0
 
@@ -39,6 +42,8 @@ def route(sim: CallSimulation, event: Event) -> Route:
     elif kind == "assistant-request":
         # Vapi's fixed limit for assistant-request, whatever the server config says [EV].
         return Route(sim.phone_server() or sim.server_for(""), ASSISTANT_REQUEST_TIMEOUT, kind)
+    elif kind == "knowledge-base-request":
+        server = sim.knowledge_server()
     else:
         server = sim.server_for("")
     timeout = float(server.get("timeoutSeconds", DEFAULT_TIMEOUT)) if server else DEFAULT_TIMEOUT

@@ -17,7 +17,10 @@ that owns it. They share one `CallState` (engine/state.py):
     interruptions.py  barge-in: the cut answer, the words kept, the interrupting turn
     tools.py          tool calls, the server's reply as Vapi judges it, expect_reply
     transfer.py       transfers and transfer-destination-request
-    controls.py       live control messages, at step boundaries
+    handoff.py        squads: handoffs between members, handoff-destination-request
+    controls.py       live control messages, on arrival or at step boundaries
+    endpointing.py    when the user's turn ends (custom endpointing), the language heard
+    knowledge.py      a custom knowledge base asked before each answer
     report.py         artifact, transcript, analysis, cost, end-of-call-report
     context.py        the call's shared objects, subscriptions, servers, template names
     timeline.py       the played call as wire messages (Timeline, render_message)
@@ -32,8 +35,11 @@ from mockvapi.engine.assistant import ASSISTANT_REQUEST_TIMEOUT, AssistantSource
 from mockvapi.engine.context import DEFAULT_START_MS, CallContext, CallOverrides, build_context, server_for
 from mockvapi.engine.controls import Controls
 from mockvapi.engine.endings import Endings
-from mockvapi.engine.events import Ask, AskKind, Event, Reply, SimProblem, StepError, Waiting
+from mockvapi.engine.endpointing import Endpointing
+from mockvapi.engine.events import Abandon, Ask, AskKind, Event, Reply, Retract, SimProblem, StepError, Waiting
+from mockvapi.engine.handoff import Handoffs, squad_start
 from mockvapi.engine.interruptions import Interruptions
+from mockvapi.engine.knowledge import Knowledge
 from mockvapi.engine.lifecycle import Lifecycle
 from mockvapi.engine.report import Report
 from mockvapi.engine.speech import Speech, tokenize
@@ -48,6 +54,7 @@ from mockvapi.scenario.loader import LoadedScenario, load_text
 from mockvapi.scenario.schema import (
     AssistantTurn,
     End,
+    Handoff,
     Scenario,
     Silence,
     Step,
@@ -74,6 +81,7 @@ __all__ = [
     "CallOverrides",
     "Event",
     "Reply",
+    "Retract",
     "SimProblem",
     "StepError",
     "Timeline",
@@ -82,7 +90,7 @@ __all__ = [
     "tokenize",
 ]
 
-Steps = Generator[Event | Ask, Reply | Waiting | None, None]
+Steps = Generator[Event | Ask, Reply | Waiting | Retract | None, None]
 
 
 class CallSimulation:
@@ -99,7 +107,7 @@ class CallSimulation:
         overrides: CallOverrides | None = None,
     ) -> None:
         loaded = scenario if isinstance(scenario, LoadedScenario) else None
-        plain = scenario.scenario if isinstance(scenario, LoadedScenario) else scenario
+        plain = squad_start(scenario.scenario if isinstance(scenario, LoadedScenario) else scenario)
         self.overrides = overrides or CallOverrides()
         self.state = state = CallState(
             plain,
@@ -117,6 +125,10 @@ class CallSimulation:
         self._transfers = Transfers(state, self._speech, self._lifecycle)
         self._controls = Controls(state, self._speech, self._lifecycle, self._transfers)
         self._endings = Endings(state, self._lifecycle)
+        self._endpointing = Endpointing(state)
+        self._knowledge = Knowledge(state)
+        state.arrivals = self._controls  # live controls act on arrival, mid-step
+        self._handoffs = Handoffs(state, self._speech, self._lifecycle, self.overrides.squad)
         try:
             setup = build_context(
                 plain, state.fakes, state.start_ms, self.overrides, call_id, state.render,
@@ -133,7 +145,15 @@ class CallSimulation:
     # -- the call -----------------------------------------------------------------------------
 
     def run(self) -> Steps:
-        """Yield the call's events in order; yield an Ask where a reply is needed and expect a Reply."""
+        """Yield the call's events in order; yield an Ask where a reply is needed and expect a Reply.
+
+        A driver may answer an event with `Retract` when a control arrived before the event's time."""
+        try:
+            yield from self._run()
+        except Abandon:
+            self.state.step = None  # a live control ended the call mid-step
+
+    def _run(self) -> Steps:
         state = self.state
         if self._unjoined is not None:
             # A vapi.websocket call nobody joined hears no audio, not even silence: Vapi ends it as a
@@ -147,11 +167,18 @@ class CallSimulation:
             return  # the assistant-request reply ended the call (error, destination, failure): no script
         yield from self._lifecycle.start()
         yield from self._endings.after(0, spoke=True)
-        for index, step in enumerate(state.scenario.steps):
+        steps = state.scenario.steps
+        # The user's first words, begun over the first message, were played with it: the script goes on after.
+        first = 1 if self._lifecycle.took_first_step else 0
+        if not state.ended() and not self._endings.ended:
+            yield from self._between(steps[first].body if first < len(steps) else None)
+        if state.ended():
+            return  # a control message or a setting ended the call during the first message
+        for index, step in enumerate(steps):
             if self._endings.ended:
                 return  # a setting of the assistant ended the call; the rest of the script never happens
-            if index == 0 and self._lifecycle.took_first_step:
-                continue  # the user's first words, begun over the first message, were played with it
+            if index < first:
+                continue
             state.step = index
             if state.ended_reason is not None:
                 raise StepError((), f"the call already ended ({state.ended_reason}); remove the steps after it")
@@ -160,18 +187,24 @@ class CallSimulation:
             yield from self._endings.after(mark, spoke=isinstance(step.body, AssistantTurn))
             state.step = None
             if not state.ended():
-                yield from self._controls.handle()
+                yield from self._between(steps[index + 1].body if index + 1 < len(steps) else None)
                 if state.ended():
                     return  # a control message ended the call; the rest of the script never happens
         if not state.ended():
             yield from self._lifecycle.end(state.cursor + 500, "customer-ended-call", None)
 
+    def _between(self, following: object) -> Steps:
+        """Between steps: queued controls act, and an add-message that asked for an answer gets one (the
+        next `assistant:` step stands for it when there is one)."""
+        yield from self._controls.handle()
+        if not self.state.ended() and self._controls.answer_due() and not isinstance(following, AssistantTurn):
+            yield from self._controls.answer()
+
     def _play_step(self, step: Step) -> Steps:
-        state = self.state
         body = step.body
         if isinstance(body, UserTurn):
             self._speech.user_turn(body)
-            yield from state.flush()
+            yield from self._endpointing.after_user(body)  # flushes the turn
         elif isinstance(body, AssistantTurn):
             yield from self._assistant_turn(body)
         elif isinstance(body, ToolStep):
@@ -180,11 +213,19 @@ class CallSimulation:
             yield from self._endings.silence(body)
         elif isinstance(body, Transfer):
             yield from self._transfers.step(body)
+        elif isinstance(body, Handoff):
+            yield from self._handoffs.step(body)
         elif isinstance(body, End):
             yield from self._endings.end_step(body)
 
     def _assistant_turn(self, turn: AssistantTurn) -> Steps:
         state = self.state
+        if self._knowledge.custom():
+            custom = yield from self._knowledge.before_answer(turn)
+            if custom is not None:  # the knowledge base's message is spoken instead of the model's answer
+                state.cursor = self._speech.speak(custom, state.cursor, streamed=False)
+                yield from state.flush()
+                return
         text = state.render(turn.say, ("assistant", "say"))
         if turn.interrupted is None:
             state.cursor = self._speech.speak(
@@ -204,8 +245,18 @@ class CallSimulation:
         self._unjoined = f"no client joined the {self.context.call.get('type')} within {waited:g}s"
 
     def control(self, message: Mapping[str, Any], at: float) -> None:
-        """Queue an inbound control message; it takes effect at the next step boundary."""
+        """Queue an inbound control message: it acts on arrival (end-call, transfer, interrupting say, mute)
+        or once the assistant is free (see engine/controls.py)."""
         self._controls.add(message, at)
+
+    def acts_before(self, event: Event) -> bool:
+        """Whether a queued control acts before `event` (a driver holding it then sends `Retract`). Errs on
+        the side of no: a say or add-message waiting for the turn under way is left to the call."""
+        return self._controls.due([event], quiet=False)
+
+    def knowledge_server(self) -> dict[str, Any] | None:
+        """Where knowledge-base-request goes: the knowledge base's server, else the call's."""
+        return self._knowledge.server()
 
     def phone_server(self) -> dict[str, Any] | None:
         """The phone number's full server config (where assistant-request goes)."""
@@ -360,6 +411,7 @@ def timeline_of(sim: CallSimulation) -> Timeline:
         sim.openai,
         sim.ended_reason,
         sim.problems,
+        sim.state.history_base,
     )
 
 

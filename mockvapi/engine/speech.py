@@ -10,8 +10,17 @@ from __future__ import annotations
 import re
 
 from mockvapi.engine.events import StepError
-from mockvapi.engine.state import CallState
-from mockvapi.models.messages import BotMessage, Hang, ModelOutput, SpeechUpdate, Transcript, UserMessage, VoiceInput
+from mockvapi.engine.state import CallState, Utterance
+from mockvapi.models.messages import (
+    AssistantSpeechStarted,
+    BotMessage,
+    Hang,
+    ModelOutput,
+    SpeechUpdate,
+    Transcript,
+    UserMessage,
+    VoiceInput,
+)
 from mockvapi.scenario.schema import UserTurn
 
 __all__ = ["Speech", "chunks", "tokenize", "tokens_for_words"]
@@ -77,6 +86,7 @@ class Speech:
         if not tokens:
             return int(round(at_ms))  # blank text (say, a template that rendered empty): nothing is said
         sentences = chunks(tokens)
+        turn_id = None
         if streamed:
             times = self.token_times(at_ms, len(tokens), delay, hang_after)
             turn_id = call.fakes.uuid()
@@ -86,16 +96,30 @@ class Speech:
             voice_times = [times[last] + 5 for _, last in sentences]
         else:
             voice_times = [at_ms for _ in sentences]
+        if call.muted:
+            # mute-assistant: the model's tokens still stream; the voice says nothing.
+            return int(round(voice_times[-1] + 60))
         for (sentence, _), t in zip(sentences, voice_times, strict=True):
             call.emit(t, VoiceInput(input=sentence))
         start = voice_times[0] + call.jitter_ms(call.timing.voice_latency)
-        return self.utter(sentences, start, voice_times)
+        return self.utter(sentences, start, voice_times, turn_id=turn_id, source="model" if streamed else "force-say")
 
-    def utter(self, sentences: list[tuple[str, int]], start: float, ready: list[float]) -> int:
+    def utter(
+        self,
+        sentences: list[tuple[str, int]],
+        start: float,
+        ready: list[float],
+        *,
+        turn_id: str | None = None,
+        source: str = "force-say",
+    ) -> int:
         """Speech of whole chunks from `start`: speech-updates, assistant transcripts, history."""
         call = self.call
         turn = call.turn
         call.turn += 1
+        utterance = Utterance(turn, turn_id, " ".join(sentence for sentence, _ in sentences), source)
+        call.utterances.append(utterance)
+        total = sum(len(sentence.split()) for sentence, _ in sentences)
         # When each chunk is spoken (drawn first, in chunk order, so a cut changes no other timing).
         spans: list[tuple[float, float]] = []
         t = start
@@ -106,10 +130,12 @@ class Speech:
             t += duration
         end = t
         if call.deadline is not None and call.deadline < round(end + 50):
-            return self.cut_at_deadline(sentences, spans, start, turn)
+            return self.cut_at_deadline(sentences, spans, start, utterance, total)
         call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
         spoken = []
         for (sentence, _), (t, duration) in zip(sentences, spans, strict=True):
+            utterance.segments.append((sentence, t, t + duration))
+            self.speech_started(utterance, t, total)
             self._sentence_transcripts(sentence, t, duration)
             spoken.append(sentence)
         # Vapi reports the last final transcript before the speech stop.
@@ -129,11 +155,19 @@ class Speech:
         self.call.emit(t + duration + 30, Transcript(role="assistant", transcript_type="final", transcript=sentence))
 
     def cut_at_deadline(
-        self, sentences: list[tuple[str, int]], spans: list[tuple[float, float]], start: float, turn: int
+        self,
+        sentences: list[tuple[str, int]],
+        spans: list[tuple[float, float]],
+        start: float,
+        utterance: Utterance,
+        total: int,
     ) -> int:
         """maxDurationSeconds runs out while this speech is due: it stops at the deadline, and history and
-        the final transcripts keep only the words spoken by then. Returns the deadline."""
+        the final transcripts keep only the words spoken by then. The utterance records only the segments
+        whose voice started before the deadline (as planned, so a live control reads the same times).
+        Returns the deadline."""
         call = self.call
+        turn = utterance.turn
         deadline = call.deadline
         assert deadline is not None
         call.overran = True
@@ -146,6 +180,8 @@ class Speech:
             words = sentence.split()
             if t >= deadline:
                 break
+            utterance.segments.append((sentence, t, t + duration))
+            self.speech_started(utterance, t, total)
             if t + duration + 30 <= deadline:
                 self._sentence_transcripts(sentence, t, duration)
                 spoken.append(sentence)
@@ -161,6 +197,28 @@ class Speech:
         if spoken:
             self.bot(" ".join(spoken), start, deadline)
         return deadline
+
+    def speech_started(self, utterance: Utterance, at_ms: float, total_words: int) -> None:
+        """`assistant.speechStarted` (opt-in) as the utterance's latest segment starts playing: the whole
+        turn's text, and word progress up to and including that segment."""
+        call = self.call
+        context = call.context
+        sentence, start, end = utterance.segments[-1]
+        utterance.words_started += len(sentence.split())
+        message = AssistantSpeechStarted(
+            text=utterance.text,
+            turn=utterance.turn,
+            source="model" if utterance.source == "model" else "force-say",
+            timing={
+                "type": "word-progress",
+                "wordsSpoken": utterance.words_started,
+                "totalWords": total_words,
+                "segment": sentence,
+                "segmentDurationMs": int(round(end - start)),
+            },
+        )
+        if context.wants(message, "server") or context.wants(message, "client"):
+            call.emit(at_ms, message)
 
     def bot(self, text: str, start: float, end: float) -> None:
         """Commit what the assistant said between `start` and `end` to history."""

@@ -8,11 +8,12 @@ holds a reference to one `CallState`; `CallSimulation` (engine/simulator.py) seq
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from mockvapi.engine.context import CallContext, iso, template_context
-from mockvapi.engine.events import Event, SimProblem, StepError
+from mockvapi.engine.events import Ask, Event, Retract, SimProblem, StepError
 from mockvapi.engine.settings import CallSettings
 from mockvapi.fakes import Fakes
 from mockvapi.models.messages import (
@@ -28,7 +29,56 @@ from mockvapi.scenario import templating
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Scenario
 
-__all__ = ["CallState"]
+__all__ = ["Arrivals", "CallState", "Flush", "Utterance"]
+
+Flush = Generator[Event | Ask, Any, None]
+
+
+@dataclass
+class Utterance:
+    """One assistant utterance as planned: its speech turn, model turnId and spoken segments (text, start ms,
+    end ms). Live controls that arrive mid-utterance cut it by these times."""
+
+    turn: int
+    turn_id: str | None
+    text: str
+    source: str
+    segments: list[tuple[str, float, float]] = field(default_factory=list)
+    stopped: bool = False  # cut off by a live control
+    words_started: int = 0  # words in the segments whose speech started (a running count: a turn may be long)
+
+    @property
+    def start(self) -> float:
+        return self.segments[0][1] if self.segments else 0.0
+
+    @property
+    def end(self) -> float:
+        return self.segments[-1][2] if self.segments else 0.0
+
+    def spoken_by(self, at_ms: float) -> str:
+        """The words said before `at_ms`: whole segments, then the share of the current one."""
+        words: list[str] = []
+        for text, start, end in self.segments:
+            if end <= at_ms:
+                words.extend(text.split())
+            elif start < at_ms:
+                part = text.split()
+                words.extend(part[: int(len(part) * (at_ms - start) / max(end - start, 1.0))])
+        return " ".join(words)
+
+
+class Arrivals(Protocol):
+    """Live control messages that act when they arrive (engine/controls.py)."""
+
+    def due(self, pending: list[Event]) -> bool:
+        """Whether a control that acts on arrival came before the first of `pending` (the events not yet
+        delivered, in order)."""
+        ...
+
+    def act(self, pending: list[Event]) -> Generator[Event | Ask, Any, list[Event]]:
+        """Act on the first such control; `pending` are the events not yet delivered. Returns the ones that
+        still happen (it may also emit new ones, or raise Abandon)."""
+        ...
 
 
 class CallState:
@@ -61,14 +111,19 @@ class CallState:
         self.started_ms: int | None = None
         self.ended_ms: int | None = None
         self.tool_results: dict[str, dict[str, Any]] = {}
+        self.destination: dict[str, Any] | None = None  # where the call was forwarded, if it was
         # Full server configs (with secrets) for delivery; messages carry redacted copies.
         self.servers: dict[str, dict[str, Any] | None] = {}
         # The tools of an assistant the server returned (assistant-request), by name, secrets included;
         # None while the scenario's assistant (and its tools) runs the call.
         self.assistant_tools: dict[str, dict[str, Any]] | None = None
-        self.cursor = 0  # ms: where the next step starts
+        self._cursor = 0  # ms: where the next step starts
+        self.busy_until = 0  # ms: what a live control said ends here; no step starts before it
         self.turn = 0  # the next assistant speech turn
         self.step: int | None = None  # the scenario step being played
+        self.utterances: list[Utterance] = []  # the assistant's utterances as planned, in order
+        self.muted = False  # mute-assistant: tokens stream, nothing is spoken
+        self.arrivals: Arrivals | None = None
         self.settings = CallSettings()  # the assistant's settings, read when the call starts
         # ms: when maxDurationSeconds runs out. Nothing later is emitted (the call ends there); `overran`
         # says something was held back, so the call must end at the deadline.
@@ -81,6 +136,23 @@ class CallState:
         self._announced = 0  # history items announced by the conversation-updates flushed so far
         # What message.call says of the call's progress so far (see `_advance`).
         self._live: dict[str, Any] | None = None
+        # Where the history the call's messages carry starts: a squad member's contextEngineeringPlan
+        # trims what the next member sees; the lists above keep everything, so earlier messages stay.
+        self.history_base = 0
+        # Squad members that were active, in order, with when they took over (ms from call start).
+        self.activations: list[tuple[str, int]] = []
+        # A squad given by the REST API or an assistant-request reply: its members, by name, over the
+        # scenario's members (engine/handoff.py).
+        self.rest_squad: Mapping[str, Any] | None = None
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor
+
+    @cursor.setter
+    def cursor(self, value: int) -> None:
+        # A live control may have spoken mid-step; what the step planned cannot start before it ended.
+        self._cursor = max(value, self.busy_until)
 
     @property
     def context(self) -> CallContext:
@@ -113,7 +185,8 @@ class CallState:
         return self.overran
 
     def emit(self, at_ms: float, message: Message) -> Event:
-        event = Event(int(round(at_ms)), message, len(self.history), self.step, self._seq)
+        event = Event(int(round(at_ms)), message, len(self.history), self.step, self._seq, self.history_base,
+                      self._context)
         if self.deadline is not None and round(at_ms) > self.deadline:
             self.overran = True
             return event  # never sent: the call has ended by then
@@ -121,22 +194,51 @@ class CallState:
         self._batch.append(event)
         return event
 
-    def flush(self) -> Iterator[Event]:
-        batch = sorted(self._batch, key=lambda e: (e.at_ms, e.seq))
+    def flush(self) -> Flush:
+        """Yield what is due in time order. A live control that arrives before the next event acts first
+        (`arrivals`); a driver that sends `Retract` for the event just yielded gives it back undelivered."""
+        pending = sorted(self._batch, key=_order)
         self._batch = []
-        for event in batch:
+        while pending:
+            arrivals = self.arrivals
+            if arrivals is not None and arrivals.due(pending):
+                kept = yield from arrivals.act(pending)
+                pending = sorted([*kept, *self._batch], key=_order)
+                self._batch = []
+                continue
+            original = pending.pop(0)
+            event = original
+            last_ms, announced = self._last_ms, self._announced
             if isinstance(event.message, ConversationUpdate):
-                self._announced = len(event.message.messages)
+                self._announced = event.history_base + len(event.message.messages)
             # An event timed before a conversation-update that was emitted earlier in code (the
             # interrupting user starts speaking before the cut turn is committed) must not carry that
             # history in its artifact yet.
             history_len = min(event.history_len, self._announced)
             at_ms = max(event.at_ms, self._last_ms)
             self._advance(event.message, at_ms)
-            event = Event(at_ms, event.message, history_len, event.step, event.seq, self._live)
+            event = Event(at_ms, event.message, history_len, event.step, event.seq, event.history_base, event.context,
+                          self._live)
             self._last_ms = event.at_ms
             self.events.append(event)
-            yield event
+            answer = yield event
+            if isinstance(answer, Retract):
+                self.events.pop()
+                self._last_ms, self._announced = last_ms, announced
+                pending.insert(0, original)
+
+    @property
+    def announced(self) -> int:
+        """History items announced by the conversation-updates delivered so far."""
+        return self._announced
+
+    def forget_unannounced(self) -> list[HistoryItem]:
+        """Take back the history items no delivered conversation-update announced (a control cut them off);
+        returns them, oldest first."""
+        n = self._announced
+        taken = self.history[n:]
+        del self.history[n:], self.rendered[n:], self.openai[n:]
+        return taken
 
     def _advance(self, message: Message, at_ms: int) -> None:
         """The Call as Vapi holds it when `message` goes out: its status, `startedAt` once in progress,
@@ -170,12 +272,20 @@ class CallState:
         self.history.append(item)
         self.rendered.append(item.wire())
         self.openai.append(openai_format(item))
+        return self.announce(at_ms)
+
+    def announce(self, at_ms: float) -> Event:
+        """A conversation-update with the history as it stands (from `history_base`)."""
+        base = self.history_base
         return self.emit(
             at_ms,
             # Constructed, not validated: validation would copy every history item for every update, and
             # the items are shared on purpose (they never change; the wire encoder reuses their text).
             ConversationUpdate.model_construct(
-                messages=HistoryPrefix(self.rendered), messages_openai_formatted=HistoryPrefix(self.openai)
+                # A prefix of the one shared list (no copy); after a squad's handoff trimmed the history, the
+                # part from `base` (a copy, but only for calls whose handoffs trim).
+                messages=HistoryPrefix(self.rendered) if base == 0 else tuple(self.rendered[base:]),
+                messages_openai_formatted=HistoryPrefix(self.openai) if base == 0 else tuple(self.openai[base:]),
             ),
         )
 
@@ -214,3 +324,7 @@ class CallState:
     def __repr__(self) -> str:
         where = f"ended={self.ended_reason}" if self.ended_reason else f"at {self.cursor / 1000:.3f}s"
         return f"CallState({self.scenario.name!r}, seed={self.seed}, {len(self.history)} history items, {where})"
+
+
+def _order(event: Event) -> tuple[int, int]:
+    return (event.at_ms, event.seq)

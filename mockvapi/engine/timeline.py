@@ -26,15 +26,22 @@ class Timeline:
     history_openai: list[dict[str, Any]]
     ended_reason: str | None
     problems: list[SimProblem] = field(default_factory=list)
+    # Where the final history starts in `history` (a squad member's contextEngineeringPlan may trim it).
+    history_base: int = 0
+
+    @property
+    def final_history(self) -> list[dict[str, Any]]:
+        """The history as the call ended (what the last conversation-update and the artifact carry)."""
+        return self.history[self.history_base:]
 
     def messages(
         self, *, profile: Profile = "realistic", side: Side = "server"
     ) -> list[tuple[float, dict[str, Any]]]:
         """(offset seconds, bare wire message) for every message that goes out on `side`."""
         return [
-            (e.at, render_message(e, self.context, self.history, self.history_openai, profile, side))
+            (e.at, render_message(e, e.context or self.context, self.history, self.history_openai, profile, side))
             for e in self.events
-            if self.context.wants(e.message, side)
+            if (e.context or self.context).wants(e.message, side)
         ]
 
     def jsonl(self, *, profile: Profile = "realistic", side: Side = "server") -> str:
@@ -66,8 +73,8 @@ def render_message(
     out = event.message.body(profile)
     out["timestamp"] = context.start_ms + event.at_ms
     if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
-        n = event.history_len
-        out["artifact"] = {"messages": history[:n], "messagesOpenAIFormatted": history_openai[:n]}
+        n, base = event.history_len, event.history_base
+        out["artifact"] = {"messages": history[base:n], "messagesOpenAIFormatted": history_openai[base:n]}
     out["call"] = {**context.call, **event.live} if event.live else context.call
     if context.assistant is not None and not isinstance(event.message, AssistantRequest):
         out["assistant"] = context.assistant

@@ -94,6 +94,7 @@ class Transfers:
         """Say `message` (if any), then transfer-update, the forwarding status, and the end."""
         t = self.speech.speak(message, at_ms, streamed=False) if message else at_ms
         call = self.call
+        call.destination = destination
         call.emit(t, TransferUpdate(destination=destination))
         call.emit(t + 100, StatusUpdate(status="forwarding", destination=destination))
         yield from self.lifecycle.end(t + 1000, reason, None)

@@ -159,6 +159,14 @@ class RequestSchemas:
         server_url_errors(body, "", out)  # as the REST API adds them (server.backend.validate_body)
         return list(dict.fromkeys(out))
 
+    def nested_errors(self, value: object, dto: str, path: str) -> list[str]:
+        """class-validator messages for ``value`` found at ``path`` of a body (or reply) against the spec's
+        schema ``dto``, server URLs checked as ``body_errors`` checks them: how the call engine judges the
+        parts of a server's reply (a squad, a handoff destination) by the DTOs Vapi validates them with."""
+        out = self.errors(value, {"$ref": dto}, path) if value is not None else [f"{path} should not be empty"]
+        server_url_errors(value, path, out)
+        return list(dict.fromkeys(out))
+
     def errors(self, value: object, node: Schema, path: str) -> list[str]:
         """class-validator messages for ``value`` (present, not null) at ``path`` against ``node``."""
         out: list[str] = []

@@ -309,6 +309,9 @@ class AssistantStarted(Message):
 class TransferUpdate(Message):
     type_name: ClassVar[str] = "transfer-update"
     destination: dict[str, Any] | None = None
+    # A transfer to another squad member names both assistants.
+    to_assistant: dict[str, Any] | None = None
+    from_assistant: dict[str, Any] | None = None
 
 
 class TransferDestinationRequest(Message):
@@ -316,9 +319,57 @@ class TransferDestinationRequest(Message):
     sides: ClassVar[frozenset[Side]] = frozenset({"server"})
 
 
+class HandoffDestinationRequest(Message):
+    """The model asked for a handoff whose destination is dynamic: the server names it."""
+
+    type_name: ClassVar[str] = "handoff-destination-request"
+    sides: ClassVar[frozenset[Side]] = frozenset({"server"})
+    parameters: dict[str, Any]
+
+
 class AssistantRequest(Message):
     type_name: ClassVar[str] = "assistant-request"
     sides: ClassVar[frozenset[Side]] = frozenset({"server"})
+
+
+class AssistantSpeechStarted(Message):
+    """One segment of an assistant utterance starts playing (opt-in); `text` is the whole turn's text."""
+
+    type_name: ClassVar[str] = "assistant.speechStarted"
+    text: str
+    turn: int
+    source: Literal["model", "force-say", "custom-voice"]
+    timing: dict[str, Any] | None = None
+
+
+class KnowledgeBaseRequest(Message):
+    """A custom knowledge base is asked for documents before the model answers."""
+
+    type_name: ClassVar[str] = "knowledge-base-request"
+    sides: ClassVar[frozenset[Side]] = frozenset({"server"})
+    messages: tuple[dict[str, Any], ...]
+    messages_openai_formatted: tuple[dict[str, Any], ...] = Field(alias="messagesOpenAIFormatted")
+
+    def body(self, profile: Profile) -> dict[str, Any]:
+        return {
+            "type": self.type_name,
+            "messages": list(self.messages),
+            "messagesOpenAIFormatted": list(self.messages_openai_formatted),
+        }
+
+
+class CallEndpointingRequest(KnowledgeBaseRequest):
+    """A custom endpointing model is asked how long to wait before the user's turn ends."""
+
+    type_name: ClassVar[str] = "call.endpointing.request"
+
+
+class LanguageChangeDetected(Message):
+    """The transcriber switched language on what it heard."""
+
+    type_name: ClassVar[str] = "language-change-detected"
+    sides: ClassVar[frozenset[Side]] = frozenset({"server"})
+    language: str
 
 
 class EndOfCallReport(Message):
@@ -331,6 +382,7 @@ class EndOfCallReport(Message):
     costs: tuple[dict[str, Any], ...] | None = None
     started_at: str | None = None
     ended_at: str | None = None
+    destination: dict[str, Any] | None = None  # where the call was forwarded, after a transfer
 
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
@@ -349,8 +401,13 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         AssistantStarted,
         TransferUpdate,
         TransferDestinationRequest,
+        HandoffDestinationRequest,
         AssistantRequest,
         EndOfCallReport,
+        AssistantSpeechStarted,
+        KnowledgeBaseRequest,
+        CallEndpointingRequest,
+        LanguageChangeDetected,
     )
 }
 
@@ -384,7 +441,11 @@ DEFAULT_CLIENT_MESSAGES: tuple[str, ...] = (
     "assistant.started",
 )
 # Messages Vapi sends whatever the subscription list says: the call cannot work without them.
-ALWAYS_SENT_SERVER: frozenset[str] = frozenset({"assistant-request"})
+# knowledge-base-request and call.endpointing.request are not in the spec's `serverMessages` enum: they go
+# to the knowledge base's / endpointing plan's server whenever the assistant configures one.
+ALWAYS_SENT_SERVER: frozenset[str] = frozenset(
+    {"assistant-request", "knowledge-base-request", "call.endpointing.request"}
+)
 # Client-only message that follows a subscribed tool-calls.
 IMPLIED_CLIENT: dict[str, str] = {"tool-calls-result": "tool-calls"}
 

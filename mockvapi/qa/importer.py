@@ -6,7 +6,11 @@ Input: a call record (`GET /call/{id}`: `messages` or `artifact.messages`, `cust
 The conversation history becomes steps: the first bot item is the `firstMessage`, user items are
 `user` steps, bot items `assistant` steps, a `tool_calls` item with its `tool_call_result` a `tool`
 step with the recorded result, and `endedReason` the final `end` (a forwarded call ends with a
-`transfer`). A bot item whose next user item starts before the bot item ends was interrupted: the
+`transfer`). A squad's call (more than one member in `artifact.assistantActivations`) becomes a `squad:`
+whose members carry the prompts, greetings and tools the history shows them with, and its handoff tool
+calls `handoff` steps (static, via transferCall, or dynamic with the server's reply as the scripted one);
+when a member's contextEngineeringPlan dropped the handoffs from the history, what it holds is replayed
+as one assistant's call. A bot item whose next user item starts before the bot item ends was interrupted: the
 history only has the words spoken, so the step says them plus "…" and is cut after exactly those
 tokens, `by` the user's words.
 
@@ -28,6 +32,7 @@ from typing import Any
 
 from faker import Faker
 
+from mockvapi.engine.handoff import HANDOFF_FAILED_RESULT
 from mockvapi.engine.simulator import simulate
 from mockvapi.engine.speech import tokenize
 from mockvapi.errors import MockVapiError, ScenarioError
@@ -151,6 +156,8 @@ class _Source:
     assistant: dict[str, Any]
     ended_reason: str | None
     destination: dict[str, Any] | None
+    # Who was active, in order (artifact.assistantActivations): more than one name is a squad's call.
+    activations: list[str] = field(default_factory=list)
 
 
 def _read(data: Any) -> _Source:
@@ -190,6 +197,8 @@ def _read(data: Any) -> _Source:
         assistant=obj("assistant"),
         ended_reason=ended if isinstance(ended, str) else None,
         destination=destination,
+        activations=[str(a["assistantName"]) for a in artifact.get("assistantActivations") or []
+                     if isinstance(a, dict) and isinstance(a.get("assistantName"), str)],
     )
 
 
@@ -273,10 +282,19 @@ def import_call(data: Any, *, seed: int = 0, name: str | None = None, source: st
         customer_lines.append(f"    email: {_q(anon.email(src.customer['email']))}")
 
     system = next((str(i.get("message")) for i in src.history if i.get("role") == "system" and i.get("message")), None)
-    convo = [i for i in src.history if i.get("role") in ("bot", "user", "tool_calls", "tool_call_result")]
+    squad = _Squad.of(src, anon)
+    trimmed = squad is not None and not _Squad.whole(src)
+    if trimmed:
+        squad = None  # some handoffs are not in the history: replay what it holds, as one assistant's call
+    kept = ("bot", "user", "tool_calls", "tool_call_result", *(("system",) if squad is not None else ()))
+    convo = [i for i in src.history if i.get("role") in kept]
+    if squad is not None and convo and convo[0].get("role") == "system":
+        convo = convo[1:]  # the first member's prompt (`system` above)
     results = {str(i.get("toolCallId")): i for i in convo if i.get("role") == "tool_call_result"}
     tool_defs = _tool_definitions(src.assistant)
     tools_used: dict[str, dict[str, Any]] = {}
+    if squad is not None:
+        tools_used = squad.members[0].tools
     steps: list[str] = []
     first_message: str | None = None
     index = 0
@@ -325,6 +343,19 @@ def import_call(data: Any, *, seed: int = 0, name: str | None = None, source: st
                 steps += ["  - user:", f"      say: {_q(_safe(text))}", f"      after: {gap:.1f}s"]
             else:
                 steps.append(f"  - user: {_q(_safe(text))}")
+        elif role == "system" and squad is not None:
+            # A member's prompt: a handoff without a tool call in the record (or a second prompt); the member
+            # greets with the bot item right after it.
+            member = squad.active
+            member.system = member.system or anon.text(str(item.get("message") or ""))
+            tools_used = member.tools
+        elif role == "tool_calls" and squad is not None and squad.is_handoff(item):
+            skip, lines = squad.handoff(convo, index, anon)
+            steps += lines
+            tools_used = squad.active.tools
+            previous_end = _ms(convo[index + skip], "endTime") or _ms(convo[index + skip], "time") or previous_end
+            index += skip + 1
+            continue
         elif role == "tool_calls":
             for call in item.get("toolCalls") or []:
                 if isinstance(call, dict):
@@ -359,6 +390,8 @@ def import_call(data: Any, *, seed: int = 0, name: str | None = None, source: st
     lines = [
         f"# Imported by `mockvapi import` from {source or 'a Vapi call'} ({src.kind}).",
         f"# Names, phone numbers, emails and ids are seeded fakes (seed {seed}); the conversation is as recorded.",
+        *(["# A squad's call whose history starts after a handoff (a member's contextEngineeringPlan trimmed it):",
+           "# what the record holds, replayed as one assistant's call."] if trimmed else []),
         "version: 1",
         f"name: {_q(scenario_name)}",
         f"description: {_q(f'Replay of a recorded Vapi call ({src.kind}), ended with {src.ended_reason}.')}",
@@ -374,33 +407,27 @@ def import_call(data: Any, *, seed: int = 0, name: str | None = None, source: st
         lines += ["  phoneNumber:", f"    number: {_q(anon.number(phone['number']))}"]
         if isinstance(phone.get("name"), str):
             lines.append(f"    name: {_q(anon.text(phone['name']))}")
-    assistant_name = src.assistant.get("name")
-    lines += [
-        "",
-        "assistant:",
-        f"  name: {_q(anon.text(assistant_name) if isinstance(assistant_name, str) else 'Riley')}",
-    ]
-    if first_message is not None:
-        lines.append(f"  firstMessage: {_q(_safe(first_message))}")
+    if squad is not None:
+        first = squad.members[0]
+        first.first_message, first.system = first_message, anon.text(system) if system else None
+        lines += ["", "# A squad's call (artifact.assistantActivations): its members as the record shows them.",
+                  "squad:", "  members:"]
+        for member in squad.members:
+            lines += _assistant_lines(member.name, member.first_message, member.system, member.tools, tool_defs,
+                                      anon, "        ", first=member is first,
+                                      max_duration=src.assistant.get("maxDurationSeconds"))
+            if member.destinations:
+                lines.append("      assistantDestinations:")
+                for target, message in member.destinations.items():
+                    lines.append(f"        - assistantName: {_q(target)}")
+                    if message is not None:
+                        lines.append(f"          message: {_q(_safe(message))}")
     else:
-        lines.append("  firstMessageMode: assistant-waits-for-user")
-    if system:
-        lines.append(f"  system: {_q(_safe(anon.text(system)))}")
-    max_duration = src.assistant.get("maxDurationSeconds")
-    if isinstance(max_duration, int | float) and not isinstance(max_duration, bool) and 10 <= max_duration <= 43200:
-        lines.append(f"  maxDurationSeconds: {max_duration:g}")  # the replay may last as long as the call could
-    if tools_used:
-        lines.append("  tools:")
-        for tool_name, args in tools_used.items():
-            lines.append(f"    - name: {tool_name}")
-            definition = tool_defs.get(tool_name)
-            if definition is not None and definition.get("description"):
-                lines.append(f"      description: {_q(anon.text(str(definition['description'])))}")
-            parameters = definition.get("parameters") if definition is not None else None
-            if isinstance(parameters, dict) and parameters.get("type") == "object":
-                lines.append(f"      parameters: {_q(parameters)}")
-            else:
-                lines.append(f"      parameters: {_q({k: _json_type(v) for k, v in args.items()})}")
+        assistant_name = src.assistant.get("name")
+        lines += ["", "assistant:"]
+        lines += _assistant_lines(anon.text(assistant_name) if isinstance(assistant_name, str) else "Riley",
+                                  first_message, anon.text(system) if system else None, tools_used, tool_defs, anon,
+                                  "  ", first=True, max_duration=src.assistant.get("maxDurationSeconds"))
     timing = _timing(bot_rates, user_rates)
     if timing:
         lines += ["", "timing:                           # estimated from the recording", *timing]
@@ -417,6 +444,174 @@ def import_call(data: Any, *, seed: int = 0, name: str | None = None, source: st
         ended_reason=reason or "customer-ended-call",
         substitute=anon.text,
     )
+
+
+def _assistant_lines(name: str, first_message: str | None, system: str | None, tools_used: dict[str, dict[str, Any]],
+                     tool_defs: dict[str, dict[str, Any]], anon: Anonymizer, indent: str, *, first: bool,
+                     max_duration: Any) -> list[str]:
+    """One assistant's block (the call's, or a squad member's under `- assistant:`)."""
+    lines = [f"{indent[:-4]}- assistant:"] if indent != "  " else []  # a squad member's
+    lines.append(f"{indent}name: {_q(name)}")
+    if first_message is not None:
+        lines.append(f"{indent}firstMessage: {_q(_safe(first_message))}")
+    elif first:
+        lines.append(f"{indent}firstMessageMode: assistant-waits-for-user")
+    if system:
+        lines.append(f"{indent}system: {_q(_safe(system))}")
+    if first and isinstance(max_duration, int | float) and not isinstance(max_duration, bool) and (
+            10 <= max_duration <= 43200):
+        lines.append(f"{indent}maxDurationSeconds: {max_duration:g}")  # the replay may last as long as the call could
+    if tools_used:
+        lines.append(f"{indent}tools:")
+        for tool_name, args in tools_used.items():
+            lines.append(f"{indent}  - name: {tool_name}")
+            definition = tool_defs.get(tool_name)
+            if definition is not None and definition.get("description"):
+                lines.append(f"{indent}    description: {_q(anon.text(str(definition['description'])))}")
+            parameters = definition.get("parameters") if definition is not None else None
+            if isinstance(parameters, dict) and parameters.get("type") == "object":
+                lines.append(f"{indent}    parameters: {_q(parameters)}")
+            else:
+                lines.append(f"{indent}    parameters: {_q({k: _json_type(v) for k, v in args.items()})}")
+    return lines
+
+
+HANDED_OFF = re.compile(r"^handoff_to_(.+)$")
+
+
+@dataclass
+class _Member:
+    name: str
+    system: str | None = None
+    first_message: str | None = None
+    tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    destinations: dict[str, str | None] = field(default_factory=dict)  # member name -> message said before
+
+
+@dataclass
+class _Squad:
+    """A squad's call being imported: its members (the names artifact.assistantActivations gives, in
+    order), who is active, and what each handoff tool call in the history becomes."""
+
+    members: list[_Member]
+    activations: list[str]
+    raw: dict[str, str]  # a member's name as the record has it -> as the scenario has it (anonymized)
+    active_index: int = 0
+    handed: int = 0  # handoffs made so far (the next member is activations[handed + 1])
+
+    @classmethod
+    def of(cls, src: _Source, anon: Anonymizer) -> _Squad | None:
+        raw = {name: anon.text(name) for name in src.activations}
+        unique = list(dict.fromkeys(raw.values()))
+        if len(unique) < 2:
+            return None
+        return cls([_Member(name) for name in unique], [raw[name] for name in src.activations], raw)
+
+    @classmethod
+    def whole(cls, src: _Source) -> bool:
+        """Whether the history shows every handoff the activations count (a member's contextEngineeringPlan
+        may have dropped the start of the call, and the handoffs with it, from what the record holds)."""
+        anon = Anonymizer(0)  # a dry run: the real one's fakes stay in the order the scenario meets them
+        squad = cls.of(src, anon)
+        if squad is None:
+            return False
+        convo = [i for i in src.history if i.get("role") in ("bot", "user", "tool_calls", "tool_call_result", "system")]
+        index = 0
+        while index < len(convo):
+            if convo[index].get("role") == "tool_calls" and squad.is_handoff(convo[index]):
+                index += squad.handoff(convo, index, anon)[0]
+            index += 1
+        return squad.handed == len(squad.activations) - 1
+
+    @property
+    def active(self) -> _Member:
+        return self.members[self.active_index]
+
+    def _names(self) -> list[str]:
+        return [m.name for m in self.members]
+
+    def is_handoff(self, item: dict[str, Any]) -> bool:
+        calls = [c for c in item.get("toolCalls") or [] if isinstance(c, dict)]
+        return len(calls) == 1 and self._target(calls[0]) is not None
+
+    def _target(self, call: dict[str, Any]) -> tuple[str, str | None] | None:
+        """(how, the member named) for a handoff tool call: static by the tool's name or transferCall's
+        destination, or dynamic (`handoff`, the member decided by the server)."""
+        function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
+        name = str(function.get("name") or "")
+        match = HANDED_OFF.match(name)
+        if match and match.group(1) in self.raw:
+            return "static", self.raw[match.group(1)]
+        if name == "transferCall":
+            destination = _arguments(function.get("arguments")).get("destination")
+            return ("transferCall", self.raw[destination]) if destination in self.raw else None
+        return ("dynamic", None) if name == "handoff" else None
+
+    def handoff(self, convo: list[dict[str, Any]], index: int, anon: Anonymizer) -> tuple[int, list[str]]:
+        """The handoff step for convo[index] and how many items after it it covers (its result, the
+        message said before the next member, the next member's prompt and greeting)."""
+        call = next(c for c in convo[index].get("toolCalls") or [] if isinstance(c, dict))
+        how, target = self._target(call) or ("dynamic", None)
+        function: dict[str, Any] = call["function"] if isinstance(call.get("function"), dict) else {}
+        arguments = anon.value(_arguments(function.get("arguments")))
+        if how == "transferCall":
+            arguments.pop("destination", None)  # the step's `to`
+
+        def at(k: int) -> dict[str, Any]:
+            return convo[index + k] if index + k < len(convo) else {}
+
+        skip = 0
+        result: str | None = None
+        if at(1).get("role") == "tool_call_result" and at(1).get("toolCallId") == call.get("id"):
+            skip = 1
+            raw = at(1).get("result")
+            result = anon.text(raw) if isinstance(raw, str) else None
+        said = str(at(skip + 1).get("message") or "") if at(skip + 1).get("role") == "bot" else None
+        failed = how == "dynamic" and (result == HANDOFF_FAILED_RESULT or (said is not None and said == result))
+        if how == "dynamic" and not failed:
+            nxt = self.activations[self.handed + 1] if self.handed + 1 < len(self.activations) else None
+            target = nxt if nxt in self._names() and nxt != self.active.name else None
+            failed = target is None
+        lines: list[str]
+        if failed or target is None:
+            # The member stayed: the server's answer could not be used, or was an error the member said.
+            unusable = {"destination": {"type": "assistant", "assistantName": "(no member)"}}
+            refused = {"error": said if said is not None else (result or "")}
+            reply: dict[str, Any] = unusable if result == HANDOFF_FAILED_RESULT else refused
+            lines = ["  # A handoff the server refused (or answered with no usable member): the member stays.",
+                     "  - handoff:", f"      reply: {_q(reply)}"]
+            if arguments:
+                lines.append(f"      arguments: {_q(arguments)}")
+            return skip + (1 if said is not None else 0), lines
+        current = self.active
+        message = None
+        if said is not None and at(skip + 2).get("role") == "system":
+            message, skip = anon.text(said), skip + 1
+        current.destinations.setdefault(target, message)
+        if how == "dynamic":
+            body: dict[str, Any] = {"destination": {"type": "assistant", "assistantName": target}}
+            if result is not None and result != f"Handed off to {target}.":
+                body["result"] = result
+            lines = ["  - handoff:", f"      reply: {_q(body)}"]
+        elif how == "transferCall":
+            lines = ["  - handoff:", f"      to: {_q(target)}", "      via: transferCall"]
+        else:
+            lines = [f"  - handoff: {_q(target)}"] if not arguments else ["  - handoff:", f"      to: {_q(target)}"]
+        if arguments:
+            lines.append(f"      arguments: {_q(arguments)}")
+        self.active_index = self._names().index(target)
+        self.handed += 1
+        member = self.active
+        if at(skip + 1).get("role") == "system":
+            skip += 1
+            member.system = member.system or anon.text(str(at(skip).get("message") or ""))
+        greeting = at(skip + 1)
+        if greeting.get("role") == "bot" and str(greeting.get("message") or "").strip():
+            text = anon.text(str(greeting["message"]).strip())
+            if member.first_message in (None, text):
+                member.first_message = text
+                skip += 1
+        return skip, lines
 
 
 def _scenario_name(src: _Source, anon: Anonymizer) -> str:

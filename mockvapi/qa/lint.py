@@ -27,6 +27,7 @@ from mockvapi.models.messages import (
 from mockvapi.scenario.faults import Fault
 from mockvapi.scenario.loader import LoadedScenario, PathKey
 from mockvapi.scenario.schema import AssistantTurn, End, Scenario, Server, Silence, Step, ToolStep, UserTurn
+from mockvapi.scenario.squad import unreached_members
 
 __all__ = ["CODES", "LintWarning", "lint"]
 
@@ -56,6 +57,7 @@ CODES: dict[str, str] = {
     "voicemailDetection)",
     "speaks-before-user": "firstMessageMode assistant-waits-for-user, but the assistant speaks before the user",
     "customer-number-not-e164": "a phone call's customer.number is not in E.164 form (+ and up to 15 digits)",
+    "unreached-member": "a squad member no step ever hands the call to",
 }
 
 # The endings an assistant setting decides (engine/endings.py), and the setting that decides each.
@@ -106,6 +108,7 @@ def _checks(loaded: LoadedScenario) -> Check:
     yield from _expectations(s)
     yield from _interruptions(s)
     yield from _faults(s)
+    yield from _squad(s)
     yield from _settings(s)
     yield from _customer_number(loaded)
 
@@ -165,6 +168,15 @@ def _tools(s: Scenario) -> Check:
                 "unused-tool",
                 f"tool {tool.name!r} is declared but no step calls it",
             )
+
+
+def _squad(s: Scenario) -> Check:
+    for member in unreached_members(s):
+        yield (
+            ("squad", "members", member.index),
+            "unreached-member",
+            f"squad member {member.name!r} never takes the call: no handoff step reaches it",
+        )
 
 
 def _server_for(s: Scenario, tool_name: str | None, tool_servers: dict[str, Server] | None = None) -> Server | None:

@@ -186,20 +186,38 @@ def with_default_server(data: dict[str, Any], url: str) -> dict[str, Any]:
     import copy
 
     out = copy.deepcopy(data)
-    assistant = out.get("assistant")
-    if not isinstance(assistant, dict):
-        assistant = out["assistant"] = {} if assistant is None else assistant
-    if isinstance(assistant, dict):
-        server = assistant.get("server")
-        assistant["server"] = {**server, "url": url} if isinstance(server, dict) else {"url": url}
-        for tool in assistant.get("tools") or []:
-            if isinstance(tool, dict) and isinstance(tool.get("server"), dict) and not tool["server"].get("url"):
-                tool["server"] = {**tool["server"], "url": url}
+    squad = out.get("squad")
+    if isinstance(squad, dict) and "assistant" not in out:
+        # A squad call starts with its first member and has no `assistant:`: every member's assistant (inline,
+        # or in `assistants:`) gets the server.
+        members = squad.get("members")
+        for member in members if isinstance(members, list) else ():
+            if isinstance(member, dict) and isinstance(member.get("assistant"), dict):
+                _serve_at(member["assistant"], url)
+        named = out.get("assistants")
+        for assistant in named.values() if isinstance(named, dict) else ():
+            if isinstance(assistant, dict):
+                _serve_at(assistant, url)
+    else:
+        assistant = out.get("assistant")
+        if not isinstance(assistant, dict):
+            assistant = out["assistant"] = {} if assistant is None else assistant
+        if isinstance(assistant, dict):
+            _serve_at(assistant, url)
     call = out.get("call")
     phone = call.get("phoneNumber") if isinstance(call, dict) else None
     if isinstance(phone, dict) and isinstance(phone.get("server"), dict):
         phone["server"] = {**phone["server"], "url": url}
     return out
+
+
+def _serve_at(assistant: dict[str, Any], url: str) -> None:
+    """The assistant's server goes to `url`; so does a tool server block that has no URL of its own."""
+    server = assistant.get("server")
+    assistant["server"] = {**server, "url": url} if isinstance(server, dict) else {"url": url}
+    for tool in assistant.get("tools") or []:
+        if isinstance(tool, dict) and isinstance(tool.get("server"), dict) and not tool["server"].get("url"):
+            tool["server"] = {**tool["server"], "url": url}
 
 
 def load_scenario(

@@ -387,7 +387,8 @@ _JS = """
       out.artifact = {messages: d.history.slice(0, it.h), messagesOpenAIFormatted: d.openai.slice(0, it.h)};
     }
     ["call", "assistant", "customer", "phoneNumber"].forEach(function (k) {
-      if (k in d.shared && !(k === "assistant" && it.t === "assistant-request")) { out[k] = d.shared[k]; }
+      var own = k in out;  // a squad member after a handoff carries its own assistant
+      if (k in d.shared && !own && !(k === "assistant" && it.t === "assistant-request")) { out[k] = d.shared[k]; }
     });
     return out;
   }

@@ -117,6 +117,9 @@ steps:
   #     number: "+14155550123"    # or sip: "sip:desk@example.com"; neither: asks your server
   #     message: "Let me transfer you to the front desk."
 
+  # With a `squad:` instead of `assistant:`, a member hands the call to another member:
+  # - handoff: Billing              # or {{reply: Billing}}: your server decides (handoff-destination-request)
+
 # Checked after the call by `mockvapi run` (and the pytest fixture). All optional.
 expect:
   ended_reason: customer-ended-call

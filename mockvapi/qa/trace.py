@@ -99,7 +99,8 @@ class CallTrace:
             n = item.history_len
             out["artifact"] = {"messages": self.history[:n], "messagesOpenAIFormatted": self.history_openai[:n]}
         for key in ("call", "assistant", "customer", "phoneNumber"):
-            if key in self.shared and not (key == "assistant" and item.type == "assistant-request"):
+            # A squad member after a handoff: the item carries its own assistant.
+            if key in self.shared and key not in out and not (key == "assistant" and item.type == "assistant-request"):
                 out[key] = self.shared[key]
         return out
 
@@ -142,7 +143,7 @@ def build_trace(
     problems: Sequence[tuple[float, str, str]] = (),
 ) -> CallTrace:
     """The trace of a played call; `deliveries` are its webhook deliveries (None: scripted run)."""
-    ctx = timeline.context
+    ctx = timeline.events[0].context or timeline.context if timeline.events else timeline.context
     shared: dict[str, Any] = {"call": ctx.call}
     if ctx.assistant is not None:
         shared["assistant"] = ctx.assistant
@@ -161,7 +162,16 @@ def build_trace(
         if body.get("type") == "tool-calls-result":
             result = body.get("toolCallResult") or {}
             results[str(result.get("toolCallId"))] = (event.at, result)
-        sent = ctx.wants(event.message, "server")
+        # After a squad's handoff the message is the new member's (its assistant, its subscriptions) and
+        # its artifact holds the history the member's contextEngineeringPlan kept.
+        own = event.context or ctx
+        sent = own.wants(event.message, "server")
+        if own.assistant is not None and own.assistant != ctx.assistant and event.type != "assistant-request":
+            body["assistant"] = own.assistant
+        if event.history_base:
+            window = slice(event.history_base, event.history_len)
+            body.setdefault("artifact", {"messages": timeline.history[window],
+                                         "messagesOpenAIFormatted": timeline.history_openai[window]})
         item = TraceItem(
             at=event.at,
             type=event.type,

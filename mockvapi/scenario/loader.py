@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from mockvapi.errors import ScenarioError, ScenarioProblem, SourceLocation
 from mockvapi.scenario.faults import step_problems
 from mockvapi.scenario.schema import STEP_KINDS, Scenario
+from mockvapi.scenario.squad import squad_problems
 from mockvapi.scenario.template_fields import template_problems
 from mockvapi.scenario.wording import describe as _describe
 from mockvapi.scenario.wording import suggest
@@ -346,7 +347,8 @@ _STEP_SYNONYMS = {
     "user": ("customer", "caller", "human", "person", "ask"),
     "end": ("hangup", "hang-up", "hang_up", "stop", "finish", "bye", "end-call", "end_call"),
     "tool": ("function", "tool_call", "tool-call", "tool-calls", "toolcall", "call"),
-    "transfer": ("forward", "handoff", "hand-off", "transfer-call", "transfercall"),
+    "transfer": ("forward", "transfer-call", "transfercall"),
+    "handoff": ("hand-off", "hand_off", "handover", "hand-over", "squad"),
 }
 
 
@@ -398,7 +400,7 @@ def validate(data: dict[str, Any], smap: SourceMap, text: str) -> LoadedScenario
             problems.append(ScenarioProblem(where, message, step))
         raise ScenarioError(_unique(problems)) from None
     loaded = LoadedScenario(scenario, smap, text)
-    references = _fault_references(scenario)
+    references = _fault_references(scenario) + squad_problems(scenario, scenario.model_fields_set)
     if references:
         raise ScenarioError([loaded.problem(path, message) for path, message in references])
     templates = template_problems(scenario)

@@ -5,7 +5,7 @@ a Vapi object keep Vapi's camelCase (`firstMessage`, `serverMessages`, `timeoutS
 can paste from Vapi's dashboard. Unknown keys are errors everywhere.
 
 A step is a one-key mapping naming its kind (`user`, `assistant`, `tool`, `silence`, `transfer`,
-`end`), optionally with an `id` beside it. Plain strings are shorthands: `user: "Hi"` is
+`handoff`, `end`), optionally with an `id` beside it. Plain strings are shorthands: `user: "Hi"` is
 `user: {say: "Hi"}`, `end: voicemail` is `end: {reason: voicemail}`.
 """
 
@@ -21,7 +21,7 @@ from mockvapi.scenario.faults import FAULT_KINDS, Fault
 from mockvapi.scenario.values import CutPoint, Duration, Fraction
 
 CallType = Literal["webCall", "inboundPhoneCall", "outboundPhoneCall", "vapi.websocketCall"]
-STEP_KINDS: tuple[str, ...] = ("user", "assistant", "tool", "silence", "transfer", "end")
+STEP_KINDS: tuple[str, ...] = ("user", "assistant", "tool", "silence", "transfer", "handoff", "end")
 
 
 # Words authors reach for that difflib would match to the wrong Vapi value.
@@ -170,6 +170,20 @@ class VoicemailDetection(Strict):
     enabled: bool | None = Field(default=None, description="Twilio only; default true.")
 
 
+class SmartEndpointingPlan(Strict):
+    provider: Literal["vapi", "livekit", "custom-endpointing-model"]
+
+
+class StartSpeakingPlan(Strict):
+    smartEndpointingPlan: SmartEndpointingPlan | None = None
+
+
+class KnowledgeBase(Strict):
+    provider: Literal["custom-knowledge-base"] = "custom-knowledge-base"
+    server: Server | None = Field(default=None, description="Where knowledge-base-request goes (default: "
+                                  "the assistant's server).")
+
+
 class Assistant(Strict):
     name: str = "Riley"
     firstMessage: str | None = None
@@ -195,6 +209,14 @@ class Assistant(Strict):
     endCallMessage: str | None = Field(default=None, max_length=1000)
     voicemailDetection: Literal["off"] | VoicemailDetection | None = Field(
         default=None, description="Off unless set (outbound calls only)."
+    )
+    knowledgeBase: KnowledgeBase | None = Field(
+        default=None, description="A custom knowledge base (model.knowledgeBase): each answer first asks the "
+        "server (knowledge-base-request).",
+    )
+    startSpeakingPlan: StartSpeakingPlan | None = Field(
+        default=None, description="With smartEndpointingPlan.provider custom-endpointing-model, each user turn "
+        "asks the server (call.endpointing.request) how long to wait.",
     )
     metadata: dict[str, Any] | None = None
 
@@ -237,6 +259,20 @@ class UserTurn(Strict):
         description="First step only: the user starts speaking this long into the first message, which "
         "stops there if firstMessageInterruptionsEnabled (else it plays on and the user's turn follows it).",
     )
+    endpointing: Duration | None = Field(
+        default=None,
+        description="Custom endpointing: the scripted reply's timeoutSeconds to call.endpointing.request (0-15).",
+    )
+    language: str | None = Field(
+        default=None, min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+        description="The transcriber detects this language on the turn (language-change-detected).",
+    )
+
+    @model_validator(mode="after")
+    def _endpointing_in_range(self) -> UserTurn:
+        if self.endpointing is not None and self.endpointing > 15:
+            raise ValueError(f"endpointing is at most 15 seconds (the spec's timeoutSeconds), got {self.endpointing}")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -256,9 +292,25 @@ class Interruption(Strict):
         return self
 
 
+class KnowledgeDocument(Strict):
+    content: str = Field(min_length=1)
+    similarity: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False)
+
+
+class KnowledgeReply(Strict):
+    """The scripted reply to knowledge-base-request before this answer (a custom knowledge base)."""
+
+    documents: list[KnowledgeDocument] = Field(default_factory=list, max_length=100)
+    message: str | None = Field(default=None, min_length=1, description="Spoken instead of the model's answer.")
+    latency: Duration = Field(default=0.1, description="How long the knowledge base takes to answer.")
+
+
 class AssistantTurn(Strict):
     say: str = Field(min_length=1)
     interrupted: Interruption | None = None
+    knowledge: KnowledgeReply | None = Field(
+        default=None, description="With a custom knowledge base: the scripted knowledge-base-request reply."
+    )
     delay: Duration = Field(default=0.0, description="Extra model latency before the first token.")
     hang_after: Duration | None = None
 
@@ -306,6 +358,39 @@ class Transfer(Strict):
     reason: EndedReason = "assistant-forwarded-call"
 
 
+class Handoff(Strict):
+    """The active squad member hands the call to another member (scenario/squad.py checks the names).
+
+    With `to`, the destination is static: the member's handoff tool names it (`via: handoff`), or its
+    transferCall tool transfers to an assistant destination (`via: transferCall`). Without `to`, the
+    destination is dynamic: Vapi asks the server (handoff-destination-request) and `reply` is the scripted
+    answer used when no server answers: a member name, or a raw reply body such as `{error: ...}`.
+    """
+
+    to: str | None = Field(default=None, min_length=1, description="The member handed to (static).")
+    via: Literal["handoff", "transferCall"] = "handoff"
+    arguments: dict[str, Any] = Field(default_factory=dict, description="What the model passes the tool.")
+    reply: str | dict[str, Any] | None = Field(
+        default=None, description="Scripted reply to handoff-destination-request: a member name or a body."
+    )
+    status: int = Field(default=200, ge=100, le=599, description="Scripted HTTP status of the reply.")
+    latency: Duration = Field(default=0.3, description="Scripted reply latency (a floor for real replies).")
+    hang_after: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _expand_scalar("to", value)
+
+    @model_validator(mode="after")
+    def _static_or_dynamic(self) -> Handoff:
+        if self.to is not None and self.reply is not None:
+            raise ValueError("a handoff has either `to` (static) or `reply` (dynamic: the server decides)")
+        if self.to is None and self.via == "transferCall":
+            raise ValueError("a transferCall handoff needs `to`: the assistant destination it transfers to")
+        return self
+
+
 class End(Strict):
     reason: EndedReason = "customer-ended-call"
     say: str | None = Field(default=None, description="The assistant's last words before ending.")
@@ -323,6 +408,7 @@ class Step(Strict):
     tool: ToolStep | None = None
     silence: Silence | None = None
     transfer: Transfer | None = None
+    handoff: Handoff | None = None
     end: End | None = None
     faults: list[Fault] = Field(
         default_factory=list, description="Faults injected into the messages this step produces."
@@ -356,6 +442,61 @@ class Step(Strict):
         return getattr(self, self.kind)
 
 
+# ---------------------------------------------------------------------------------------------
+# Squads
+
+
+class ContextPlan(Strict):
+    """Vapi's contextEngineeringPlan: how much history the next member keeps."""
+
+    type: Literal["all", "lastNMessages", "none"] = "all"
+    maxMessages: int | None = Field(default=None, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _needs_max(self) -> ContextPlan:
+        if (self.type == "lastNMessages") != (self.maxMessages is not None):
+            raise ValueError("`maxMessages` goes with `type: lastNMessages`, and only with it")
+        return self
+
+
+class SquadDestination(Strict):
+    """A member this member may hand off to (Vapi's HandoffDestinationAssistant, by assistantName)."""
+
+    assistantName: str = Field(min_length=1)
+    description: str | None = None
+    message: str | None = Field(default=None, description="Said before the new member takes over.")
+    contextEngineeringPlan: ContextPlan = Field(default_factory=ContextPlan)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"assistantName": value} if isinstance(value, str) else value
+
+
+class SquadMember(Strict):
+    """One member: an assistant inline or the key of one in the scenario's `assistants:`."""
+
+    assistant: str | Assistant
+    assistantOverrides: dict[str, Any] | None = None
+    assistantDestinations: list[SquadDestination] = Field(default_factory=list)
+    timing: dict[str, Any] | None = Field(
+        default=None, description="This member's voice and model timing (keys of `timing:`), over the scenario's."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"assistant": value} if isinstance(value, str) else value
+
+
+class Squad(Strict):
+    """Vapi's CreateSquadDTO: the call starts with the first member."""
+
+    name: str | None = None
+    members: list[SquadMember] = Field(min_length=1, max_length=50)
+    membersOverrides: dict[str, Any] | None = None
+
+
 class Expect(Strict):
     """Call-level expectations, checked after the call by the harness and `mockvapi run`."""
 
@@ -373,6 +514,10 @@ class Scenario(Strict):
     seed: int = Field(default=0, ge=-(2**63), le=2**63 - 1)
     call: CallSetup = Field(default_factory=CallSetup)
     assistant: Assistant = Field(default_factory=Assistant)
+    assistants: dict[str, Assistant] = Field(
+        default_factory=dict, description="Named assistants squad members refer to by key."
+    )
+    squad: Squad | None = Field(default=None, description="Several assistants in one call (replaces `assistant`).")
     timing: Timing = Field(default_factory=Timing)
     steps: list[Step] = Field(min_length=1)
     expect: Expect | None = None
@@ -407,7 +552,7 @@ def _fault_item() -> dict[str, Any]:
     return {"anyOf": [{"type": "string", "description": compact}, {"$ref": "#/$defs/Fault"}]}
 
 
-_SHORTHANDS = {"user": "string", "assistant": "string", "silence": "duration", "end": "string"}
+_SHORTHANDS = {"user": "string", "assistant": "string", "silence": "duration", "handoff": "string", "end": "string"}
 
 
 def json_schema() -> dict[str, Any]:
@@ -428,6 +573,9 @@ def json_schema() -> dict[str, Any]:
         keep = {k: v for k, v in prop.items() if k in ("description", "title", "default")}
         step["properties"][kind] = {**keep, "anyOf": [scalar, *variants]}
     step["oneOf"] = [{"required": [kind]} for kind in STEP_KINDS]
+    for name, short in (("SquadMember", "The key of an assistant in `assistants:`."),
+                        ("SquadDestination", "A member's name (assistantName).")):
+        defs[name] = {"anyOf": [{"type": "string", "description": short}, defs[name]]}
     _fault_schema(defs)
     schema["properties"]["faults"]["items"] = _fault_item()
     step["properties"]["faults"]["items"] = _fault_item()

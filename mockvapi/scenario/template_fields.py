@@ -63,6 +63,9 @@ def templated_strings(scenario: Scenario) -> Iterator[tuple[Path, str]]:
 def template_problems(scenario: Scenario) -> list[tuple[Path, int, str]]:
     """(path, offset of the `{{` in the string, message) for every template that cannot work."""
     tools = {step.body.name for step in scenario.steps if isinstance(step.body, ToolStep)}
+    if scenario.assistant.knowledgeBase is not None:
+        # A custom knowledge base's last reply is read as tools.knowledge_base (engine/knowledge.py).
+        tools.add("knowledge_base")
     found: list[tuple[Path, int, str]] = []
     for path, text in templated_strings(scenario):
         if "{{" not in text:

@@ -45,6 +45,7 @@ __all__ = [
     "CREATE_WEB_CALL_FIELDS",
     "LIST_QUERY",
     "MAX_BATCH_CUSTOMERS",
+    "SQUAD_FIELDS",
     "UPDATE_PHONE_NUMBER_FIELDS",
     "Backend",
     "CallCreation",
@@ -281,6 +282,14 @@ CREATE_WEB_CALL_FIELDS: Mapping[str, Field] = {
     "assistantVersion": _VERSION,
     "roomDeleteOnUserLeaveEnabled": _BOOL,
     **_ASSISTANT_SOURCE,
+}
+
+# POST /squad and PATCH /squad/{id} (both DTOs require `members`); members are checked against the
+# spec's SquadMemberDTO (and the assistants inside them against CreateAssistantDTO) by nested.py.
+SQUAD_FIELDS: Mapping[str, Field] = {
+    "name": _STR,
+    "members": Field("array", required=True, items=_OBJ),
+    "membersOverrides": _OBJ,
 }
 
 UPDATE_CALL_FIELDS: Mapping[str, Field] = {"name": _s(40)}
@@ -594,6 +603,7 @@ class Backend:
         self.rng = self._rng()
         self.org_id = self.new_id()
         self.assistants: dict[str, Json] = {}
+        self.squads: dict[str, Json] = {}
         self.phone_numbers: dict[str, Json] = {}
         self.calls: dict[str, CallRecord] = {}
         # Refuses an assistant the engine cannot play (BadRequest), as Vapi refuses one at creation;
@@ -615,6 +625,7 @@ class Backend:
         self.rng = self._rng()
         self.new_id()  # the draw that made org_id
         self.assistants.clear()
+        self.squads.clear()
         self.phone_numbers.clear()
         self.calls.clear()
 
@@ -676,6 +687,75 @@ class Backend:
         self._assistant(assistant_id)
         return self.assistants.pop(assistant_id)
 
+    # -- squads -------------------------------------------------------------------------------
+
+    def create_squad(self, body: object) -> Json:
+        dto = _without_nulls(validate_body(body, SQUAD_FIELDS, "CreateSquadDTO"))
+        self._check_squad(dto)
+        squad = self._stamp(dto)
+        self.squads[squad["id"]] = squad
+        return copy.deepcopy(squad)
+
+    def _squad(self, squad_id: str) -> Json:
+        try:
+            return self.squads[squad_id]
+        except KeyError:
+            raise NotFound(f"Squad {squad_id} not found") from None
+
+    def get_squad(self, squad_id: str) -> Json:
+        return copy.deepcopy(self._squad(squad_id))
+
+    def list_squads(self, query: Mapping[str, str]) -> list[Json]:
+        return self._listed(self.squads.values(), _parse_query(query, LIST_QUERY))
+
+    def update_squad(self, squad_id: str, body: object) -> Json:
+        squad = self._squad(squad_id)
+        dto = validate_body(body, SQUAD_FIELDS, "UpdateSquadDTO")
+        self._check_squad(dto)
+        return self._patched(squad, dto, self.now_ms())
+
+    def delete_squad(self, squad_id: str) -> Json:
+        self._squad(squad_id)
+        return self.squads.pop(squad_id)
+
+    def _check_squad(self, squad: Mapping[str, Any]) -> None:
+        """Members need an assistant (inline or an existing assistantId), as Vapi refuses one without."""
+        members = squad.get("members") or []
+        if not members:
+            raise BadRequest(["members must contain at least 1 elements"])
+        for index, member in enumerate(members):
+            inline, assistant_id = member.get("assistant"), member.get("assistantId")
+            if assistant_id is not None and assistant_id not in self.assistants:
+                raise BadRequest(f"Couldn't Get Assistant. `members[{index}].assistantId` {assistant_id} Not Found.")
+            if inline is None and assistant_id is None:
+                raise BadRequest([f"members.{index}.Need Either `assistant` Or `assistantId`."])
+            self._check_assistant(inline, f"members.{index}.assistant.")
+
+    def call_squad(self, call: Mapping[str, Any]) -> Json | None:
+        """The squad a call runs (inline or by squadId), each member's assistant resolved from its assistantId."""
+        squad = call.get("squad")
+        if not isinstance(squad, dict):
+            squad = self.squads.get(str(call.get("squadId")))
+        if not isinstance(squad, dict):
+            return None
+        squad = copy.deepcopy(squad)
+        for member in squad.get("members") or []:
+            if not isinstance(member.get("assistant"), dict) and member.get("assistantId") in self.assistants:
+                member["assistant"] = copy.deepcopy(self.assistants[member["assistantId"]])
+        return squad
+
+    def squad_first_assistant(self, squad: Mapping[str, Any]) -> Json:
+        """The assistant a squad's call starts with: its first member, with membersOverrides and the member's
+        assistantOverrides over it (the call's later members come from the scenario it plays)."""
+        first = (squad.get("members") or [{}])[0]
+        inline = first.get("assistant")
+        base = copy.deepcopy(inline) if isinstance(inline, dict) else copy.deepcopy(self.assistants.get(
+            str(first.get("assistantId")), {}))
+        for overrides in (squad.get("membersOverrides"), first.get("assistantOverrides")):
+            if isinstance(overrides, dict):
+                base.update(copy.deepcopy(overrides))
+        return base
+
     # -- phone numbers ------------------------------------------------------------------------
 
     def create_phone_number(self, body: object) -> Json:
@@ -722,6 +802,15 @@ class Backend:
         inline = dto.get("assistant")
         if isinstance(inline, dict):
             return copy.deepcopy(inline)
+        squad = dto.get("squad")
+        if isinstance(squad, dict):
+            self._check_squad(squad)
+            return self.squad_first_assistant(squad)
+        squad_id = dto.get("squadId") or (None if dto.get("assistantId") else (phone or {}).get("squadId"))
+        if squad_id is not None:
+            if squad_id not in self.squads:
+                raise BadRequest(f"Couldn't Get Squad. `squadId` {squad_id} Not Found.")
+            return self.squad_first_assistant(self.squads[squad_id])
         assistant_id = dto.get("assistantId") or (phone or {}).get("assistantId")
         if assistant_id is None:
             return None

@@ -247,6 +247,29 @@ async def delete_assistant(request: web.Request) -> web.Response:
     return _json(_backend(request).delete_assistant(_id(request)))
 
 
+# -- squads -----------------------------------------------------------------------------------
+
+
+async def create_squad(request: web.Request) -> web.Response:
+    return _json(_backend(request).create_squad(await read_json(request)), status=201)
+
+
+async def list_squads(request: web.Request) -> web.Response:
+    return _json(_backend(request).list_squads(request.query))
+
+
+async def get_squad(request: web.Request) -> web.Response:
+    return _json(_backend(request).get_squad(_id(request)))
+
+
+async def update_squad(request: web.Request) -> web.Response:
+    return _json(_backend(request).update_squad(_id(request), await read_json(request)))
+
+
+async def delete_squad(request: web.Request) -> web.Response:
+    return _json(_backend(request).delete_squad(_id(request)))
+
+
 # -- phone numbers ----------------------------------------------------------------------------
 
 

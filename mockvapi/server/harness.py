@@ -325,6 +325,8 @@ class MockServer(Generic[CallT]):
             assistant_request=assistant_request,
             # An assistant-request reply's assistantId names an assistant created through this REST API.
             find_assistant=self.backend.assistants.get,
+            squad=self._squad_of(record.data, phone),
+            find_squad=lambda squad_id: self.backend.call_squad({"squadId": squad_id}),
         )
         if record.type == "webCall" and record.for_browser and self.web_calls_wait:
             # Held until the page joins (see _web); the timer ends it if nobody does.
@@ -339,6 +341,15 @@ class MockServer(Generic[CallT]):
             record.type,
             scenario.scenario.name if isinstance(scenario, LoadedScenario) else scenario.name,
         )
+
+    def _squad_of(self, call: Mapping[str, Any], phone: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """The squad the call runs: its own `squad`/`squadId`, else its phone number's squadId when the call
+        names no assistant (as Backend.call_assistant picks the first member)."""
+        squad = self.backend.call_squad(call)
+        if squad is None and phone is not None and phone.get("squadId") and not (
+                call.get("assistant") or call.get("assistantId")):
+            squad = self.backend.call_squad({"squadId": phone["squadId"]})
+        return squad
 
     def _launch(
         self,

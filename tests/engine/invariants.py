@@ -62,7 +62,7 @@ def check_invariants(
             for sd in (side,) if side else SIDES:
                 messages = source.messages(profile=prof, side=sd)
                 checker = SideChecker(messages, side=sd, profile=prof, hang_after=hang_after,
-                                      start_ms=source.context.start_ms, final_history=source.history)
+                                      start_ms=source.context.start_ms, final_history=source.final_history)
                 out.extend(f"[{prof}/{sd}] {v}" for v in checker.run())
         return out
     items: list[Timed | Wire] = list(source)
@@ -147,6 +147,14 @@ def hang_threshold(scenario: Scenario) -> float | None:
     return float(scenario.timing.hang_after)
 
 
+def overlap(previous: Sequence[Any], items: Sequence[Any]) -> int:
+    """How many of `previous`'s last items `items` starts with (a handoff keeps the end of the history)."""
+    for k in range(min(len(previous), len(items)), 0, -1):
+        if list(items[:k]) == list(previous[len(previous) - k:]):
+            return k
+    return 0
+
+
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
@@ -165,11 +173,49 @@ def _check_timeline(timeline: Timeline) -> list[str]:
     updates = [e for e in timeline.events if e.type == "conversation-update"]
     if updates:
         final = list(getattr(updates[-1].message, "messages", ()))
-        if final != timeline.history:
+        if final != timeline.final_history:
             out.append("[timeline] Timeline.history differs from the last conversation-update")
+    out.extend(_turn_discipline(timeline))
     ended = [e for e in timeline.events if e.type == "status-update" and getattr(e.message, "status", "") == "ended"]
     if ended and getattr(ended[-1].message, "ended_reason", None) != timeline.ended_reason:
         out.append(f"[timeline] ended_reason {timeline.ended_reason!r} differs from the status-update's")
+    return out
+
+
+def _turn_discipline(timeline: Timeline) -> list[str]:
+    """turnIds over every event the call produced, whoever was subscribed (a squad's members each decide
+    what their sides get, so one side may see a member's cut but not its tokens): a response streams under
+    one turnId no later response reuses, and a user-interrupted cuts the text turn streaming last, after
+    its first token and before any token after the cut."""
+    out: list[str] = []
+    kinds: dict[str, str] = {}
+    cut: set[str] = set()
+    current: str | None = None
+    last_text: str | None = None
+    for event in timeline.events:
+        message = event.message
+        if event.type == "model-output":
+            turn = str(getattr(message, "turn_id", ""))
+            kind = "tool" if getattr(message, "tool_calls", None) is not None else "text"
+            if turn in cut:
+                out.append(f"[timeline] {event!r}: token of turn {turn} after its user-interrupted")
+            if turn != current and turn in kinds:
+                out.append(f"[timeline] {event!r}: turnId {turn} is reused by a later response")
+            current = turn
+            kinds.setdefault(turn, kind)
+            if kind == "text":
+                last_text = turn
+        elif event.type == "user-interrupted":
+            turn_id = getattr(message, "turn_id", None)
+            if turn_id is None:
+                if kinds:
+                    out.append(f"[timeline] {event!r}: user-interrupted without turnId after a model turn")
+                continue
+            if turn_id not in kinds:
+                out.append(f"[timeline] {event!r}: interrupts turn {turn_id}, which streamed no token before it")
+            elif turn_id != last_text:
+                out.append(f"[timeline] {event!r}: interrupts turn {turn_id}, but the turn speaking is {last_text}")
+            cut.add(turn_id)
     return out
 
 
@@ -255,6 +301,7 @@ class SideChecker:
     # -- objects every message carries ------------------------------------------------------------
 
     def _shared_objects(self) -> None:
+        sees_starts = bool(self._of("assistant.started"))
         for key in SHARED_OBJECTS:
             first: tuple[int, Any] | None = None
             for i, (_, m) in enumerate(self.messages):
@@ -266,7 +313,16 @@ class SideChecker:
                 if first is None:
                     first = (i, value)
                 elif value != first[1]:
-                    self._bad(i, f"`{key}` differs from the one in #{first[0]}")
+                    # A squad's handoff changes the assistant, announced by assistant.started (when this
+                    # side is subscribed to it): every later message carries the new member.
+                    if key == "assistant" and (m.get("type") == "assistant.started" or not sees_starts):
+                        first = (i, value)
+                    else:
+                        self._bad(i, f"`{key}` differs from the one in #{first[0]}")
+        for i in self._of("assistant.started"):
+            m = self.messages[i][1]
+            if "assistant" in m and m.get("newAssistant") != m["assistant"]:
+                self._bad(i, "newAssistant is not the assistant the message (and the call from here) carries")
         self._live_call()
 
     def _live_call(self) -> None:
@@ -387,7 +443,7 @@ class SideChecker:
 
     def _transcripts(self) -> None:
         """Final transcripts agree with history: assistant finals spell the bot items, user finals the users'."""
-        history = self._final_history()
+        history, _ = self._whole_history()
         if history is None:
             return
         finals: dict[str, list[str]] = {"assistant": [], "user": []}
@@ -396,6 +452,21 @@ class SideChecker:
             if m.get("transcriptType") == "final" and m.get("role") in finals:
                 finals[str(m["role"])].append(str(m.get("transcript", "")))
         if not finals["assistant"] and not finals["user"]:
+            return
+        if len({repr(m.get("assistant")) for _, m in self.messages}) > 1:
+            # A squad: each member's subscriptions decide whether this side got transcripts while it was
+            # active, so the finals are the history's texts in order with some left out.
+            for role, wanted in (("assistant", "bot"), ("user", "user")):
+                texts = [str(h.get("message", "")) for h in history if h.get("role") == wanted]
+                at = 0
+                for final in finals[role]:
+                    # An assistant message is transcribed sentence by sentence; a user's in one final.
+                    while at < len(texts) and not (final in texts[at] if role == "assistant" else final == texts[at]):
+                        at += 1
+                    if at == len(texts):
+                        self._bad(None, f"{role} final transcript {final!r:.100} is not, in order, in the history")
+                        break
+                    at += role == "user"
             return
         bots = " ".join(str(h.get("message", "")) for h in history if h.get("role") == "bot")
         if finals["assistant"] and " ".join(finals["assistant"]) != bots:
@@ -406,6 +477,22 @@ class SideChecker:
             self._bad(None, f"user final transcripts {finals['user']!r:.200} != user history {spoken_users!r:.200}")
 
     # -- history -------------------------------------------------------------------------------
+
+    def _whole_history(self) -> tuple[list[Wire] | None, dict[int, int]]:
+        """Every history item the call ever announced, in order (a squad's handoff may trim what later
+        updates carry, never what was said), and how many were known at each conversation-update."""
+        updates = self._of("conversation-update")
+        if not updates:
+            return self._final_history(), {}
+        log: list[Wire] = []
+        previous: list[Any] = []
+        known: dict[int, int] = {}
+        for i in updates:
+            items = list(self.messages[i][1].get("messages") or [])
+            log.extend(items[overlap(previous, items):])
+            previous = items
+            known[i] = len(log)
+        return log, known
 
     def _final_history(self) -> list[Wire] | None:
         updates = self._of("conversation-update")
@@ -419,6 +506,7 @@ class SideChecker:
     def _conversation_updates(self) -> None:
         previous: list[Any] = []
         seen_items = 0
+        previous_assistant: Any = None
         for i in self._of("conversation-update"):
             m = self.messages[i][1]
             items = m.get("messages")
@@ -426,14 +514,22 @@ class SideChecker:
             if not isinstance(items, list) or not isinstance(openai, list):
                 self._bad(i, "messages / messagesOpenAIFormatted missing")
                 continue
-            if items[: len(previous)] != previous:
+            kept = overlap(previous, items)
+            handed_off = previous_assistant is not None and m.get("assistant") != previous_assistant
+            previous_assistant = m.get("assistant")
+            if handed_off and any(item.get("role") != "system" for item in items[kept:]):
+                # The member's contextEngineeringPlan keeps the end of the history (all of it, the last N
+                # items, or none); the new member adds only its system prompt.
+                self._bad(i, "after the handoff the history is not the end of the previous one plus the new "
+                             "member's system prompt")
+            elif not handed_off and items[: len(previous)] != previous:
                 self._bad(i, "does not extend the previous conversation-update")
-            elif len(items) == len(previous):
+            elif len(items) == len(previous) and not handed_off:
                 self._bad(i, "repeats the previous conversation-update without a new item")
             self._pair(i, items, openai)
             previous_time = -math.inf
             for k, item in enumerate(items):
-                if k >= seen_items:
+                if k >= (kept if handed_off else seen_items):
                     self._check_item_times(i, item, f"history[{k}] ({item.get('role')})")
                 t = item.get("time")
                 if isinstance(t, int | float):
@@ -496,7 +592,7 @@ class SideChecker:
                     self.messages[self._of("conversation-update")[-1]][1].get("messagesOpenAIFormatted") or []
                 ):
                     self._bad(i, "artifact.messagesOpenAIFormatted is not the final OpenAI history")
-                self._report_transcript(i, artifact, snapshot)
+                self._report_transcript(i, artifact, self._whole_history()[0] or snapshot)
                 continue
             if has_updates and snapshot != announced:
                 self._bad(i, f"artifact has {len(snapshot)} history items but {len(announced)} were announced "
@@ -543,10 +639,12 @@ class SideChecker:
         current: str | None = None
         last_text_turn: str | None = None
         known = 0
+        _, known_at = self._whole_history()
+        streaming = {repr(m.get("assistant")) for _, m in self.messages if m.get("type") == "model-output"}
         for i, (_, m) in enumerate(self.messages):
             kind = m.get("type")
             if kind == "conversation-update":
-                known = max(known, len(m.get("messages") or []))
+                known = max(known, known_at.get(i, 0))
             artifact = m.get("artifact")
             if isinstance(artifact, Mapping):
                 known = max(known, len(artifact.get("messages") or []))
@@ -585,20 +683,42 @@ class SideChecker:
                 if turn in interrupted:
                     self._bad(i, f"turn {turn} interrupted twice")
                 interrupted[turn] = i
-                if tokens or self._of("model-output"):
+                # Each squad member's subscriptions decide whether this side gets its tokens: the cut turn
+                # must have streamed here when its member streams here at all (the whole call, without a
+                # squad). _turn_discipline checks the cut against every token, whoever got it.
+                if repr(m.get("assistant")) in streaming:
                     if turn not in tokens:
                         self._bad(i, f"interrupts turn {turn}, which sent no token before it")
                     elif turn != last_text_turn:
                         self._bad(i, f"interrupts turn {turn}, but the turn speaking is {last_text_turn}")
-        self._turn_texts(tokens, kinds, known_at_first, interrupted)
+        self._turn_texts(tokens, kinds, known_at_first, interrupted, first_index)
         self._interruptions(interrupted)
 
     def _turn_texts(self, tokens: Mapping[str, list[str]], kinds: Mapping[str, str],
-                    known_at_first: Mapping[str, int], interrupted: Mapping[str, int]) -> None:
+                    known_at_first: Mapping[str, int], interrupted: Mapping[str, int],
+                    first_index: Mapping[str, int]) -> None:
         """Each text turn's tokens spell the bot item it produced (truncated when interrupted)."""
-        history = self._final_history()
+        history, _ = self._whole_history()
         if history is None:
             return
+        firsts = sorted(first_index.values())
+        sees_speech = bool(self._of("speech-update"))
+        sees_voice = bool(self._of("voice-input"))
+
+        def voiced(turn: str) -> bool:
+            # A muted assistant (mute-assistant), or a call ended by a live control before the answer's
+            # speech began, streams tokens and says nothing; history keeps only spoken words, so none.
+            start = first_index[turn]
+            stop = next((f for f in firsts if f > start), len(self.messages))
+            window = [m for _, m in self.messages[start:stop]]
+            spoken = any(m.get("type") == "speech-update" and m.get("role") == "assistant" for m in window)
+            if not spoken and any(m.get("type") == "status-update" and m.get("status") == "ended" for m in window):
+                return False  # the call ended (a live end-call) before the answer was voiced
+            if sees_speech:
+                return any(m.get("type") == "speech-update" and m.get("role") == "assistant"
+                           and m.get("status") == "started" for m in window)
+            return not sees_voice or any(m.get("type") == "voice-input" for m in window)
+
         claimed: dict[int, str] = {}
         text_turns = [turn for turn in tokens if kinds.get(turn) == "text"]
         for turn, parts in tokens.items():
@@ -609,7 +729,10 @@ class SideChecker:
             if index is None and turn == text_turns[-1] and self._ended_reason() == "exceeded-max-duration":
                 continue  # streamed, but the call reached maxDurationSeconds before a word of it was said
             if index is None:
-                self._bad(None, f"turn {turn} ({''.join(parts)!r:.60}) never reaches the history as a bot message")
+                if voiced(turn):
+                    self._bad(None, f"turn {turn} ({''.join(parts)!r:.60}) never reaches the history as a bot message")
+                continue
+            if not voiced(turn):
                 continue
             if index in claimed:
                 self._bad(None, f"turns {claimed[index]} and {turn} both map to history[{index}]")
@@ -618,7 +741,10 @@ class SideChecker:
             message = history[index].get("message")
             # A cut the side cannot see (user-interrupted not subscribed, or the customer hanging up
             # mid-answer) truncates history the same way.
-            unseen_cut = not self._of("user-interrupted") or index == self._last_bot(history)
+            # A live `say` that cuts the assistant off (interruptAssistantEnabled) is spoken right after the cut:
+            # two bot items back to back.
+            said_over = index + 1 < len(history) and history[index + 1].get("role") == "bot"
+            unseen_cut = not self._of("user-interrupted") or index == self._last_bot(history) or said_over
             if turn in interrupted or (unseen_cut and text != message):
                 # The LLM streams ahead of speech: history holds only the words spoken by the cut, a
                 # word-wise prefix of what streamed, and not all of it unless the cut came at the end.
@@ -668,7 +794,14 @@ class SideChecker:
         streamed = {m.get("type") for _, m in self.messages} & STREAM_TYPES
         for i in hangs:
             after = {self.messages[j][1].get("type") for j in range(i + 1, last + 1)}
-            if streamed and not after & STREAM_TYPES:
+            # The customer may give up after the assistant hangs (a live end-call, which ends the call 100 ms
+            # after it arrives): the call ends there.
+            hung_up = any(m.get("type") == "status-update" and m.get("endedReason") == "customer-ended-call"
+                          and at >= self.messages[i][0] + 0.1 for at, m in self.messages[i + 1:])
+            # maxDurationSeconds may run out while the model is still silent: the call ends at its deadline.
+            timed_out = any(m.get("type") == "status-update" and m.get("endedReason") == "exceeded-max-duration"
+                            for _, m in self.messages[i + 1:])
+            if streamed and not after & STREAM_TYPES and not hung_up and not timed_out:
                 self._bad(i, "nothing but the end follows the hang: the call must go on")
             if self.hang_after is not None:
                 at = self.messages[i][0]

@@ -14,9 +14,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mockvapi.engine.simulator import simulate
+from mockvapi.engine.simulator import CallSimulation, drive, simulate
 from mockvapi.engine.speech import tokenize
 from mockvapi.scenario.schema import Scenario
+from mockvapi.scenario.squad import squad_problems
 
 from .invariants import check_invariants, hang_threshold, structure
 
@@ -34,7 +35,8 @@ REASONS = ("customer-ended-call", "assistant-ended-call", "assistant-said-end-ca
            "voicemail", "exceeded-max-duration")
 VERBOSE_SERVER = ["conversation-update", "model-output", "user-interrupted", "hang", "tool-calls", "speech-update",
                   "transcript", "status-update", "end-of-call-report", "voice-input", "assistant.started",
-                  "transfer-destination-request", "transfer-update"]
+                  "transfer-destination-request", "transfer-update", "assistant.speechStarted",
+                  "language-change-detected"]
 
 
 def seconds(low: float, high: float) -> st.SearchStrategy[str]:
@@ -62,6 +64,13 @@ def assistant_step(draw: st.DrawFn, *, interrupted: bool, hangup: bool) -> dict[
         body["delay"] = draw(seconds(0, 8))
     if draw(st.integers(0, 4)) == 0:
         body["hang_after"] = draw(seconds(1, 6))
+    if not interrupted and draw(st.integers(0, 3)) == 0:
+        # The scripted knowledge-base-request reply (used when the assistant has a custom knowledge base).
+        knowledge: dict[str, Any] = {"documents": [{"content": draw(sentence()), "similarity": 0.5}]}
+        if draw(st.booleans()):
+            knowledge["message"] = draw(utterance())
+        knowledge["latency"] = draw(seconds(0, 3))
+        body["knowledge"] = knowledge
     if interrupted:
         count = len(tokenize(say))
         if count >= 2 and draw(st.booleans()):
@@ -98,6 +107,10 @@ def middle_step(draw: st.DrawFn) -> dict[str, Any]:
         body: dict[str, Any] = {"say": draw(utterance())}
         if draw(st.booleans()):
             body["after"] = draw(seconds(0, 3))
+        if draw(st.integers(0, 3)) == 0:
+            body["endpointing"] = draw(seconds(0, 15))  # the scripted call.endpointing.request reply
+        if draw(st.integers(0, 5)) == 0:
+            body["language"] = draw(st.sampled_from(("es", "fr", "de-DE")))
         return {"user": body}
     if kind == "assistant":
         return draw(assistant_step(interrupted=False, hangup=False))
@@ -156,6 +169,11 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     if call_type == "outboundPhoneCall" and draw(st.booleans()):
         assistant["voicemailDetection"] = {"provider": "vapi", "beepMaxAwaitSeconds": draw(st.integers(0, 30))}
         assistant["voicemailMessage"] = draw(utterance())
+    if draw(st.integers(0, 2)) == 0:
+        assistant["server"] = {"url": "https://example.test/hook"}
+        assistant["knowledgeBase"] = {"provider": "custom-knowledge-base"}
+    if draw(st.integers(0, 2)) == 0:
+        assistant["startSpeakingPlan"] = {"smartEndpointingPlan": {"provider": "custom-endpointing-model"}}
     timing = {
         "tokens_per_second": draw(st.integers(5, 120)),
         "first_token_latency": draw(seconds(0, 3)),
@@ -177,6 +195,97 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         steps.insert(0, {"user": {"say": draw(utterance()), "barge_in": draw(seconds(0, 4))}})
     return {"version": 1, "name": "random", "seed": draw(st.integers(0, 2**31)), "call": call,
             "assistant": assistant, "timing": timing, "steps": steps}
+
+
+MEMBERS = ("Reception", "Billing", "Support")
+PLANS = ({"type": "all"}, {"type": "none"}, {"type": "lastNMessages", "maxMessages": 0},
+         {"type": "lastNMessages", "maxMessages": 3})
+
+
+@st.composite
+def squad_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """A random valid squad scenario: members with their own settings, and handoffs of every kind (static
+    through the handoff tool or transferCall, dynamic with a scripted reply that hands off, refuses, or
+    names no member) between the other steps."""
+    document = draw(scenarios())
+    base = document.pop("assistant")
+    for step in document["steps"]:
+        # A barge-in belongs on the first step; handoffs put steps before it (barge-in has its own test).
+        if isinstance(step.get("user"), dict):
+            step["user"].pop("barge_in", None)
+    names = MEMBERS[: draw(st.integers(2, 3))]
+    members = []
+    for name in names:
+        assistant = {**base, "name": name}
+        if draw(st.booleans()):
+            assistant["system"] = draw(utterance())
+        if draw(st.booleans()):
+            assistant["firstMessage"] = draw(utterance())
+            assistant["firstMessageMode"] = draw(st.sampled_from((
+                "assistant-speaks-first", "assistant-waits-for-user",
+                "assistant-speaks-first-with-model-generated-message")))
+        else:
+            assistant.pop("firstMessage", None)
+        if draw(st.booleans()):
+            assistant["serverMessages"] = VERBOSE_SERVER + ["handoff-destination-request"]
+        destinations = [{"assistantName": other, "contextEngineeringPlan": draw(st.sampled_from(PLANS)),
+                         **({"message": draw(utterance())} if draw(st.booleans()) else {})}
+                        for other in names if other != name]
+        members.append({"assistant": assistant, "assistantDestinations": destinations})
+    document["squad"] = {"members": members}
+    steps: list[dict[str, Any]] = document["steps"]
+    active = names[0]
+    out: list[dict[str, Any]] = []
+    for step in steps:
+        if "end" not in step and "transfer" not in step and draw(st.integers(0, 2)) == 0:
+            target = draw(st.sampled_from([n for n in names if n != active]))
+            how = draw(st.sampled_from(("static", "transferCall", "dynamic", "refused", "invalid")))
+            out.append({"user": {"say": draw(utterance())}})  # something said between handoffs: no cycle
+            if how == "static":
+                out.append({"handoff": target})
+            elif how == "transferCall":
+                out.append({"handoff": {"to": target, "via": "transferCall"}})
+            elif how == "dynamic":
+                out.append({"handoff": {"reply": target, "latency": draw(seconds(0, 9))}})
+            elif how == "refused":
+                out.append({"handoff": {"reply": {"error": draw(utterance())}}})
+            else:
+                out.append({"handoff": {"reply": {"destination": {"type": "assistant", "assistantName": "Nobody"}}}})
+            if how in ("static", "transferCall", "dynamic"):
+                active = target
+        out.append(step)
+    document["steps"] = out
+    return document
+
+
+def squad_scenario(document: dict[str, Any]) -> Scenario:
+    scenario = Scenario.model_validate(document)
+    assert squad_problems(scenario, scenario.model_fields_set) == []  # what the loader would check
+    return scenario
+
+
+@SETTINGS
+@given(squad_scenarios(), st.integers(0, 2**31))
+def test_random_squads_satisfy_the_invariants(document: dict[str, Any], seed: int) -> None:
+    scenario = squad_scenario(document)
+    timeline = simulate(scenario, seed=seed)
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20])
+    # The report names every member that took the call, in order, and each handoff's member carries on.
+    report = next(m for _, m in timeline.messages() if m["type"] == "end-of-call-report")
+    activations = [a["assistantName"] for a in report["artifact"]["assistantActivations"]]
+    carried = [m["assistant"]["name"] for _, m in timeline.messages() if "assistant" in m]
+    assert activations[0] == MEMBERS[0]
+    assert [n for i, n in enumerate(carried) if i == 0 or carried[i - 1] != n] == activations
+
+
+@SETTINGS
+@given(squad_scenarios(), st.integers(0, 2**31))
+def test_random_squads_are_deterministic(document: dict[str, Any], seed: int) -> None:
+    scenario = squad_scenario(document)
+    first, second = simulate(scenario, seed=seed), simulate(scenario, seed=seed)
+    for side in ("server", "client"):
+        assert first.jsonl(side=side) == second.jsonl(side=side)
 
 
 @SETTINGS
@@ -209,3 +318,44 @@ def test_another_seed_keeps_the_structure(document: dict[str, Any], seed: int) -
     one, other = simulate(scenario, seed=seed), simulate(scenario, seed=seed + 1)
     for side in ("server", "client"):
         assert structure(one.messages(side=side)) == structure(other.messages(side=side))
+
+
+LIVE_CONTROLS = st.sampled_from([
+    {"type": "end-call"},
+    {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True},
+    {"type": "say", "content": "Calls may be recorded."},
+    {"type": "add-message", "message": {"role": "system", "content": "Be brief."}, "triggerResponseEnabled": True},
+    # mute-assistant is left out: a muted answer after a `hang` shows a server without model-output
+    # nothing more, which the hang invariant reads as a stalled call (tested in tests/transports).
+    {"type": "transfer", "destination": {"type": "number", "number": "+14155550100"}},
+])
+
+
+@SETTINGS
+@given(scenarios(), st.integers(0, 2**31), st.lists(st.tuples(LIVE_CONTROLS, st.integers(0, 30_000)), max_size=3))
+def test_live_controls_at_any_moment_keep_the_invariants(
+    document: dict[str, Any], seed: int, controls: list[tuple[dict[str, Any], int]]
+) -> None:
+    """Live controls arriving at any moment (sim.control before driving: each acts at its arrival)."""
+    scenario = Scenario.model_validate(document)
+    sim = CallSimulation(scenario, seed=seed)
+    for message, at_ms in sorted(controls, key=lambda c: c[1]):
+        sim.control(message, at_ms / 1000)
+    timeline = drive(sim)
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+
+
+@SETTINGS
+@given(squad_scenarios(), st.integers(0, 2**31), st.lists(st.tuples(LIVE_CONTROLS, st.integers(0, 30_000)), max_size=3))
+def test_live_controls_during_a_squads_call_keep_the_invariants(
+    document: dict[str, Any], seed: int, controls: list[tuple[dict[str, Any], int]]
+) -> None:
+    """Live controls arriving before, during or after a handoff act on the member active then."""
+    scenario = squad_scenario(document)
+    sim = CallSimulation(scenario, seed=seed)
+    for message, at_ms in sorted(controls, key=lambda c: c[1]):
+        sim.control(message, at_ms / 1000)
+    timeline = drive(sim)
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"

@@ -19,4 +19,5 @@ def test_messages_tools_and_assistant_requests_route_with_their_timeouts() -> No
     assert tool["status-update"][1:] == (20.0, "message")
     inbound = routes("inbound-assistant-request")
     assert inbound["assistant-request"][1:] == (7.5, "assistant-request")  # Vapi's fixed limit
-    assert {"tool-calls", "assistant-request", "transfer-destination-request"} == ASKING
+    assert {"tool-calls", "assistant-request", "transfer-destination-request", "call.endpointing.request",
+            "knowledge-base-request"} == ASKING

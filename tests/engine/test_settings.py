@@ -188,6 +188,21 @@ def test_max_duration_before_a_tool_call_asks_no_server() -> None:
     assert asks == [] and sim.ended_reason == "exceeded-max-duration"
 
 
+def test_max_duration_may_end_the_call_while_a_slow_tool_keeps_it_hanging() -> None:
+    # The tool is slower than the hang threshold, and the call reaches maxDurationSeconds before it answers:
+    # a hang, then the end, with nothing of the model between (the call could not go on).
+    text = scenario(
+        "maxDurationSeconds: 15\ntools: [{name: lookup, parameters: {q: string}}]",
+        '- user: "Where is my order?"\n- tool: {name: lookup, arguments: {q: x}, result: ok, latency: 30s}\n'
+        '- assistant: "Done."',
+    )
+    timeline = simulate(load_text(text))
+    kinds = [m["type"] for _, m in timeline.messages(side="client")]
+    assert kinds[-2:] == ["hang", "status-update"]
+    assert timeline.ended_reason == "exceeded-max-duration"
+    assert check_invariants(timeline) == []
+
+
 def test_max_duration_from_the_assistant_the_server_returns() -> None:
     text = """
 version: 1

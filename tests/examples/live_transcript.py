@@ -46,10 +46,17 @@ Tool = Callable[..., Any]
 class Dashboard:
     """The webhook's state: a LiveTranscript per call id, and the answers Vapi waits for."""
 
-    def __init__(self, tools: Mapping[str, Tool] | None = None, assistant_id: str = "asst_front_desk") -> None:
+    def __init__(
+        self,
+        tools: Mapping[str, Tool] | None = None,
+        assistant_id: str = "asst_front_desk",
+        answers: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] | None = None,
+    ) -> None:
         self.calls: dict[str, LiveTranscript] = {}
         self.tools = dict(tools or {})
         self.assistant_id = assistant_id
+        # Other requests the owner's server answers (knowledge-base-request, call.endpointing.request), by type.
+        self.answers = dict(answers or {})
 
     def handle(self, message: Mapping[str, Any]) -> dict[str, Any]:
         """Take one server message; return the JSON reply body."""
@@ -59,7 +66,8 @@ class Dashboard:
             return {"results": [self.run_tool(call) for call in message["toolCallList"]]}
         if message["type"] == "assistant-request":
             return {"assistantId": self.assistant_id}
-        return {}
+        answer = self.answers.get(message["type"])
+        return answer(message) if answer is not None else {}
 
     def run_tool(self, call: Mapping[str, Any]) -> dict[str, Any]:
         name, arguments = call["function"]["name"], call["function"]["arguments"]

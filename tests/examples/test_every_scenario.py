@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mockvapi.engine.knowledge import Knowledge
 from mockvapi.library import bundled_names, resolve
 from mockvapi.testing import CallOverrides, MockVapi
 
@@ -48,12 +49,26 @@ def scripted_tools(scenario: str) -> dict[str, Tool]:
     return {s.name: tool(s.name) for s in steps}
 
 
+def scripted_answers(scenario: str) -> dict[str, Callable[[Any], dict[str, Any]]]:
+    """The knowledge base's and the endpointing model's replies, call after call, as the scenario scripts
+    them (the owner of a custom knowledge base or endpointing model serves these too)."""
+    loaded = resolve(scenario).scenario
+    knowledge = [Knowledge.scripted(s.assistant).body for s in loaded.steps if s.assistant is not None]
+    wait = loaded.timing.wait_seconds
+    endpointing = [{"timeoutSeconds": wait if s.user.endpointing is None else s.user.endpointing}
+                   for s in loaded.steps if s.user is not None]
+    return {
+        "knowledge-base-request": lambda message: knowledge.pop(0),
+        "call.endpointing.request": lambda message: endpointing.pop(0),
+    }
+
+
 @pytest.mark.parametrize("framework", sorted(APPS))
 @pytest.mark.parametrize("scenario", bundled_names())
 def test_dashboard_renders_the_call_and_drops_interrupted_tokens(
     mockvapi: MockVapi, scenario: str, framework: str
 ) -> None:
-    dashboard = Dashboard(tools=scripted_tools(scenario))
+    dashboard = Dashboard(tools=scripted_tools(scenario), answers=scripted_answers(scenario))
     app = APPS[framework](dashboard)
 
     call = mockvapi.play_sync(scenario, webhook=app, webhook_path="/vapi/webhook", overrides=SUBSCRIBED)

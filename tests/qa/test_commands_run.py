@@ -147,7 +147,7 @@ def test_invalid_scenario_exits_2_before_running(tmp_path: Path, capsys: pytest.
     assert main(["run", str(bundled_dir() / "happy-path.yaml"), str(bad)]) == 2
     out, err = capsys.readouterr()
     assert (f"{bad}:5:5: unknown step kind 'asistant': a step is one of user, assistant, tool, silence, "
-            "transfer, end; did you mean 'assistant'? (step #2)") in err
+            "transfer, handoff, end; did you mean 'assistant'? (step #2)") in err
     assert out == ""  # nothing was run
     unplayable = tmp_path / "unplayable.yaml"
     unplayable.write_text("version: 1\nname: u\nsteps:\n  - end: voicemail\n  - user: hi\n")

@@ -63,8 +63,36 @@ def test_round_trip_replays_the_same_conversation(name: str, form: str) -> None:
     }[form]
     imported = import_call(json.loads(json.dumps(data)), seed=5)
     replay = simulate(load_text(imported.yaml, "imported.yaml"))
-    assert conversation(replay.history) == conversation(original.history, imported.substitute)
+    if original.history_base:
+        # A squad member's contextEngineeringPlan trimmed the history, handoff and all: the record holds the
+        # call from there, replayed as one assistant's call.
+        assert "replayed as one assistant's call" in imported.yaml
+        said = [i for i in replay.history if i["role"] in ("bot", "user")]
+        held = [i for i in original.final_history if i["role"] in ("bot", "user")]
+        assert conversation(said) == conversation(held, imported.substitute)
+    else:
+        assert conversation(replay.history) == conversation(original.history, imported.substitute)
+        # A squad's call comes back as a squad, its members active in the same order.
+        assert activations(replay) == [imported.substitute(n) for n in activations(original)]
     assert replay.ended_reason == original.ended_reason
+
+
+def activations(timeline: Any) -> list[str]:
+    return [a["assistantName"] for a in end_of_call_report(timeline)["artifact"].get("assistantActivations", [])]
+
+
+@pytest.mark.parametrize(("name", "wanted"), [
+    ("squad-dynamic-handoff", ['      reply: {"destination": {"type": "assistant", "assistantName": "Nurse"}']),
+    ("squad-member-tools", ['      to: "Reservations"\n      via: transferCall',
+                            '        tools:\n          - name: check_rooms',
+                            '          message: "I\'ll put you through to reservations."']),
+    ("squad-invalid-handoff-reply", ["  # A handoff the server refused", '"assistantName": "(no member)"']),
+])
+def test_a_squads_call_imports_as_a_squad_with_its_handoffs(name: str, wanted: list[str]) -> None:
+    imported = import_call(end_of_call_report(simulate(resolve(name))), seed=5)
+    assert "\nsquad:\n  members:\n    - assistant:\n" in imported.yaml and "\nassistant:" not in imported.yaml
+    for text in wanted:
+        assert text in imported.yaml
 
 
 def test_personal_data_is_replaced_by_seeded_fakes() -> None:

@@ -65,7 +65,7 @@ def test_every_check_fires_at_its_place() -> None:
     }
     assert set(CODES) - set(found) == {"reply-within-hang", "fault-never-matches", "ended-by-setting",
                                        "voicemail-undetected", "speaks-before-user",
-                                       "customer-number-not-e164"}
+                                       "customer-number-not-e164", "unreached-member"}
 
 
 SETTINGS = """\
@@ -147,6 +147,29 @@ def test_the_e164_fake_is_e164_and_seeded() -> None:
     assert all(E164.match(n) for n in numbers)
     assert numbers == [Fakes(seed).e164_phone_number() for seed in range(50)]
     assert len(set(numbers)) > 40
+
+
+def test_a_squad_member_no_step_reaches_is_a_warning_at_the_member() -> None:
+    text = """version: 1
+name: squad
+squad:
+  members:
+    - assistant: {name: Reception}
+      assistantDestinations: [Billing, Sales]
+    - assistant: {name: Billing}
+    - assistant: {name: Sales}
+steps:
+  - user: "Billing please"
+  - handoff: Billing
+  - end: customer-ended-call
+"""
+    warnings = [w for w in lint(load_text(text, "s.yaml")) if w.code == "unreached-member"]
+    assert [(w.location.line, w.location.column) for w in warnings] == [(8, 7)]
+    assert "'Sales' never takes the call" in warnings[0].message
+    # A dynamic handoff whose scripted reply names the member reaches it.
+    reached = text.replace("  - end: customer-ended-call", "  - user: 'and sales'\n  - handoff: {reply: Sales}\n"
+                                                           "  - end: customer-ended-call")
+    assert not [w for w in lint(load_text(reached, "s.yaml")) if w.code == "unreached-member"]
 
 
 def test_faults_that_can_never_be_injected() -> None:

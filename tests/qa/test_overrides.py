@@ -83,7 +83,7 @@ def test_the_file_data_is_not_changed() -> None:
         ("timing.jitter.max=1", "timing.jitter is a single value; it has no key 'max'"),
         ("assistant.tools.0.name=x", "assistant.tools is not in this scenario"),
         ("steps.0.user.loud=true",
-         "unknown key 'loud' under steps.0.user; known keys: say, after, confidence, barge_in"),
+         "unknown key 'loud' under steps.0.user; known keys: say, after, confidence, barge_in, endpointing, language"),
     ],
 )
 def test_unknown_paths_are_errors_naming_the_path(small: Path, text: str, message: str) -> None:

@@ -29,7 +29,7 @@ def test_new_writes_a_scenario_that_validates_and_lints_cleanly(
     # every kind of step is shown (transfer, which ends the call like `end`, as a comment)
     steps = yaml.safe_load(text)["steps"]
     kinds = {kind for step in steps for kind in STEP_KINDS if kind in step}
-    assert kinds == set(STEP_KINDS) - {"transfer"} and "# - transfer:" in text
+    assert kinds == set(STEP_KINDS) - {"transfer", "handoff"} and "# - transfer:" in text and "# - handoff:" in text
     assert any(
         "interrupted" in (step.get("assistant") or {}) for step in steps if isinstance(step.get("assistant"), dict)
     )

@@ -1,6 +1,7 @@
 """A small customer server for the QA tests: answers every Vapi request the bundled scenarios make,
 correctly (tool results the scenarios read, an assistant for assistant-request, a destination for
-transfer-destination-request). Usable in-process (`handle`) or on a real port (`serve_in_thread`)."""
+transfer-destination-request, documents for knowledge-base-request, a timeoutSeconds for
+call.endpointing.request). Usable in-process (`handle`) or on a real port (`serve_in_thread`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ TOOL_RESULTS: dict[str, Any] = {
     "book_table": {"confirmation": "SOLE-4471"},
     "lookup_prescription": {"status": "ready", "ready_since": "10:15 AM", "copay": "$12.50"},
     "check_availability": {"slots": ["09:00", "10:30"]},
+    "check_rooms": {"available": True, "rate": "180 GBP"},
 }
 TOOL_ERRORS = {"take_payment": "Card declined: insufficient funds"}
 
@@ -40,6 +42,13 @@ def answer(body: dict[str, Any]) -> dict[str, Any] | None:
         return {"assistantId": "3f0a9e62-0000-4000-8000-000000000001"}
     if kind == "transfer-destination-request":
         return {"destination": {"type": "number", "number": "+14155550123"}}
+    if kind == "knowledge-base-request":
+        return {"documents": [{"content": "On Saturdays we are open from ten to four.", "similarity": 0.9}]}
+    if kind == "call.endpointing.request":
+        return {"timeoutSeconds": 0.5}
+    if kind == "handoff-destination-request":
+        # The squad-dynamic-handoff scenario's nurse (squad-invalid-handoff-reply has none: a problem it expects).
+        return {"destination": {"type": "assistant", "assistantName": "Nurse"}}
     return None
 
 

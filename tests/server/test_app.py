@@ -141,8 +141,8 @@ async def test_two_megabyte_body_is_413(http: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_endpoint_says_not_implemented_in_mockvapi(http: httpx.AsyncClient) -> None:
-    message = await _error(await http.get("/squad"), 404)
-    assert message == "Cannot GET /squad: this endpoint is not implemented in mockvapi"
+    message = await _error(await http.get("/workflow"), 404)
+    assert message == "Cannot GET /workflow: this endpoint is not implemented in mockvapi"
 
 
 async def test_wrong_method_is_404_like_nestjs(http: httpx.AsyncClient) -> None:

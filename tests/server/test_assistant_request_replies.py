@@ -98,6 +98,60 @@ async def test_an_unknown_assistant_id_ends_assistant_not_found(mock: Served) ->
         await receiver.aclose()
 
 
+async def test_squad_id_names_a_squad_created_through_rest_whose_first_member_runs_the_call(mock: Served) -> None:
+    billing = await mock.assistant(name="Billing", firstMessage="Billing, from an assistant created by id.")
+    squad = await mock.api.post("/squad", json={"members": [
+        {"assistantId": billing["id"]}, {"assistant": {"name": "Reception", "firstMessage": "Reception."}},
+    ], "membersOverrides": {"endCallMessage": "Goodbye from the squad."}})
+    assert squad.status_code == 201
+    record, receiver = await inbound(mock, {"squadId": squad.json()["id"]})
+    try:
+        assert record["endedReason"] == "customer-ended-call" and problems(mock, record["id"]) == []
+        assert [m["message"] for m in record["messages"] if m["role"] == "bot"][0] == billing["firstMessage"]
+        last = receiver.messages(record["id"])[-1]
+        assert last["call"]["squadId"] == squad.json()["id"]
+        assert last["assistant"]["name"] == "Billing"
+        assert last["assistant"]["endCallMessage"] == "Goodbye from the squad."
+    finally:
+        await receiver.aclose()
+
+
+async def test_a_squad_reply_is_judged_as_post_squad_judges_it(mock: Served) -> None:
+    bad = {"members": [{"assistant": {"name": "R", "server": {"url": "file:///etc/passwd"}, "voice": {"provider": 7}}}]}
+    refused = await mock.api.post("/squad", json=bad)
+    assert refused.status_code == 400
+    record, receiver = await inbound(mock, {"squad": bad})
+    try:
+        assert record["endedReason"] == "assistant-request-returned-invalid-assistant"
+        ((kind, detail),) = problems(mock, record["id"])
+        assert kind == "invalid-assistant"
+        for message in refused.json()["message"]:
+            assert message in detail  # the same validation, in the same words (under `squad.`)
+    finally:
+        await receiver.aclose()
+    record, receiver = await inbound(mock, {"squadId": "5b1e6f1c-0000-4000-8000-000000000000"})
+    try:
+        assert record["endedReason"] == "assistant-not-found"
+        assert [k for k, _ in problems(mock, record["id"])] == ["squad-not-found"]
+    finally:
+        await receiver.aclose()
+
+
+async def test_a_call_on_a_phone_number_with_a_squad_id_runs_that_squad_through_its_handoffs(mock: Served) -> None:
+    greeting = "Billing, from the phone number's squad."
+    squad = await mock.api.post("/squad", json={"members": [
+        {"assistant": {"name": "Reception", "metadata": {"mockvapi": {"scenario": "squad-receptionist-billing"}}},
+         "assistantDestinations": [{"type": "assistant", "assistantName": "Billing"}]},
+        {"assistant": {"name": "Billing", "firstMessage": greeting}},
+    ]})
+    number = await mock.api.post("/phone-number", json={"provider": "vapi", "squadId": squad.json()["id"]})
+    assert squad.status_code == 201 and number.status_code == 201
+    call = await mock.call(phoneNumberId=number.json()["id"], customer={"number": "+15551230000"})
+    record = await mock.played(call["id"])
+    assert record["artifact"]["assistantActivations"] == [{"assistantName": "Reception"}, {"assistantName": "Billing"}]
+    assert greeting in [m["message"] for m in record["messages"] if m["role"] == "bot"]
+
+
 @pytest.mark.parametrize(("reply", "reason", "kind"), [
     ({"destination": {"type": "number", "number": "+14155550123"}},
      "assistant-request-returned-forwarding-phone-number", None),

@@ -235,3 +235,59 @@ def test_dto_table_matches_the_spec(dto: str, table: Mapping[str, Field]) -> Non
         assert field.max_length == spec.get("maxLength"), name
         assert field.min_length == spec.get("minLength"), name
         assert field.minimum == spec.get("minimum") and field.maximum == spec.get("maximum"), name
+
+
+# -- squads -----------------------------------------------------------------------------------------
+
+
+SQUAD_BODY = {
+    "name": "Front desk",
+    "members": [
+        {"assistant": {"name": "Reception", "firstMessage": "Hi."},
+         "assistantOverrides": {"firstMessage": "Hello from the overrides."},
+         "assistantDestinations": [{"type": "assistant", "assistantName": "Billing"}]},
+        {"assistant": {"name": "Billing"}},
+    ],
+    "membersOverrides": {"voicemailMessage": "Call back later."},
+}
+
+
+def test_squad_crud_and_calls_with_squad_or_squad_id(backend: Backend, clock: FakeClock) -> None:
+    squad = backend.create_squad(SQUAD_BODY)
+    assert squad["members"] == SQUAD_BODY["members"] and squad["createdAt"] == iso_from_ms(T0)
+    assert backend.get_squad(squad["id"]) == squad and backend.list_squads({}) == [squad]
+    clock.advance(1_000)
+    updated = backend.update_squad(squad["id"], {"members": SQUAD_BODY["members"][:1]})
+    assert len(updated["members"]) == 1 and updated["updatedAt"] == iso_from_ms(T0 + 1_000)
+
+    for body in ({"squadId": squad["id"]}, {"squad": SQUAD_BODY}):
+        record = backend.create_web_call(body, base_url=BASE).records[0]  # the web SDK's start(_, _, squad)
+        assert record.assistant == {"name": "Reception", "firstMessage": "Hello from the overrides.",
+                                    "voicemailMessage": "Call back later."}
+        assert backend.call_squad(record.data) is not None
+    by_id = backend.call_squad({"squadId": squad["id"]})
+    assert by_id is not None and by_id["members"][0]["assistant"]["name"] == "Reception"
+
+    assert backend.delete_squad(squad["id"])["id"] == squad["id"]
+    with pytest.raises(NotFound):
+        backend.get_squad(squad["id"])
+    with pytest.raises(BadRequest, match="Couldn't Get Squad"):
+        backend.create_call({"squadId": squad["id"]}, base_url=BASE)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "members"),
+        ({"members": []}, "members must contain at least 1 elements"),
+        ({"members": [{"assistantId": "nope"}]}, "Couldn't Get Assistant"),
+        ({"members": [{"assistantOverrides": {}}]}, "Need Either `assistant` Or `assistantId`"),
+        ({"members": [{"assistant": {"name": "X", "firstMessageMode": "shout"}}]}, "firstMessageMode"),
+        ({"members": [{"assistant": {"name": "X"}, "assistantDestinations": [{"type": "warp"}]}]},
+         "assistantDestinations"),
+    ],
+)
+def test_bad_squads_are_refused_as_vapi_refuses_them(backend: Backend, body: dict[str, Any], message: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        backend.create_squad(body)
+    assert message in str(info.value.body if hasattr(info.value, "body") else info.value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import aiohttp
 import httpx
 import pytest
 from vapi import AsyncVapi
+from vapi.core.api_error import ApiError
 from vapi.types import Call
 
 from mockvapi.engine.clock import VirtualClock
@@ -30,6 +32,7 @@ from mockvapi.library import resolve
 from mockvapi.testing import MockVapi
 
 from .conftest import ResponseLog, loopback_client
+from .test_serve_cli import mockvapi_serve
 from .webhook_receiver import WebhookReceiver
 
 TOKEN = "sdk-token"
@@ -223,6 +226,8 @@ async def test_sdk_websocket_call_streams_to_transport_and_listener_and_ends_on_
         said = "This line came through the control URL."
         response = await session.post(data["monitor"]["controlUrl"], json={"type": "say", "content": said})
         assert response.status == 200 and await response.json() == {"success": True}
+        # Controls act when they arrive: let the said line be spoken before the caller ends the call.
+        await advance(15.0)
         await transport.send_str(json.dumps({"type": "end-call"}))
         async with asyncio.timeout(5):  # the server has read the frame once the journal has it
             while not mock.vapi.journal.deliveries(call_id=created.id, type="end-call"):
@@ -253,3 +258,87 @@ async def test_sdk_websocket_call_streams_to_transport_and_listener_and_ends_on_
 
     assert listened_frames.texts == texts  # the monitor hears the same call
     assert set(listened_frames.binary) == {FRAME_BYTES}
+
+
+# -- squads -------------------------------------------------------------------------------------------
+
+
+async def test_sdk_squad_crud_round_trip(mock: Mock) -> None:
+    members = [{"assistant": {"name": "Reception", "firstMessage": "Hi."},
+                "assistantDestinations": [{"type": "assistant", "assistantName": "Billing"}]},
+               {"assistant": {"name": "Billing"}}]
+    created = await mock.sdk.squads.create(name="Front desk", members=members)  # type: ignore[arg-type]
+    assert created.name == "Front desk" and len(created.members) == 2
+    assert (await mock.sdk.squads.get(created.id)).id == created.id
+    assert [s.id for s in await mock.sdk.squads.list()] == [created.id]
+    updated = await mock.sdk.squads.update(created.id, members=members[:1], name="Renamed")  # type: ignore[arg-type]
+    assert updated.name == "Renamed" and len(updated.members) == 1
+    assert (await mock.sdk.squads.delete(created.id)).id == created.id
+    with pytest.raises(ApiError) as missing:
+        await mock.sdk.squads.get(created.id)
+    assert missing.value.status_code == 404
+    with pytest.raises(ApiError) as bad:  # nested validation: a member's assistant is a CreateAssistantDTO
+        await mock.sdk.squads.create(members=[{"assistant": {"name": "X", "firstMessageMode": "shout"}}])  # type: ignore[list-item]
+    assert bad.value.status_code == 400 and "firstMessageMode" in json.dumps(bad.value.body)
+    with pytest.raises(ApiError) as unknown:
+        await mock.sdk.calls.create(squad_id="00000000-0000-4000-8000-000000000000")
+    assert unknown.value.status_code == 400
+
+
+async def test_sdk_squad_call_hands_off_as_the_webhook_answers(mock: Mock) -> None:
+    steering = await WebhookReceiver(
+        {"handoff-destination-request": {"destination": {"type": "assistant", "assistantName": "Nurse"}}}
+    ).start()
+    try:
+        squad = await mock.sdk.squads.create(
+            name="Clinic",
+            members=[  # type: ignore[list-item]
+                {"assistant": {"name": "Triage", "metadata": _scenario("squad-dynamic-handoff")}},
+                {"assistant": {"name": "Nurse", "firstMessage": "The nurse from the REST squad."}},
+            ],
+            members_overrides={"server": {"url": steering.url}},  # type: ignore[arg-type]
+        )
+        created = await mock.sdk.calls.create(squad_id=squad.id)
+        assert isinstance(created, Call) and created.squad_id == squad.id
+        ended = await mock.until_ended(created.id)
+        report = await steering.wait_for("end-of-call-report", created.id)
+        messages = steering.messages(created.id)
+        names = [m["assistant"]["name"] for m in messages]
+        assert names[0] == "Triage" and names[-1] == "Nurse"
+        assert "handoff-destination-request" in [m["type"] for m in messages]
+        bots = [h["message"] for h in report["artifact"]["messages"] if h["role"] == "bot"]
+        assert "The nurse from the REST squad." in bots  # the REST member over the scenario's
+        assert report["artifact"]["assistantActivations"] == [{"assistantName": "Triage"}, {"assistantName": "Nurse"}]
+        assert ended.ended_reason == report["endedReason"]
+    finally:
+        await steering.aclose()
+
+
+async def test_sdk_creates_a_squad_and_a_squad_call_against_the_mockvapi_serve_command(responses: ResponseLog) -> None:
+    """The official SDK against `python -m mockvapi serve` as users start it (a subprocess, virtual clock):
+    a squad by POST /squad, a call by squadId, read back ended with both members' activations."""
+    async with mockvapi_serve("--token", TOKEN) as (served, url), loopback_client(responses) as client:
+        sdk = AsyncVapi(token=TOKEN, base_url=url, httpx_client=client)
+        squad = await sdk.squads.create(
+            name="Bay Power front desk",
+            members=[  # type: ignore[list-item]
+                {"assistant": {"name": "Reception", "metadata": _scenario("squad-receptionist-billing")},
+                 "assistantDestinations": [{"type": "assistant", "assistantName": "Billing"}]},
+                {"assistant": {"name": "Billing", "firstMessage": "Billing, from the squad the SDK created."}},
+            ],
+        )
+        created = await sdk.calls.create(squad_id=squad.id)
+        assert created.squad_id == squad.id
+        for _ in range(2000):  # the virtual clock plays the call at once; a loaded machine may still lag
+            call = await sdk.calls.get(created.id)
+            if call.status == "ended":
+                break
+            await asyncio.sleep(0.005)
+        assert call.status == "ended" and call.ended_reason == "customer-ended-call"
+        record = (await client.get(f"{url}/call/{created.id}", headers={"Authorization": f"Bearer {TOKEN}"})).json()
+        assert record["artifact"]["assistantActivations"] == [{"assistantName": "Reception"},
+                                                              {"assistantName": "Billing"}]
+        bots = [m["message"] for m in record["artifact"]["messages"] if m["role"] == "bot"]
+        assert "Billing, from the squad the SDK created." in bots  # the SDK's member over the scenario's
+        code, log = await served.stop(signal.SIGTERM)
+    assert code == 0 and "Traceback" not in log

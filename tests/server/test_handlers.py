@@ -126,14 +126,16 @@ async def test_on_call_created_gets_record_and_resolved_assistant(clock: FakeClo
         saved = await _assistant(http, firstMessage="Hi")
         by_id = (await http.post("/call", json={"assistantId": saved["id"]})).json()
         inline = (await http.post("/call", json={"assistant": {"name": "Inline"}})).json()
-        squad = (await http.post("/call", json={"squadId": "squad-1"})).json()
+        members = [{"assistant": {"name": "First"}}, {"assistant": {"name": "Second"}}]
+        squad_id = (await http.post("/squad", json={"members": members})).json()["id"]
+        squad = (await http.post("/call", json={"squadId": squad_id})).json()
         web_call = (await http.post("/call/web", json={"assistantId": saved["id"]})).json()
 
     calls = app[BACKEND_KEY].calls
     assert [r for r, _ in created] == [calls[c["id"]] for c in (by_id, inline, squad, web_call)]
     assert created[0][1] == saved
     assert created[1][1] == {"name": "Inline"}
-    assert created[2][1] is None
+    assert created[2][1] == {"name": "First"}  # a squad's call starts with its first member
     assert created[0][0].assistant == saved
 
 

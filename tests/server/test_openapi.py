@@ -24,6 +24,8 @@ IMPLEMENTED = {
     "/call": {"get", "post"},
     "/call/{id}": {"get", "patch", "delete"},
     "/call/web": {"post"},
+    "/squad": {"get", "post"},
+    "/squad/{id}": {"get", "patch", "delete"},
 }
 
 

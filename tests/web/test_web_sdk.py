@@ -176,6 +176,41 @@ async def test_the_sdk_gets_every_client_message_in_order(
     assert rest["endedReason"] == log[ended[0]]["m"]["endedReason"]
 
 
+async def test_a_squad_started_from_the_page_hands_off_to_its_second_member(
+    sdk: str, page_server: PageServer, tmp_path: Path
+) -> None:
+    """`vapi.start(undefined, undefined, squad)`: POST /call/web with `squad`; the scenario's squad members take
+    the page's members of the same name, and the page hears the handoff (assistant.started per member)."""
+    data = yaml.safe_load(resources.files("mockvapi.scenarios").joinpath("squad-receptionist-billing.yaml")
+                          .read_text(encoding="utf-8"))
+    data["call"]["type"] = "webCall"
+    data["call"].pop("phoneNumber", None)
+    (tmp_path / "squad-web.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    greeting = "Billing here, from the squad the page started."
+    squad = {"members": [
+        {"assistant": {"name": "Reception"},
+         "assistantDestinations": [{"type": "assistant", "assistantName": "Billing"}]},
+        {"assistant": {"name": "Billing", "firstMessage": greeting}},
+    ]}
+    async with MockVapi(
+        serve=True, clock="real", speed=SPEED, token=PUBLIC_KEY, scenarios=tmp_path, default_scenario="squad-web"
+    ) as vapi:
+        out = await drive(page_url(page_server, sdk), [{"fn": "runCall", "arg": {
+            "key": PUBLIC_KEY, "apiUrl": vapi.server.url, "squad": squad}}])  # type: ignore[union-attr]
+        log = out["results"][0]["log"]
+        call_id = next(e for e in log if e["ev"] == "start-returned")["result"]["id"]
+        rest = await record(vapi, call_id)
+    assert out["pageErrors"] == [] and [e for e in log if e["ev"] == "error"] == []
+    messages = [log[i]["m"] for i in events(log, "message")]
+    assert [m["newAssistant"]["name"] for m in messages if m["type"] == "assistant.started"] == ["Reception", "Billing"]
+    assert messages[-1]["assistant"]["name"] == "Billing"
+    finals = [m["transcript"] for m in messages if m["type"] == "transcript" and m["role"] == "assistant"
+              and m["transcriptType"] == "final"]
+    assert " ".join(finals).count(greeting) == 1  # the page's member over the scenario's
+    assert rest["squad"] == squad and rest["status"] == "ended" and rest["endedReason"] == "customer-ended-call"
+    assert events(log, "call-end")
+
+
 async def test_what_the_page_sends_reaches_the_call(sdk: str, web_scenarios: Path, page_server: PageServer) -> None:
     actions = [
         {"when": "call-start", "do": "send", "message": {

@@ -87,7 +87,8 @@ window.runCall = async function runCall(opts) {
   });
   let result;
   try {
-    const started = await vapi.start(opts.assistant);
+    // start(assistant, assistantOverrides, squad): a squad (or squadId) with no assistant, as the SDK allows.
+    const started = await vapi.start(opts.assistant, opts.assistantOverrides, opts.squad);
     result = started ? { id: started.id, webCallUrl: started.webCallUrl } : null;
   } catch (err) {
     log.push({ ev: "start-threw", message: String(err) });
