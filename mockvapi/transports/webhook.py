@@ -242,6 +242,7 @@ class WebhookSink:
             delivery.response_json = response.json()
             if response.app_error and not delivery.error:
                 delivery.error = f"app raised after answering: {response.app_error}"
+        self.journal.settled(delivery)  # the reply now counts towards the journal's byte budget
 
     def _reply(self, outcome: DeliveryOutcome, parsed: Any) -> Reply:
         """The outcome in the simulation's terms, with latency in call seconds."""

@@ -567,3 +567,7 @@ async def test_the_journal_gives_back_every_body_as_sent_even_after_the_call_cha
     for d, r in zip(deliveries, hook.received, strict=True):
         assert d.request_body is not None and d.request_body.encode() == r.raw
     assert played.problems() == []
+    # The 70 kB reply counts towards the journal's byte budget once the response is filled in.
+    (tool,) = played.journal.deliveries(type="tool-calls")
+    assert played.journal.held_bytes >= len(tool.response_body or "") > 70_000
+    assert played.bots()[-1] == f"It says {'x' * 70_000}."
