@@ -28,6 +28,7 @@ from bench._core import Figure
 NAME = "memory"
 LIVE_SPEED = 6.0
 LIVE_AT_S = 10.0
+QUICK_LIVE_AT_S = 5.0  # quick mode (CI smoke) samples half a minute into each call
 LIVE_GOAL_KB = 60.0
 REPO = Path(__file__).resolve().parents[1]
 MAX_ENTRIES = 1000
@@ -44,7 +45,7 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def live_child(calls: int) -> dict[str, Any]:
+async def live_child(calls: int, at_s: float = LIVE_AT_S) -> dict[str, Any]:
     import gc
 
     from bench._peers import Peer
@@ -61,7 +62,7 @@ async def live_child(calls: int) -> dict[str, Any]:
         floor, objects = rss_mb(), len(gc.get_objects())
         async with MockVapi(clock=RealClock(LIVE_SPEED), webhook=url) as vapi:
             started = [vapi.start_call(long_call, seed=i, client=False) for i in range(calls)]
-            await asyncio.sleep(LIVE_AT_S)
+            await asyncio.sleep(at_s)
             running = sum(not c.done for c in started)
             sample, live_objects = rss_mb(), len(gc.get_objects())
             entries = len(vapi.journal)
@@ -70,9 +71,9 @@ async def live_child(calls: int) -> dict[str, Any]:
             "objects_per_call": (live_objects - objects) / calls, "call_seconds": at}
 
 
-async def child(case: str, calls: int) -> dict[str, Any]:
+async def child(case: str, calls: int, at_s: float = LIVE_AT_S) -> dict[str, Any]:
     if case == "live":
-        return await live_child(calls)
+        return await live_child(calls, at_s)
     from bench._scenarios import support_call
     from mockvapi.library import resolve
     from mockvapi.testing import MockVapi
@@ -99,9 +100,9 @@ async def child(case: str, calls: int) -> dict[str, Any]:
     return {"floor_mb": floor, "peak_mb": peak_mb(), **detail}
 
 
-def measure(case: str, calls: int = 0) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "bench.memory", case, str(calls)], cwd=REPO, capture_output=True,
-                         text=True, timeout=600)
+def measure(case: str, calls: int = 0, at_s: float = LIVE_AT_S) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "bench.memory", case, str(calls), str(at_s)], cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"memory child {case} failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -123,7 +124,7 @@ def run(quick: bool) -> list[Figure]:
                           f"+{added:.0f} MB; {hour['duration_min']:.0f} min, {hour['turns']} history items, "
                           f"{hour['request_mb']:.0f} MB of webhook bodies journaled", hour))
     live_n = 50 if quick else 200
-    live = measure("live", live_n)
+    live = measure("live", live_n, QUICK_LIVE_AT_S if quick else LIVE_AT_S)
     per_call_kb = (live["sample_mb"] - live["floor_mb"]) * 1024 / live_n
     figures.append(Figure(NAME, f"per live call ({live_n} concurrent long-calls over HTTP, sampled mid-call)",
                           round(per_call_kb, 1), "kB", None, None, "≤ 60 kB", per_call_kb <= LIVE_GOAL_KB,
@@ -141,4 +142,4 @@ def run(quick: bool) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(child(sys.argv[1], int(sys.argv[2])))))
+    print(json.dumps(asyncio.run(child(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))))

@@ -241,7 +241,7 @@ def _http_figure(n: int, runs: list[dict[str, Any]], floor: dict[str, Any]) -> F
 
 async def measure_http(quick: bool) -> list[Figure]:
     runs, window, spread, sizes, budget, bisect = (
-        (1, 6.0, 2.0, (40,), 40.0, False) if quick else (2, 30.0, 5.0, (125, 250, 500, 1000), 480.0, True)
+        (1, 4.0, 2.0, (40,), 40.0, False) if quick else (2, 30.0, 5.0, (125, 250, 500, 1000), 480.0, True)
     )
     loaded = resolve(SCENARIO)
     plans = plan(loaded)

@@ -83,7 +83,7 @@ async def measure(quick: bool, folder: Path) -> list[Figure]:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     page_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    scenario = support_call(4 if quick else 12, call_type="webCall", pause=None, name="web-bench")
+    scenario = support_call(2 if quick else 12, call_type="webCall", pause=None, name="web-bench")
     try:
         async with MockVapi(serve=True, clock="real", token=KEY, default_scenario="web-bench") as vapi:
             assert vapi.server is not None

@@ -79,6 +79,10 @@ class CallContext:
     start_ms: int
     server_messages: tuple[str, ...] = DEFAULT_SERVER_MESSAGES
     client_messages: tuple[str, ...] = DEFAULT_CLIENT_MESSAGES
+    # The Call as the last rendered message carried it: (its live fields, `call` as it was then, the merged
+    # dict), so messages between two status changes share one Call object (see timeline.render_message).
+    live_call: tuple[Mapping[str, Any], dict[str, Any], dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def wants(self, message: Message, side: Side) -> bool:
         if side not in message.sides:

@@ -11,7 +11,7 @@ from mockvapi.engine.speech import Speech, chunks, tokenize, tokens_for_words
 from mockvapi.engine.state import CallState, Utterance
 from mockvapi.models.messages import (
     BotMessage,
-    ModelOutput,
+    ModelToken,
     SpeechUpdate,
     Transcript,
     UserInterrupted,
@@ -72,10 +72,11 @@ class Interruptions:
         count = max(spoken_count, sum(1 for t in times if t < cut_ms))
         spoken_count = min(spoken_count, count)
         delivered = tokens[:count]
-        turn_id: str | None = call.fakes.uuid()
+        model_turn = call.fakes.uuid()
+        turn_id: str | None = model_turn
         for token, t in zip(delivered, times, strict=False):
             if streamed:
-                call.emit(t, ModelOutput(turn_id=turn_id, token=token))
+                call.emit(t, ModelToken(model_turn, token))
         if not streamed:
             turn_id = None
         for sentence, last in chunks(delivered):
@@ -132,7 +133,7 @@ class Interruptions:
         call.overran = True
         turn_id = call.fakes.uuid()
         for token, t in zip(tokens, times, strict=True):
-            call.emit(t, ModelOutput(turn_id=turn_id, token=token))
+            call.emit(t, ModelToken(turn_id, token))
         sentences = chunks(tokens)
         ready = [times[last] + 5 for _, last in sentences]
         for (sentence, _), t in zip(sentences, ready, strict=True):

@@ -17,7 +17,7 @@ from typing import Any, Literal, overload
 
 from mockvapi.engine.redaction import redact_headers, redact_json, redact_text, redact_url
 
-__all__ = ["CHANNELS", "Channel", "Delivery", "Journal", "Outcome", "Problem"]
+__all__ = ["CHANNELS", "DEFAULT_MAX_BYTES", "Channel", "Delivery", "Journal", "Outcome", "Problem"]
 
 # "api": a REST request an injected `api` fault hit (the mock's own API misbehaving on purpose).
 Channel = Literal["webhook", "websocket", "listen", "client", "control", "memory", "api"]
@@ -79,6 +79,12 @@ class Delivery:
     # and whether it went out at all (a dropped message, or the one a websocket closed before, did not).
     injected: str | None = None
     sent: bool = True
+
+    def held_chars(self) -> int:
+        """Characters of text this delivery holds of its own (what the journal's byte budget counts): the
+        response body, and the request body when it is kept as text rather than as a way to encode it."""
+        request = self.__dict__.get("_request_body")
+        return len(self.response_body or "") + (len(request) if isinstance(request, str) else 0)
 
     @property
     def ok(self) -> bool:
@@ -158,25 +164,46 @@ def _plural(n: int, word: str, words: str) -> str:
     return f"{n} {word if n == 1 else words}"
 
 
+#: The journal's default byte budget: characters of reply (and kept request) text its deliveries may hold.
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+
+
 class Journal:
     """Bounded record of deliveries and problems; the oldest entries are evicted first.
 
-    ``max_entries`` bounds deliveries and problems separately; ``dropped`` counts both kinds of eviction.
+    ``max_entries`` bounds deliveries and problems separately; ``max_bytes`` bounds the text the deliveries
+    hold of their own (reply bodies: a server answering 10 MB to every tool call would otherwise grow the
+    journal by that much per call until ``max_entries``), never evicting the newest delivery; ``dropped``
+    counts every kind of eviction.
     """
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = 100_000, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         if max_entries < 1:
             raise ValueError(f"mockvapi: max_entries must be >= 1, got {max_entries!r}")
+        if max_bytes < 1:
+            raise ValueError(f"mockvapi: max_bytes must be >= 1, got {max_bytes!r}")
         self._max = max_entries
+        self._max_bytes = max_bytes
         self._lock = threading.Lock()
         self._deliveries: deque[Delivery] = deque()
         self._problems: deque[Problem] = deque()
         self._dropped = 0
         self._seq = 0
+        self._held = 0  # the deliveries' held_chars(), as last counted
+        self._counted: dict[int, int] = {}  # id(delivery) -> its held_chars() as counted
 
     @property
     def max_entries(self) -> int:
         return self._max
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @property
+    def held_bytes(self) -> int:
+        """The text the kept deliveries hold (characters; what ``max_bytes`` bounds)."""
+        return self._held
 
     # -- writing ---------------------------------------------------------------------------------------
 
@@ -188,10 +215,33 @@ class Journal:
             self._seq += 1
             delivery.seq = self._seq
             self._deliveries.append(delivery)
+            self._count(delivery)
             if len(self._deliveries) > self._max:
-                self._deliveries.popleft()
-                self._dropped += 1
+                self._evict_oldest()
+            self._keep_budget()
         return delivery
+
+    def settled(self, delivery: Delivery) -> None:
+        """A transport filled in ``delivery``'s response after recording it: count what it holds now (and
+        evict the oldest deliveries if that takes the journal over ``max_bytes``)."""
+        with self._lock:
+            if id(delivery) in self._counted:
+                self._count(delivery)
+                self._keep_budget()
+
+    def _count(self, delivery: Delivery) -> None:
+        size = delivery.held_chars()
+        self._held += size - self._counted.get(id(delivery), 0)
+        self._counted[id(delivery)] = size
+
+    def _evict_oldest(self) -> None:
+        gone = self._deliveries.popleft()
+        self._held -= self._counted.pop(id(gone), 0)
+        self._dropped += 1
+
+    def _keep_budget(self) -> None:
+        while self._held > self._max_bytes and len(self._deliveries) > 1:
+            self._evict_oldest()
 
     def problem(self, problem: Problem) -> None:
         with self._lock:
@@ -208,7 +258,12 @@ class Journal:
                 self._problems.clear()
                 self._dropped = 0
                 self._seq = 0
+                self._held = 0
+                self._counted.clear()
             else:
+                for d in self._deliveries:
+                    if d.call_id == call_id:
+                        self._held -= self._counted.pop(id(d), 0)
                 self._deliveries = deque(d for d in self._deliveries if d.call_id != call_id)
                 self._problems = deque(p for p in self._problems if p.call_id != call_id)
 
@@ -285,6 +340,7 @@ class Journal:
             else:
                 delivery = Delivery.from_dict(obj)
                 journal._deliveries.append(delivery)
+                journal._count(delivery)
                 journal._seq = max(journal._seq, delivery.seq)
         return journal
 

@@ -15,7 +15,7 @@ from mockvapi.models.messages import (
     AssistantSpeechStarted,
     BotMessage,
     Hang,
-    ModelOutput,
+    ModelToken,
     SpeechUpdate,
     Transcript,
     UserMessage,
@@ -92,7 +92,7 @@ class Speech:
             turn_id = call.fakes.uuid()
             emit = call.emit
             for token, t in zip(tokens, times, strict=True):
-                emit(t, ModelOutput(turn_id=turn_id, token=token))
+                emit(t, ModelToken(turn_id, token))
             voice_times = [times[last] + 5 for _, last in sentences]
         else:
             voice_times = [at_ms for _ in sentences]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,17 @@ class Timeline:
         )
 
 
+def _live_call(context: CallContext, live: Mapping[str, Any]) -> dict[str, Any]:
+    """`{**context.call, **live}`, one object for every message until the live fields or the call change: a
+    call's messages then share it (memory) and the wire encoder reuses its text (it caches by identity)."""
+    cached = context.live_call
+    if cached is not None and cached[0] is live and cached[1] == context.call:
+        return cached[2]
+    merged = {**context.call, **live}
+    context.live_call = (live, dict(context.call), merged)
+    return merged
+
+
 def render_message(
     event: Event,
     context: CallContext,
@@ -75,7 +87,7 @@ def render_message(
     if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
         n, base = event.history_len, event.history_base
         out["artifact"] = {"messages": history[base:n], "messagesOpenAIFormatted": history_openai[base:n]}
-    out["call"] = {**context.call, **event.live} if event.live else context.call
+    out["call"] = _live_call(context, event.live) if event.live else context.call
     if context.assistant is not None and not isinstance(event.message, AssistantRequest):
         out["assistant"] = context.assistant
     if context.customer is not None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
+from functools import partial
 from typing import Any
 
 from mockvapi.engine.clock import Clock
@@ -28,9 +29,6 @@ from mockvapi.transports.targets import resolve_target
 
 log = logging.getLogger("mockvapi.deliveries")
 
-#: Request bodies up to this many characters are kept in the journal as sent; larger ones (a big tool
-#: result rides in every later message's history) are re-encoded from the recorded message when read.
-KEPT_BODY_CHARS = 64 * 1024
 
 
 class TargetPool:
@@ -140,11 +138,12 @@ class WebhookSink:
         target = self.pool.get(url if isinstance(url, str) else None)
         assert target is not None
         tamper = outgoing.tamper
-        text = envelope_text(outgoing.wire, self._encoder)
-        body = text.encode()
-        wire = outgoing.wire
-        kept: str | Callable[[], str] = text if len(text) <= KEPT_BODY_CHARS else (lambda: envelope_text(wire))
-        del text  # only `body` goes on: the text of a large message is not kept alive while it is sent
+        body = envelope_text(outgoing.wire, self._encoder).encode()
+        # The journal keeps the body as the way to encode it again from the message it records anyway (same
+        # bytes: the encoder is byte-for-byte `json.dumps`, and nothing a sent message holds changes later).
+        # Every body carries the whole history so far, so a call's bodies as text grow with the square of its
+        # length: they were the largest part of a live call's memory.
+        kept = partial(envelope_text, outgoing.wire)
         headers = delivery_headers(server, body, outgoing.wire)
         if tamper is not None and tamper.secret is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-vapi-secret"}
@@ -243,6 +242,7 @@ class WebhookSink:
             delivery.response_json = response.json()
             if response.app_error and not delivery.error:
                 delivery.error = f"app raised after answering: {response.app_error}"
+        self.journal.settled(delivery)  # the reply now counts towards the journal's byte budget
 
     def _reply(self, outcome: DeliveryOutcome, parsed: Any) -> Reply:
         """The outcome in the simulation's terms, with latency in call seconds."""

@@ -100,6 +100,30 @@ def test_bound_evicts_oldest_and_counts_dropped() -> None:
         Journal(max_entries=0)
 
 
+def test_byte_budget_evicts_the_oldest_replies_never_the_newest() -> None:
+    journal = Journal(max_bytes=1000)
+    first = journal.record(_delivery(response_body="a" * 400))
+    journal.record(_delivery(request_body="b" * 300))  # a request body kept as text counts too
+    assert journal.held_bytes == 700 and journal.dropped == 0
+    # A transport fills the response in after recording: `settled` counts it then.
+    third = journal.record(_delivery(call_id="call-2"))
+    third.response_body = "c" * 500
+    assert journal.held_bytes == 700
+    journal.settled(third)
+    assert [d.seq for d in journal] == [2, 3] and journal.held_bytes == 800 and journal.dropped == 1
+    journal.settled(first)  # evicted already: nothing to count
+    assert journal.held_bytes == 800
+    huge = journal.record(_delivery(response_body="d" * 5000))
+    assert list(journal) == [huge] and journal.held_bytes == 5000 and journal.dropped == 3
+    journal.clear(huge.call_id)
+    assert journal.held_bytes == 0 and len(journal) == 0
+    # A request body kept as the way to encode it again holds nothing of its own.
+    journal.record(_delivery(request_body=lambda: "e" * 2000))
+    assert journal.held_bytes == 0 and journal.deliveries()[0].request_body == "e" * 2000
+    with pytest.raises(ValueError):
+        Journal(max_bytes=0)
+
+
 def test_problems_and_problems_for() -> None:
     journal = Journal()
     journal.problem(Problem("a", "non-200-reply", "HTTP 500", 1.0, delivery_seq=2))

@@ -540,3 +540,34 @@ async def test_webhook_sink_repr_and_drain_when_idle() -> None:
     sink = WebhookSink(TargetPool(), Journal(), VirtualClock())
     await sink.drain()
     assert repr(sink).startswith("WebhookSink(pending=0")
+
+
+async def test_the_journal_gives_back_every_body_as_sent_even_after_the_call_changes(hook: Hook) -> None:
+    # The journal encodes request bodies again when read; an assistant-request answered with an assistantId
+    # changes the call object after the first message went out, and a tool result grows every later body.
+    async def answer(r: Received) -> web.StreamResponse | None:
+        if r.type == "assistant-request":
+            return web.json_response({"assistantId": "asst-1"})
+        if r.type == "tool-calls":
+            call = r.message["toolCallList"][0]
+            result = json.dumps({"v": "x" * 70_000})
+            return web.json_response({"results": [{"toolCallId": call["id"], "result": result}]})
+        return None
+
+    hook.answer = answer
+    spec = scenario(f"{{url: '{hook.url()}'}}").replace(
+        "  type: webCall\n", f"  type: inboundPhoneCall\n  assistant_request: true\n"
+        f"  phoneNumber: {{number: '+14155550199', server: {{url: '{hook.url()}'}}}}\n", 1)
+    played = await play(spec)
+    deliveries = played.journal.deliveries()
+    assert [r.type for r in hook.received][:2] == ["assistant-request", "status-update"]
+    assert hook.received[0].message["call"].get("assistantId") != "asst-1"
+    assert hook.received[-1].message["call"]["assistantId"] == "asst-1"
+    assert len(deliveries) == len(hook.received) > 10
+    for d, r in zip(deliveries, hook.received, strict=True):
+        assert d.request_body is not None and d.request_body.encode() == r.raw
+    assert played.problems() == []
+    # The 70 kB reply counts towards the journal's byte budget once the response is filled in.
+    (tool,) = played.journal.deliveries(type="tool-calls")
+    assert played.journal.held_bytes >= len(tool.response_body or "") > 70_000
+    assert played.bots()[-1] == f"It says {'x' * 70_000}."

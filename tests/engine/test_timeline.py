@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from mockvapi import simulate
+from mockvapi.engine.timeline import render_message
+from mockvapi.library import resolve
+
+
+def test_messages_between_status_changes_share_one_call_object_equal_to_a_fresh_merge() -> None:
+    timeline = simulate(resolve("long-call"), seed=5)
+    context = timeline.context
+    rendered = [(e, render_message(e, context, timeline.history, timeline.history_openai, "realistic", "server"))
+                for e in timeline.events]
+    for event, message in rendered:
+        assert message["call"] == {**context.call, **(event.live or {})}
+    calls = {id(message["call"]) for _, message in rendered}
+    lives = {id(event.live) for event, _ in rendered}
+    assert len(calls) == len(lives) < len(rendered) / 50  # one Call per status change, not one per message
+
+
+def test_a_change_to_the_call_is_carried_by_the_next_message_and_not_by_the_last() -> None:
+    timeline = simulate(resolve("happy-path"), seed=1)
+    context, event = timeline.context, timeline.events[-1]
+    before = render_message(event, context, timeline.history, timeline.history_openai, "spec", "client")["call"]
+    context.call["assistantId"] = "changed-in-place"
+    after = render_message(event, context, timeline.history, timeline.history_openai, "spec", "client")["call"]
+    assert after["assistantId"] == "changed-in-place" and before.get("assistantId") != "changed-in-place"
+    assert after == {**context.call, **(event.live or {})}
