@@ -15,6 +15,11 @@ collects instead, from a loop timer:
   threshold (young: `young_backstop` times), so memory stays bounded, and flat over a long run, on a
   loop that is never idle. (A backstop of 20 for every generation let cyclic garbage pile up in a
   10-minute soak: +41 MB per 1,000 calls, where the automatic GC stays flat.)
+* the oldest generation is also due once `full_every` seconds have passed without a full collection,
+  and forced at `backstop` times that: what dies after being promoted (a call `max_calls` forgets, a
+  journal entry evicted) is freed only by a full collection, and on a loop busy enough that younger
+  collections run only at their backstops, counts alone let it wait minutes (a 150-s soak under load
+  grew +124 MB per 1,000 calls; the automatic GC stays flat).
 
 Pacing is process-wide and counted: the first user turns the automatic GC off, the last restores it
 as it was (and unfreezes).
@@ -26,6 +31,7 @@ import asyncio
 import gc
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["GcPacer", "pace", "release"]
@@ -47,8 +53,13 @@ class GcPacer:
         young_threshold: int = 5000,
         backstop: int = 2,
         young_backstop: int = 4,
+        full_every: float = 5.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.loop = loop
+        self.full_every = full_every
+        self.clock = clock if clock is not None else loop.time
+        self._last_full = self.clock()
         self.every = every
         self.min_gap = min_gap
         # A young collection is cheap but not free: larger batches, still bounded, in gaps.
@@ -71,9 +82,12 @@ class GcPacer:
             self._handle = None
 
     def due(self) -> list[int]:
-        """The generations whose counts passed their thresholds, oldest first."""
+        """The generations whose counts passed their thresholds (the oldest also by time), oldest first."""
         counts = gc.get_count()
-        return [g for g in (2, 1, 0) if counts[g] >= self.thresholds[g]]
+        return [g for g in (2, 1, 0) if counts[g] >= self.thresholds[g] or (g == 2 and self._full_overdue(1))]
+
+    def _full_overdue(self, times: int) -> bool:
+        return self.clock() - self._last_full >= self.full_every * times
 
     def gap(self) -> float:
         """Seconds until the loop has something to do (0 if something is ready now)."""
@@ -93,7 +107,9 @@ class GcPacer:
         # back the younger ones (their collections are what brings an older one to its backstop).
         for generation in self.due():
             backstop = self.young_backstop if generation == 0 else self.backstop
-            forced = counts[generation] >= self.thresholds[generation] * backstop
+            forced = counts[generation] >= self.thresholds[generation] * backstop or (
+                generation == 2 and self._full_overdue(self.backstop)
+            )
             if not forced:
                 gap = self.gap() if gap is None else gap
                 if gap < max(self.min_gap, self._took[generation] * 1.5):
@@ -102,6 +118,8 @@ class GcPacer:
             gc.collect(generation)
             self._took[generation] = time.perf_counter() - started
             self.collections[generation] += 1
+            if generation == 2:
+                self._last_full = self.clock()
             self.forced += forced
             break
         if not self.loop.is_closed():

@@ -112,3 +112,59 @@ def test_a_full_collection_waiting_for_a_long_gap_does_not_hold_back_the_young_o
     finally:
         pacer.stop()
         gc.enable()
+
+
+def _old_cyclic_garbage() -> weakref.ref[_Node]:
+    """Cyclic garbage in the oldest generation: alive through a middle collection (promoted), then dropped."""
+    node = _Node()
+    ref = weakref.ref(node)
+    gc.collect(1)
+    del node
+    return ref
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_oldest_generation_is_due_by_time_when_counts_never_get_there(loop: asyncio.AbstractEventLoop) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        clock = _Clock()
+        never = 10**9
+        pacer = GcPacer(loop, young_threshold=never, backstop=never, young_backstop=never, full_every=5.0, clock=clock)
+        ref = _old_cyclic_garbage()
+        pacer._tick()
+        assert ref() is not None and pacer.collections == [0, 0, 0]  # counts far from due, no time passed
+        clock.now = 5.0
+        pacer._tick()  # idle loop (nothing scheduled): the full collection runs in the gap
+        assert ref() is None and pacer.collections == [0, 0, 1] and pacer.forced == 0
+        pacer._tick()
+        assert pacer.collections == [0, 0, 1]  # and is not due again until another full_every
+    finally:
+        pacer.stop()
+        gc.enable()
+
+
+def test_on_a_busy_loop_the_full_collection_is_forced_at_its_time_backstop(loop: asyncio.AbstractEventLoop) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        clock = _Clock()
+        pacer = _Busy(loop, young_threshold=10**9, backstop=2, young_backstop=2, full_every=5.0, clock=clock)
+        pacer.thresholds = (10**9, 10**9, 10**9)
+        ref = _old_cyclic_garbage()
+        clock.now = 9.9
+        pacer._tick()  # due by time, but no gap, and not yet twice past
+        assert ref() is not None and pacer.collections == [0, 0, 0]
+        clock.now = 10.0
+        pacer._tick()
+        assert ref() is None and pacer.collections == [0, 0, 1] and pacer.forced == 1
+    finally:
+        pacer.stop()
+        gc.enable()
