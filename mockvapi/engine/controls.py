@@ -31,6 +31,7 @@ from mockvapi.models.messages import (
     HistoryItem,
     ModelOutput,
     SpeechUpdate,
+    StatusUpdate,
     SystemMessage,
     Transcript,
     UserInterrupted,
@@ -46,6 +47,10 @@ Steps = Generator[Event | Ask, Reply | Waiting | None, None]
 #: `assistant:` step next to stand for the model's answer.
 TRIGGERED_ANSWER = "Okay."
 
+# Room left after a `say` said ahead of what is planned: its history item, and with endCallAfterSpoken the
+# end of the call, come before the next planned event.
+_FIT_MARGIN_MS = 1000
+
 # The assistant's lane: what stops when the assistant is cut off or muted.
 _VOICE_LANE = (VoiceInput, AssistantSpeechStarted, UserInterrupted)
 
@@ -58,6 +63,7 @@ class Controls:
         self.transfers = transfers
         self.queue: list[tuple[int, dict[str, Any]]] = []  # (arrival ms, message), in arrival order
         self.triggered: list[int] = []  # ms of add-messages whose answer is due (see `answer_due`)
+        self._started = False  # see `_in_progress`
 
     def add(self, message: Mapping[str, Any], at: float) -> None:
         """Queue an inbound control message that arrived `at` seconds into the call."""
@@ -69,8 +75,8 @@ class Controls:
         """The first queued control that acts by `at_ms`: (queue index, when it acts). `quiet`: nothing
         still to come changes history (else a queued say or add-message waits for the step's end, so as not
         to overlap the turn under way)."""
-        if self.call.started_ms is None:
-            return None  # nothing is said before the call is in progress
+        if not self._in_progress():
+            return None  # controls act once the call is in progress (its status-update delivered)
         last = max(self.call.last_ms, self.call.started_ms)
         for index, (arrival, message) in enumerate(self.queue):
             if arrival > at_ms:
@@ -83,13 +89,42 @@ class Controls:
                 return index, t
             if kind == "say" and message.get("interruptAssistantEnabled") and self._open_utterance():
                 return index, t
-            if (kind == "say" and quiet) or kind == "add-message":
+            if kind in ("say", "add-message"):
                 # Queued behind the utterance being said, if any; at once otherwise.
                 utterance = self.speaking(t, until=60)
                 when = max(int(round(utterance.end + 60)) if utterance is not None else t, last)
-                if when <= at_ms and (kind == "say" or self._nothing_said_before(when)):
+                if when > at_ms:
+                    continue
+                if kind == "add-message" and self._nothing_said_before(when):
+                    return index, when
+                if kind == "say" and (quiet or self._fits(message, when, at_ms)):
                     return index, when
         return None
+
+    def _fits(self, message: Mapping[str, Any], when: int, at_ms: int) -> bool:
+        """A `say` spoken from `when` is over before anything still to come (`at_ms`, the next event) and
+        before any turn under way: it is said then, ahead of what is planned (a long silence, say)."""
+        text = message.get("content") or message.get("message")
+        if not isinstance(text, str):
+            return False
+        done = when + self.speech.longest(text) + _FIT_MARGIN_MS
+        return done <= at_ms and self._nothing_said_before(done) and not self._user_speaking()
+
+    def _user_speaking(self) -> bool:
+        """The customer's speech-update started was delivered and its stopped not yet."""
+        for event in reversed(self.call.events):
+            m = event.message
+            if isinstance(m, SpeechUpdate) and m.role == "user":
+                return m.status == "started"
+        return False
+
+    def _in_progress(self) -> bool:
+        """The call's in-progress status-update was delivered (found once, then remembered)."""
+        if not self._started and self.call.started_ms is not None:
+            self._started = any(
+                isinstance(e.message, StatusUpdate) and e.message.status == "in-progress" for e in self.call.events
+            )
+        return self._started
 
     def _nothing_said_before(self, at_ms: int) -> bool:
         """No history item still to be announced began before `at_ms` (an item added then goes first)."""
@@ -137,6 +172,17 @@ class Controls:
             if message.get("interruptAssistantEnabled") and self._open_utterance():
                 kept = self.replan(t, pending, "cut")
                 t += 20
+            elif any(isinstance(e.message, ConversationUpdate) for e in pending):
+                # Said ahead of a turn still to come (`_fits`): it goes first in history; with
+                # endCallAfterSpoken nothing planned after it happens.
+                ends: list[int] = []
+                mode = "end" if message.get("endCallAfterSpoken") else "keep"
+                self.replan(t, pending, mode, lambda: ends.append(self._say(message, t)))
+                call.busy_until = max(call.busy_until, ends[0])
+                if mode == "end":
+                    yield from self.lifecycle.end(ends[0] + 200, "assistant-ended-call-after-message-spoken", None)
+                    raise Abandon
+                return []
             end = self._say(message, t)
             call.busy_until = max(call.busy_until, end)
             call.cursor = call.cursor

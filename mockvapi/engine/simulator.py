@@ -246,7 +246,8 @@ class CallSimulation:
     def acts_before(self, event: Event) -> bool:
         """Whether a queued control acts before `event` (a driver holding it then sends `Retract`). Errs on
         the side of no: a say or add-message waiting for the turn under way is left to the call."""
-        return self._controls.due([event], quiet=False)
+        with self.state.undelivered():
+            return self._controls.due([event], quiet=False)
 
     def knowledge_server(self) -> dict[str, Any] | None:
         """Where knowledge-base-request goes: the knowledge base's server, else the call's."""

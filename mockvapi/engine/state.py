@@ -8,7 +8,8 @@ holds a reference to one `CallState`; `CallSimulation` (engine/simulator.py) seq
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,6 +135,8 @@ class CallState:
         self._seq = 0
         self._last_ms = 0
         self._announced = 0  # history items announced by the conversation-updates flushed so far
+        # (last ms, announced) from before the event `flush` is yielding, while a driver holds it.
+        self._held: tuple[int, int] | None = None
         # What message.call says of the call's progress so far (see `_advance`).
         self._live: dict[str, Any] | None = None
 
@@ -161,7 +164,10 @@ class CallState:
         return self._last_ms
 
     def catch_up(self, at_ms: int) -> None:
-        """Time has passed while the call waited (for a reply): what follows comes no earlier."""
+        """Time has passed while the call waited (for a reply): what follows comes no earlier. A wait past
+        the max-duration deadline ends at it (the call ends then, whatever the reply)."""
+        if self.deadline is not None:
+            at_ms = min(at_ms, self.deadline)
         self._last_ms = max(self._last_ms, at_ms)
 
     def ended(self) -> bool:
@@ -199,7 +205,7 @@ class CallState:
                 continue
             original = pending.pop(0)
             event = original
-            last_ms, announced = self._last_ms, self._announced
+            last_ms, announced, live = self._last_ms, self._announced, self._live
             if isinstance(event.message, ConversationUpdate):
                 self._announced = len(event.message.messages)
             # An event timed before a conversation-update that was emitted earlier in code (the
@@ -211,11 +217,29 @@ class CallState:
             event = Event(at_ms, event.message, history_len, event.step, event.seq, self._live)
             self._last_ms = event.at_ms
             self.events.append(event)
+            self._held = (last_ms, announced)
             answer = yield event
+            self._held = None
             if isinstance(answer, Retract):
                 self.events.pop()
-                self._last_ms, self._announced = last_ms, announced
+                self._last_ms, self._announced, self._live = last_ms, announced, live
                 pending.insert(0, original)
+
+    @contextmanager
+    def undelivered(self) -> Iterator[None]:
+        """The call as it stands with the event `flush` is yielding given back: what a driver that holds the
+        event until its time (and may send `Retract`) asks about sees what `flush` will see."""
+        if self._held is None:
+            yield
+            return
+        held = self.events.pop()
+        last_ms, announced = self._last_ms, self._announced
+        self._last_ms, self._announced = self._held
+        try:
+            yield
+        finally:
+            self.events.append(held)
+            self._last_ms, self._announced = last_ms, announced
 
     @property
     def announced(self) -> int:
