@@ -51,6 +51,9 @@ TRIGGERED_ANSWER = "Okay."
 # end of the call, come before the next planned event.
 _FIT_MARGIN_MS = 1000
 
+# An event's history bound that lets its artifact carry everything announced when it goes out.
+_ANNOUNCED = 1 << 62
+
 # The assistant's lane: what stops when the assistant is cut off or muted.
 _VOICE_LANE = (VoiceInput, AssistantSpeechStarted, UserInterrupted)
 
@@ -75,9 +78,10 @@ class Controls:
         """The first queued control that acts by `at_ms`: (queue index, when it acts). `quiet`: nothing
         still to come changes history (else a queued say or add-message waits for the step's end, so as not
         to overlap the turn under way)."""
-        if not self._in_progress():
+        started = self.call.started_ms
+        if started is None or not self._in_progress():
             return None  # controls act once the call is in progress (its status-update delivered)
-        last = max(self.call.last_ms, self.call.started_ms)
+        last = max(self.call.last_ms, started)
         for index, (arrival, message) in enumerate(self.queue):
             if arrival > at_ms:
                 continue
@@ -224,6 +228,7 @@ class Controls:
         if first is not None:
             first()
         done = base
+        stopped_at: int | None = None  # when the stopped utterance's history item is announced
         for event in pending:
             m = event.message
             if isinstance(m, ConversationUpdate):
@@ -236,7 +241,11 @@ class Controls:
                         item.time == call.epoch_ms(utterance.start)
                     ):
                         continue  # the utterance being stopped is committed by `_stop`, cut
-                    call.remember(item, event.at_ms)
+                    if utterance is not None and stopped_at is None and item.time >= call.epoch_ms(utterance.start):
+                        # An item begun while the assistant spoke (a customer talking over it) follows
+                        # the cut utterance in history, and is announced no earlier than it.
+                        stopped_at = self._stop(utterance, t)
+                    call.remember(item, event.at_ms if stopped_at is None else max(event.at_ms, stopped_at))
                 done = max(done, upto)
                 continue
             if mode == "end" or (mode != "keep" and isinstance(m, Hang)):
@@ -246,8 +255,10 @@ class Controls:
             voice = isinstance(m, _VOICE_LANE) or (isinstance(m, SpeechUpdate | Transcript) and m.role == "assistant")
             if voice and mode != "keep":
                 continue
-            call.emit(event.at_ms, m)
-        if utterance is not None:
+            # Planned again, it carries what is announced when it goes out (items committed later in this
+            # replan, the stopped utterance's, may be announced before it).
+            call.emit(event.at_ms, m, history_len=_ANNOUNCED)
+        if utterance is not None and stopped_at is None:
             self._stop(utterance, t)
         if mode == "end":
             self._close_user(t)
@@ -271,8 +282,9 @@ class Controls:
         end = getattr(item, "end_time", None) or getattr(item, "time", None)
         return isinstance(end, int | float) and end <= self.call.start_ms + t
 
-    def _stop(self, utterance: Utterance, t: int) -> None:
-        """The voice stops at `t`: speech-update stopped, a final for the words not yet transcribed, history."""
+    def _stop(self, utterance: Utterance, t: int) -> int:
+        """The voice stops at `t`: speech-update stopped, a final for the words not yet transcribed, history.
+        Returns when the history item is announced."""
         call = self.call
         call.emit(t, SpeechUpdate(status="stopped", role="assistant", turn=utterance.turn))
         # Once its speech has started a word is under way (as with a barge-in, engine/interruptions.py).
@@ -291,6 +303,7 @@ class Controls:
         began = utterance.start
         utterance.segments = [(text, start, min(end, t)) for text, start, end in utterance.segments if start <= t]
         self.speech.bot(spoken, began, max(t, began))
+        return int(round(max(t, began) + 50))  # as Speech.bot announces it
 
     def _close_user(self, t: int) -> None:
         """The call ends while the customer speaks: their speech stops there (no words are kept)."""

@@ -135,8 +135,9 @@ class CallState:
         self._seq = 0
         self._last_ms = 0
         self._announced = 0  # history items announced by the conversation-updates flushed so far
-        # (last ms, announced) from before the event `flush` is yielding, while a driver holds it.
-        self._held: tuple[int, int] | None = None
+        # While a driver holds the event `flush` yields: (last ms, announced, message.call) from before it,
+        # and the events still to deliver (that one, as planned, first).
+        self._held: tuple[int, int, dict[str, Any] | None, Event, list[Event]] | None = None
         # What message.call says of the call's progress so far (see `_advance`).
         self._live: dict[str, Any] | None = None
 
@@ -182,8 +183,11 @@ class CallState:
             self.overran = True
         return self.overran
 
-    def emit(self, at_ms: float, message: Message) -> Event:
-        event = Event(int(round(at_ms)), message, len(self.history), self.step, self._seq)
+    def emit(self, at_ms: float, message: Message, history_len: int | None = None) -> Event:
+        """Plan `message` at `at_ms`. Its artifact carries the history announced when it goes out, at most
+        `history_len` items (default: the history so far)."""
+        event = Event(int(round(at_ms)), message, len(self.history) if history_len is None else history_len,
+                      self.step, self._seq)
         if self.deadline is not None and round(at_ms) > self.deadline:
             self.overran = True
             return event  # never sent: the call has ended by then
@@ -217,7 +221,7 @@ class CallState:
             event = Event(at_ms, event.message, history_len, event.step, event.seq, self._live)
             self._last_ms = event.at_ms
             self.events.append(event)
-            self._held = (last_ms, announced)
+            self._held = (last_ms, announced, live, original, pending)  # no copy: read only while held
             answer = yield event
             self._held = None
             if isinstance(answer, Retract):
@@ -226,20 +230,21 @@ class CallState:
                 pending.insert(0, original)
 
     @contextmanager
-    def undelivered(self) -> Iterator[None]:
-        """The call as it stands with the event `flush` is yielding given back: what a driver that holds the
-        event until its time (and may send `Retract`) asks about sees what `flush` will see."""
+    def undelivered(self) -> Iterator[list[Event]]:
+        """The call as it stands with the event `flush` is yielding given back, and the events still to
+        deliver (that one first; empty when no event is held): a driver that holds the event until its time
+        (and may send `Retract`) sees what `flush` will see."""
         if self._held is None:
-            yield
+            yield []
             return
         held = self.events.pop()
-        last_ms, announced = self._last_ms, self._announced
-        self._last_ms, self._announced = self._held
+        now = self._last_ms, self._announced, self._live
+        self._last_ms, self._announced, self._live, original, pending = self._held
         try:
-            yield
+            yield [original, *pending]
         finally:
             self.events.append(held)
-            self._last_ms, self._announced = last_ms, announced
+            self._last_ms, self._announced, self._live = now
 
     @property
     def announced(self) -> int:

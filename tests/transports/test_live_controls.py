@@ -178,7 +178,8 @@ async def test_add_message_in_a_silence_joins_history_when_it_arrives(rig: Rig) 
     at = next(i for i, item in enumerate(items) if item[1] == "The caller is on a train.")
     assert items[at][0] == "system" and items[at][2] == sent_at
     assert items[at + 1][:2] == ("user", "Found it, it is A B 1 2 3.")
-    update = next(e for e in timeline.events if e.type == "conversation-update"
-                  and any(m.get("message") == "The caller is on a train." for m in e.message.body("realistic")["messages"]))
+    updates = [e for e in timeline.events if e.type == "conversation-update"]
+    update = next(e for e in updates if any(m.get("message") == "The caller is on a train."
+                                            for m in e.message.body("realistic")["messages"]))
     assert update.at == sent_at  # announced then, not with the caller's next words
     assert check_invariants(timeline) == []
