@@ -135,6 +135,7 @@ class CallState:
         self._seq = 0
         self._last_ms = 0
         self._announced = 0  # history items announced by the conversation-updates flushed so far
+        self._announce_floor = 0  # ms of the last conversation-update planned: the next comes no earlier
         # While a driver holds the event `flush` yields: (last ms, announced, message.call) from before it,
         # and the events still to deliver (that one, as planned, first).
         self._held: tuple[int, int, dict[str, Any] | None, Event, list[Event]] | None = None
@@ -257,6 +258,7 @@ class CallState:
         n = self._announced
         taken = self.history[n:]
         del self.history[n:], self.rendered[n:], self.openai[n:]
+        self._announce_floor = self._last_ms  # their announcements are planned again
         return taken
 
     def _advance(self, message: Message, at_ms: int) -> None:
@@ -280,7 +282,10 @@ class CallState:
             self._live = {**self._live, "cost": message.cost}
 
     def remember(self, item: HistoryItem, at_ms: float) -> Event | None:
-        """Append to history and announce it with a conversation-update."""
+        """Append to history and announce it with a conversation-update, no earlier than the one before it
+        (each announces a longer history: a later item said inside an earlier one, as a `say` while the
+        customer talks over the assistant, waits for that one's announcement)."""
+        at_ms = max(at_ms, self._announce_floor)
         if self.deadline is not None and round(at_ms) > self.deadline:
             # Said before the deadline: announced at it. Said (or ending) after it: never said.
             end = getattr(item, "end_time", None) or item.time
@@ -291,6 +296,7 @@ class CallState:
         self.history.append(item)
         self.rendered.append(item.wire())
         self.openai.append(openai_format(item))
+        self._announce_floor = int(round(at_ms))
         return self.emit(
             at_ms,
             # Constructed, not validated: validation would copy every history item for every update, and

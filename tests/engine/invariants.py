@@ -695,8 +695,10 @@ class SideChecker:
             after = {self.messages[j][1].get("type") for j in range(i + 1, last + 1)}
             # The customer may give up after the assistant hangs (a live end-call, which ends the call 100 ms
             # after it arrives): the call ends there.
-            hung_up = any(m.get("type") == "status-update" and m.get("endedReason") == "customer-ended-call"
-                          and at >= self.messages[i][0] + 0.1 for at, m in self.messages[i + 1:])
+            # Or maxDurationSeconds runs out while the model is still silent: the call ends at the deadline.
+            hung_up = any(m.get("type") == "status-update" and (
+                m.get("endedReason") == "customer-ended-call" and at >= self.messages[i][0] + 0.1
+                or m.get("endedReason") == "exceeded-max-duration") for at, m in self.messages[i + 1:])
             if streamed and not after & STREAM_TYPES and not hung_up:
                 self._bad(i, "nothing but the end follows the hang: the call must go on")
             if self.hang_after is not None:
