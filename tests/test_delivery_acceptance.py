@@ -507,6 +507,7 @@ async def test_transfer_destination_reply_is_where_the_call_goes() -> None:
     assert forwarding["destination"] == destination
     assert timeline.ended_reason == "assistant-forwarded-call"
     assert got[-1]["type"] == "end-of-call-report" and got[-1]["endedReason"] == "assistant-forwarded-call"
+    assert got[-1]["destination"] == destination  # where the reply sent the call
     assert [h["message"] for h in timeline.history if h["role"] == "bot"][-1] == "Transferring you now."
 
 

@@ -183,3 +183,18 @@ async def test_add_message_in_a_silence_joins_history_when_it_arrives(rig: Rig) 
                                             for m in e.message.body("realistic")["messages"]))
     assert update.at == sent_at  # announced then, not with the caller's next words
     assert check_invariants(timeline) == []
+
+
+async def test_transfer_forwards_mid_sentence_and_the_report_says_where(rig: Rig) -> None:
+    _, _, greeting = first_utterance()
+    destination = {"type": "number", "number": "+14155550100"}
+    message = {"type": "transfer", "destination": destination, "content": "Connecting you to billing."}
+    timeline, peer = await control_mid_greeting(rig, message, via="controlUrl")
+    assert timeline.ended_reason == "assistant-forwarded-call"
+    spoken = bots(timeline)
+    assert greeting.startswith(spoken[0]) and spoken[0] != greeting  # cut mid-sentence
+    assert spoken[-1] == "Connecting you to billing."
+    report = next(m for _, m in timeline.messages(side="server") if m["type"] == "end-of-call-report")
+    assert report["destination"] == destination
+    assert any(m["type"] == "transfer-update" and m["destination"] == destination for m in peer.texts)
+    assert check_invariants(timeline) == []
