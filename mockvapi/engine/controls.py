@@ -112,7 +112,9 @@ class Controls:
         if not isinstance(text, str):
             return False
         done = when + self.speech.longest(text) + _FIT_MARGIN_MS
-        return done <= at_ms and self._nothing_said_before(done) and not self._user_speaking()
+        # An answer already planned (its speech turn numbered) is not overtaken: turns count up as spoken.
+        planned = bool(self.call.utterances) and self.call.utterances[-1].start >= when
+        return done <= at_ms and not planned and self._nothing_said_before(done) and not self._user_speaking()
 
     def _user_speaking(self) -> bool:
         """The customer's speech-update started was delivered and its stopped not yet."""
@@ -172,21 +174,22 @@ class Controls:
             call.muted = True
             return self.replan(t, pending, "mute")
         if kind == "say":
-            kept = pending
-            if message.get("interruptAssistantEnabled") and self._open_utterance():
-                kept = self.replan(t, pending, "cut")
-                t += 20
-            elif any(isinstance(e.message, ConversationUpdate) for e in pending):
-                # Said ahead of a turn still to come (`_fits`): it goes first in history; with
-                # endCallAfterSpoken nothing planned after it happens.
+            interrupting = bool(message.get("interruptAssistantEnabled")) and self._open_utterance() is not None
+            if interrupting or any(isinstance(e.message, ConversationUpdate) for e in pending):
+                # Said over what is planned: cutting the utterance under way, or ahead of a turn still to
+                # come (`_fits`). It takes its place in history by its start; with endCallAfterSpoken
+                # nothing planned after the arrival happens.
                 ends: list[int] = []
-                mode = "end" if message.get("endCallAfterSpoken") else "keep"
-                self.replan(t, pending, mode, lambda: ends.append(self._say(message, t)))
+                start = t + 20 if interrupting else t
+                after = bool(message.get("endCallAfterSpoken"))
+                mode = "end" if after else "cut" if interrupting else "keep"
+                self.replan(t, pending, mode, then=(start, lambda: ends.append(self._say(message, start))))
                 call.busy_until = max(call.busy_until, ends[0])
-                if mode == "end":
+                if after:
                     yield from self.lifecycle.end(ends[0] + 200, "assistant-ended-call-after-message-spoken", None)
                     raise Abandon
                 return []
+            kept = pending
             end = self._say(message, t)
             call.busy_until = max(call.busy_until, end)
             call.cursor = call.cursor
@@ -214,13 +217,19 @@ class Controls:
         raise Abandon
 
     def replan(
-        self, t: int, pending: list[Event], mode: str, first: Callable[[], None] | None = None
+        self,
+        t: int,
+        pending: list[Event],
+        mode: str,
+        first: Callable[[], None] | None = None,
+        then: tuple[int, Callable[[], None]] | None = None,
     ) -> list[Event]:
         """Plan again what is still to come from `t`. `mode`: "keep" (everything), "mute" (the voice stops,
         tokens still stream), "cut" (the assistant's voice and tokens stop), "end" (nothing happens after
         `t`). A stopped utterance keeps in history the words spoken by `t`. `first` commits a history item
-        before the ones still to be announced. What still happens is emitted again (with the history items
-        it announces) and the caller is given nothing to deliver as planned."""
+        before the ones still to be announced; `then` (ms, speak) says something from that time, placed in
+        history among them by its start. What still happens is emitted again (with the history items it
+        announces) and the caller is given nothing to deliver as planned."""
         call = self.call
         utterance = self._open_utterance() if mode != "keep" else None
         base = call.announced
@@ -245,7 +254,14 @@ class Controls:
                         # An item begun while the assistant spoke (a customer talking over it) follows
                         # the cut utterance in history, and is announced no earlier than it.
                         stopped_at = self._stop(utterance, t)
-                    call.remember(item, event.at_ms if stopped_at is None else max(event.at_ms, stopped_at))
+                    if then is not None and item.time >= call.epoch_ms(then[0]):
+                        if utterance is not None and stopped_at is None:
+                            stopped_at = self._stop(utterance, t)
+                        then[1]()  # its announcement comes first; the item's waits for it (CallState.remember)
+                        then = None
+                    at = event.at_ms if stopped_at is None else max(event.at_ms, stopped_at)
+                    # A call that ends at `t` announces what was said by then no later than that.
+                    call.remember(item, min(at, t) if mode == "end" else at)
                 done = max(done, upto)
                 continue
             if mode == "end" or (mode != "keep" and isinstance(m, Hang)):
@@ -260,6 +276,8 @@ class Controls:
             call.emit(event.at_ms, m, history_len=_ANNOUNCED)
         if utterance is not None and stopped_at is None:
             self._stop(utterance, t)
+        if then is not None:
+            then[1]()
         if mode == "end":
             self._close_user(t)
         return []

@@ -144,7 +144,8 @@ class CallState:
 
     @property
     def cursor(self) -> int:
-        return self._cursor
+        # A live control that spoke after the cursor was set (mid-step) holds back what comes next too.
+        return max(self._cursor, self.busy_until)
 
     @cursor.setter
     def cursor(self, value: int) -> None:
