@@ -20,7 +20,7 @@ from typing import Any
 
 from mockvapi.engine.events import Abandon, Ask, Event, Reply, Waiting
 from mockvapi.engine.lifecycle import Lifecycle
-from mockvapi.engine.speech import Speech
+from mockvapi.engine.speech import Speech, chunks, tokenize
 from mockvapi.engine.state import CallState, Utterance
 from mockvapi.engine.transfer import Transfers
 from mockvapi.models.messages import (
@@ -181,9 +181,11 @@ class Controls:
                 # nothing planned after the arrival happens.
                 ends: list[int] = []
                 start = t + 20 if interrupting else t
+                voice = start + call.jitter_ms(call.timing.voice_latency)  # when its words begin
                 after = bool(message.get("endCallAfterSpoken"))
                 mode = "end" if after else "cut" if interrupting else "keep"
-                self.replan(t, pending, mode, then=(start, lambda: ends.append(self._say(message, start))))
+                say = (int(round(voice)), lambda: ends.append(self._say(message, start, voice)))
+                self.replan(t, pending, mode, then=say)
                 call.busy_until = max(call.busy_until, ends[0])
                 if after:
                     yield from self.lifecycle.end(ends[0] + 200, "assistant-ended-call-after-message-spoken", None)
@@ -234,31 +236,54 @@ class Controls:
         utterance = self._open_utterance() if mode != "keep" else None
         base = call.announced
         taken = call.forget_unannounced()
-        if first is not None:
-            first()
-        done = base
         stopped_at: int | None = None  # when the stopped utterance's history item is announced
+
+        def stop() -> None:
+            nonlocal stopped_at
+            assert utterance is not None
+            stopped_at = self._stop(utterance, t)
+
+        # What joins history here, each placed among the items planned again by when it began: the stopped
+        # utterance, `first` (at `t`), `then`. Each one's announcement comes before the next item's, which
+        # waits for it (CallState.remember).
+        inserts: list[tuple[int, Callable[[], None]]] = []
+        if utterance is not None:
+            inserts.append((int(round(utterance.start)), stop))
+        if first is not None:
+            inserts.append((t, first))
+        if then is not None:
+            inserts.append(then)
+        inserts.sort(key=lambda insert: insert[0])  # stable: the stop before what begins with it
+
+        def place(begun: int | None) -> None:
+            """Run the inserts that began no later than an item that began at `begun` (epoch ms; None: all)."""
+            while inserts and (begun is None or begun >= call.epoch_ms(inserts[0][0])):
+                inserts.pop(0)[1]()
+
+        def kept(item: HistoryItem) -> bool:
+            dropped = mode == "end" or (mode != "keep" and isinstance(item, BotMessage))
+            if dropped and not self._said_by(item, t):
+                return False
+            # The utterance being stopped is committed by `stop`, cut.
+            return not (dropped and utterance is not None and isinstance(item, BotMessage)
+                        and item.time == call.epoch_ms(utterance.start))
+
+        first_kept = next((item.time for item in taken if kept(item)), None)
+        if first_kept is not None:
+            place(first_kept)
+        elif first is not None:
+            while inserts and inserts[0][1] is not first:
+                inserts.pop(0)[1]()
+            place(call.epoch_ms(t))
+        done = base
         for event in pending:
             m = event.message
             if isinstance(m, ConversationUpdate):
                 upto = len(m.messages)
                 for item in taken[done - base : upto - base]:
-                    dropped = mode == "end" or (mode != "keep" and isinstance(item, BotMessage))
-                    if dropped and not self._said_by(item, t):
+                    if not kept(item):
                         continue
-                    if dropped and utterance is not None and isinstance(item, BotMessage) and (
-                        item.time == call.epoch_ms(utterance.start)
-                    ):
-                        continue  # the utterance being stopped is committed by `_stop`, cut
-                    if utterance is not None and stopped_at is None and item.time >= call.epoch_ms(utterance.start):
-                        # An item begun while the assistant spoke (a customer talking over it) follows
-                        # the cut utterance in history, and is announced no earlier than it.
-                        stopped_at = self._stop(utterance, t)
-                    if then is not None and item.time >= call.epoch_ms(then[0]):
-                        if utterance is not None and stopped_at is None:
-                            stopped_at = self._stop(utterance, t)
-                        then[1]()  # its announcement comes first; the item's waits for it (CallState.remember)
-                        then = None
+                    place(item.time)
                     at = event.at_ms if stopped_at is None else max(event.at_ms, stopped_at)
                     # A call that ends at `t` announces what was said by then no later than that.
                     call.remember(item, min(at, t) if mode == "end" else at)
@@ -274,10 +299,7 @@ class Controls:
             # Planned again, it carries what is announced when it goes out (items committed later in this
             # replan, the stopped utterance's, may be announced before it).
             call.emit(event.at_ms, m, history_len=_ANNOUNCED)
-        if utterance is not None and stopped_at is None:
-            self._stop(utterance, t)
-        if then is not None:
-            then[1]()
+        place(None)
         if mode == "end":
             self._close_user(t)
         return []
@@ -333,11 +355,20 @@ class Controls:
                     call.emit(t, SpeechUpdate(status="stopped", role="user"))
                 return
 
-    def _say(self, message: Mapping[str, Any], t: float) -> int:
+    def _say(self, message: Mapping[str, Any], t: float, voice: float | None = None) -> int:
+        """Say the message's text from `t` (as a first message is said: straight to the voice), its words
+        beginning at `voice` when given (else after the voice's latency). Returns when its speech ends."""
         text = message.get("content") or message.get("message")
-        if isinstance(text, str) and text.strip():
+        if not (isinstance(text, str) and text.strip()):
+            return int(round(t))
+        if voice is None:
             return self.speech.speak(text, t, streamed=False)
-        return int(round(t))
+        sentences = chunks(tokenize(text))
+        if not sentences or self.call.muted:
+            return int(round(t + 60))  # muted: nothing is spoken (as Speech.speak)
+        for sentence, _ in sentences:
+            self.call.emit(t, VoiceInput(input=sentence))
+        return self.speech.utter(sentences, voice, [t] * len(sentences), source="force-say")
 
     # -- acting at the next step boundary ---------------------------------------------------------
 
