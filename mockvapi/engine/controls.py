@@ -16,6 +16,7 @@ Acting on arrival works on the events of the current step not yet delivered (`Ca
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from mockvapi.engine.events import Abandon, Ask, Event, Reply, Waiting
@@ -191,14 +192,13 @@ class Controls:
                     yield from self.lifecycle.end(ends[0] + 200, "assistant-ended-call-after-message-spoken", None)
                     raise Abandon
                 return []
-            kept = pending
             end = self._say(message, t)
             call.busy_until = max(call.busy_until, end)
-            call.cursor = call.cursor
             if message.get("endCallAfterSpoken"):
                 yield from self.lifecycle.end(end + 200, "assistant-ended-call-after-message-spoken", None)
                 raise Abandon
-            return kept
+            # What was planned still goes out, with what is announced by then (the said line, once it is).
+            return [replace(event, history_len=_ANNOUNCED) for event in pending]
         # end-call, transfer: nothing planned after the arrival happens.
         # add-messages that came before still join history (they wait only so as not to split a turn).
         added = [m for arrival, m in self.queue[:index] if m.get("type") == "add-message"]
