@@ -75,7 +75,7 @@ class Controls:
 
     # -- acting on arrival ----------------------------------------------------------------------
 
-    def _on_arrival(self, at_ms: int, quiet: bool = True) -> tuple[int, int] | None:
+    def _on_arrival(self, at_ms: int, quiet: bool = True, answering: bool = False) -> tuple[int, int] | None:
         """The first queued control that acts by `at_ms`: (queue index, when it acts). `quiet`: nothing
         still to come changes history (else a queued say or add-message waits for the step's end, so as not
         to overlap the turn under way)."""
@@ -100,7 +100,7 @@ class Controls:
                 when = max(int(round(utterance.end + 60)) if utterance is not None else t, last)
                 if when > at_ms:
                     continue
-                if kind == "add-message" and self._nothing_said_before(when):
+                if kind == "add-message" and not answering and self._nothing_said_before(when):
                     return index, when
                 if kind == "say" and (quiet or self._fits(message, when, at_ms)):
                     return index, when
@@ -141,9 +141,10 @@ class Controls:
     def due(self, pending: list[Event], quiet: bool | None = None) -> bool:
         if not self.queue:
             return False  # checked per event of a flush: no scan of what is pending when nothing is queued
-        if quiet is None:
-            quiet = not any(isinstance(e.message, ConversationUpdate) for e in pending)
-        return not self.call.ended() and self._on_arrival(pending[0].at_ms, quiet) is not None
+        still_quiet, answering = _mood(pending)
+        return not self.call.ended() and self._on_arrival(
+            pending[0].at_ms, still_quiet if quiet is None else quiet, answering
+        ) is not None
 
     def speaking(self, at_ms: float, until: float = 40) -> Utterance | None:
         """The utterance the assistant is saying at `at_ms`, if any: until its speech-update stopped, or
@@ -155,9 +156,7 @@ class Controls:
 
     def act(self, pending: list[Event]) -> Generator[Event | Ask, Any, list[Event]]:
         call = self.call
-        found = self._on_arrival(
-            pending[0].at_ms, not any(isinstance(e.message, ConversationUpdate) for e in pending)
-        )
+        found = self._on_arrival(pending[0].at_ms, *_mood(pending))
         assert found is not None
         index, t = found
         _, message = self.queue.pop(index)
@@ -443,3 +442,17 @@ class Controls:
                 SystemMessage(message=text, time=call.start_ms + at_ms, seconds_from_start=call.seconds(at_ms)),
                 at_ms,
             )
+
+
+def _mood(pending: list[Event]) -> tuple[bool, bool]:
+    """(quiet: nothing still to come changes history, answering: the model is working on an answer still to
+    come, its tokens or hang pending; an add-message then waits for it, as for an utterance under way)."""
+    quiet, answering = True, False
+    for event in pending:
+        if isinstance(event.message, ConversationUpdate):
+            quiet = False
+        elif isinstance(event.message, ModelOutput | Hang):
+            answering = True
+        if answering and not quiet:
+            break
+    return quiet, answering
