@@ -39,20 +39,29 @@ START_MS = 1_767_603_600_000
 # -- a webhook that answers as the scenario scripts it --------------------------------------------
 
 
+def reply_key(message: dict[str, Any], earlier: int) -> str:
+    """What a scripted reply is filed under: a tool call's id, else the message type and how many of that
+    type came before it (a call asks knowledge-base-request or call.endpointing.request once per turn, and
+    each turn has its own scripted reply)."""
+    if message["type"] == "tool-calls":
+        return str(message["toolCallList"][0]["id"])
+    return f"{message['type']}#{earlier}"
+
+
 def scripted_replies(loaded: LoadedScenario, call_id: str | None = None) -> dict[str, Reply]:
-    """The scripted reply of every Ask in the call, by toolCallId (tool-calls) or message type."""
+    """The scripted reply of every Ask in the call, filed by `reply_key`."""
     sim = CallSimulation(loaded, start_ms=START_MS, call_id=call_id)
     replies: dict[str, Reply] = {}
+    asked: dict[str, int] = {}
     generator = sim.run()
     try:
         item = next(generator)
         while True:
             if isinstance(item, Ask):
-                if item.kind == "tool-calls":
-                    calls = item.event.message.body("realistic")["toolCallList"]
-                    replies[calls[0]["id"]] = item.scripted
-                else:
-                    replies[item.kind] = item.scripted
+                message = item.event.message.body("realistic") if item.kind == "tool-calls" else {"type": item.kind}
+                earlier = asked.get(item.kind, 0)
+                asked[item.kind] = earlier + 1
+                replies[reply_key(message, earlier)] = item.scripted
                 item = generator.send(item.scripted)
             else:
                 item = generator.send(None)
@@ -68,25 +77,26 @@ class Scripted:
     replies: dict[str, Reply]
     received: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # reply_key of each received message
 
     def __call__(self, body: Any, headers: Any = None) -> tuple[int, Any]:
         assert isinstance(body, dict) and list(body) == ["message"], "webhooks carry {'message': {...}}"
         message = body["message"]
+        self.keys.append(reply_key(message, sum(m["type"] == message["type"] for m in self.received)))
         self.received.append(message)
         self.headers.append({k.lower(): v for k, v in dict(headers or {}).items()})
-        key = message["toolCallList"][0]["id"] if message["type"] == "tool-calls" else message["type"]
-        reply = self.replies.get(key)
+        reply = self.replies.get(self.keys[-1])
         if reply is None:
             return 200, {}
-        return self.status_for(message), reply.body
+        return reply.status or 200, reply.body
 
     def types(self) -> list[str]:
         return [str(m["type"]) for m in self.received]
 
-    def status_for(self, message: dict[str, Any]) -> int:
-        key = message["toolCallList"][0]["id"] if message["type"] == "tool-calls" else message["type"]
-        reply = self.replies.get(key)
-        return reply.status or 200 if reply is not None else 200
+    def statuses(self) -> list[int]:
+        """The HTTP status answered to each received message, in order."""
+        replies = [self.replies.get(key) for key in self.keys]
+        return [reply.status or 200 if reply is not None else 200 for reply in replies]
 
 
 def fastapi_app(respond: Scripted) -> FastAPI:
@@ -182,7 +192,7 @@ async def test_bundled_scenario_into_a_real_aiohttp_server(
     if name in EXACT:
         assert respond.received == expected
     assert {h["content-type"] for h in respond.headers} == {"application/json"}
-    assert [d.status for d in journal.deliveries()] == [respond.status_for(m) for m in respond.received]
+    assert [d.status for d in journal.deliveries()] == respond.statuses()
     check_journal(journal, player, respond)
     assert respond.types()[-1] == "end-of-call-report"
     assert player.ended_reason == respond.received[-1]["endedReason"]
@@ -200,7 +210,7 @@ async def test_bundled_scenario_into_an_in_process_app(name: str, framework: str
     if name in EXACT:
         assert respond.received == expected
     check_journal(journal, player, respond)
-    assert [d.status for d in journal.deliveries()] == [respond.status_for(m) for m in respond.received]
+    assert [d.status for d in journal.deliveries()] == respond.statuses()
 
 
 async def test_fast_assistant_request_reply_gives_simulate_output() -> None:
@@ -497,6 +507,7 @@ async def test_transfer_destination_reply_is_where_the_call_goes() -> None:
     assert forwarding["destination"] == destination
     assert timeline.ended_reason == "assistant-forwarded-call"
     assert got[-1]["type"] == "end-of-call-report" and got[-1]["endedReason"] == "assistant-forwarded-call"
+    assert got[-1]["destination"] == destination  # where the reply sent the call
     assert [h["message"] for h in timeline.history if h["role"] == "bot"][-1] == "Transferring you now."
 
 

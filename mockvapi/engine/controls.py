@@ -16,11 +16,12 @@ Acting on arrival works on the events of the current step not yet delivered (`Ca
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from mockvapi.engine.events import Abandon, Ask, Event, Reply, Waiting
 from mockvapi.engine.lifecycle import Lifecycle
-from mockvapi.engine.speech import Speech
+from mockvapi.engine.speech import Speech, chunks, tokenize
 from mockvapi.engine.state import CallState, Utterance
 from mockvapi.engine.transfer import Transfers
 from mockvapi.models.messages import (
@@ -31,6 +32,7 @@ from mockvapi.models.messages import (
     HistoryItem,
     ModelOutput,
     SpeechUpdate,
+    StatusUpdate,
     SystemMessage,
     Transcript,
     UserInterrupted,
@@ -46,6 +48,13 @@ Steps = Generator[Event | Ask, Reply | Waiting | None, None]
 #: `assistant:` step next to stand for the model's answer.
 TRIGGERED_ANSWER = "Okay."
 
+# Room left after a `say` said ahead of what is planned: its history item, and with endCallAfterSpoken the
+# end of the call, come before the next planned event.
+_FIT_MARGIN_MS = 1000
+
+# An event's history bound that lets its artifact carry everything announced when it goes out.
+_ANNOUNCED = 1 << 62
+
 # The assistant's lane: what stops when the assistant is cut off or muted.
 _VOICE_LANE = (VoiceInput, AssistantSpeechStarted, UserInterrupted)
 
@@ -58,6 +67,7 @@ class Controls:
         self.transfers = transfers
         self.queue: list[tuple[int, dict[str, Any]]] = []  # (arrival ms, message), in arrival order
         self.triggered: list[int] = []  # ms of add-messages whose answer is due (see `answer_due`)
+        self._started = False  # see `_in_progress`
 
     def add(self, message: Mapping[str, Any], at: float) -> None:
         """Queue an inbound control message that arrived `at` seconds into the call."""
@@ -65,13 +75,14 @@ class Controls:
 
     # -- acting on arrival ----------------------------------------------------------------------
 
-    def _on_arrival(self, at_ms: int, quiet: bool = True) -> tuple[int, int] | None:
+    def _on_arrival(self, at_ms: int, quiet: bool = True, answering: bool = False) -> tuple[int, int] | None:
         """The first queued control that acts by `at_ms`: (queue index, when it acts). `quiet`: nothing
         still to come changes history (else a queued say or add-message waits for the step's end, so as not
         to overlap the turn under way)."""
-        if self.call.started_ms is None:
-            return None  # nothing is said before the call is in progress
-        last = max(self.call.last_ms, self.call.started_ms)
+        started = self.call.started_ms
+        if started is None or not self._in_progress():
+            return None  # controls act once the call is in progress (its status-update delivered)
+        last = max(self.call.last_ms, started)
         for index, (arrival, message) in enumerate(self.queue):
             if arrival > at_ms:
                 continue
@@ -83,13 +94,44 @@ class Controls:
                 return index, t
             if kind == "say" and message.get("interruptAssistantEnabled") and self._open_utterance():
                 return index, t
-            if (kind == "say" and quiet) or kind == "add-message":
+            if kind in ("say", "add-message"):
                 # Queued behind the utterance being said, if any; at once otherwise.
                 utterance = self.speaking(t, until=60)
                 when = max(int(round(utterance.end + 60)) if utterance is not None else t, last)
-                if when <= at_ms and (kind == "say" or self._nothing_said_before(when)):
+                if when > at_ms:
+                    continue
+                if kind == "add-message" and not answering and self._nothing_said_before(when):
+                    return index, when
+                if kind == "say" and (quiet or self._fits(message, when, at_ms)):
                     return index, when
         return None
+
+    def _fits(self, message: Mapping[str, Any], when: int, at_ms: int) -> bool:
+        """A `say` spoken from `when` is over before anything still to come (`at_ms`, the next event) and
+        before any turn under way: it is said then, ahead of what is planned (a long silence, say)."""
+        text = message.get("content") or message.get("message")
+        if not isinstance(text, str):
+            return False
+        done = when + self.speech.longest(text) + _FIT_MARGIN_MS
+        # An answer already planned (its speech turn numbered) is not overtaken: turns count up as spoken.
+        planned = bool(self.call.utterances) and self.call.utterances[-1].start >= when
+        return done <= at_ms and not planned and self._nothing_said_before(done) and not self._user_speaking()
+
+    def _user_speaking(self) -> bool:
+        """The customer's speech-update started was delivered and its stopped not yet."""
+        for event in reversed(self.call.events):
+            m = event.message
+            if isinstance(m, SpeechUpdate) and m.role == "user":
+                return m.status == "started"
+        return False
+
+    def _in_progress(self) -> bool:
+        """The call's in-progress status-update was delivered (found once, then remembered)."""
+        if not self._started and self.call.started_ms is not None:
+            self._started = any(
+                isinstance(e.message, StatusUpdate) and e.message.status == "in-progress" for e in self.call.events
+            )
+        return self._started
 
     def _nothing_said_before(self, at_ms: int) -> bool:
         """No history item still to be announced began before `at_ms` (an item added then goes first)."""
@@ -99,9 +141,10 @@ class Controls:
     def due(self, pending: list[Event], quiet: bool | None = None) -> bool:
         if not self.queue:
             return False  # checked per event of a flush: no scan of what is pending when nothing is queued
-        if quiet is None:
-            quiet = not any(isinstance(e.message, ConversationUpdate) for e in pending)
-        return not self.call.ended() and self._on_arrival(pending[0].at_ms, quiet) is not None
+        still_quiet, answering = _mood(pending)
+        return not self.call.ended() and self._on_arrival(
+            pending[0].at_ms, still_quiet if quiet is None else quiet, answering
+        ) is not None
 
     def speaking(self, at_ms: float, until: float = 40) -> Utterance | None:
         """The utterance the assistant is saying at `at_ms`, if any: until its speech-update stopped, or
@@ -113,9 +156,7 @@ class Controls:
 
     def act(self, pending: list[Event]) -> Generator[Event | Ask, Any, list[Event]]:
         call = self.call
-        found = self._on_arrival(
-            pending[0].at_ms, not any(isinstance(e.message, ConversationUpdate) for e in pending)
-        )
+        found = self._on_arrival(pending[0].at_ms, *_mood(pending))
         assert found is not None
         index, t = found
         _, message = self.queue.pop(index)
@@ -133,17 +174,30 @@ class Controls:
             call.muted = True
             return self.replan(t, pending, "mute")
         if kind == "say":
-            kept = pending
-            if message.get("interruptAssistantEnabled") and self._open_utterance():
-                kept = self.replan(t, pending, "cut")
-                t += 20
+            interrupting = bool(message.get("interruptAssistantEnabled")) and self._open_utterance() is not None
+            if interrupting or any(isinstance(e.message, ConversationUpdate) for e in pending):
+                # Said over what is planned: cutting the utterance under way, or ahead of a turn still to
+                # come (`_fits`). It takes its place in history by its start; with endCallAfterSpoken
+                # nothing planned after the arrival happens.
+                ends: list[int] = []
+                start = t + 20 if interrupting else t
+                voice = start + call.jitter_ms(call.timing.voice_latency)  # when its words begin
+                after = bool(message.get("endCallAfterSpoken"))
+                mode = "end" if after else "cut" if interrupting else "keep"
+                say = (int(round(voice)), lambda: ends.append(self._say(message, start, voice)))
+                self.replan(t, pending, mode, then=say)
+                call.busy_until = max(call.busy_until, ends[0])
+                if after:
+                    yield from self.lifecycle.end(ends[0] + 200, "assistant-ended-call-after-message-spoken", None)
+                    raise Abandon
+                return []
             end = self._say(message, t)
             call.busy_until = max(call.busy_until, end)
-            call.cursor = call.cursor
             if message.get("endCallAfterSpoken"):
                 yield from self.lifecycle.end(end + 200, "assistant-ended-call-after-message-spoken", None)
                 raise Abandon
-            return kept
+            # What was planned still goes out, with what is announced by then (the said line, once it is).
+            return [replace(event, history_len=_ANNOUNCED) for event in pending]
         # end-call, transfer: nothing planned after the arrival happens.
         # add-messages that came before still join history (they wait only so as not to split a turn).
         added = [m for arrival, m in self.queue[:index] if m.get("type") == "add-message"]
@@ -164,33 +218,74 @@ class Controls:
         raise Abandon
 
     def replan(
-        self, t: int, pending: list[Event], mode: str, first: Callable[[], None] | None = None
+        self,
+        t: int,
+        pending: list[Event],
+        mode: str,
+        first: Callable[[], None] | None = None,
+        then: tuple[int, Callable[[], None]] | None = None,
     ) -> list[Event]:
         """Plan again what is still to come from `t`. `mode`: "keep" (everything), "mute" (the voice stops,
         tokens still stream), "cut" (the assistant's voice and tokens stop), "end" (nothing happens after
         `t`). A stopped utterance keeps in history the words spoken by `t`. `first` commits a history item
-        before the ones still to be announced. What still happens is emitted again (with the history items
-        it announces) and the caller is given nothing to deliver as planned."""
+        before the ones still to be announced; `then` (ms, speak) says something from that time, placed in
+        history among them by its start. What still happens is emitted again (with the history items it
+        announces) and the caller is given nothing to deliver as planned."""
         call = self.call
         utterance = self._open_utterance() if mode != "keep" else None
         base = call.announced
         taken = call.forget_unannounced()
+        stopped_at: int | None = None  # when the stopped utterance's history item is announced
+
+        def stop() -> None:
+            nonlocal stopped_at
+            assert utterance is not None
+            stopped_at = self._stop(utterance, t)
+
+        # What joins history here, each placed among the items planned again by when it began: the stopped
+        # utterance, `first` (at `t`), `then`. Each one's announcement comes before the next item's, which
+        # waits for it (CallState.remember).
+        inserts: list[tuple[int, Callable[[], None]]] = []
+        if utterance is not None:
+            inserts.append((int(round(utterance.start)), stop))
         if first is not None:
-            first()
+            inserts.append((t, first))
+        if then is not None:
+            inserts.append(then)
+        inserts.sort(key=lambda insert: insert[0])  # stable: the stop before what begins with it
+
+        def place(begun: int | None) -> None:
+            """Run the inserts that began no later than an item that began at `begun` (epoch ms; None: all)."""
+            while inserts and (begun is None or begun >= call.epoch_ms(inserts[0][0])):
+                inserts.pop(0)[1]()
+
+        def kept(item: HistoryItem) -> bool:
+            dropped = mode == "end" or (mode != "keep" and isinstance(item, BotMessage))
+            if dropped and not self._said_by(item, t):
+                return False
+            # The utterance being stopped is committed by `stop`, cut.
+            return not (dropped and utterance is not None and isinstance(item, BotMessage)
+                        and item.time == call.epoch_ms(utterance.start))
+
+        first_kept = next((item.time for item in taken if kept(item)), None)
+        if first_kept is not None:
+            place(first_kept)
+        elif first is not None:
+            while inserts and inserts[0][1] is not first:
+                inserts.pop(0)[1]()
+            place(call.epoch_ms(t))
         done = base
         for event in pending:
             m = event.message
             if isinstance(m, ConversationUpdate):
                 upto = len(m.messages)
                 for item in taken[done - base : upto - base]:
-                    dropped = mode == "end" or (mode != "keep" and isinstance(item, BotMessage))
-                    if dropped and not self._said_by(item, t):
+                    if not kept(item):
                         continue
-                    if dropped and utterance is not None and isinstance(item, BotMessage) and (
-                        item.time == call.epoch_ms(utterance.start)
-                    ):
-                        continue  # the utterance being stopped is committed by `_stop`, cut
-                    call.remember(item, event.at_ms)
+                    place(item.time)
+                    at = event.at_ms if stopped_at is None else max(event.at_ms, stopped_at)
+                    # A call that ends at `t` announces what was said by then no later than that.
+                    call.remember(item, min(at, t) if mode == "end" else at)
                 done = max(done, upto)
                 continue
             if mode == "end" or (mode != "keep" and isinstance(m, Hang)):
@@ -200,9 +295,10 @@ class Controls:
             voice = isinstance(m, _VOICE_LANE) or (isinstance(m, SpeechUpdate | Transcript) and m.role == "assistant")
             if voice and mode != "keep":
                 continue
-            call.emit(event.at_ms, m)
-        if utterance is not None:
-            self._stop(utterance, t)
+            # Planned again, it carries what is announced when it goes out (items committed later in this
+            # replan, the stopped utterance's, may be announced before it).
+            call.emit(event.at_ms, m, history_len=_ANNOUNCED)
+        place(None)
         if mode == "end":
             self._close_user(t)
         return []
@@ -225,8 +321,9 @@ class Controls:
         end = getattr(item, "end_time", None) or getattr(item, "time", None)
         return isinstance(end, int | float) and end <= self.call.start_ms + t
 
-    def _stop(self, utterance: Utterance, t: int) -> None:
-        """The voice stops at `t`: speech-update stopped, a final for the words not yet transcribed, history."""
+    def _stop(self, utterance: Utterance, t: int) -> int:
+        """The voice stops at `t`: speech-update stopped, a final for the words not yet transcribed, history.
+        Returns when the history item is announced."""
         call = self.call
         call.emit(t, SpeechUpdate(status="stopped", role="assistant", turn=utterance.turn))
         # Once its speech has started a word is under way (as with a barge-in, engine/interruptions.py).
@@ -245,6 +342,7 @@ class Controls:
         began = utterance.start
         utterance.segments = [(text, start, min(end, t)) for text, start, end in utterance.segments if start <= t]
         self.speech.bot(spoken, began, max(t, began))
+        return int(round(max(t, began) + 50))  # as Speech.bot announces it
 
     def _close_user(self, t: int) -> None:
         """The call ends while the customer speaks: their speech stops there (no words are kept)."""
@@ -256,11 +354,20 @@ class Controls:
                     call.emit(t, SpeechUpdate(status="stopped", role="user"))
                 return
 
-    def _say(self, message: Mapping[str, Any], t: float) -> int:
+    def _say(self, message: Mapping[str, Any], t: float, voice: float | None = None) -> int:
+        """Say the message's text from `t` (as a first message is said: straight to the voice), its words
+        beginning at `voice` when given (else after the voice's latency). Returns when its speech ends."""
         text = message.get("content") or message.get("message")
-        if isinstance(text, str) and text.strip():
+        if not (isinstance(text, str) and text.strip()):
+            return int(round(t))
+        if voice is None:
             return self.speech.speak(text, t, streamed=False)
-        return int(round(t))
+        sentences = chunks(tokenize(text))
+        if not sentences or self.call.muted:
+            return int(round(t + 60))  # muted: nothing is spoken (as Speech.speak)
+        for sentence, _ in sentences:
+            self.call.emit(t, VoiceInput(input=sentence))
+        return self.speech.utter(sentences, voice, [t] * len(sentences), source="force-say")
 
     # -- acting at the next step boundary ---------------------------------------------------------
 
@@ -335,3 +442,17 @@ class Controls:
                 SystemMessage(message=text, time=call.start_ms + at_ms, seconds_from_start=call.seconds(at_ms)),
                 at_ms,
             )
+
+
+def _mood(pending: list[Event]) -> tuple[bool, bool]:
+    """(quiet: nothing still to come changes history, answering: the model is working on an answer still to
+    come, its tokens or hang pending; an add-message then waits for it, as for an utterance under way)."""
+    quiet, answering = True, False
+    for event in pending:
+        if isinstance(event.message, ConversationUpdate):
+            quiet = False
+        elif isinstance(event.message, ModelOutput | Hang):
+            answering = True
+        if answering and not quiet:
+            break
+    return quiet, answering

@@ -250,9 +250,10 @@ class CallSimulation:
         self._controls.add(message, at)
 
     def acts_before(self, event: Event) -> bool:
-        """Whether a queued control acts before `event` (a driver holding it then sends `Retract`). Errs on
-        the side of no: a say or add-message waiting for the turn under way is left to the call."""
-        return self._controls.due([event], quiet=False)
+        """Whether a queued control acts before `event` (a driver holding it then sends `Retract`): asked of
+        the call as `flush` will see it once the event is given back, so both agree."""
+        with self.state.undelivered() as pending:
+            return self._controls.due(pending) if pending else self._controls.due([event], quiet=False)
 
     def knowledge_server(self) -> dict[str, Any] | None:
         """Where knowledge-base-request goes: the knowledge base's server, else the call's."""

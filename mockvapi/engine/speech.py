@@ -7,6 +7,7 @@ times are milliseconds from call start.
 
 from __future__ import annotations
 
+import math
 import re
 
 from mockvapi.engine.events import StepError
@@ -103,6 +104,14 @@ class Speech:
             call.emit(t, VoiceInput(input=sentence))
         start = voice_times[0] + call.jitter_ms(call.timing.voice_latency)
         return self.utter(sentences, start, voice_times, turn_id=turn_id, source="model" if streamed else "force-say")
+
+    def longest(self, text: str) -> int:
+        """The most milliseconds `speak(text, t, streamed=False)` can take from `t` to the time it returns
+        (voice latency and word durations at their largest jitter)."""
+        timing = self.call.timing
+        words = len(text.split())
+        seconds = (timing.voice_latency + words * 60 / timing.words_per_minute) * (1 + max(timing.jitter, 0))
+        return int(math.ceil(seconds * 1000)) + 61
 
     def utter(
         self,

@@ -8,7 +8,8 @@ holds a reference to one `CallState`; `CallSimulation` (engine/simulator.py) seq
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,6 +135,10 @@ class CallState:
         self._seq = 0
         self._last_ms = 0
         self._announced = 0  # history items announced by the conversation-updates flushed so far
+        self._announce_floor = 0  # ms of the last conversation-update planned: the next comes no earlier
+        # While a driver holds the event `flush` yields: (last ms, announced, message.call) from before it,
+        # and the events still to deliver (that one, as planned, first).
+        self._held: tuple[int, int, dict[str, Any] | None, Event, list[Event]] | None = None
         # What message.call says of the call's progress so far (see `_advance`).
         self._live: dict[str, Any] | None = None
         # Where the history the call's messages carry starts: a squad member's contextEngineeringPlan
@@ -147,7 +152,8 @@ class CallState:
 
     @property
     def cursor(self) -> int:
-        return self._cursor
+        # A live control that spoke after the cursor was set (mid-step) holds back what comes next too.
+        return max(self._cursor, self.busy_until)
 
     @cursor.setter
     def cursor(self, value: int) -> None:
@@ -169,7 +175,10 @@ class CallState:
         return self._last_ms
 
     def catch_up(self, at_ms: int) -> None:
-        """Time has passed while the call waited (for a reply): what follows comes no earlier."""
+        """Time has passed while the call waited (for a reply): what follows comes no earlier. A wait past
+        the max-duration deadline ends at it (the call ends then, whatever the reply)."""
+        if self.deadline is not None:
+            at_ms = min(at_ms, self.deadline)
         self._last_ms = max(self._last_ms, at_ms)
 
     def ended(self) -> bool:
@@ -184,9 +193,11 @@ class CallState:
             self.overran = True
         return self.overran
 
-    def emit(self, at_ms: float, message: Message) -> Event:
-        event = Event(int(round(at_ms)), message, len(self.history), self.step, self._seq, self.history_base,
-                      self._context)
+    def emit(self, at_ms: float, message: Message, history_len: int | None = None) -> Event:
+        """Plan `message` at `at_ms`. Its artifact carries the history announced when it goes out, at most
+        `history_len` items (default: the history so far)."""
+        event = Event(int(round(at_ms)), message, len(self.history) if history_len is None else history_len,
+                      self.step, self._seq, self.history_base, self._context)
         if self.deadline is not None and round(at_ms) > self.deadline:
             self.overran = True
             return event  # never sent: the call has ended by then
@@ -208,7 +219,7 @@ class CallState:
                 continue
             original = pending.pop(0)
             event = original
-            last_ms, announced = self._last_ms, self._announced
+            last_ms, announced, live = self._last_ms, self._announced, self._live
             if isinstance(event.message, ConversationUpdate):
                 self._announced = event.history_base + len(event.message.messages)
             # An event timed before a conversation-update that was emitted earlier in code (the
@@ -221,11 +232,30 @@ class CallState:
                           self._live)
             self._last_ms = event.at_ms
             self.events.append(event)
+            self._held = (last_ms, announced, live, original, pending)  # no copy: read only while held
             answer = yield event
+            self._held = None
             if isinstance(answer, Retract):
                 self.events.pop()
-                self._last_ms, self._announced = last_ms, announced
+                self._last_ms, self._announced, self._live = last_ms, announced, live
                 pending.insert(0, original)
+
+    @contextmanager
+    def undelivered(self) -> Iterator[list[Event]]:
+        """The call as it stands with the event `flush` is yielding given back, and the events still to
+        deliver (that one first; empty when no event is held): a driver that holds the event until its time
+        (and may send `Retract`) sees what `flush` will see."""
+        if self._held is None:
+            yield []
+            return
+        held = self.events.pop()
+        now = self._last_ms, self._announced, self._live
+        self._last_ms, self._announced, self._live, original, pending = self._held
+        try:
+            yield [original, *pending]
+        finally:
+            self.events.append(held)
+            self._last_ms, self._announced, self._live = now
 
     @property
     def announced(self) -> int:
@@ -238,6 +268,7 @@ class CallState:
         n = self._announced
         taken = self.history[n:]
         del self.history[n:], self.rendered[n:], self.openai[n:]
+        self._announce_floor = self._last_ms  # their announcements are planned again
         return taken
 
     def _advance(self, message: Message, at_ms: int) -> None:
@@ -261,7 +292,10 @@ class CallState:
             self._live = {**self._live, "cost": message.cost}
 
     def remember(self, item: HistoryItem, at_ms: float) -> Event | None:
-        """Append to history and announce it with a conversation-update."""
+        """Append to history and announce it with a conversation-update, no earlier than the one before it
+        (each announces a longer history: a later item said inside an earlier one, as a `say` while the
+        customer talks over the assistant, waits for that one's announcement)."""
+        at_ms = max(at_ms, self._announce_floor)
         if self.deadline is not None and round(at_ms) > self.deadline:
             # Said before the deadline: announced at it. Said (or ending) after it: never said.
             end = getattr(item, "end_time", None) or item.time
@@ -275,7 +309,10 @@ class CallState:
         return self.announce(at_ms)
 
     def announce(self, at_ms: float) -> Event:
-        """A conversation-update with the history as it stands (from `history_base`)."""
+        """A conversation-update with the history as it stands (from `history_base`), no earlier than the
+        one planned before it."""
+        at_ms = max(at_ms, self._announce_floor)
+        self._announce_floor = int(round(at_ms))
         base = self.history_base
         return self.emit(
             at_ms,

@@ -430,7 +430,6 @@ class LanguageChangeDetected(Message):
     """The transcriber switched language on what it heard."""
 
     type_name: ClassVar[str] = "language-change-detected"
-    sides: ClassVar[frozenset[Side]] = frozenset({"server"})
     language: str
 
 
@@ -508,8 +507,10 @@ DEFAULT_CLIENT_MESSAGES: tuple[str, ...] = (
 ALWAYS_SENT_SERVER: frozenset[str] = frozenset(
     {"assistant-request", "knowledge-base-request", "call.endpointing.request"}
 )
-# Client-only message that follows a subscribed tool-calls.
-IMPLIED_CLIENT: dict[str, str] = {"tool-calls-result": "tool-calls"}
+# Client messages sent under another name of the spec's clientMessages enum: tool-calls-result follows a
+# subscribed tool-calls; the enum has no language-change-detected, its `language-changed` subscribes a
+# client to ClientMessageLanguageChangeDetected (a reading: the spec names no other way to get it).
+IMPLIED_CLIENT: dict[str, str] = {"tool-calls-result": "tool-calls", "language-change-detected": "language-changed"}
 
 
 def subscribed(message_type: str, subscription: tuple[str, ...] | list[str], side: Side) -> bool:

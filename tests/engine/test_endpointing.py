@@ -113,3 +113,17 @@ def test_language_change_detected_is_sent_when_subscribed_and_conforms() -> None
     assert [m["language"] for m in changes] == ["es"]
     assert check(changes[0], "server", "strict") == []
     assert check_invariants(timeline) == []
+
+
+def test_a_client_subscribed_to_language_changed_gets_language_change_detected() -> None:
+    timeline = simulate(resolve("custom-endpointing"))
+    for profile, wire in (("strict", "spec"), ("realistic", "realistic")):
+        changes = [m for _, m in timeline.messages(side="client", profile=wire)
+                   if m["type"] == "language-change-detected"]
+        assert [m["language"] for m in changes] == ["es"]
+        assert check(changes[0], "client", profile) == []
+    unsubscribed = SCENARIO.replace("ENDPOINTING", "1").replace(
+        'say: "My number is four four one."', 'say: "Mi número es cuatro.", language: es')
+    plain = simulate(unsubscribed)
+    assert [m["type"] for _, m in plain.messages(side="server") if m["type"] == "language-change-detected"] == []
+    assert [m["type"] for _, m in plain.messages(side="client") if m["type"] == "language-change-detected"] == []

@@ -8,12 +8,15 @@ endCallMessage, voicemail, firstMessageInterruptionsEnabled with a barging first
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mockvapi.engine.clock import VirtualClock
+from mockvapi.engine.player import CallPlayer
 from mockvapi.engine.simulator import CallSimulation, drive, simulate
 from mockvapi.engine.speech import tokenize
 from mockvapi.scenario.schema import Scenario
@@ -324,6 +327,7 @@ LIVE_CONTROLS = st.sampled_from([
     {"type": "end-call"},
     {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True},
     {"type": "say", "content": "Calls may be recorded."},
+    {"type": "say", "content": "Goodbye for now.", "endCallAfterSpoken": True},
     {"type": "add-message", "message": {"role": "system", "content": "Be brief."}, "triggerResponseEnabled": True},
     # mute-assistant is left out: a muted answer after a `hang` shows a server without model-output
     # nothing more, which the hang invariant reads as a stalled call (tested in tests/transports).
@@ -357,5 +361,38 @@ def test_live_controls_during_a_squads_call_keep_the_invariants(
     for message, at_ms in sorted(controls, key=lambda c: c[1]):
         sim.control(message, at_ms / 1000)
     timeline = drive(sim)
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+
+
+@SETTINGS
+@given(scenarios(), st.integers(0, 2**31), st.lists(st.tuples(LIVE_CONTROLS, st.integers(0, 30_000)), max_size=3))
+def test_live_controls_through_the_player_keep_the_invariants(
+    document: dict[str, Any], seed: int, controls: list[tuple[dict[str, Any], int]]
+) -> None:
+    """Live controls sent while the player plays on a virtual clock: each arrives while the player waits
+    for an event (which it then gives back, `Retract`) or between events, as from a websocket."""
+    scenario = Scenario.model_validate(document)
+
+    async def play() -> Any:
+        clock = VirtualClock()
+        player = CallPlayer(scenario, clock=clock, seed=seed)
+
+        async def send() -> None:
+            await player.started.wait()
+            base = player.started_at
+            assert base is not None
+            for message, at_ms in sorted(controls, key=lambda c: c[1]):
+                await clock.sleep_until(base + at_ms / 1000)
+                if not player.control(message):
+                    return
+
+        sender = asyncio.ensure_future(send())
+        try:
+            return await player.run()
+        finally:
+            sender.cancel()
+
+    timeline = asyncio.run(play())
     violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
     assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"

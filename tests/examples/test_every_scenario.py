@@ -1,7 +1,7 @@
 """The FastAPI and Flask dashboards against every bundled scenario.
 
 Webhooks get `model-output` only when the assistant opts in, and most bundled scenarios do not, so
-each call runs with the serverMessages the dashboard's owner would configure (SUBSCRIBED). The
+each call runs with the serverMessages the dashboard's owner would configure (`subscribed`). The
 dashboard's tools answer what each scenario scripts, so the scenario's own `expect` block holds and
 the fixture's strict teardown check passes.
 """
@@ -20,15 +20,21 @@ from mockvapi.testing import CallOverrides, MockVapi
 from . import fastapi_app, flask_app
 from .live_transcript import Dashboard, Tool
 
-# The assistant's serverMessages, as its owner would set them for this webhook.
-SUBSCRIBED = CallOverrides(
-    assistant={
-        "serverMessages": [
-            "conversation-update", "model-output", "user-interrupted", "tool-calls", "hang", "status-update",
-            "transfer-update", "end-of-call-report",
-        ]
-    }
-)
+# The assistant's serverMessages, as the dashboard's owner would set them for this webhook.
+DASHBOARD_MESSAGES = [
+    "conversation-update", "model-output", "user-interrupted", "tool-calls", "hang", "status-update",
+    "transfer-update", "end-of-call-report",
+]
+
+
+def subscribed(scenario: str) -> CallOverrides:
+    """The dashboard's serverMessages, plus those the scenario's assistant subscribes to (its `expect` block
+    may count on them: language-change-detected, assistant.speechStarted)."""
+    own = resolve(scenario).scenario.assistant.serverMessages or []
+    extra = [m for m in own if m not in DASHBOARD_MESSAGES]
+    return CallOverrides(assistant={"serverMessages": DASHBOARD_MESSAGES + extra})
+
+
 APPS: dict[str, Callable[[Dashboard], Any]] = {"fastapi": fastapi_app.create_app, "flask": flask_app.create_app}
 
 
@@ -71,7 +77,7 @@ def test_dashboard_renders_the_call_and_drops_interrupted_tokens(
     dashboard = Dashboard(tools=scripted_tools(scenario), answers=scripted_answers(scenario))
     app = APPS[framework](dashboard)
 
-    call = mockvapi.play_sync(scenario, webhook=app, webhook_path="/vapi/webhook", overrides=SUBSCRIBED)
+    call = mockvapi.play_sync(scenario, webhook=app, webhook_path="/vapi/webhook", overrides=subscribed(scenario))
 
     view = dashboard.calls[call.id]
     history = [(m["role"], m["message"]) for m in call.history if m["role"] in ("user", "bot")]

@@ -8,6 +8,7 @@ once unless the server is told to wait for its page, as it does on a real clock:
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -77,6 +78,35 @@ async def settle(mock: MockVapi, predicate: Any) -> None:
             return
         await VirtualClock._settle(mock._loop)  # type: ignore[arg-type]
     raise AssertionError("the server did not get there")
+
+
+async def run_until_said(clock: VirtualClock, ws: aiohttp.ClientWebSocketResponse, line: str) -> None:
+    """Let call time pass until the page receives a conversation-update whose history has the assistant
+    saying `line` (a tenth of a second of call time at a time, at most a minute)."""
+
+    async def said() -> None:
+        while True:
+            frame = await ws.receive()
+            assert frame.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY), f"the call ended first: {frame}"
+            if frame.type == aiohttp.WSMsgType.TEXT and frame.data.startswith("{"):
+                message = json.loads(frame.data)
+                if message["type"] == "conversation-update" and {"role": "bot", "message": line} in [
+                    {"role": m.get("role"), "message": m.get("message")} for m in message["messages"]
+                ]:
+                    return
+
+    heard = asyncio.ensure_future(said())
+    try:
+        for _ in range(600):
+            if heard.done():
+                break
+            await clock.advance(0.1)
+        # What the last step sent is still to be read from the socket (a guard, not a wait for time).
+        done, _ = await asyncio.wait({heard}, timeout=5)
+        assert done, f"the page never heard the assistant say {line!r}"
+        heard.result()
+    finally:
+        heard.cancel()
 
 
 def test_playable_is_the_raw_string_or_the_mobile_sdks_object() -> None:
@@ -179,6 +209,9 @@ async def test_what_the_page_sends_is_applied_and_leaving_ends_the_call(
         await ws.send_bytes(b"\x01\x00" * 320)  # a microphone frame while muted
         await ws.send_str("not json")  # ignored, as Vapi ignores app-messages it does not understand
         await settle(mock, lambda: len(mock.journal.deliveries(call_id=call["id"], channel="control")) >= 3)
+        # Leaving ends the call at once, mid-sentence if need be (as on Vapi): a page that wants its line
+        # heard leaves once the call's history says it was spoken.
+        await run_until_said(clock, ws, "Hold on.")
     started = mock.find_call(call["id"])
     assert started is not None
     await clock.advance(600)

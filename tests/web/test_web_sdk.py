@@ -218,8 +218,8 @@ async def test_what_the_page_sends_reaches_the_call(sdk: str, web_scenarios: Pat
             "triggerResponseEnabled": False}},
         {"when": "call-start", "do": "say", "text": "One moment while I check."},
         {"when": "call-start", "do": "mute"},
-        {"when": "call-start", "do": "wait", "ms": 300},
-        {"when": "call-start", "do": "end"},
+        # end-call acts on arrival, mid-sentence (as on Vapi): the page leaves once its line was spoken.
+        {"when": "said", "text": "One moment while I check.", "do": "end"},
     ]
     async with MockVapi(
         serve=True, clock="real", speed=SPEED, token=PUBLIC_KEY, scenarios=web_scenarios, default_scenario="long-call"

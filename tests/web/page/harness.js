@@ -73,6 +73,10 @@ window.runCall = async function runCall(opts) {
     log.push({ ev: "message", t: at(), m });
     messages += 1;
     if (m.type === "model-output") fire("model-output");
+    // "said": once the call's history has the assistant saying the trigger's text.
+    const next = triggers[0];
+    if (next && next.when === "said" && m.type === "conversation-update" &&
+        m.messages.some((h) => h.role === "bot" && h.message === next.text)) fire("said");
     if (opts.afterMessages && messages === opts.afterMessages) fire("after-messages");
   });
   vapi.on("speech-start", () => log.push({ ev: "speech-start", t: at() }));
