@@ -1,0 +1,169 @@
+"""Handoffs to an assistant outside the squad (mockvapi/engine/handoff.py): a handoff-destination-request
+reply may name a saved assistant by `assistantId` (looked up as assistant-request's assistantId is) or give
+a transient `assistant` inline; it then runs the call as a member would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mockvapi.engine.context import CallOverrides
+from mockvapi.engine.events import Ask, Reply
+from mockvapi.engine.simulator import CallSimulation, timeline_of
+from mockvapi.engine.timeline import Timeline
+from mockvapi.scenario.loader import load_text
+from tests.engine.invariants import check_invariants
+
+SCENARIO = """\
+version: 1
+name: outside
+squad:
+  members:
+    - assistant:
+        name: Triage
+        firstMessage: "Triage."
+        server: {url: "http://127.0.0.1:9/triage"}
+        tools: [{name: lookup, parameters: {q: string}}]
+    - assistant: {name: Nurse, firstMessage: "Nurse here."}
+steps:
+  - user: "I have a fever."
+  - assistant: "Let me see who can help."
+  - user: "Please hurry."
+  - handoff: {arguments: {reason: fever}, reply: {error: "Nobody is free."}}
+  - user: "Thirty-nine degrees."
+  - tool: {name: lookup, arguments: {q: fever}, result: "rest"}
+  - handoff: {reply: {error: "Stay."}}
+  - user: "Thanks."
+  - end: customer-ended-call
+"""
+
+CLINIC_TOOL = {
+    "type": "function",
+    "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}},
+    "server": {"url": "http://127.0.0.1:9/clinic-tools", "secret": "tool-secret"},
+}
+CLINIC = {
+    "id": "a-clinic",
+    "orgId": "org",
+    "name": "Clinic",
+    "firstMessage": "Clinic here.",
+    "server": {"url": "http://127.0.0.1:9/clinic", "secret": "clinic-secret"},
+    "serverMessages": ["conversation-update", "assistant.started", "tool-calls", "end-of-call-report",
+                       "status-update", "handoff-destination-request"],
+    "model": {"provider": "openai", "model": "gpt-4o",
+              "messages": [{"role": "system", "content": "You are the clinic."}], "tools": [CLINIC_TOOL]},
+}
+SAVED = {"a-clinic": CLINIC}
+
+
+def play(answers: list[dict[str, Any]], overrides: CallOverrides | None = None) -> tuple[CallSimulation, list[Ask]]:
+    """Play SCENARIO answering the n-th handoff-destination-request with answers[n] (scripted when none);
+    every other question gets its scripted reply."""
+    sim = CallSimulation(load_text(SCENARIO), overrides=overrides)
+    asks: list[Ask] = []
+    generator = sim.run()
+    item = next(generator)
+    try:
+        while True:
+            reply: Any = None
+            if isinstance(item, Ask):
+                asks.append(item)
+                reply = item.scripted
+                handoffs = sum(a.kind == "handoff-destination-request" for a in asks)
+                if item.kind == "handoff-destination-request" and handoffs <= len(answers):
+                    reply = Reply(200, answers[handoffs - 1], 0.2)
+            item = generator.send(reply)
+    except StopIteration:
+        pass
+    return sim, asks
+
+
+def of_type(timeline: Timeline, kind: str, side: str = "server") -> list[dict[str, Any]]:
+    return [m for _, m in timeline.messages(side=side) if m["type"] == kind]  # type: ignore[arg-type]
+
+
+def names(timeline: Timeline, side: str = "server") -> list[str]:
+    return [m["assistant"]["name"] for _, m in timeline.messages(side=side)]  # type: ignore[arg-type]
+
+
+def test_a_saved_assistant_named_by_id_takes_over_as_a_member_would() -> None:
+    sim, asks = play([{"destination": {"type": "assistant", "assistantId": "a-clinic"}}],
+                     CallOverrides(find_assistant=SAVED.get))
+    timeline = timeline_of(sim)
+    assert sim.problems == [] and check_invariants(timeline) == []
+    assert sim.context.assistant is not None and sim.context.assistant["name"] == "Clinic"
+    seen = names(timeline)
+    assert set(seen[: seen.index("Clinic")]) == {"Triage"} and set(seen[seen.index("Clinic"):]) == {"Clinic"}
+    started = of_type(timeline, "assistant.started")
+    assert [m["newAssistant"]["name"] for m in started][-1] == "Clinic"
+    # Messages never show a server's secret, its own or its tools'.
+    shown = started[-1]["newAssistant"]
+    assert "secret" not in shown["server"] and "secret" not in shown["model"]["tools"][0]["server"]
+    report = of_type(timeline, "end-of-call-report")[0]
+    assert report["artifact"]["assistantActivations"] == [{"assistantName": "Triage"}, {"assistantName": "Clinic"}]
+    bots = [m["message"] for m in timeline.final_history if m["role"] == "bot"]
+    assert "Clinic here." in bots and timeline.final_history[-1]["role"] != "system"
+    systems = [m["message"] for m in timeline.final_history if m["role"] == "system"]
+    assert systems[-1] == "You are the clinic."
+    # Its own tool goes to its tool's server (with the secret), its other webhooks to its own server.
+    tool_ask = next(a for a in asks if a.kind == "tool-calls")
+    assert tool_ask.server == CLINIC_TOOL["server"]
+    second = [a for a in asks if a.kind == "handoff-destination-request"][1]
+    assert second.server == CLINIC["server"]
+    # Its subscriptions: no speech-update reaches the server after it took over.
+    kinds_after = [m["type"] for _, m in timeline.messages(side="server")][seen.index("Clinic"):]
+    assert "speech-update" not in kinds_after and "speech-update" in [
+        m["type"] for _, m in timeline.messages(side="server")][: seen.index("Clinic")]
+
+
+def test_an_inline_assistant_is_used_as_given_with_the_replys_overrides_and_plan() -> None:
+    inline = {"name": "Pharmacy", "firstMessage": "Pharmacy.", "server": {"url": "http://127.0.0.1:9/pharmacy"}}
+    destination = {"type": "assistant", "assistant": inline, "assistantOverrides": {"firstMessage": "Pharmacy here."},
+                   "contextEngineeringPlan": {"type": "none"}}
+    sim, asks = play([{"destination": destination, "result": "To the pharmacy."}])
+    timeline = timeline_of(sim)
+    # Its model has no lookup tool: the scenario's tool step is a problem, as after assistant-request.
+    assert [p.kind for p in sim.problems] == ["unknown-tool"] and check_invariants(timeline) == []
+    assert sim.context.assistant is not None and sim.context.assistant["name"] == "Pharmacy"
+    # contextEngineeringPlan none: the artifact's history starts at the handoff (its own tool result gone),
+    # with the new greeting.
+    results = [m["result"] for m in timeline.final_history if m["role"] == "tool_call_result"]
+    assert results == ["rest", "Stay."]
+    bots = [m["message"] for m in timeline.final_history if m["role"] == "bot"]
+    assert bots[0] == "Pharmacy here." and "Triage." not in bots
+    second = [a for a in asks if a.kind == "handoff-destination-request"][1]
+    assert second.server is not None and second.server["url"] == "http://127.0.0.1:9/pharmacy"
+
+
+def test_an_unknown_assistant_id_is_a_problem_and_the_member_stays() -> None:
+    for overrides, detail in ((CallOverrides(find_assistant=SAVED.get), "'a-gone' names no assistant"),
+                              (None, "no REST API holds saved assistants")):
+        sim, _ = play([{"destination": {"type": "assistant", "assistantId": "a-gone"}}], overrides)
+        assert [p.kind for p in sim.problems] == ["assistant-not-found"], overrides
+        assert detail in sim.problems[0].detail
+        timeline = timeline_of(sim)
+        assert set(names(timeline)) == {"Triage"}
+        bots = [m["message"] for m in timeline.final_history if m["role"] == "bot"]
+        assert "I'm sorry, I couldn't transfer you right now." in bots
+        assert check_invariants(timeline) == []
+
+
+def test_an_invalid_inline_assistant_is_a_bad_destination() -> None:
+    destination = {"type": "assistant", "assistant": {"name": "X", "firstMessage": 7}}
+    sim, _ = play([{"destination": destination}])
+    assert [p.kind for p in sim.problems] == ["bad-handoff-destination"]
+    assert "destination.assistant.firstMessage must be a string" in sim.problems[0].detail
+    assert set(names(timeline_of(sim))) == {"Triage"}
+
+
+def test_the_call_returns_from_an_outside_assistant_to_a_member_whose_tools_route_again() -> None:
+    nurse = {"destination": {"type": "assistant", "assistantName": "Nurse"}}
+    sim, asks = play([{"destination": {"type": "assistant", "assistantId": "a-clinic"}}, nurse],
+                     CallOverrides(find_assistant=SAVED.get))
+    timeline = timeline_of(sim)
+    assert sim.problems == [] and check_invariants(timeline) == []
+    started = [m["newAssistant"]["name"] for m in of_type(timeline, "assistant.started")]
+    assert started == ["Triage", "Clinic", "Nurse"]
+    report = of_type(timeline, "end-of-call-report")[0]
+    assert [a["assistantName"] for a in report["artifact"]["assistantActivations"]] == ["Triage", "Clinic", "Nurse"]
+    assert sim.state.assistant_tools is None  # the scenario's tools route the members' calls again
+    assert names(timeline)[-1] == "Nurse"
