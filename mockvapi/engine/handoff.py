@@ -132,9 +132,11 @@ class Handoffs:
         call = self.call
         if self.active is None:  # the loader refuses these; a Scenario built in code may still have them
             raise StepError(("handoff",), "a handoff needs a `squad:` whose members it hands between")
-        if step.to is not None and step.to not in self.squad:
-            raise StepError(("handoff", "to"), f"no member is named {step.to!r} (members: {', '.join(self.squad)})")
         current = self.squad[self.active]
+        # A static handoff to a saved assistant outside the squad (a destination by assistantId).
+        saved = current.saved_destination(step.to) if step.to is not None and self.outside is None else None
+        if step.to is not None and step.to not in self.squad and (saved is None or step.via == "transferCall"):
+            raise StepError(("handoff", "to"), f"no member is named {step.to!r} (members: {', '.join(self.squad)})")
         start = call.cursor + call.jitter_ms(call.timing.first_token_latency)
         arguments = call.render(step.arguments, ("handoff", "arguments"))
         if step.to is not None and step.via == "transferCall":
@@ -153,8 +155,15 @@ class Handoffs:
         at = start + 50
         result: str | None = None
         given: ContextPlan | None = None
-        if step.to is not None:
-            target: str | Outside | None = step.to
+        if saved is not None and saved.assistantId is not None:
+            target: str | Outside | None = self._outside({"assistantId": saved.assistantId}, at)
+            if target is None:  # an id no saved assistant has: _outside recorded it, the member stays
+                self._result(tool_call, name, HANDOFF_FAILED_RESULT, at)
+                call.cursor = self.speech.speak(HANDOFF_FAILED_SAY, at + 100, streamed=False)
+                yield from call.flush()
+                return
+        elif step.to is not None:
+            target = step.to
         else:
             outcome = yield from self._ask(step, arguments, start + 20)
             at, target, result, said, given = outcome
@@ -164,20 +173,21 @@ class Handoffs:
                 yield from call.flush()
                 return
         assert target is not None
-        if isinstance(target, Outside):
-            self._result(tool_call, name, result or f"Handed off to {target.name}.", at)
-            yield from call.flush()
-            yield from self.switch_outside(target, given or ContextPlan(), at + 150)
-            return
-        # An assistant from outside the squad has no destinations of the scenario's members.
-        destination = current.destination(target) if self.outside is None else None
+        # The member's destination settings (message, plan); an assistant from outside the squad has none of
+        # the scenario's, and a reply's own assistant destination carries its plan itself.
+        key = step.to if step.to is not None else target if isinstance(target, str) else None
+        destination = current.destination(key) if key is not None and self.outside is None else None
         plan = given or (destination.contextEngineeringPlan if destination else ContextPlan())
-        self._result(tool_call, name, result or f"Handed off to {target}.", at)
+        label = target.name if isinstance(target, Outside) else target
+        self._result(tool_call, name, result or f"Handed off to {label}.", at)
         t = at + 50
         message = destination.message if destination and destination.message else None
         if message:
             t = self.speech.speak(call.render(message, ("handoff",)), t, streamed=False)
         yield from call.flush()
+        if isinstance(target, Outside):
+            yield from self.switch_outside(target, plan, t + 100)
+            return
         if step.via == "transferCall":
             new = self._assistant_of(self.squad[target])
             call.emit(t, TransferUpdate(destination={"type": "assistant", "assistantName": target},

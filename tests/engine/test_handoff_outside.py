@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Ask, Reply
-from mockvapi.engine.simulator import CallSimulation, timeline_of
+from mockvapi.engine.simulator import CallSimulation, drive, timeline_of
 from mockvapi.engine.timeline import Timeline
 from mockvapi.scenario.loader import load_text
 from tests.engine.invariants import check_invariants
@@ -167,3 +169,73 @@ def test_the_call_returns_from_an_outside_assistant_to_a_member_whose_tools_rout
     assert [a["assistantName"] for a in report["artifact"]["assistantActivations"]] == ["Triage", "Clinic", "Nurse"]
     assert sim.state.assistant_tools is None  # the scenario's tools route the members' calls again
     assert names(timeline)[-1] == "Nurse"
+
+
+STATIC = """\
+version: 1
+name: static-outside
+squad:
+  members:
+    - assistant:
+        name: Triage
+        firstMessage: "Triage."
+        server: {url: "http://127.0.0.1:9/triage"}
+      assistantDestinations:
+        - assistantId: a-clinic
+          message: "Connecting you to the clinic."
+          contextEngineeringPlan: {type: lastNMessages, maxMessages: 2}
+        - Nurse
+    - assistant: {name: Nurse, firstMessage: "Nurse here."}
+steps:
+  - user: "I have a fever."
+  - assistant: "Let me connect you."
+  - handoff: a-clinic
+  - user: "Thirty-nine degrees."
+  - handoff: Nurse
+  - user: "Thanks."
+  - end: customer-ended-call
+"""
+
+
+def test_a_static_destination_by_assistant_id_hands_off_to_the_saved_assistant() -> None:
+    sim = CallSimulation(load_text(STATIC), overrides=CallOverrides(find_assistant=SAVED.get))
+    timeline = drive(sim)
+    assert sim.problems == [] and check_invariants(timeline) == []
+    started = [m["newAssistant"]["name"] for m in of_type(timeline, "assistant.started")]
+    assert started == ["Triage", "Clinic", "Nurse"]
+    history = timeline.final_history
+    bots = [m["message"] for m in history if m["role"] == "bot"]
+    assert bots[:3] == ["Connecting you to the clinic.", "Clinic here.", "Nurse here."]
+    # lastNMessages 2: the clinic kept the last two items before it took over (the destination's plan).
+    assert "Triage." not in bots and "Let me connect you." not in bots
+    results = [m for m in history if m["role"] == "tool_call_result"]
+    assert (results[0]["name"], results[0]["result"]) == ("handoff_to_a-clinic", "Handed off to Clinic.")
+    report = of_type(timeline, "end-of-call-report")[0]
+    assert [a["assistantName"] for a in report["artifact"]["assistantActivations"]] == ["Triage", "Clinic", "Nurse"]
+
+
+def test_a_static_destination_by_an_unknown_id_is_a_problem_and_the_member_stays() -> None:
+    for overrides in (CallOverrides(find_assistant={}.get), None):
+        sim = CallSimulation(load_text(STATIC), overrides=overrides)
+        timeline = drive(sim)
+        assert [p.kind for p in sim.problems] == ["assistant-not-found"]
+        started = [m["newAssistant"]["name"] for m in of_type(timeline, "assistant.started")]
+        assert started == ["Triage", "Nurse"]
+        assert check_invariants(timeline) == []
+
+
+@pytest.mark.parametrize(("change", "error"), [
+    ("  - handoff: a-clinic\n", "  - handoff: {to: a-clinic, via: transferCall}\n"),
+    ("        - assistantId: a-clinic\n", "        - assistantName: Nurse\n          assistantId: a-clinic\n"),
+])
+def test_the_loader_refuses_what_a_saved_destination_cannot_be(change: str, error: str) -> None:
+    text = STATIC.replace(change, error)
+    assert text != STATIC
+    with pytest.raises(Exception, match="transferCall names members|either `assistantName`"):
+        load_text(text)
+
+
+def test_a_misspelt_saved_destination_is_a_load_error_with_a_did_you_mean() -> None:
+    with pytest.raises(Exception, match=r"18:14: .*saved assistants it may hand off to: a-clinic\); did you mean "
+                                        r"'a-clinic'\?"):
+        load_text(STATIC.replace("  - handoff: a-clinic\n", "  - handoff: a-clinik\n"))
