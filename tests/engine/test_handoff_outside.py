@@ -26,7 +26,7 @@ squad:
         firstMessage: "Triage."
         server: {url: "http://127.0.0.1:9/triage"}
         tools: [{name: lookup, parameters: {q: string}}]
-    - assistant: {name: Nurse, firstMessage: "Nurse here."}
+    - assistant: {name: Nurse, firstMessage: "Nurse here.", tools: [{name: lookup, parameters: {q: string}}]}
 steps:
   - user: "I have a fever."
   - assistant: "Let me see who can help."
@@ -262,3 +262,12 @@ def test_calls_handing_off_outside_the_squad_conform_to_the_spec_on_both_sides()
                     found = [v for v in check(message, side, profile)
                              if (message["type"], v.path) != ("transcript", "$.confidence")]
                     assert found == [], (side, profile, message)
+
+
+def test_a_replys_plan_applies_to_a_member_it_names_too() -> None:
+    nurse = {"destination": {"type": "assistant", "assistantName": "Nurse", "contextEngineeringPlan": {"type": "none"}}}
+    sim, _ = play([nurse])
+    timeline = timeline_of(sim)
+    bots = [m["message"] for m in timeline.final_history if m["role"] == "bot"]
+    assert bots[0] == "Nurse here." and "Triage." not in bots
+    assert sim.problems == [] and check_invariants(timeline) == []
