@@ -128,7 +128,10 @@ class CallSimulation:
         self._endpointing = Endpointing(state)
         self._knowledge = Knowledge(state)
         state.arrivals = self._controls  # live controls act on arrival, mid-step
-        self._handoffs = Handoffs(state, self._speech, self._lifecycle, self.overrides.squad)
+        self._handoffs = Handoffs(
+            state, self._speech, self._lifecycle, self.overrides.squad, find_assistant=self.overrides.find_assistant,
+            timing=(scenario.scenario if isinstance(scenario, LoadedScenario) else scenario).timing,
+        )
         try:
             setup = build_context(
                 plain, state.fakes, state.start_ms, self.overrides, call_id, state.render,

@@ -367,7 +367,11 @@ class Handoff(Strict):
     answer used when no server answers: a member name, or a raw reply body such as `{error: ...}`.
     """
 
-    to: str | None = Field(default=None, min_length=1, description="The member handed to (static).")
+    to: str | None = Field(
+        default=None, min_length=1,
+        description="The member handed to (static), or the assistantId of a saved assistant among the active "
+        "member's assistantDestinations.",
+    )
     via: Literal["handoff", "transferCall"] = "handoff"
     arguments: dict[str, Any] = Field(default_factory=dict, description="What the model passes the tool.")
     reply: str | dict[str, Any] | None = Field(
@@ -460,9 +464,13 @@ class ContextPlan(Strict):
 
 
 class SquadDestination(Strict):
-    """A member this member may hand off to (Vapi's HandoffDestinationAssistant, by assistantName)."""
+    """Where this member may hand off to (Vapi's HandoffDestinationAssistant): another member by
+    assistantName, or a saved assistant outside the squad by assistantId."""
 
-    assistantName: str = Field(min_length=1)
+    assistantName: str | None = Field(default=None, min_length=1)
+    assistantId: str | None = Field(
+        default=None, min_length=1, description="A saved assistant (the REST API's) outside the squad."
+    )
     description: str | None = None
     message: str | None = Field(default=None, description="Said before the new member takes over.")
     contextEngineeringPlan: ContextPlan = Field(default_factory=ContextPlan)
@@ -471,6 +479,18 @@ class SquadDestination(Strict):
     @classmethod
     def _shorthand(cls, value: Any) -> Any:
         return {"assistantName": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SquadDestination:
+        if (self.assistantName is None) == (self.assistantId is None):
+            raise ValueError("a destination has either `assistantName` (a member) or `assistantId` (a saved "
+                             "assistant outside the squad)")
+        return self
+
+    @property
+    def target(self) -> str:
+        """What a static handoff's `to` names it by."""
+        return self.assistantName or self.assistantId or ""
 
 
 class SquadMember(Strict):

@@ -30,7 +30,11 @@ class Member:
     timing: Timing
 
     def destination(self, name: str) -> SquadDestination | None:
-        return next((d for d in self.spec.assistantDestinations if d.assistantName == name), None)
+        return next((d for d in self.spec.assistantDestinations if d.target == name), None)
+
+    def saved_destination(self, assistant_id: str) -> SquadDestination | None:
+        """The destination outside the squad with this assistantId, if the member has one."""
+        return next((d for d in self.spec.assistantDestinations if d.assistantId == assistant_id), None)
 
     def __repr__(self) -> str:
         return f"Member({self.name!r}, #{self.index + 1})"
@@ -135,6 +139,8 @@ def squad_problems(scenario: Scenario, fields_set: set[str]) -> list[tuple[PathK
     for member in squad:
         for j, dest in enumerate(member.spec.assistantDestinations):
             path: PathKey = ("squad", "members", member.index, "assistantDestinations", j)
+            if dest.assistantName is None:
+                continue  # a saved assistant by id: the REST API behind the call knows it, the file cannot
             if dest.assistantName == member.name:
                 problems.append((path, f"member {member.name!r} cannot hand off to itself"))
             elif dest.assistantName not in names:
@@ -155,12 +161,25 @@ def squad_problems(scenario: Scenario, fields_set: set[str]) -> list[tuple[PathK
         key = "to" if handoff.to is not None else "reply"
         if target is None:
             continue  # a raw scripted reply: the engine judges it when the call plays
-        if target not in by_name:
-            problems.append((("steps", i, "handoff", key), f"no member is named {target!r} (members: "
-                                                           f"{', '.join(names)}){_did_you_mean(target, names)}"))
+        current_member = by_name.get(active)
+        if handoff.to is not None and current_member is not None and current_member.saved_destination(target):
+            if handoff.via == "transferCall":
+                problems.append((("steps", i, "handoff", "via"), f"{target!r} is a saved assistant (assistantId): "
+                                 "hand off to it with `via: handoff`; transferCall names members"))
+                continue
+            # A saved assistant runs the call from here; its own destinations are not the file's to check.
+            active, bounced = f"#{target}", [f"#{target}"]
             continue
-        current = by_name[active]
-        allowed = [d.assistantName for d in current.spec.assistantDestinations]
+        if target not in by_name:
+            ids = [d.assistantId for d in current_member.spec.assistantDestinations
+                   if d.assistantId] if current_member is not None and handoff.to is not None else []
+            saved = f"; saved assistants it may hand off to: {', '.join(ids)}" if ids else ""
+            problems.append((("steps", i, "handoff", key), f"no member is named {target!r} (members: "
+                                                           f"{', '.join(names)}{saved})"
+                                                           f"{_did_you_mean(target, names + ids)}"))
+            continue
+        current = by_name.get(active)
+        allowed = [d.target for d in current.spec.assistantDestinations] if current is not None else [target]
         if handoff.to is not None and target not in allowed:
             reach = f"it may hand off to {', '.join(allowed)}" if allowed else "it has no assistantDestinations"
             problems.append((("steps", i, "handoff", "to"), f"member {active!r} may not hand off to {target!r}: "
