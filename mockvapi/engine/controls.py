@@ -10,7 +10,9 @@ history only the words spoken by then, as a barge-in does. The others wait for t
 answers it), `say-first-message`.
 
 Acting on arrival works on the events of the current step not yet delivered (`CallState.flush` asks
-`due()` before each one, and a driver that already holds the next event sends `Retract` for it).
+`due()` before each one, and a driver that already holds the next event sends `Retract` for it). While the
+call waits for a server's reply, `end-call` and `transfer` act at once too: the driver asks `ends_waiting()`
+and plays `end_waiting()` instead of the rest of the step.
 """
 
 from __future__ import annotations
