@@ -10,11 +10,14 @@ history only the words spoken by then, as a barge-in does. The others wait for t
 answers it), `say-first-message`.
 
 Acting on arrival works on the events of the current step not yet delivered (`CallState.flush` asks
-`due()` before each one, and a driver that already holds the next event sends `Retract` for it).
+`due()` before each one, and a driver that already holds the next event sends `Retract` for it). While the
+call waits for a server's reply, `end-call` and `transfer` act at once too: the driver asks `ends_waiting()`
+and plays `end_waiting()` instead of the rest of the step.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -155,10 +158,45 @@ class Controls:
         return None
 
     def act(self, pending: list[Event]) -> Generator[Event | Ask, Any, list[Event]]:
-        call = self.call
         found = self._on_arrival(pending[0].at_ms, *_mood(pending))
         assert found is not None
-        index, t = found
+        return (yield from self._apply(*found, pending))
+
+    # -- acting while the call waits for a reply ------------------------------------------------
+
+    def _ending(self) -> tuple[int, int] | None:
+        """The first queued control that ends the call (end-call, transfer), as (queue index, when it acts):
+        it acts on arrival even while the call waits for the customer's server. None before the call is in
+        progress, or when it would act past the max-duration deadline (the wait ends the call there)."""
+        call = self.call
+        started = call.started_ms
+        if call.ended() or started is None or not self._in_progress():
+            return None
+        for index, (arrival, message) in enumerate(self.queue):
+            if message.get("type") in ("end-call", "transfer"):
+                t = max(arrival, call.last_ms, started)
+                if call.deadline is not None and t + 100 > call.deadline:
+                    return None
+                return index, t
+        return None
+
+    def ends_waiting(self) -> bool:
+        """Whether a queued control ends the call now, while it waits for a reply (see `end_waiting`)."""
+        return bool(self.queue) and self._ending() is not None
+
+    def end_waiting(self) -> Generator[Event | Ask, Any, None]:
+        """End the call on the control `ends_waiting` found: the step that waited for a reply never goes on
+        (its reply, if one comes, is ignored; a `hang` due later is never sent). The driver plays these
+        events instead of the rest of the step."""
+        found = self._ending()
+        assert found is not None
+        with contextlib.suppress(Abandon):  # it always ends the call
+            yield from self._apply(*found, self.call.unflushed())
+        self.call.step = None
+
+    def _apply(self, index: int, t: int, pending: list[Event]) -> Generator[Event | Ask, Any, list[Event]]:
+        """Act on the queued control at `index` from `t`; `pending` are the events not yet delivered."""
+        call = self.call
         _, message = self.queue.pop(index)
         kind = message.get("type")
         if kind == "add-message":

@@ -278,7 +278,16 @@ class CallPlayer:
                 self._record_problems()
             else:
                 self._fault_step("waiting", item.event)
-                to_send = await self._answer(item, pending.get(item.event.seq))
+                answer = await self._answer(item, pending.get(item.event.seq))
+                if answer is None:
+                    # A control that ends the call came while it waited: the step never goes on (its reply,
+                    # still awaited by the sink, is ignored); the call ends from the control's arrival.
+                    generator.close()
+                    arrivals = self.sim.state.arrivals
+                    assert arrivals is not None
+                    generator = arrivals.end_waiting()
+                    continue
+                to_send = answer
                 if not isinstance(to_send, Waiting):
                     pending.pop(item.event.seq, None)
 
@@ -403,17 +412,31 @@ class CallPlayer:
         """The server config a message goes to, its timeout, and what kind of delivery it is."""
         return route(self.sim, event)
 
-    async def _answer(self, ask: Ask, task: asyncio.Future[Reply | None] | None) -> Reply | Waiting:
-        """Wait for the real reply to an Ask, telling the simulation when the hang threshold passes."""
+    async def _answer(self, ask: Ask, task: asyncio.Future[Reply | None] | None) -> Reply | Waiting | None:
+        """Wait for the real reply to an Ask, telling the simulation when the hang threshold passes. None: a
+        control that ends the call (end-call, transfer) arrived meanwhile, and acts at once, as on Vapi."""
         if task is None:
             return ask.scripted
+        loop = asyncio.get_running_loop()
+        hang_at: float | None = None  # the loop's time when the hang threshold passes
         if ask.hang_after is not None and ask.event.seq not in self._hung:
             waited = self.offset() - ask.event.at
-            budget = self.clock.real_seconds(max(0.0, ask.hang_after - waited))
-            done, _ = await asyncio.wait({task}, timeout=budget)
+            hang_at = loop.time() + self.clock.real_seconds(max(0.0, ask.hang_after - waited))
+        arrivals = self.sim.state.arrivals
+        while not task.done():
+            self._controlled.clear()
+            if arrivals is not None and arrivals.ends_waiting():
+                return None
+            woken = asyncio.ensure_future(self._controlled.wait())
+            either: set[asyncio.Future[Any]] = {task, woken}
+            timeout = None if hang_at is None else max(0.0, hang_at - loop.time())
+            try:
+                done, _ = await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                woken.cancel()
             if not done:
                 self._hung.add(ask.event.seq)
-                return Waiting(ask.hang_after)
+                return Waiting(ask.hang_after if ask.hang_after is not None else 0.0)
         reply = await task
         return reply if reply is not None else ask.scripted
 

@@ -81,6 +81,14 @@ class Arrivals(Protocol):
         still happen (it may also emit new ones, or raise Abandon)."""
         ...
 
+    def ends_waiting(self) -> bool:
+        """Whether a queued control ends the call now, while it waits for the customer's server."""
+        ...
+
+    def end_waiting(self) -> Generator[Event | Ask, Any, None]:
+        """The call's end on that control: a driver plays these events instead of the rest of the step."""
+        ...
+
 
 class CallState:
     """Everything one call has said and decided so far, and where it stands."""
@@ -256,6 +264,13 @@ class CallState:
         finally:
             self.events.append(held)
             self._last_ms, self._announced, self._live = now
+
+    def unflushed(self) -> list[Event]:
+        """Take the events emitted and not yet flushed (in time order): a control that ends the call while
+        it waits for a reply plans again from them."""
+        pending = sorted(self._batch, key=_order)
+        self._batch = []
+        return pending
 
     @property
     def announced(self) -> int:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mockvapi.engine.clock import VirtualClock
-from mockvapi.engine.player import CallPlayer
+from mockvapi.engine.events import Reply
+from mockvapi.engine.player import CallPlayer, Outgoing
 from mockvapi.engine.simulator import CallSimulation, drive, simulate
 from mockvapi.engine.speech import tokenize
 from mockvapi.scenario.schema import Scenario
@@ -384,6 +386,73 @@ def test_live_controls_through_the_player_keep_the_invariants(
             assert base is not None
             for message, at_ms in sorted(controls, key=lambda c: c[1]):
                 await clock.sleep_until(base + at_ms / 1000)
+                if not player.control(message):
+                    return
+
+        sender = asyncio.ensure_future(send())
+        try:
+            return await player.run()
+        finally:
+            sender.cancel()
+
+    timeline = asyncio.run(play())
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+
+
+class SlowReplies:
+    """A server that answers every request the call waits on (tool-calls, assistant-request, ...) after
+    `delay` seconds of the call's clock, with nothing (the call uses its scripted reply)."""
+
+    def __init__(self, clock: VirtualClock, delay: float) -> None:
+        self.clock = clock
+        self.delay = delay
+        self.asked = asyncio.Event()  # set for each request the call waits on
+
+    def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
+        return self._answer(outgoing.kind != "message")
+
+    async def _answer(self, asked: bool) -> Reply | None:
+        if asked:
+            self.asked.set()
+            await self.clock.sleep(self.delay)
+        return None
+
+    async def drain(self) -> None:
+        return None
+
+
+@SETTINGS
+@given(scenarios(), st.integers(0, 2**31),
+       st.lists(st.tuples(LIVE_CONTROLS, st.integers(0, 30_000), st.booleans()), max_size=3))
+def test_live_controls_while_the_player_waits_for_replies_keep_the_invariants(
+    document: dict[str, Any], seed: int, controls: list[tuple[dict[str, Any], int, bool]]
+) -> None:
+    """As above, with a server that takes 10 s to answer what the call waits on. An end-call or transfer
+    marked True is sent that many ms (modulo 10 s) after the next request the call waits on, so it arrives
+    during the wait and acts at once; the others at their time."""
+    scenario = Scenario.model_validate(document)
+
+    async def play() -> Any:
+        # io_speed: the hang threshold is real time while the 10 s pass in none; a loaded machine must not
+        # reach it (a reply that is nothing then answers as scripted, before the `hang`).
+        clock = VirtualClock(io_speed=1e-3)
+        server = SlowReplies(clock, 10.0)
+        player = CallPlayer(scenario, clock=clock, seed=seed, server=server)
+
+        async def send() -> None:
+            await player.started.wait()
+            base = player.started_at
+            assert base is not None
+            for message, at_ms, in_wait in controls:
+                # Only the controls that act at once during a wait are aimed at one: a say or add-message
+                # that arrives during a wait acts once the reply is in (docs/fidelity.md).
+                if in_wait and message["type"] in ("end-call", "transfer"):
+                    server.asked.clear()
+                    await server.asked.wait()
+                    await clock.sleep(at_ms % 10_000 / 1000)
+                else:
+                    await clock.sleep_until(base + at_ms / 1000)
                 if not player.control(message):
                     return
 

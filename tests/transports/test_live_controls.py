@@ -6,12 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from mockvapi.engine.clock import RealClock
+from mockvapi.engine.journal import Journal
+from mockvapi.engine.player import CallPlayer
 from mockvapi.engine.simulator import simulate
+from mockvapi.engine.timeline import Timeline
 from mockvapi.library import resolve
+from mockvapi.transports.webhook import TargetPool, WebhookSink
+from mockvapi.transports.websocket import call_endpoints
 from tests.engine.invariants import check_invariants
-from tests.transports.test_websocket import Rig, bots, notified, pause_at, rig, ws_call
+from tests.transports.test_websocket import Peer, Rig, bots, notified, pause_at, rig, ws_call
 
 __all__ = ["rig"]
 
@@ -198,3 +210,186 @@ async def test_transfer_forwards_mid_sentence_and_the_report_says_where(rig: Rig
     assert report["destination"] == destination
     assert any(m["type"] == "transfer-update" and m["destination"] == destination for m in peer.texts)
     assert check_invariants(timeline) == []
+
+
+# -- controls while the call waits for the customer's server ------------------------------------------
+
+
+SLOW_TOOL = """
+version: 1
+name: slow-tool
+seed: 9
+call: {type: vapi.websocketCall}
+assistant:
+  firstMessage: "Hello, pharmacy."
+  server: {url: 'URL', timeoutSeconds: 300}
+  serverMessages: [tool-calls, hang, status-update, end-of-call-report]
+  tools:
+    - name: lookup
+      parameters: {rx: string}
+steps:
+  - user: "Is my refill ready?"
+  - tool: {name: lookup, arguments: {rx: "42"}, result: {status: unknown}, latency: 100ms, hang_after: 30m}
+  - assistant: "Your refill is {{ tools.lookup.json.status }}."
+  - end: customer-ended-call
+"""
+
+
+class SlowTarget:
+    """A webhook target on 127.0.0.1 that answers everything at once but a tool call, which it answers only
+    once released (then with a result the call must ignore: it ended meanwhile)."""
+
+    def __init__(self) -> None:
+        self.types: list[str] = []
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+        self.server: TestServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("/hook"))
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        message = (await request.json())["message"]
+        self.types.append(message["type"])
+        if message["type"] != "tool-calls":
+            return web.json_response({})
+        self.asked.set()
+        await self.release.wait()
+        call_id = message["toolCallList"][0]["id"]
+        return web.json_response({"results": [{"toolCallId": call_id, "result": '{"status":"ready"}'}]})
+
+
+@pytest.fixture
+async def slow() -> AsyncIterator[SlowTarget]:
+    target = SlowTarget()
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", target.handle)
+    target.server = TestServer(app, host="127.0.0.1", port=0)
+    await target.server.start_server()
+    yield target
+    target.release.set()
+    await target.server.close()
+
+
+def release_once_reported(player: CallPlayer, slow: SlowTarget) -> None:
+    """The tool's answer comes only after the call's end-of-call-report went out (so it comes too late)."""
+
+    def listener(_: CallPlayer, __: Any, wire: dict[str, Any]) -> None:
+        if wire["type"] == "end-of-call-report":
+            slow.release.set()
+
+    player.listeners.append(listener)
+
+
+async def control_while_the_tool_waits(
+    rig: Rig, slow: SlowTarget, message: dict[str, Any], *, via: str = "websocket"
+) -> tuple[Timeline, Peer, float]:
+    """Send `message` 1.5 s (call time) after the tool call went out, while its server has not answered.
+
+    The server's timeout (300 s) and the hang threshold (30 min) are far off, in real time too: a call that
+    waited for the reply before acting would not end within the guard below."""
+    spec = SLOW_TOOL.replace("URL", slow.url)
+    pool = TargetPool()
+    rig.clock.autojump = False
+    player = rig.player(spec, server=WebhookSink(pool, rig.journal, rig.clock))
+    release_once_reported(player, slow)
+    run = asyncio.ensure_future(player.run(wait_for_client=5))
+    peer = await rig.connect(player)
+    applied = notified(player, "control")
+    asked = next(e.at for e in simulate(resolve(spec)).events if e.type == "tool-calls")
+    sent_at = round(asked + 1.5, 3)
+    await pause_at(rig, player, peer, sent_at)
+    await slow.asked.wait()  # the request is at the server, unanswered
+    if via == "websocket":
+        await peer.ws.send_str(json.dumps(message))
+    else:
+        assert rig.session is not None
+        async with rig.session.post(rig.url(f"/{player.call_id}/control"), json=message) as r:
+            assert r.status == 200
+    await applied.wait()
+    rig.clock.autojump = True
+    timeline = await ended_before_the_reply(run, slow, pool)
+    await peer.finish()
+    return timeline, peer, sent_at
+
+
+async def ended_before_the_reply(run: asyncio.Future[Timeline], slow: SlowTarget, pool: TargetPool) -> Timeline:
+    """The call's timeline, once it ended without the tool's reply. A guard, not a measure: a call that acted
+    only once the reply is in would wait for minutes; after 20 s the reply is let go and the test fails."""
+    ended, _ = await asyncio.wait({run}, timeout=20)
+    slow.release.set()
+    try:
+        timeline = await run
+    finally:
+        await pool.aclose()
+    assert ended, "the call waited for the tool's reply before acting on the control"
+    return timeline
+
+
+def waited_for_nothing(timeline: Timeline, slow: SlowTarget, sent_at: float) -> None:
+    """The step that waited never went on: no result, no hang, nothing said after; the call ended then."""
+    types = [e.type for e in timeline.events]
+    assert "tool-calls-result" not in types and "hang" not in types
+    assert not any("refill is" in text for text in bots(timeline))
+    assert [h["role"] for h in timeline.history][-1] == "tool_calls"  # the call, never its result
+    ended = next(e for e in timeline.events if e.type == "status-update" and e.message.status == "ended")
+    assert sent_at <= ended.at < sent_at + 1
+    assert "hang" not in slow.types and slow.types[-1] == "end-of-call-report"
+    assert check_invariants(timeline) == []
+
+
+async def test_end_call_while_a_tool_call_waits_ends_the_call_then(rig: Rig, slow: SlowTarget) -> None:
+    timeline, peer, sent_at = await control_while_the_tool_waits(rig, slow, {"type": "end-call"})
+    assert timeline.ended_reason == "customer-ended-call"
+    waited_for_nothing(timeline, slow, sent_at)
+    assert peer.texts[-1]["type"] == "status-update" and peer.texts[-1]["status"] == "ended"
+
+
+async def test_transfer_while_a_tool_call_waits_forwards_the_call_then(rig: Rig, slow: SlowTarget) -> None:
+    destination = {"type": "number", "number": "+14155550100"}
+    message = {"type": "transfer", "destination": destination, "content": "Connecting you to the pharmacist."}
+    timeline, peer, sent_at = await control_while_the_tool_waits(rig, slow, message, via="controlUrl")
+    assert timeline.ended_reason == "assistant-forwarded-call"
+    assert bots(timeline)[-1] == "Connecting you to the pharmacist."
+    report = next(m for _, m in timeline.messages(side="server") if m["type"] == "end-of-call-report")
+    assert report["destination"] == destination
+    types = [e.type for e in timeline.events]
+    assert "tool-calls-result" not in types and "hang" not in types
+    assert any(m["type"] == "transfer-update" and m["destination"] == destination for m in peer.texts)
+    assert check_invariants(timeline) == []
+
+
+async def test_end_call_while_a_tool_call_waits_on_a_real_clock(slow: SlowTarget) -> None:
+    clock = RealClock(speed=10)  # the server's timeout is 30 s of real time, the hang threshold 3 min
+    journal = Journal()
+    players: dict[str, CallPlayer] = {}
+    app = web.Application()
+    app.add_routes(call_endpoints(players.get, journal, clock))
+    pool = TargetPool()
+    async with TestServer(app, host="127.0.0.1", port=0) as server, aiohttp.ClientSession() as session:
+        player = CallPlayer(resolve(SLOW_TOOL.replace("URL", slow.url)), clock=clock, journal=journal,
+                            server=WebhookSink(pool, journal, clock))
+        players[player.call_id] = player
+        release_once_reported(player, slow)
+        waiting = asyncio.Event()  # the tool call's history went out: the player now waits for the reply
+
+        def announced(_: CallPlayer, __: Any, wire: dict[str, Any]) -> None:
+            if wire["type"] == "conversation-update" and wire["messages"][-1]["role"] == "tool_calls":
+                waiting.set()
+
+        player.listeners.append(announced)
+        applied = notified(player, "control")
+        run = asyncio.ensure_future(player.run(wait_for_client=5))
+        peer = Peer(await session.ws_connect(server.make_url(f"/{player.call_id}/transport")))
+        await slow.asked.wait()
+        await waiting.wait()
+        await peer.ws.send_str(json.dumps({"type": "end-call"}))
+        await applied.wait()
+        sent_at = player.offset()
+        timeline = await ended_before_the_reply(run, slow, pool)
+        await peer.finish()
+    assert timeline.ended_reason == "customer-ended-call"
+    # On a real clock the control is stamped when the player took it, a little before `sent_at`.
+    waited_for_nothing(timeline, slow, sent_at - 0.5)
