@@ -337,6 +337,15 @@ LIVE_CONTROLS = st.sampled_from([
 ])
 
 
+def _assert_invariants_with_controls(scenario: Scenario, seed: int, controls: list[tuple[dict[str, Any], int]]) -> None:
+    """Simulate with `controls` given before driving (each acts at its arrival) and check the invariants."""
+    sim = CallSimulation(scenario, seed=seed)
+    for message, at_ms in sorted(controls, key=lambda c: c[1]):
+        sim.control(message, at_ms / 1000)
+    violations = check_invariants(drive(sim), hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+
+
 @SETTINGS
 @given(scenarios(), st.integers(0, 2**31), st.lists(st.tuples(LIVE_CONTROLS, st.integers(0, 30_000)), max_size=3))
 def test_live_controls_at_any_moment_keep_the_invariants(
@@ -344,12 +353,7 @@ def test_live_controls_at_any_moment_keep_the_invariants(
 ) -> None:
     """Live controls arriving at any moment (sim.control before driving: each acts at its arrival)."""
     scenario = Scenario.model_validate(document)
-    sim = CallSimulation(scenario, seed=seed)
-    for message, at_ms in sorted(controls, key=lambda c: c[1]):
-        sim.control(message, at_ms / 1000)
-    timeline = drive(sim)
-    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
-    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+    _assert_invariants_with_controls(scenario, seed, controls)
 
 
 @SETTINGS
@@ -359,12 +363,7 @@ def test_live_controls_during_a_squads_call_keep_the_invariants(
 ) -> None:
     """Live controls arriving before, during or after a handoff act on the member active then."""
     scenario = squad_scenario(document)
-    sim = CallSimulation(scenario, seed=seed)
-    for message, at_ms in sorted(controls, key=lambda c: c[1]):
-        sim.control(message, at_ms / 1000)
-    timeline = drive(sim)
-    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
-    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+    _assert_invariants_with_controls(scenario, seed, controls)
 
 
 @SETTINGS
