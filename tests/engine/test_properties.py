@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -337,13 +337,26 @@ LIVE_CONTROLS = st.sampled_from([
 ])
 
 
+async def _run_while_sending(player: CallPlayer, sending: Coroutine[Any, Any, None]) -> Any:
+    """Play the call while `sending` sends its controls; the sender stops with the call."""
+    sender = asyncio.ensure_future(sending)
+    try:
+        return await player.run()
+    finally:
+        sender.cancel()
+
+
+def _assert_invariants(timeline: Any, scenario: Scenario, controls: Sequence[object]) -> None:
+    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
+    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+
+
 def _assert_invariants_with_controls(scenario: Scenario, seed: int, controls: list[tuple[dict[str, Any], int]]) -> None:
     """Simulate with `controls` given before driving (each acts at its arrival) and check the invariants."""
     sim = CallSimulation(scenario, seed=seed)
     for message, at_ms in sorted(controls, key=lambda c: c[1]):
         sim.control(message, at_ms / 1000)
-    violations = check_invariants(drive(sim), hang_after=hang_threshold(scenario))
-    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+    _assert_invariants(drive(sim), scenario, controls)
 
 
 @SETTINGS
@@ -388,15 +401,9 @@ def test_live_controls_through_the_player_keep_the_invariants(
                 if not player.control(message):
                     return
 
-        sender = asyncio.ensure_future(send())
-        try:
-            return await player.run()
-        finally:
-            sender.cancel()
+        return await _run_while_sending(player, send())
 
-    timeline = asyncio.run(play())
-    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
-    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+    _assert_invariants(asyncio.run(play()), scenario, controls)
 
 
 class SlowReplies:
@@ -455,12 +462,6 @@ def test_live_controls_while_the_player_waits_for_replies_keep_the_invariants(
                 if not player.control(message):
                     return
 
-        sender = asyncio.ensure_future(send())
-        try:
-            return await player.run()
-        finally:
-            sender.cancel()
+        return await _run_while_sending(player, send())
 
-    timeline = asyncio.run(play())
-    violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
-    assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
+    _assert_invariants(asyncio.run(play()), scenario, controls)
