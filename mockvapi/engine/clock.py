@@ -209,6 +209,26 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         await self.sleep_until(self._now + seconds)
 
+    def try_jump(self, t: float) -> bool:
+        """Jump straight to ``t`` if a sleeper until ``t`` would be the next one woken: autojump is on, the
+        loop has nothing else ready to run, and no one waits for a time ``<= t`` (equal deadlines: they came
+        first). Returns whether it jumped; if not, sleep as usual.
+
+        For a caller that has just yielded once (so others had their turn): it then takes the wake-up the
+        driver would give it, without queueing a sleeper and waiting a loop turn or two for the driver. The
+        times, and the order of wake-ups, are the same either way.
+        """
+        if not self._autojump or t != t:
+            return False
+        loop = asyncio.get_running_loop()
+        if _loop_busy(loop):
+            return False
+        self._prune()
+        if self._heap and self._heap[0].t <= t:
+            return False
+        self._now = max(self._now, t)
+        return True
+
     # -- moving time by hand -------------------------------------------------------------------------
 
     async def advance(self, seconds: float) -> None:

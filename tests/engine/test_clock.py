@@ -61,6 +61,39 @@ async def test_virtual_autojump_lets_woken_tasks_run_before_jumping() -> None:
     assert log == [("put", 1.0), ("handled", 1.5), ("put", 2.0), ("handled", 2.5)]
 
 
+async def test_virtual_try_jump_takes_the_wakeup_the_driver_would_give() -> None:
+    clock = VirtualClock()
+    await asyncio.sleep(0)
+    assert clock.try_jump(5.0) is True
+    assert clock.now() == 5.0
+    assert clock.try_jump(4.0) is True  # a time already passed: nothing to wait for, time stays
+    assert clock.now() == 5.0
+
+
+async def test_virtual_try_jump_refuses_while_someone_waits_for_an_earlier_or_equal_time() -> None:
+    clock = VirtualClock()
+    log: list[tuple[str, float]] = []
+    other = asyncio.ensure_future(_record(clock, "other", 3.0, log))
+    await asyncio.sleep(0)  # the other task queues its sleeper
+    assert clock.try_jump(3.0) is False  # equal deadline: it came first
+    assert clock.try_jump(4.0) is False
+    assert clock.now() == 0.0
+    assert clock.try_jump(2.5) is True
+    await other
+    assert log == [("other", 3.0)]
+
+
+async def test_virtual_try_jump_refuses_while_the_loop_has_other_work_or_autojump_is_off() -> None:
+    clock = VirtualClock()
+    asyncio.get_running_loop().call_soon(lambda: None)
+    assert clock.try_jump(1.0) is False
+    await asyncio.sleep(0)
+    manual = VirtualClock(autojump=False)
+    assert manual.try_jump(1.0) is False
+    assert clock.try_jump(float("nan")) is False
+    assert (clock.now(), manual.now()) == (0.0, 0.0)
+
+
 async def test_virtual_autojump_long_call_plays_instantly() -> None:
     clock = VirtualClock()
     await clock.sleep(600.0)
