@@ -294,11 +294,13 @@ class VirtualClock:
         if not self._autojump:
             self._driver_loop = None
             return
+        self._prune()
+        if not self._heap:
+            # Nobody waits: stop (the next sleeper starts a driver again). Checked before idleness, or a
+            # finished clock's driver would go on re-queueing itself for as long as the loop has other work.
+            self._driver_loop = None
+            return
         if not _loop_busy(loop):
-            self._prune()
-            if not self._heap:
-                self._driver_loop = None
-                return
             self._wake(heapq.heappop(self._heap))
         loop.call_soon(self._drive, loop)
 

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from mockvapi.engine.clock import DEFAULT_EPOCH_MS, Clock, RealClock, VirtualClock
+from mockvapi.engine.clock import DEFAULT_EPOCH_MS, Clock, RealClock, VirtualClock, _is_driver
 
 
 async def _record(clock: Clock, name: str, t: float, log: list[tuple[str, float]]) -> None:
@@ -92,6 +92,28 @@ async def test_virtual_try_jump_refuses_while_the_loop_has_other_work_or_autojum
     assert manual.try_jump(1.0) is False
     assert clock.try_jump(float("nan")) is False
     assert (clock.now(), manual.now()) == (0.0, 0.0)
+
+
+async def test_virtual_driver_stops_once_nobody_waits_even_while_the_loop_has_other_work() -> None:
+    # A finished clock's driver used to re-queue itself on every loop turn for as long as anything else
+    # ran: every clock a process had made (one per test, per played call) kept costing a turn each.
+    clock = VirtualClock()
+    await clock.sleep(1.0)
+    stop = asyncio.Event()
+
+    async def busy() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(0)
+
+    worker = asyncio.ensure_future(busy())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    ready = list(getattr(asyncio.get_running_loop(), "_ready", []))
+    stop.set()
+    await worker
+    assert not [handle for handle in ready if _is_driver(handle)]
+    await clock.sleep(1.0)  # a new sleeper starts a driver again
+    assert clock.now() == 2.0
 
 
 async def test_virtual_autojump_long_call_plays_instantly() -> None:
