@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 from mockvapi.engine.clock import Clock, VirtualClock
@@ -141,6 +142,7 @@ class CallPlayer:
         self._replies: dict[int, asyncio.Future[Reply | None]] = {}
         self._delayed: set[asyncio.Task[None]] = set()
         self._controlled = asyncio.Event()  # set when a control message arrives (it may act before the next event)
+        self._wake: asyncio.Future[None] | None = None  # the wait for the next event, which a control ends early
 
     @property
     def call_id(self) -> str:
@@ -186,6 +188,8 @@ class CallPlayer:
             return False
         self.sim.control(message, self.offset())
         self._controlled.set()
+        if self._wake is not None:
+            _resolve(self._wake)
         return True
 
     def timeline(self) -> Timeline:
@@ -311,11 +315,19 @@ class CallPlayer:
                     continue
                 if self._try_jump(deadline):
                     return True
-            sleep = asyncio.ensure_future(self.clock.sleep_until(deadline))
-            woken = asyncio.ensure_future(self._controlled.wait())
-            done, _ = await asyncio.wait({sleep, woken}, return_when=asyncio.FIRST_COMPLETED)
-            if sleep in done:
-                woken.cancel()
+            # One task for the sleep and one future that either the sleep or a control resolves.
+            loop = asyncio.get_running_loop()
+            sleep = loop.create_task(self.clock.sleep_until(deadline))
+            wake = self._wake = loop.create_future()
+            sleep.add_done_callback(partial(_resolve_after, wake))
+            try:
+                await wake
+            except BaseException:
+                sleep.cancel()
+                raise
+            finally:
+                self._wake = None
+            if sleep.done():
                 return True
             sleep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -463,6 +475,15 @@ class CallPlayer:
             f"CallPlayer({self.name!r}, call_id={self.call_id[:8]}, status={self.status}, "
             f"at={self.offset():.3f}s, ended={self.ended_reason})"
         )
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _resolve_after(future: asyncio.Future[None], _done: asyncio.Future[None]) -> None:
+    _resolve(future)
 
 
 def _settle(waiter: asyncio.Future[Reply | None], done: asyncio.Future[Reply | None], delay: float) -> None:

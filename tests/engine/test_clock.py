@@ -295,3 +295,14 @@ def test_real_clock_reads_and_repr() -> None:
         RealClock(speed=0)
     with pytest.raises(ValueError):
         RealClock(spin=-1)
+    with pytest.raises(ValueError):
+        RealClock(spin=float("nan"))
+
+
+def test_real_clock_spins_only_when_sped_up_unless_told() -> None:
+    # At speed 1 a millisecond of timer lateness is a millisecond of call time; sped up it is `speed` ms.
+    assert RealClock().spin == 0.0
+    assert RealClock(speed=0.5).spin == 0.0
+    assert RealClock(speed=10).spin == 0.0015
+    assert RealClock(spin=0.002).spin == 0.002
+    assert RealClock(speed=10, spin=0).spin == 0.0
