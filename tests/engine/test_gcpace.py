@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from mockvapi.engine.gcpace import GcPacer, pace, release
+from mockvapi.library import resolve
+from mockvapi.testing import MockVapi
 
 
 class _Node:
@@ -168,3 +170,78 @@ def test_on_a_busy_loop_the_full_collection_is_forced_at_its_time_backstop(loop:
     finally:
         pacer.stop()
         gc.enable()
+
+
+def test_a_paced_full_collection_freezes_what_survives_and_thaws_everything_now_and_then(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # Frozen survivors are not scanned again (cheap full collections); a cycle that was alive when frozen
+    # and dies later waits for the next thaw (every thaw_every seconds), not forever.
+    gc.collect()
+    pacer = pace(loop)
+    pacer.stop()
+    idle = asyncio.new_event_loop()  # nothing scheduled on it: every tick finds an idle gap
+    try:
+        pacer.loop = idle
+        clock = _Clock()
+        pacer.clock, pacer._last_full, pacer._last_thaw = clock, 0.0, 0.0
+        pacer.thresholds = (10**9, 10**9, 10**9)
+        pacer.full_every, pacer.thaw_every = 5.0, 60.0
+        pacer.every = 3600.0  # its next tick, which it schedules on the idle loop, leaves a long gap
+        node = _Node()
+        frozen_before = gc.get_freeze_count()
+        clock.now = 5.0
+        pacer._tick()
+        assert pacer.collections == [0, 0, 1] and gc.get_freeze_count() > frozen_before
+        ref = weakref.ref(node)
+        del node  # cyclic garbage, but frozen: the next full collections leave it
+        clock.now = 10.0
+        pacer._tick()
+        assert pacer.collections == [0, 0, 2] and ref() is not None and pacer.thaws == 0
+        clock.now = 60.0
+        pacer._tick()
+        assert pacer.collections == [0, 0, 3] and ref() is None and pacer.thaws == 1
+        assert gc.get_freeze_count() > 0  # and what survived is frozen again
+    finally:
+        release(pacer)
+        idle.close()
+    assert gc.get_freeze_count() == 0
+
+
+def test_an_uncounted_pacer_never_freezes(loop: asyncio.AbstractEventLoop) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        clock = _Clock()
+        pacer = GcPacer(loop, young_threshold=10**9, full_every=5.0, clock=clock)
+        pacer.thresholds = (10**9, 10**9, 10**9)
+        clock.now = 5.0
+        pacer._tick()
+        assert pacer.collections == [0, 0, 1] and gc.get_freeze_count() == 0
+    finally:
+        pacer.stop()
+        gc.enable()
+
+
+async def test_ended_calls_leave_no_reference_cycles() -> None:
+    # The premise of freezing what survives a full collection: what a call leaves when it ends is freed by
+    # reference counting, so nothing frozen while it ran waits for a thaw. (A closed socket is the
+    # exception: asyncio's transport refers to itself, a few objects per connection, which a thaw frees.)
+    long_call, happy_path = resolve("long-call"), resolve("happy-path")  # loaded once, as a server does
+    async with MockVapi(webhook=lambda body, headers: {}) as vapi:
+        await vapi.play(happy_path)  # warm-up: module-level caches fill once
+        gc.collect()
+        gc.disable()
+        try:
+            for seed in range(3):
+                await vapi.play(long_call, seed=seed)
+                await vapi.play(happy_path, seed=seed)  # seed 0 twice: a second player with a derived id
+            vapi.calls.clear()  # forgotten, as past max_calls
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = sorted({type(o).__qualname__ for o in gc.garbage})
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert left == []
