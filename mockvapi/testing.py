@@ -31,6 +31,7 @@ from mockvapi.engine.expectations import EXPECTATION, expect_failures
 from mockvapi.engine.gcpace import GcPacer, pace, release
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer, ClientSink, MemoryClient
+from mockvapi.engine.simulator import natural_call_id
 from mockvapi.engine.timeline import Timeline
 from mockvapi.errors import ExpectationFailed, MockVapiError
 from mockvapi.library import resolve
@@ -671,16 +672,19 @@ class MockVapi:
                 faults=plan,
             )
 
-        player = player_for(call_id)
         if call_id is None:
-            if player.call_id in self._derived_ids or self.find_call(player.call_id) is not None:
+            natural = natural_call_id(loaded, seed if seed is not None else self.seed)
+            if natural in self._derived_ids or self.find_call(natural) is not None:
                 # The same scenario and seed give the same call id; a second such call gets its own
                 # (derived, so still reproducible), or the journal and find_call would mix them up.
                 n = 2
-                while (derived := str(uuid.uuid5(uuid.NAMESPACE_URL, f"{player.call_id}#{n}"))) in self._derived_ids:
+                while (derived := str(uuid.uuid5(uuid.NAMESPACE_URL, f"{natural}#{n}"))) in self._derived_ids:
                     n += 1
-                player = player_for(derived)
+                call_id = derived
+            player = player_for(call_id)  # given no id, it draws the natural one: the same fakes as ever
             self._derived_ids.add(player.call_id)
+        else:
+            player = player_for(call_id)
         call = Call(self, player, memory, targeted=pool.override is not None)
         self.calls.append(call)
         call.task = asyncio.ensure_future(player.run(wait_for_client=wait_for_client))

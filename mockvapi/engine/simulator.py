@@ -68,6 +68,7 @@ __all__ = [
     # this module's own
     "CallSimulation",
     "drive",
+    "natural_call_id",
     "simulate",
     "step_error",
     "timeline_of",
@@ -378,6 +379,13 @@ class CallSimulation:
 
 # ---------------------------------------------------------------------------------------------
 # Driving a simulation with its scripted replies
+
+
+def natural_call_id(scenario: Scenario | LoadedScenario, seed: int | None = None) -> str:
+    """The id a call of `scenario` gets with `seed` when it is given none (the first id its fakes draw),
+    without building the call."""
+    plain = scenario.scenario if isinstance(scenario, LoadedScenario) else scenario
+    return Fakes(plain.seed if seed is None else seed).uuid()
 
 
 def simulate(

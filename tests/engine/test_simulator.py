@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mockvapi.engine.events import Ask, Event, Reply, Waiting
-from mockvapi.engine.simulator import CallSimulation, simulate, timeline_of
+from mockvapi.engine.simulator import CallSimulation, natural_call_id, simulate, timeline_of
 from mockvapi.engine.speech import chunks, tokenize, tokens_for_words
 from mockvapi.engine.timeline import Timeline
 from mockvapi.engine.tools import NO_RESULT
@@ -887,3 +887,11 @@ def test_the_checker_finds_each_kind_of_violation(barge_in: Timeline, mutate: Ca
     mutate(messages)
     violations = check_invariants(messages)
     assert any(expected in v for v in violations), violations
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=[p.stem for p in BUNDLED])
+def test_natural_call_id_is_the_id_a_call_draws_without_being_built(path: Path) -> None:
+    loaded = load_file(path)
+    for seed in (None, 0, 5):
+        assert natural_call_id(loaded, seed) == CallSimulation(loaded, seed=seed).context.call["id"]
+    assert natural_call_id(loaded.scenario) == CallSimulation(loaded).context.call["id"]
