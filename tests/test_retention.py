@@ -112,6 +112,25 @@ async def test_the_same_seed_after_its_call_was_forgotten_gets_a_fresh_id() -> N
         assert len(third.deliveries()) == len(first.deliveries())
 
 
+async def test_a_repeated_scenario_and_seed_gets_a_derived_reproducible_id_and_the_same_call() -> None:
+    import uuid
+
+    from mockvapi.engine.simulator import natural_call_id
+    from mockvapi.library import resolve
+
+    short = resolve(SHORT)
+    runs = []
+    for _ in range(2):
+        async with MockVapi(webhook=ok) as vapi:
+            calls = [await vapi.play(short, seed=3) for _ in range(3)]
+            runs.append([(c.id, [d.message_type for d in c.deliveries()]) for c in calls])
+    natural = natural_call_id(short, 3)
+    ids = [call_id for call_id, _ in runs[0]]
+    assert ids == [natural, *(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{natural}#{n}")) for n in (2, 3))]
+    assert runs[0] == runs[1]  # the same ids and deliveries again
+    assert runs[0][0][1] == runs[0][2][1]
+
+
 async def test_a_forgotten_call_can_still_be_read_by_whoever_holds_it() -> None:
     async with MockVapi(webhook=ok, max_calls=1) as vapi:
         first = await vapi.play(SHORT, seed=1)
