@@ -8,6 +8,7 @@ holds a reference to one `CallState`; `CallSimulation` (engine/simulator.py) seq
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -132,7 +133,7 @@ class CallState:
         self.step: int | None = None  # the scenario step being played
         self.utterances: list[Utterance] = []  # the assistant's utterances as planned, in order
         self.muted = False  # mute-assistant: tokens stream, nothing is spoken
-        self.arrivals: Arrivals | None = None
+        self._arrivals: weakref.ref[Arrivals] | None = None
         self.settings = CallSettings()  # the assistant's settings, read when the call starts
         # ms: when maxDurationSeconds runs out. Nothing later is emitted (the call ends there); `overran`
         # says something was held back, so the call must end at the deadline.
@@ -157,6 +158,17 @@ class CallState:
         # A squad given by the REST API or an assistant-request reply: its members, by name, over the
         # scenario's members (engine/handoff.py).
         self.rest_squad: Mapping[str, Any] | None = None
+
+    @property
+    def arrivals(self) -> Arrivals | None:
+        """Live controls that act on arrival (set by the simulator, which owns them). Held weakly: they
+        hold this state, and a cycle would keep a whole ended call (its history, a large tool result) alive
+        until the next full collection."""
+        return None if self._arrivals is None else self._arrivals()
+
+    @arrivals.setter
+    def arrivals(self, arrivals: Arrivals | None) -> None:
+        self._arrivals = None if arrivals is None else weakref.ref(arrivals)
 
     @property
     def cursor(self) -> int:
