@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mockvapi.engine.journal import Delivery, Journal, Problem
+from mockvapi.engine.journal import DEFAULT_MAX_BYTES, Delivery, Journal, Problem
 
 
 def _delivery(
@@ -122,6 +122,19 @@ def test_byte_budget_evicts_the_oldest_replies_never_the_newest() -> None:
     assert journal.held_bytes == 0 and journal.deliveries()[0].request_body == "e" * 2000
     with pytest.raises(ValueError):
         Journal(max_bytes=0)
+
+
+def test_a_parsed_reply_counts_as_its_text_once_more() -> None:
+    # The parsed value's strings are about as long as the text, and the journal keeps it after the call
+    # (which shares it) is forgotten: a budget counting the text alone would hold twice what it says.
+    journal = Journal(max_bytes=2500)
+    reply = '{"results": [{"result": "%s"}]}' % ("x" * 1000)
+    first = journal.record(_delivery(response_body=reply, response_json=json.loads(reply)))
+    assert journal.held_bytes == 2 * len(reply)
+    journal.record(_delivery(response_body=reply))  # text the transport could not parse: once
+    assert [d.seq for d in journal] == [2] and journal.dropped == 1 and first.seq == 1
+    assert journal.held_bytes == len(reply)
+    assert Journal().max_bytes == DEFAULT_MAX_BYTES == 64 * 1024 * 1024
 
 
 def test_problems_and_problems_for() -> None:
