@@ -17,12 +17,27 @@ from typing import Any, Literal, overload
 
 from mockvapi.engine.redaction import redact_headers, redact_json, redact_text, redact_url
 
-__all__ = ["CHANNELS", "DEFAULT_MAX_BYTES", "Channel", "Delivery", "Journal", "Outcome", "Problem"]
+__all__ = [
+    "CHANNELS", "DEFAULT_MAX_BYTES", "Channel", "Delivery", "Journal", "OfMessage", "Outcome", "Problem",
+]
 
 # "api": a REST request an injected `api` fault hit (the mock's own API misbehaving on purpose).
 Channel = Literal["webhook", "websocket", "listen", "client", "control", "memory", "api"]
 CHANNELS: tuple[str, ...] = ("webhook", "websocket", "listen", "client", "control", "memory", "api")
 Outcome = Literal["ok", "failed"]
+
+
+class OfMessage:
+    """A request body kept as ``encode(delivery.message)``: one object shared by every delivery that keeps
+    its body this way (a per-delivery closure cost more than the rest of the delivery)."""
+
+    __slots__ = ("encode",)
+
+    def __init__(self, encode: Callable[[dict[str, Any]], str]) -> None:
+        self.encode = encode
+
+    def __repr__(self) -> str:
+        return f"OfMessage({getattr(self.encode, '__qualname__', self.encode)!r})"
 
 
 class _Text:
@@ -45,9 +60,12 @@ class _Text:
         if obj is None:
             return None  # the field's default
         value = obj.__dict__.get(self._slot)
+        if isinstance(value, OfMessage):
+            message: dict[str, Any] = obj.__dict__["message"]
+            return value.encode(message)
         return value() if callable(value) else value
 
-    def __set__(self, obj: object, value: str | Callable[[], str] | None) -> None:
+    def __set__(self, obj: object, value: str | Callable[[], str] | OfMessage | None) -> None:
         obj.__dict__[self._slot] = value
 
 
@@ -67,7 +85,7 @@ class Delivery:
     message: dict[str, Any]
     at: float
     request_headers: dict[str, str] = field(default_factory=dict)
-    # Text, or a function re-encoding it (see `_Text`); reading it always gives the text.
+    # Text, or a function re-encoding it, or `OfMessage` (see `_Text`); reading it always gives the text.
     request_body: _Text = _Text()
     status: int | None = None
     response_body: str | None = None

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Mapping
-from functools import partial
 from typing import Any
 
 from mockvapi.engine.clock import Clock
 from mockvapi.engine.events import Reply
-from mockvapi.engine.journal import Delivery, Journal, Problem
+from mockvapi.engine.journal import Delivery, Journal, OfMessage, Problem
 from mockvapi.engine.player import Outgoing
 from mockvapi.models.encoding import WireEncoder
 from mockvapi.transports.envelope import delivery_headers, envelope_text, reply_of
@@ -28,6 +27,9 @@ from mockvapi.transports.http import (
 from mockvapi.transports.targets import resolve_target
 
 log = logging.getLogger("mockvapi.deliveries")
+
+# How the journal keeps a webhook's body: encoded again from the message it records (see `_deliver`).
+_ENVELOPE_OF_MESSAGE = OfMessage(envelope_text)
 
 
 
@@ -143,7 +145,7 @@ class WebhookSink:
         # bytes: the encoder is byte-for-byte `json.dumps`, and nothing a sent message holds changes later).
         # Every body carries the whole history so far, so a call's bodies as text grow with the square of its
         # length: they were the largest part of a live call's memory.
-        kept = partial(envelope_text, outgoing.wire)
+        kept = _ENVELOPE_OF_MESSAGE  # the delivery's message is `outgoing.wire`
         headers = delivery_headers(server, body, outgoing.wire)
         if tamper is not None and tamper.secret is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-vapi-secret"}

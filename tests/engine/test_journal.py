@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mockvapi.engine.journal import DEFAULT_MAX_BYTES, Delivery, Journal, Problem
+from mockvapi.engine.journal import DEFAULT_MAX_BYTES, Delivery, Journal, OfMessage, Problem
 
 
 def _delivery(
@@ -211,3 +211,16 @@ def test_record_from_many_threads_keeps_seq_unique() -> None:
         t.join()
     seqs = [d.seq for d in journal]
     assert seqs == list(range(1, 2001))
+
+
+def test_a_request_body_kept_as_a_function_of_the_message_reads_as_its_text() -> None:
+    journal = Journal(max_bytes=10)
+    encode = OfMessage(lambda message: json.dumps({"message": message}))
+    first = journal.record(_delivery(message={"type": "status-update", "n": 1}, request_body=encode))
+    second = journal.record(_delivery(message={"type": "status-update", "n": 2}, request_body=encode))
+    assert first.request_body == '{"message": {"type": "status-update", "n": 1}}'
+    assert second.request_body == '{"message": {"type": "status-update", "n": 2}}'
+    assert journal.held_bytes == 0 and journal.dropped == 0  # nothing of its own: one shared encoder
+    line = json.loads(journal.to_jsonl().splitlines()[1])
+    assert line["request_body"] == second.request_body
+    assert Journal.from_jsonl(journal.to_jsonl()).deliveries()[0].request_body == first.request_body
