@@ -76,6 +76,7 @@ class WebhookSink:
         self._idle.set()
         self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
         self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
+        self._last_headers: dict[str, str] | None = None  # the headers the journal kept last (see _kept_headers)
 
     def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
         future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
@@ -161,7 +162,7 @@ class WebhookSink:
                     message_type=outgoing.event.type,
                     message=outgoing.wire,
                     at=at + later,
-                    request_headers=dict(headers),
+                    request_headers=self._kept_headers(headers),
                     request_body=kept,
                     injected=injected,
                     sent=sent,
@@ -213,6 +214,15 @@ class WebhookSink:
                 )
             )
         return self._reply(outcome, delivery.response_json)
+
+    def _kept_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """A copy of `headers` for the journal, shared by the call's deliveries while they are equal (they are,
+        unless a credential signs each body): one dict per call, not per delivery."""
+        last = self._last_headers
+        if last is not None and last == headers:
+            return last
+        self._last_headers = kept = dict(headers)
+        return kept
 
     async def _send(
         self,
