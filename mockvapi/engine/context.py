@@ -83,6 +83,9 @@ class CallContext:
     # dict), so messages between two status changes share one Call object (see timeline.render_message).
     live_call: tuple[Mapping[str, Any], dict[str, Any], dict[str, Any]] | None = field(
         default=None, init=False, repr=False, compare=False)
+    # The artifact the last rendered message carried: its (base, n) slice of the history, shared by the next
+    # messages while the history up to n is the same (see timeline.render_message).
+    artifact: tuple[int, int, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
 
     def wants(self, message: Message, side: Side) -> bool:
         if side not in message.sides:

@@ -17,12 +17,27 @@ from typing import Any, Literal, overload
 
 from mockvapi.engine.redaction import redact_headers, redact_json, redact_text, redact_url
 
-__all__ = ["CHANNELS", "DEFAULT_MAX_BYTES", "Channel", "Delivery", "Journal", "Outcome", "Problem"]
+__all__ = [
+    "CHANNELS", "DEFAULT_MAX_BYTES", "Channel", "Delivery", "Journal", "OfMessage", "Outcome", "Problem",
+]
 
 # "api": a REST request an injected `api` fault hit (the mock's own API misbehaving on purpose).
 Channel = Literal["webhook", "websocket", "listen", "client", "control", "memory", "api"]
 CHANNELS: tuple[str, ...] = ("webhook", "websocket", "listen", "client", "control", "memory", "api")
 Outcome = Literal["ok", "failed"]
+
+
+class OfMessage:
+    """A request body kept as ``encode(delivery.message)``: one object shared by every delivery that keeps
+    its body this way (a per-delivery closure cost more than the rest of the delivery)."""
+
+    __slots__ = ("encode",)
+
+    def __init__(self, encode: Callable[[dict[str, Any]], str]) -> None:
+        self.encode = encode
+
+    def __repr__(self) -> str:
+        return f"OfMessage({getattr(self.encode, '__qualname__', self.encode)!r})"
 
 
 class _Text:
@@ -45,9 +60,12 @@ class _Text:
         if obj is None:
             return None  # the field's default
         value = obj.__dict__.get(self._slot)
+        if isinstance(value, OfMessage):
+            message: dict[str, Any] = obj.__dict__["message"]
+            return value.encode(message)
         return value() if callable(value) else value
 
-    def __set__(self, obj: object, value: str | Callable[[], str] | None) -> None:
+    def __set__(self, obj: object, value: str | Callable[[], str] | OfMessage | None) -> None:
         obj.__dict__[self._slot] = value
 
 
@@ -67,7 +85,7 @@ class Delivery:
     message: dict[str, Any]
     at: float
     request_headers: dict[str, str] = field(default_factory=dict)
-    # Text, or a function re-encoding it (see `_Text`); reading it always gives the text.
+    # Text, or a function re-encoding it, or `OfMessage` (see `_Text`); reading it always gives the text.
     request_body: _Text = _Text()
     status: int | None = None
     response_body: str | None = None
@@ -82,9 +100,14 @@ class Delivery:
 
     def held_chars(self) -> int:
         """Characters of text this delivery holds of its own (what the journal's byte budget counts): the
-        response body, and the request body when it is kept as text rather than as a way to encode it."""
+        response body, once more for its parsed value (whose strings are about as long; the call's history
+        shares it only while the call is held), and the request body when it is kept as text rather than
+        as a way to encode it."""
         request = self.__dict__.get("_request_body")
-        return len(self.response_body or "") + (len(request) if isinstance(request, str) else 0)
+        response = len(self.response_body or "")
+        if self.response_json is not None:
+            response *= 2
+        return response + (len(request) if isinstance(request, str) else 0)
 
     @property
     def ok(self) -> bool:
@@ -164,17 +187,19 @@ def _plural(n: int, word: str, words: str) -> str:
     return f"{n} {word if n == 1 else words}"
 
 
-#: The journal's default byte budget: characters of reply (and kept request) text its deliveries may hold.
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+#: The journal's default byte budget: characters of reply (and kept request) text its deliveries may hold,
+#: a parsed reply counted as its text once more. Only large replies reach it (request bodies are kept as the
+#: way to encode them again), and each held byte of budget is a byte of RSS: a test double's default.
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
 class Journal:
     """Bounded record of deliveries and problems; the oldest entries are evicted first.
 
     ``max_entries`` bounds deliveries and problems separately; ``max_bytes`` bounds the text the deliveries
-    hold of their own (reply bodies: a server answering 10 MB to every tool call would otherwise grow the
-    journal by that much per call until ``max_entries``), never evicting the newest delivery; ``dropped``
-    counts every kind of eviction.
+    hold of their own (reply bodies and their parsed values: a server answering 10 MB to every tool call
+    would otherwise grow the journal by twice that per call until ``max_entries``), never evicting the
+    newest delivery; ``dropped`` counts every kind of eviction.
     """
 
     def __init__(self, max_entries: int = 100_000, max_bytes: int = DEFAULT_MAX_BYTES) -> None:

@@ -133,8 +133,6 @@ class CallState:
         self.step: int | None = None  # the scenario step being played
         self.utterances: list[Utterance] = []  # the assistant's utterances as planned, in order
         self.muted = False  # mute-assistant: tokens stream, nothing is spoken
-        # Weak: the controls hold this state, and a cycle would leave every ended call to the cyclic GC
-        # (see engine.gcpace). The simulation owns them.
         self._arrivals: weakref.ref[Arrivals] | None = None
         self.settings = CallSettings()  # the assistant's settings, read when the call starts
         # ms: when maxDurationSeconds runs out. Nothing later is emitted (the call ends there); `overran`
@@ -163,12 +161,14 @@ class CallState:
 
     @property
     def arrivals(self) -> Arrivals | None:
-        """What acts on live controls as they arrive (the simulation's controls), if any."""
-        return self._arrivals() if self._arrivals is not None else None
+        """Live controls that act on arrival (set by the simulator, which owns them). Held weakly: they
+        hold this state, and a cycle would keep a whole ended call (its history, a large tool result) alive
+        until the next full collection."""
+        return None if self._arrivals is None else self._arrivals()
 
     @arrivals.setter
-    def arrivals(self, value: Arrivals | None) -> None:
-        self._arrivals = weakref.ref(value) if value is not None else None
+    def arrivals(self, arrivals: Arrivals | None) -> None:
+        self._arrivals = None if arrivals is None else weakref.ref(arrivals)
 
     @property
     def cursor(self) -> int:

@@ -73,6 +73,27 @@ def _live_call(context: CallContext, live: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _artifact(
+    context: CallContext, history: list[dict[str, Any]], history_openai: list[dict[str, Any]], base: int, n: int
+) -> dict[str, Any]:
+    """`{"messages": history[base:n], "messagesOpenAIFormatted": history_openai[base:n]}`, one object for
+    every message until the slice changes: a live call's messages (a dozen or more per turn) then share it
+    instead of holding two lists each, and the wire encoder reuses its text (it caches by identity)."""
+    messages, openai = history[base:n], history_openai[base:n]
+    cached = context.artifact
+    if cached is not None and cached[0] == base and cached[1] == n:
+        held = cached[2]
+        if _same_items(held["messagesOpenAIFormatted"], openai) and _same_items(held["messages"], messages):
+            return held
+    artifact = {"messages": messages, "messagesOpenAIFormatted": openai}
+    context.artifact = (base, n, artifact)
+    return artifact
+
+
+def _same_items(a: list[Any], b: list[Any]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
 def render_message(
     event: Event,
     context: CallContext,
@@ -86,7 +107,7 @@ def render_message(
     out["timestamp"] = context.start_ms + event.at_ms
     if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
         n, base = event.history_len, event.history_base
-        out["artifact"] = {"messages": history[base:n], "messagesOpenAIFormatted": history_openai[base:n]}
+        out["artifact"] = _artifact(context, history, history_openai, base, n)
     out["call"] = _live_call(context, event.live) if event.live else context.call
     if context.assistant is not None and not isinstance(event.message, AssistantRequest):
         out["assistant"] = context.assistant

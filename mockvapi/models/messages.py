@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self, overload
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -36,8 +36,37 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
+    def model_post_init(self, context: Any, /) -> None:
+        # Which fields were given: a set per model was ~40 % of a live call's pydantic memory (a call keeps
+        # every message it sent). The models are frozen (pydantic never adds to the set of a frozen model),
+        # so every model given the same fields shares one set (pydantic's serializer wants a real set); a
+        # copy gets a set of its own again (`__copy__`), as `model_copy(update=...)` adds to it.
+        given = self.__pydantic_fields_set__
+        key = frozenset(given)
+        shared = _FIELDS_GIVEN.get(key)
+        if shared is None:
+            if len(_FIELDS_GIVEN) >= 4096:
+                return  # keeps a set of its own
+            shared = _FIELDS_GIVEN[key] = given
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
+
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        copied = super().__deepcopy__(memo)
+        object.__setattr__(copied, "__pydantic_fields_set__", set(self.__pydantic_fields_set__))
+        return copied
+
     def wire(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+# Shared "fields given" sets of WireModels (see `WireModel.model_post_init`); bounded, though a handful of
+# field combinations is all the engine makes.
+_FIELDS_GIVEN: dict[frozenset[str], set[str]] = {}
 
 
 # ---------------------------------------------------------------------------------------------

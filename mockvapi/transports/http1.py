@@ -226,6 +226,11 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._fail_closed(exc)
+        # The parser holds this protocol's bound methods (a cycle, freed only by a collection): let it not
+        # keep the last answer (its body may be megabytes) alive after the requester has it.
+        self._waiter = None
+        self._headers = []
+        self._body = []
 
     # -- httptools callbacks ----------------------------------------------------------------------
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Mapping
-from functools import partial
 from typing import Any
 
 from mockvapi.engine.clock import Clock
 from mockvapi.engine.events import Reply
-from mockvapi.engine.journal import Delivery, Journal, Problem
+from mockvapi.engine.journal import Delivery, Journal, OfMessage, Problem
 from mockvapi.engine.player import Outgoing
 from mockvapi.models.encoding import WireEncoder
 from mockvapi.transports.envelope import delivery_headers, envelope_text, reply_of
@@ -28,6 +27,9 @@ from mockvapi.transports.http import (
 from mockvapi.transports.targets import resolve_target
 
 log = logging.getLogger("mockvapi.deliveries")
+
+# How the journal keeps a webhook's body: encoded again from the message it records (see `_deliver`).
+_ENVELOPE_OF_MESSAGE = OfMessage(envelope_text)
 
 
 
@@ -74,6 +76,7 @@ class WebhookSink:
         self._idle.set()
         self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
         self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
+        self._last_headers: dict[str, str] | None = None  # the headers the journal kept last (see _kept_headers)
 
     def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
         future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
@@ -143,7 +146,7 @@ class WebhookSink:
         # bytes: the encoder is byte-for-byte `json.dumps`, and nothing a sent message holds changes later).
         # Every body carries the whole history so far, so a call's bodies as text grow with the square of its
         # length: they were the largest part of a live call's memory.
-        kept = partial(envelope_text, outgoing.wire)
+        kept = _ENVELOPE_OF_MESSAGE  # the delivery's message is `outgoing.wire`
         headers = delivery_headers(server, body, outgoing.wire)
         if tamper is not None and tamper.secret is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-vapi-secret"}
@@ -159,7 +162,7 @@ class WebhookSink:
                     message_type=outgoing.event.type,
                     message=outgoing.wire,
                     at=at + later,
-                    request_headers=dict(headers),
+                    request_headers=self._kept_headers(headers),
                     request_body=kept,
                     injected=injected,
                     sent=sent,
@@ -211,6 +214,15 @@ class WebhookSink:
                 )
             )
         return self._reply(outcome, delivery.response_json)
+
+    def _kept_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """A copy of `headers` for the journal, shared by the call's deliveries while they are equal (they are,
+        unless a credential signs each body): one dict per call, not per delivery."""
+        last = self._last_headers
+        if last is not None and last == headers:
+            return last
+        self._last_headers = kept = dict(headers)
+        return kept
 
     async def _send(
         self,

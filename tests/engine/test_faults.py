@@ -170,6 +170,7 @@ async def test_wrong_secret_replaces_x_vapi_secret_on_chosen_deliveries() -> Non
     marked = call.deliveries(injected=True)
     assert {d.injected for d in marked} == {"wrong-secret"}
     assert all(d.request_headers["X-Vapi-Secret"] == "nope" for d in marked)
+    assert all(d.request_headers["X-Vapi-Secret"] == "s3cret" for d in call.deliveries(injected=False))
     # a webhook that accepts a wrong secret is told so
     assert {p.kind for p in call.problems} == {"wrong-secret-accepted"}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from mockvapi.engine.journal import Delivery, Journal, Problem
+from mockvapi.engine.journal import DEFAULT_MAX_BYTES, Delivery, Journal, OfMessage, Problem
 
 
 def _delivery(
@@ -124,6 +124,19 @@ def test_byte_budget_evicts_the_oldest_replies_never_the_newest() -> None:
         Journal(max_bytes=0)
 
 
+def test_a_parsed_reply_counts_as_its_text_once_more() -> None:
+    # The parsed value's strings are about as long as the text, and the journal keeps it after the call
+    # (which shares it) is forgotten: a budget counting the text alone would hold twice what it says.
+    journal = Journal(max_bytes=2500)
+    reply = '{"results": [{"result": "%s"}]}' % ("x" * 1000)
+    first = journal.record(_delivery(response_body=reply, response_json=json.loads(reply)))
+    assert journal.held_bytes == 2 * len(reply)
+    journal.record(_delivery(response_body=reply))  # text the transport could not parse: once
+    assert [d.seq for d in journal] == [2] and journal.dropped == 1 and first.seq == 1
+    assert journal.held_bytes == len(reply)
+    assert Journal().max_bytes == DEFAULT_MAX_BYTES == 64 * 1024 * 1024
+
+
 def test_problems_and_problems_for() -> None:
     journal = Journal()
     journal.problem(Problem("a", "non-200-reply", "HTTP 500", 1.0, delivery_seq=2))
@@ -198,3 +211,16 @@ def test_record_from_many_threads_keeps_seq_unique() -> None:
         t.join()
     seqs = [d.seq for d in journal]
     assert seqs == list(range(1, 2001))
+
+
+def test_a_request_body_kept_as_a_function_of_the_message_reads_as_its_text() -> None:
+    journal = Journal(max_bytes=10)
+    encode = OfMessage(lambda message: json.dumps({"message": message}))
+    first = journal.record(_delivery(message={"type": "status-update", "n": 1}, request_body=encode))
+    second = journal.record(_delivery(message={"type": "status-update", "n": 2}, request_body=encode))
+    assert first.request_body == '{"message": {"type": "status-update", "n": 1}}'
+    assert second.request_body == '{"message": {"type": "status-update", "n": 2}}'
+    assert journal.held_bytes == 0 and journal.dropped == 0  # nothing of its own: one shared encoder
+    line = json.loads(journal.to_jsonl().splitlines()[1])
+    assert line["request_body"] == second.request_body
+    assert Journal.from_jsonl(journal.to_jsonl()).deliveries()[0].request_body == first.request_body

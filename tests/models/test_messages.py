@@ -34,3 +34,17 @@ def test_streamed_tokens_are_model_tokens_and_tool_calls_stay_models() -> None:
     tokens = [m for m in outputs if m.token is not None]
     assert tokens and all(type(m) is ModelToken for m in tokens)
     assert all(type(m) is ModelOutput for m in outputs if m.token is None)
+
+
+def test_models_given_the_same_fields_share_one_fields_set_and_copies_get_their_own() -> None:
+    a, b = StatusUpdate(status="in-progress"), StatusUpdate(status="ended", ended_reason="customer-ended-call")
+    c = StatusUpdate(status="ended")
+    assert a.model_fields_set == c.model_fields_set == {"status"}
+    assert a.model_fields_set is c.model_fields_set  # one per combination of fields, not per model
+    assert b.model_fields_set == {"status", "ended_reason"}
+    changed = a.model_copy(update={"ended_reason": "assistant-ended-call"})
+    assert changed.model_fields_set == {"status", "ended_reason"} and a.model_fields_set == {"status"}
+    deep = b.model_copy(deep=True, update={"status": "forwarding"})
+    assert (deep.status, deep.model_fields_set) == ("forwarding", {"status", "ended_reason"})
+    assert copy.copy(a) == a and copy.deepcopy(b) == b and pickle.loads(pickle.dumps(b)) == b
+    assert c.model_dump(exclude_unset=True) == {"status": "ended"}

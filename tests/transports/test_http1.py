@@ -7,6 +7,7 @@ script for each, which writes whatever bytes it likes (or nothing) and says whet
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import socket
 import struct
@@ -283,6 +284,28 @@ async def test_close_delimited_body(raw: RawServer, target: UrlTarget) -> None:
     assert (response.status, response.body) == (200, b"all of this")
     assert (await target.send(post(), timeout=2)).body == b"all of this"
     assert raw.connections == 2
+
+
+async def test_a_closed_connection_does_not_keep_its_last_answer(raw: RawServer) -> None:
+    # The connection and its parser refer to each other (a cycle, freed only by a collection): once closed,
+    # it must not hold the answer (a reply may be megabytes) after the requester has it.
+    async def answer_and_close(ex: Exchange) -> bool:
+        ex.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+        return True  # the client closes; the server sees its EOF after the client's connection_lost
+
+    raw.script = answer_and_close
+    pool = Http1Pool()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        response = await pool.request("POST", raw.url(), {"Content-Type": "application/json"}, BODY, timeout=2)
+        await asyncio.wait_for(raw.eof.wait(), 2)
+        assert response.body == b"{}"
+        assert [r for r in gc.get_referrers(response) if isinstance(r, asyncio.Future)] == []
+    finally:
+        if enabled:
+            gc.enable()
+        await pool.aclose()
 
 
 async def test_large_body_in_pieces(raw: RawServer, target: UrlTarget) -> None:

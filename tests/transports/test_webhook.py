@@ -191,6 +191,8 @@ async def test_messages_arrive_enveloped_in_order_with_secret_and_static_headers
         assert d.request_headers["X-Vapi-Secret"] == "s3cret"
         assert d.latency is not None and d.latency >= 0
         assert d.attempts == 1 and d.ok
+    # Equal headers are kept once per call, not once per delivery (memory of a live call).
+    assert len({id(d.request_headers) for d in deliveries}) == 1
     offsets = [d.at for d in deliveries]
     assert offsets == sorted(offsets)
     tool = played.journal.deliveries(type="tool-calls")[0]
