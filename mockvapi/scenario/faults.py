@@ -426,6 +426,7 @@ def step_problems(faults: Sequence[Fault], steps: Sequence[Any], *, inside_step:
     (top level), and is not allowed inside a step. Returns (path below the fault list, message)."""
     found: list[tuple[Any, str]] = []
     ids: list[str] = []
+    known: set[str] | None = None  # looked up per fault: a list made many faults x many steps quadratic
     for index, fault in enumerate(faults):
         if fault.kind == "api":
             found.append(((index, "api"), "an api fault makes the mock's REST API misbehave: give it to the server "
@@ -435,14 +436,16 @@ def step_problems(faults: Sequence[Fault], steps: Sequence[Any], *, inside_step:
         if ref is None:
             continue
         # Collected only when a fault refers to a step: the loader calls this once per step.
-        ids = ids or [s.id for s in steps if getattr(s, "id", None)]
+        if known is None:
+            ids = [s.id for s in steps if getattr(s, "id", None)]
+            known = set(ids)
         path = (index, fault.kind, "step")
         if inside_step:
             found.append((path, "a fault inside a step applies to that step's messages; remove `step`"))
         elif isinstance(ref, int) and not isinstance(ref, bool):
             if not 1 <= ref <= len(steps):
                 found.append((path, f"step {ref} does not exist: steps are numbered 1 to {len(steps)}"))
-        elif ref not in ids:
+        elif ref not in known:
             near = difflib.get_close_matches(str(ref), ids, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else (f"; step ids: {', '.join(ids)}" if ids else
                                                                 "; no step has an `id`")

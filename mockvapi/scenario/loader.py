@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from mockvapi.errors import ScenarioError, ScenarioProblem, SourceLocation
 from mockvapi.scenario.faults import step_problems
+from mockvapi.scenario.gcpause import collections_paused
 from mockvapi.scenario.schema import STEP_KINDS, Scenario
 from mockvapi.scenario.squad import squad_problems
 from mockvapi.scenario.template_fields import template_problems
@@ -284,6 +285,7 @@ def _check_size(size: int, file: str, limits: Limits) -> None:
         )
 
 
+@collections_paused()  # linear in the file's size (see gcpause)
 def parse_yaml(text: str, file: str, *, limits: Limits | None = None) -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain data plus its source map; YAML errors, and input past
     `limits` (size, depth, values after alias expansion), become ScenarioError."""
@@ -368,6 +370,7 @@ def _unknown_step_kind(error: Any, data: Any) -> str | None:
     return f"unknown step kind {name!r}: a step is one of {', '.join(STEP_KINDS)}{hint}"
 
 
+@collections_paused()
 def load_text(text: str, file: str = "<string>", *, limits: Limits | None = None) -> LoadedScenario:
     """Load a scenario from YAML text. Raises ScenarioError listing every problem with file:line:col."""
     data, smap = parse_yaml(text, file, limits=limits)
@@ -383,6 +386,7 @@ def load_text(text: str, file: str = "<string>", *, limits: Limits | None = None
     return validate(data, smap, text)
 
 
+@collections_paused()
 def validate(data: dict[str, Any], smap: SourceMap, text: str) -> LoadedScenario:
     """Validate parsed scenario data (possibly changed since parsing, e.g. by `--set`) against the
     language, reporting every problem at its place in the file."""
