@@ -39,11 +39,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mockvapi.scenario.gcpause import automatic_off, automatic_restore
+
 __all__ = ["GcPacer", "pace", "release"]
 
 _lock = threading.Lock()
 _users = 0
-_restore_enabled = False
 
 
 class GcPacer:
@@ -149,11 +150,10 @@ class GcPacer:
 
 def pace(loop: asyncio.AbstractEventLoop) -> GcPacer:
     """Start pacing collections on `loop`; the first user turns the automatic GC off (see module doc)."""
-    global _users, _restore_enabled
+    global _users
+    automatic_off()  # counted with scenario loading's pauses (scenario.gcpause)
     with _lock:
         if _users == 0:
-            _restore_enabled = gc.isenabled()
-            gc.disable()
             # No collection first: a full one over a big test process can take half a second.
             gc.freeze()
         _users += 1
@@ -174,5 +174,4 @@ def release(pacer: GcPacer) -> None:
         _users -= 1
         if _users == 0:
             gc.unfreeze()
-            if _restore_enabled:
-                gc.enable()
+    automatic_restore()

@@ -10,8 +10,9 @@ the process's long-lived objects) once or more, and every full collection scans 
 no cyclic garbage worth collecting early and what it holds is bounded by `Limits` (size, values), so
 the automatic GC stays off while it runs; the collections due then run once, after it.
 
-Counted and process-wide like `engine.gcpace` (whose pacer may already have the GC off: then this
-leaves it off): the first holder turns automatic collection off, the last restores it as it was.
+Counted and process-wide, in one count with `engine.gcpace`'s pacers (a pacer that starts while a
+scenario loads in another thread must not find its GC turned back on when the load ends): the first
+holder turns automatic collection off, the last restores it as it was.
 """
 
 from __future__ import annotations
@@ -21,26 +22,39 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["collections_paused"]
+__all__ = ["automatic_off", "automatic_restore", "collections_paused"]
 
 _lock = threading.Lock()
 _holders = 0
 _resume = False
 
 
-@contextmanager
-def collections_paused() -> Iterator[None]:
-    """No automatic cyclic-GC collection inside the block (nestable, thread-safe)."""
+def automatic_off() -> None:
+    """Hold the automatic GC off. Counted with every other holder (this module's pauses and
+    `engine.gcpace`'s pacers): the first turns it off, the last `automatic_restore()` puts it back as it
+    was before the first, whichever order they come and go in."""
     global _holders, _resume
     with _lock:
         if _holders == 0:
             _resume = gc.isenabled()
             gc.disable()
         _holders += 1
+
+
+def automatic_restore() -> None:
+    """Let go of one `automatic_off()`."""
+    global _holders
+    with _lock:
+        _holders -= 1
+        if _holders == 0 and _resume:
+            gc.enable()
+
+
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """No automatic cyclic-GC collection inside the block (nestable, thread-safe)."""
+    automatic_off()
     try:
         yield
     finally:
-        with _lock:
-            _holders -= 1
-            if _holders == 0 and _resume:
-                gc.enable()
+        automatic_restore()

@@ -245,3 +245,25 @@ async def test_ended_calls_leave_no_reference_cycles() -> None:
             gc.garbage.clear()
             gc.enable()
     assert left == []
+
+
+def test_a_scenario_load_ending_while_pacing_leaves_the_gc_off_until_the_pacer_goes(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    # One count for loading's pauses and the pacers: a pacer started while a scenario loads in another
+    # thread must not find the automatic GC turned back on when that load ends.
+    from mockvapi.scenario.gcpause import collections_paused
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        paused = collections_paused()
+        paused.__enter__()
+        pacer = pace(loop)
+        paused.__exit__(None, None, None)
+        assert not gc.isenabled()
+        release(pacer)
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        if not was:
+            gc.disable()
