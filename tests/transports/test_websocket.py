@@ -474,3 +474,72 @@ def test_frames_queued_together_leave_in_one_socket_write() -> None:
     assert writer.transport is transport  # the real transport is back
     asyncio.run(WebsocketClient._send_batch(client, ["c"]))  # type: ignore[arg-type]
     assert transport.writes[-1] == b"c"
+
+
+class _Socket:
+    """A transport recording each write."""
+
+    def __init__(self, backlog: int = 0) -> None:
+        self.writes: list[bytes] = []
+        self.backlog = backlog
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self.backlog
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_direct_frames_are_byte_for_byte_what_aiohttp_writes(size: int) -> None:
+    from types import SimpleNamespace
+
+    from aiohttp.http_websocket import WebSocketWriter
+
+    from mockvapi.transports.websocket import _frame_header
+
+    for opcode, payload in ((aiohttp.WSMsgType.TEXT, b"x" * size), (aiohttp.WSMsgType.BINARY, b"\x00" * size)):
+        socket = _Socket()
+        writer = WebSocketWriter(SimpleNamespace(_paused=False), socket)  # type: ignore[arg-type]
+        asyncio.run(writer.send_frame(payload, opcode))
+        assert b"".join(socket.writes) == _frame_header(int(opcode), size) + payload
+
+
+def _client_of_one_turn(socket: _Socket, *, busy: bool = False) -> Any:
+    """Just what WebsocketClient._end_turn uses, with the real _write_now and _writable."""
+    from types import SimpleNamespace
+
+    client = SimpleNamespace(_turn=[], _out=asyncio.Queue(), _busy=busy, _transport=socket, frames_sent=0,
+                             ws=SimpleNamespace(closed=False, compress=0))
+    client._write_now = lambda frames: WebsocketClient._write_now(client, frames)  # type: ignore[arg-type]
+    client._writable = lambda: WebsocketClient._writable(client)  # type: ignore[arg-type]
+    return client
+
+
+def test_a_loop_turns_frames_go_straight_to_the_socket_in_one_write() -> None:
+    from mockvapi.transports.websocket import _Close
+
+    socket = _Socket()
+    client = _client_of_one_turn(socket)
+    client._turn = ["hé", b"\x01\x02", _Close(None), "after the close"]
+    WebsocketClient._end_turn(client)
+    assert socket.writes == [b"\x81\x03h\xc3\xa9\x82\x02\x01\x02"] and client.frames_sent == 1
+    # What follows a close goes to the writer task, in order, behind it.
+    assert [client._out.get_nowait() for _ in range(2)] == [_Close(None), "after the close"]
+
+
+@pytest.mark.parametrize("why", ["writer busy", "writer has a queue", "socket backlog", "compressed"])
+def test_frames_go_through_the_writer_task_when_a_direct_write_could_overtake_or_flood(why: str) -> None:
+    socket = _Socket(backlog=10**6 if why == "socket backlog" else 0)
+    client = _client_of_one_turn(socket, busy=why == "writer busy")
+    if why == "writer has a queue":
+        client._out.put_nowait("earlier")
+    if why == "compressed":
+        client.ws.compress = 15
+    client._turn = ["later"]
+    WebsocketClient._end_turn(client)
+    assert socket.writes == []
+    assert client._out.get_nowait() == ("earlier" if why == "writer has a queue" else "later")
