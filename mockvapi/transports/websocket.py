@@ -11,6 +11,12 @@ On a real clock audio follows the call's clock: one frame per 20 ms of call time
 joined (or the call started) to the call's end, however the event loop is scheduled. On a virtual clock,
 where a 10-minute call takes milliseconds, one frame goes with each message instead of 30,000 frames
 nobody waits for.
+
+Frames go out in one socket write per loop turn. On a virtual clock, a peer outside this event loop (another
+process or thread) gets them in bursts instead: up to `HOLD_SECONDS` of real time or `HOLD_BYTES`, since each
+write wakes that peer, which costs more than the rest of a message, and virtual time does not wait for such a
+peer anyway (see engine.clock). A peer on this loop, which virtual time does wait for, gets every turn's frames
+at once, so it still reacts to a message before the call moves on.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import json
 import math
 import struct
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +33,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from mockvapi.engine.audio import DEFAULT_SAMPLE_RATES, AudioSource, sample_rate_problem
-from mockvapi.engine.clock import Clock, RealClock
+from mockvapi.engine.clock import Clock, RealClock, VirtualClock
 from mockvapi.engine.faults import Tamper
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer
@@ -34,6 +41,9 @@ from mockvapi.models.encoding import WireEncoder
 from mockvapi.models.nesting import MAX_JSON_DEPTH, nested_deeper_than
 
 FRAME_SECONDS = 0.02  # one audio frame: 20 ms of the call
+# How long (real seconds) and how much (bytes) a virtual call's frames may wait to go to a peer outside the loop.
+HOLD_SECONDS = 0.001
+HOLD_BYTES = 32 * 1024
 
 CONTROL_TYPES = frozenset(
     {
@@ -76,6 +86,7 @@ class WebsocketClient:
         audio: bool = True,
         abort: Callable[[], None] | None = None,
         transport: asyncio.BaseTransport | None = None,
+        hold: bool = False,
     ) -> None:
         self.ws = ws
         # The socket the frames go to: with it, a loop turn's frames are written there at once (see
@@ -99,6 +110,9 @@ class WebsocketClient:
         self._out: asyncio.Queue[str | bytes | _Close | None] = asyncio.Queue()
         self._turn: list[str | bytes | _Close | None] = []  # queued in this loop turn, not yet sent
         self._busy = False  # the writer task holds items it has not sent yet
+        self._hold = hold and self._transport is not None  # bursts (see the module docstring)
+        self._held = 0  # bytes in `_turn`, when holding
+        self._flush: asyncio.Handle | None = None
         self._encoder = WireEncoder()  # the call's history, encoded once (see models.encoding)
         self._writer = asyncio.ensure_future(self._write())
         # The call offset the peer joined at (0 before the call starts): its frames start there.
@@ -148,8 +162,17 @@ class WebsocketClient:
     def _queue(self, item: str | bytes | _Close | None) -> None:
         """Send `item` after everything queued before it; the items queued in one loop turn go out together."""
         if not self._turn:
-            asyncio.get_running_loop().call_soon(self._end_turn)
+            loop = asyncio.get_running_loop()
+            end = self._end_turn
+            self._flush = loop.call_later(HOLD_SECONDS, end) if self._hold else loop.call_soon(end)
         self._turn.append(item)
+        if self._hold:
+            if not isinstance(item, str | bytes):
+                self._end_turn()  # a close is not held back
+                return
+            self._held += len(item)
+            if self._held >= HOLD_BYTES:
+                self._end_turn()
 
     def _end_turn(self) -> None:
         """This turn's frames, in one socket write when the writer task has nothing pending and the socket
@@ -157,6 +180,10 @@ class WebsocketClient:
         the writer task, in order. Writing here saves a task switch and aiohttp's per-frame send path, a
         large share of a message's cost on a virtual clock."""
         items, self._turn = self._turn, []
+        if self._flush is not None:
+            self._flush.cancel()  # called before its time (a close, or enough bytes held)
+            self._flush = None
+        self._held = 0
         frames = 0
         if self._out.empty() and not self._busy and self._writable():
             while frames < len(items) and isinstance(items[frames], str | bytes):
@@ -307,6 +334,7 @@ async def serve_transport(
         channel="listen" if listen_only else "websocket",
         abort=transport.abort if transport is not None else None,
         transport=transport,
+        hold=isinstance(clock, VirtualClock) and not _on_this_loop(transport),
     )
     player.add_client(client)
     try:
@@ -327,6 +355,18 @@ async def serve_transport(
 
 
 
+
+
+def _on_this_loop(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether the peer at the other end of `transport` is a socket of the running event loop (an in-process
+    client on the same loop). Unknown (no peer address, a loop without asyncio's transport table): True."""
+    if transport is None:
+        return True
+    peer = transport.get_extra_info("peername")
+    table = getattr(asyncio.get_running_loop(), "_transports", None)
+    if peer is None or not isinstance(table, weakref.WeakValueDictionary):
+        return True
+    return any(other.get_extra_info("sockname") == peer for other in list(table.values()))
 
 
 def accept_control(

@@ -513,7 +513,7 @@ def _client_of_one_turn(socket: _Socket, *, busy: bool = False) -> Any:
     from types import SimpleNamespace
 
     client = SimpleNamespace(_turn=[], _out=asyncio.Queue(), _busy=busy, _transport=socket, frames_sent=0,
-                             ws=SimpleNamespace(closed=False, compress=0))
+                             ws=SimpleNamespace(closed=False, compress=0), _hold=False, _held=0, _flush=None)
     client._write_now = lambda frames: WebsocketClient._write_now(client, frames)  # type: ignore[arg-type]
     client._writable = lambda: WebsocketClient._writable(client)  # type: ignore[arg-type]
     return client
@@ -543,3 +543,58 @@ def test_frames_go_through_the_writer_task_when_a_direct_write_could_overtake_or
     WebsocketClient._end_turn(client)
     assert socket.writes == []
     assert client._out.get_nowait() == ("earlier" if why == "writer has a queue" else "later")
+
+
+def test_frames_to_a_peer_off_the_loop_go_in_bursts_on_a_virtual_clock() -> None:
+    from mockvapi.transports.websocket import HOLD_BYTES, HOLD_SECONDS
+
+    async def play() -> None:
+        socket = _Socket()
+        client = _client_of_one_turn(socket)
+        client._hold = True
+        client._end_turn = lambda: WebsocketClient._end_turn(client)
+        WebsocketClient._queue(client, "a")
+        await asyncio.sleep(0)
+        WebsocketClient._queue(client, b"\x01")  # a later turn: held with the first
+        await asyncio.sleep(0)
+        assert socket.writes == []
+        await asyncio.sleep(HOLD_SECONDS * 20)
+        assert socket.writes == [b"\x81\x01a\x82\x01\x01"]
+        WebsocketClient._queue(client, "b")
+        WebsocketClient._queue(client, "x" * HOLD_BYTES)  # enough held: out at once
+        assert len(socket.writes) == 2 and socket.writes[1].startswith(b"\x81\x01b")
+        WebsocketClient._queue(client, "c")
+        WebsocketClient._queue(client, None)  # the end is not held back either, nor what came before it
+        assert socket.writes[2] == b"\x81\x01c" and client._out.get_nowait() is None
+        await asyncio.sleep(HOLD_SECONDS * 20)
+        assert len(socket.writes) == 3
+
+    asyncio.run(play())
+
+
+def test_a_peer_is_on_this_loop_only_if_one_of_its_sockets_is_the_other_end() -> None:
+    import socket as sockets
+
+    from mockvapi.transports.websocket import _on_this_loop
+
+    async def play() -> None:
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, same_loop = await asyncio.open_connection("127.0.0.1", port)
+        elsewhere = sockets.create_connection(("127.0.0.1", port))  # not the loop's (as another process's)
+        while len(accepted) < 2:
+            await asyncio.sleep(0.001)
+        assert [_on_this_loop(w.transport) for w in accepted] == [True, False]
+        assert _on_this_loop(None)
+        for writer in (*accepted, same_loop):
+            writer.close()
+        elsewhere.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(play())
