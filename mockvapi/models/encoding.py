@@ -25,7 +25,22 @@ from typing import Any
 __all__ = ["HISTORY_KEYS", "WireEncoder", "compact"]
 
 # Same settings as `json.dumps(value, separators=(",", ":"), ensure_ascii=False)`; one instance, reused.
-compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# `JSONEncoder.encode` makes a new C encoder on every call, most of the cost of a small message: this one is
+# made once. It skips the circular-reference check (`markers` None): wire messages are trees the engine builds,
+# and a cycle still fails (RecursionError) rather than loop.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode_c = None if _c_make_encoder is None else _c_make_encoder(
+    None, _plain.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+)
+
+
+def compact(value: Any) -> str:
+    """`json.dumps(value, separators=(",", ":"), ensure_ascii=False)`."""
+    if _encode_c is not None and isinstance(value, dict | list):
+        return "".join(_encode_c(value, 0))
+    return _plain.encode(value)
+
 
 #: Keys whose list values are history items (at the top of a message and inside its `artifact`).
 HISTORY_KEYS = frozenset({"messages", "messagesOpenAIFormatted", "conversation"})

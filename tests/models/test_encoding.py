@@ -91,3 +91,19 @@ def test_steady_objects_at_the_end_are_spliced_after_the_rest_and_any_other_shap
     first = encoder.encode_parts(shapes[0])
     again = encoder.encode_parts({"type": "model-output", "output": "there", "call": call, "assistant": assistant})
     assert first[-2] is again[-2] == dumps(assistant)  # the text made once, reused
+
+
+def test_compact_is_json_dumps_for_any_value_and_fails_alike() -> None:
+    values: list[Any] = [
+        {"a": [1, 2.5, float("nan"), float("inf"), True, None], 1: "int key", 2.5: "float key", None: "x", False: 0},
+        ["é\u2028\x00", {"nested": {"deep": [[], {}]}}, 10**30, -0.0],
+        "just a string", 3, None, (1, 2),
+    ]
+    for value in values:
+        assert compact(value) == dumps(value)
+    for bad in ({"x": object()}, [{1, 2}], {("tuple", "key"): 1}):
+        with pytest.raises(TypeError) as ours:
+            compact(bad)
+        with pytest.raises(TypeError) as theirs:
+            dumps(bad)
+        assert str(ours.value) == str(theirs.value)
