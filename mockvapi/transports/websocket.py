@@ -98,6 +98,7 @@ class WebsocketClient:
         self.journal = journal
         self.clock = clock
         self.channel = channel
+        self._target = f"ws peer of {player.call_id[:8]}"  # the journal's name for this peer
         encoding, rate = audio_format(player)
         asked = (player.sim.audio_format or {}).get("sampleRate")
         if audio and asked is not None and asked != rate:
@@ -129,7 +130,7 @@ class WebsocketClient:
             Delivery(
                 call_id=self.player.call_id,
                 channel=self.channel,
-                target=f"ws peer of {self.player.call_id[:8]}",
+                target=self._target,
                 message_type=str(message["type"]),
                 message=message,
                 at=tamper.at if tamper is not None and tamper.at is not None else at,
