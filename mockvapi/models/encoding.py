@@ -8,7 +8,7 @@ is a prefix of the next one (see `ConversationUpdate`), so a `WireEncoder` (one 
 per place in the message, the last list it encoded with its text, and encodes only the items added since
 (checked item by item, by identity). The output is byte-for-byte `compact(message)`.
 
-The `call`, `assistant` and `customer` objects ride along in every message too (about half of a client
+The `call`, `assistant`, `customer` (and `phoneNumber`) objects ride along in every message too (about half of a client
 message's bytes) and seldom change within a call: their text is kept with a snapshot of the value, and
 reused while the value still equals the snapshot (an equality check, mostly pointer comparisons, costs
 far less than encoding; a value changed in place no longer equals its snapshot, so it is encoded again).
@@ -25,14 +25,30 @@ from typing import Any
 __all__ = ["HISTORY_KEYS", "WireEncoder", "compact"]
 
 # Same settings as `json.dumps(value, separators=(",", ":"), ensure_ascii=False)`; one instance, reused.
-compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# `JSONEncoder.encode` makes a new C encoder on every call, most of the cost of a small message: this one is
+# made once. It skips the circular-reference check (`markers` None): wire messages are trees the engine builds,
+# and a cycle still fails (RecursionError) rather than loop.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_encode_c = None if _c_make_encoder is None else _c_make_encoder(
+    None, _plain.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+)
+
+
+def compact(value: Any) -> str:
+    """`json.dumps(value, separators=(",", ":"), ensure_ascii=False)`."""
+    if _encode_c is not None and isinstance(value, dict | list):
+        return "".join(_encode_c(value, 0))
+    return _plain.encode(value)
+
 
 #: Keys whose list values are history items (at the top of a message and inside its `artifact`).
 HISTORY_KEYS = frozenset({"messages", "messagesOpenAIFormatted", "conversation"})
 
 #: Top-level keys whose (object) values are usually the same all call long.
-STEADY_KEYS = frozenset({"call", "assistant", "customer"})
+STEADY_KEYS = frozenset({"call", "assistant", "customer", "phoneNumber"})
 _SHORTCUT_KEYS = HISTORY_KEYS | STEADY_KEYS | {"artifact"}
+_STEADY_KEY_TEXT = {key: f",{compact(key)}:" for key in STEADY_KEYS}  # what precedes a steady object's text
 
 
 class WireEncoder:
@@ -54,6 +70,9 @@ class WireEncoder:
         so a caller joining them with more around (the webhook envelope) copies a large history once."""
         if not isinstance(message, dict) or _SHORTCUT_KEYS.isdisjoint(message):
             return [compact(message)]
+        spliced = self._steady_tail(message)
+        if spliced is not None:
+            return spliced
         # One C-level encode of the message with each history list (and each steady call/assistant/customer
         # object) swapped for a marker, then the text cut at each marker's JSON and that piece's text put there:
         # a per-key loop in Python costs more than it saves.
@@ -72,6 +91,23 @@ class WireEncoder:
                 return [compact(message)]
             parts += (head, *inner)
         parts.append(rest)
+        return parts
+
+    def _steady_tail(self, message: dict[Any, Any]) -> list[str] | None:
+        """The common shape (a client message, a server message's steady objects after its `artifact`):
+        the steady objects last, nothing else to splice before them. Then the rest is encoded on its own and
+        the steady texts put after it, with no markers to search for. None for any other shape."""
+        keys = list(message)
+        start = len(keys)
+        while start and keys[start - 1] in STEADY_KEYS and isinstance(message[keys[start - 1]], dict):
+            start -= 1
+        if start == len(keys) or not _SHORTCUT_KEYS.isdisjoint(keys[:start]):
+            return None
+        parts = [compact({key: message[key] for key in keys[:start]})[:-1] if start else "{"]
+        for key in keys[start:]:
+            parts += (_STEADY_KEY_TEXT[key] if len(parts) > 1 or start else _STEADY_KEY_TEXT[key][1:],
+                      self._steady_text(key, message[key]))
+        parts.append("}")
         return parts
 
     def _swap(self, obj: Mapping[Any, Any], where: str, pieces: dict[str, tuple[str, ...]]) -> dict[str, Any] | None:

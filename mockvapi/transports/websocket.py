@@ -11,6 +11,12 @@ On a real clock audio follows the call's clock: one frame per 20 ms of call time
 joined (or the call started) to the call's end, however the event loop is scheduled. On a virtual clock,
 where a 10-minute call takes milliseconds, one frame goes with each message instead of 30,000 frames
 nobody waits for.
+
+Frames go out in one socket write per loop turn. On a virtual clock, a peer outside this event loop (another
+process or thread) gets them in bursts instead: up to `HOLD_SECONDS` of real time or `HOLD_BYTES`, since each
+write wakes that peer, which costs more than the rest of a message, and virtual time does not wait for such a
+peer anyway (see engine.clock). A peer on this loop, which virtual time does wait for, gets every turn's frames
+at once, so it still reacts to a message before the call moves on.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import struct
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +33,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from mockvapi.engine.audio import DEFAULT_SAMPLE_RATES, AudioSource, sample_rate_problem
-from mockvapi.engine.clock import Clock, RealClock
+from mockvapi.engine.clock import Clock, RealClock, VirtualClock
 from mockvapi.engine.faults import Tamper
 from mockvapi.engine.journal import Delivery, Journal, Problem
 from mockvapi.engine.player import CallPlayer
@@ -33,6 +41,9 @@ from mockvapi.models.encoding import WireEncoder
 from mockvapi.models.nesting import MAX_JSON_DEPTH, nested_deeper_than
 
 FRAME_SECONDS = 0.02  # one audio frame: 20 ms of the call
+# How long (real seconds) and how much (bytes) a virtual call's frames may wait to go to a peer outside the loop.
+HOLD_SECONDS = 0.001
+HOLD_BYTES = 32 * 1024
 
 CONTROL_TYPES = frozenset(
     {
@@ -74,14 +85,20 @@ class WebsocketClient:
         channel: str = "websocket",
         audio: bool = True,
         abort: Callable[[], None] | None = None,
+        transport: asyncio.BaseTransport | None = None,
+        hold: bool = False,
     ) -> None:
         self.ws = ws
+        # The socket the frames go to: with it, a loop turn's frames are written there at once (see
+        # _end_turn) rather than through a writer task; without it, always through aiohttp's writer.
+        self._transport = transport if isinstance(transport, asyncio.WriteTransport) else None
         # Drops the connection with no close frame (an injected `close-websocket` fault).
         self.abort = abort
         self.player = player
         self.journal = journal
         self.clock = clock
         self.channel = channel
+        self._target = f"ws peer of {player.call_id[:8]}"  # the journal's name for this peer
         encoding, rate = audio_format(player)
         asked = (player.sim.audio_format or {}).get("sampleRate")
         if audio and asked is not None and asked != rate:
@@ -92,6 +109,11 @@ class WebsocketClient:
         self.bytes_received = 0
         self._speaking = False
         self._out: asyncio.Queue[str | bytes | _Close | None] = asyncio.Queue()
+        self._turn: list[str | bytes | _Close | None] = []  # queued in this loop turn, not yet sent
+        self._busy = False  # the writer task holds items it has not sent yet
+        self._hold = hold and self._transport is not None  # bursts (see the module docstring)
+        self._held = 0  # bytes in `_turn`, when holding
+        self._flush: asyncio.Handle | None = None
         self._encoder = WireEncoder()  # the call's history, encoded once (see models.encoding)
         self._writer = asyncio.ensure_future(self._write())
         # The call offset the peer joined at (0 before the call starts): its frames start there.
@@ -100,7 +122,7 @@ class WebsocketClient:
         self._pacer = asyncio.ensure_future(self._pace()) if audio and isinstance(clock, RealClock) else None
         self._paced = self._pacer is not None
         if self.audio is not None and not self._paced:
-            self._out.put_nowait(self.audio.frames(False))
+            self._queue(self.audio.frames(False))
 
     def push(self, at: float, message: dict[str, Any], tamper: Tamper | None = None) -> None:
         text = self._encoder.encode(message)
@@ -108,7 +130,7 @@ class WebsocketClient:
             Delivery(
                 call_id=self.player.call_id,
                 channel=self.channel,
-                target=f"ws peer of {self.player.call_id[:8]}",
+                target=self._target,
                 message_type=str(message["type"]),
                 message=message,
                 at=tamper.at if tamper is not None and tamper.at is not None else at,
@@ -117,13 +139,13 @@ class WebsocketClient:
             )
         )
         if tamper is not None and tamper.close:
-            self._out.put_nowait(_Close(tamper.close_code))  # after the frames already queued
+            self._queue(_Close(tamper.close_code))  # after the frames already queued
             return
         if tamper is not None and not tamper.send:
             return
-        self._out.put_nowait(text)
+        self._queue(text)
         if self.audio is not None and not self._paced:
-            self._out.put_nowait(self.audio.frames(self._speaking))
+            self._queue(self.audio.frames(self._speaking))
 
     def speaking(self, assistant: bool) -> None:
         self._speaking = assistant
@@ -135,11 +157,70 @@ class WebsocketClient:
             self._pacer.cancel()
             while self._frame_due() and self._ended_before(self._next_frame * FRAME_SECONDS) is False:
                 self._queue_frame()
-        self._out.put_nowait(None)
+        self._queue(None)
+        self._end_turn()  # the peer left or the call ended: nothing more comes this turn
+
+    def _queue(self, item: str | bytes | _Close | None) -> None:
+        """Send `item` after everything queued before it; the items queued in one loop turn go out together."""
+        if not self._turn:
+            loop = asyncio.get_running_loop()
+            end = self._end_turn
+            self._flush = loop.call_later(HOLD_SECONDS, end) if self._hold else loop.call_soon(end)
+        self._turn.append(item)
+        if self._hold:
+            if not isinstance(item, str | bytes):
+                self._end_turn()  # a close is not held back
+                return
+            self._held += len(item)
+            if self._held >= HOLD_BYTES:
+                self._end_turn()
+
+    def _end_turn(self) -> None:
+        """This turn's frames, in one socket write when the writer task has nothing pending and the socket
+        takes them now (no backlog); the rest (a close, or everything while the writer is behind) goes to
+        the writer task, in order. Writing here saves a task switch and aiohttp's per-frame send path, a
+        large share of a message's cost on a virtual clock."""
+        items, self._turn = self._turn, []
+        if self._flush is not None:
+            self._flush.cancel()  # called before its time (a close, or enough bytes held)
+            self._flush = None
+        self._held = 0
+        frames = 0
+        if self._out.empty() and not self._busy and self._writable():
+            while frames < len(items) and isinstance(items[frames], str | bytes):
+                frames += 1
+            if frames:
+                self._write_now(items[:frames])  # type: ignore[arg-type]  # checked just above
+        for item in items[frames:]:
+            self._out.put_nowait(item)
+
+    def _writable(self) -> bool:
+        transport = self._transport
+        return (
+            transport is not None
+            and not self.ws.closed
+            and not self.ws.compress  # permessage-deflate: aiohttp's writer owns the compressor
+            and not transport.is_closing()
+            and transport.get_write_buffer_size() < DIRECT_WRITE_BACKLOG
+        )
+
+    def _write_now(self, frames: list[str | bytes]) -> None:
+        assert self._transport is not None
+        chunks: list[bytes] = []
+        for item in frames:
+            if isinstance(item, bytes):
+                chunks += (_frame_header(_BINARY, len(item)), item)
+                self.frames_sent += 1
+            else:
+                data = item.encode("utf-8")
+                chunks += (_frame_header(_TEXT, len(data)), data)
+        self._transport.write(b"".join(chunks))
 
     async def _write(self) -> None:
         while True:
+            self._busy = False
             item = await self._out.get()
+            self._busy = True
             # Every frame already queued goes out with this one, in one socket write (see _Gather).
             batch: list[str | bytes] = []
             while isinstance(item, str | bytes):
@@ -226,7 +307,7 @@ class WebsocketClient:
 
     def _queue_frame(self) -> None:
         assert self.audio is not None
-        self._out.put_nowait(self.audio.frames(self._speaking))
+        self._queue(self.audio.frames(self._speaking))
         self._next_frame += 1
 
     async def finished(self) -> None:
@@ -253,6 +334,8 @@ async def serve_transport(
         clock,
         channel="listen" if listen_only else "websocket",
         abort=transport.abort if transport is not None else None,
+        transport=transport,
+        hold=isinstance(clock, VirtualClock) and not _on_this_loop(transport),
     )
     player.add_client(client)
     try:
@@ -273,6 +356,18 @@ async def serve_transport(
 
 
 
+
+
+def _on_this_loop(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether the peer at the other end of `transport` is a socket of the running event loop (an in-process
+    client on the same loop). Unknown (no peer address, a loop without asyncio's transport table): True."""
+    if transport is None:
+        return True
+    peer = transport.get_extra_info("peername")
+    table = getattr(asyncio.get_running_loop(), "_transports", None)
+    if peer is None or not isinstance(table, weakref.WeakValueDictionary):
+        return True
+    return any(other.get_extra_info("sockname") == peer for other in list(table.values()))
 
 
 def accept_control(
@@ -317,6 +412,24 @@ async def serve_control(request: web.Request, player: CallPlayer, journal: Journ
         phrase = "Conflict" if status == 409 else "Bad Request"
         return web.json_response({"message": error, "error": phrase, "statusCode": status}, status=status)
     return web.json_response({"success": True})
+
+
+# A websocket frame's header as a server sends it (RFC 6455 5.2: final fragment, no mask, no extension bits),
+# byte for byte what aiohttp's writer puts before an uncompressed frame.
+_TEXT, _BINARY = 0x1, 0x2
+_LEN2 = struct.Struct("!BBH").pack
+_LEN8 = struct.Struct("!BBQ").pack
+# Bytes already waiting in the socket's buffer above which frames go through aiohttp's writer instead,
+# which waits for a slow peer to drain them (the direct write never waits).
+DIRECT_WRITE_BACKLOG = 64 * 1024
+
+
+def _frame_header(opcode: int, length: int) -> bytes:
+    if length < 126:
+        return bytes((0x80 | opcode, length))
+    if length < 65536:
+        return _LEN2(0x80 | opcode, 126, length)
+    return _LEN8(0x80 | opcode, 127, length)
 
 
 class _Gather:

@@ -71,3 +71,39 @@ def test_the_call_assistant_and_customer_objects_are_reused_only_while_unchanged
     assert encoder.encode(replaced) == compact(replaced)
     tricky = {"type": "x", "call": {"id": "\x00mockvapi-history-0\x00"}, "assistant": assistant}
     assert encoder.encode(tricky) == compact(tricky)  # a marker's text inside the message: no shortcut
+
+
+def test_steady_objects_at_the_end_are_spliced_after_the_rest_and_any_other_shape_still_encodes_alike() -> None:
+    encoder = WireEncoder()
+    call, assistant = {"id": "c1"}, {"name": "Morgan", "tools": [1, "é"]}
+    shapes: list[dict[Any, Any]] = [
+        {"type": "model-output", "output": "hi\u2028", "call": call, "assistant": assistant},
+        {"call": call},  # nothing before the steady objects
+        {"call": call, "assistant": assistant, "customer": {}, "phoneNumber": {"number": "+1"}},
+        {"type": "x", "call": call, "n": 1},  # a steady object in the middle
+        {"type": "x", "call": "not an object"},
+        {1: "int key", "call": call},
+        {"type": "conversation-update", "messages": [{"role": "user"}], "call": call},
+    ]
+    for shape in shapes:
+        for _ in range(2):
+            assert encoder.encode(shape) == dumps(shape)
+    first = encoder.encode_parts(shapes[0])
+    again = encoder.encode_parts({"type": "model-output", "output": "there", "call": call, "assistant": assistant})
+    assert first[-2] is again[-2] == dumps(assistant)  # the text made once, reused
+
+
+def test_compact_is_json_dumps_for_any_value_and_fails_alike() -> None:
+    values: list[Any] = [
+        {"a": [1, 2.5, float("nan"), float("inf"), True, None], 1: "int key", 2.5: "float key", None: "x", False: 0},
+        ["é\u2028\x00", {"nested": {"deep": [[], {}]}}, 10**30, -0.0],
+        "just a string", 3, None, (1, 2),
+    ]
+    for value in values:
+        assert compact(value) == dumps(value)
+    for bad in ({"x": object()}, [{1, 2}], {("tuple", "key"): 1}):
+        with pytest.raises(TypeError) as ours:
+            compact(bad)
+        with pytest.raises(TypeError) as theirs:
+            dumps(bad)
+        assert str(ours.value) == str(theirs.value)

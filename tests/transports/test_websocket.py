@@ -474,3 +474,127 @@ def test_frames_queued_together_leave_in_one_socket_write() -> None:
     assert writer.transport is transport  # the real transport is back
     asyncio.run(WebsocketClient._send_batch(client, ["c"]))  # type: ignore[arg-type]
     assert transport.writes[-1] == b"c"
+
+
+class _Socket:
+    """A transport recording each write."""
+
+    def __init__(self, backlog: int = 0) -> None:
+        self.writes: list[bytes] = []
+        self.backlog = backlog
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return self.backlog
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_direct_frames_are_byte_for_byte_what_aiohttp_writes(size: int) -> None:
+    from types import SimpleNamespace
+
+    from aiohttp.http_websocket import WebSocketWriter
+
+    from mockvapi.transports.websocket import _frame_header
+
+    for opcode, payload in ((aiohttp.WSMsgType.TEXT, b"x" * size), (aiohttp.WSMsgType.BINARY, b"\x00" * size)):
+        socket = _Socket()
+        writer = WebSocketWriter(SimpleNamespace(_paused=False), socket)  # type: ignore[arg-type]
+        asyncio.run(writer.send_frame(payload, opcode))
+        assert b"".join(socket.writes) == _frame_header(int(opcode), size) + payload
+
+
+def _client_of_one_turn(socket: _Socket, *, busy: bool = False) -> Any:
+    """Just what WebsocketClient._end_turn uses, with the real _write_now and _writable."""
+    from types import SimpleNamespace
+
+    client = SimpleNamespace(_turn=[], _out=asyncio.Queue(), _busy=busy, _transport=socket, frames_sent=0,
+                             ws=SimpleNamespace(closed=False, compress=0), _hold=False, _held=0, _flush=None)
+    client._write_now = lambda frames: WebsocketClient._write_now(client, frames)  # type: ignore[arg-type]
+    client._writable = lambda: WebsocketClient._writable(client)  # type: ignore[arg-type]
+    return client
+
+
+def test_a_loop_turns_frames_go_straight_to_the_socket_in_one_write() -> None:
+    from mockvapi.transports.websocket import _Close
+
+    socket = _Socket()
+    client = _client_of_one_turn(socket)
+    client._turn = ["hé", b"\x01\x02", _Close(None), "after the close"]
+    WebsocketClient._end_turn(client)
+    assert socket.writes == [b"\x81\x03h\xc3\xa9\x82\x02\x01\x02"] and client.frames_sent == 1
+    # What follows a close goes to the writer task, in order, behind it.
+    assert [client._out.get_nowait() for _ in range(2)] == [_Close(None), "after the close"]
+
+
+@pytest.mark.parametrize("why", ["writer busy", "writer has a queue", "socket backlog", "compressed"])
+def test_frames_go_through_the_writer_task_when_a_direct_write_could_overtake_or_flood(why: str) -> None:
+    socket = _Socket(backlog=10**6 if why == "socket backlog" else 0)
+    client = _client_of_one_turn(socket, busy=why == "writer busy")
+    if why == "writer has a queue":
+        client._out.put_nowait("earlier")
+    if why == "compressed":
+        client.ws.compress = 15
+    client._turn = ["later"]
+    WebsocketClient._end_turn(client)
+    assert socket.writes == []
+    assert client._out.get_nowait() == ("earlier" if why == "writer has a queue" else "later")
+
+
+def test_frames_to_a_peer_off_the_loop_go_in_bursts_on_a_virtual_clock() -> None:
+    from mockvapi.transports.websocket import HOLD_BYTES, HOLD_SECONDS
+
+    async def play() -> None:
+        socket = _Socket()
+        client = _client_of_one_turn(socket)
+        client._hold = True
+        client._end_turn = lambda: WebsocketClient._end_turn(client)
+        WebsocketClient._queue(client, "a")
+        await asyncio.sleep(0)
+        WebsocketClient._queue(client, b"\x01")  # a later turn: held with the first
+        await asyncio.sleep(0)
+        assert socket.writes == []
+        await asyncio.sleep(HOLD_SECONDS * 20)
+        assert socket.writes == [b"\x81\x01a\x82\x01\x01"]
+        WebsocketClient._queue(client, "b")
+        WebsocketClient._queue(client, "x" * HOLD_BYTES)  # enough held: out at once
+        assert len(socket.writes) == 2 and socket.writes[1].startswith(b"\x81\x01b")
+        WebsocketClient._queue(client, "c")
+        WebsocketClient._queue(client, None)  # the end is not held back either, nor what came before it
+        assert socket.writes[2] == b"\x81\x01c" and client._out.get_nowait() is None
+        await asyncio.sleep(HOLD_SECONDS * 20)
+        assert len(socket.writes) == 3
+
+    asyncio.run(play())
+
+
+def test_a_peer_is_on_this_loop_only_if_one_of_its_sockets_is_the_other_end() -> None:
+    import socket as sockets
+
+    from mockvapi.transports.websocket import _on_this_loop
+
+    async def play() -> None:
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, same_loop = await asyncio.open_connection("127.0.0.1", port)
+        elsewhere = sockets.create_connection(("127.0.0.1", port))  # not the loop's (as another process's)
+        while len(accepted) < 2:
+            await asyncio.sleep(0.001)
+        assert [_on_this_loop(w.transport) for w in accepted] == [True, False]
+        assert _on_this_loop(None)
+        for writer in (*accepted, same_loop):
+            writer.close()
+        elsewhere.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(play())
