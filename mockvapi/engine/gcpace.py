@@ -18,8 +18,12 @@ collects instead, from a loop timer:
 * what survives a full collection is frozen too, so the next one scans only what came since: a full
   collection over every live call took ~100 ms at 250 calls (66,000 objects, 289,000 references) and
   made every message due meanwhile late. Frozen objects that become cyclic garbage later would never be
-  freed, so every `thaw_every` seconds a full collection first unfreezes everything (one long pause a
-  minute, not one every few seconds); ended calls leave no reference cycles (tested), so little waits.
+  freed, so now and then a full collection first unfreezes everything: once `thaw_every` seconds have
+  passed and the frozen objects have doubled since the last thaw (or since pacing began: what was
+  frozen then, the whole process, is in every thaw). The doubling keeps a thaw's pause paid for by the
+  growth before it: a thaw of a large process (a benchmark run holding every earlier module's results)
+  took 2.6 s, and one a minute would have been that pause every minute. Ended calls leave no reference
+  cycles (tested), so little waits for a thaw: mostly asyncio's closed transports.
 * the oldest generation is also due once `full_every` seconds have passed without a full collection,
   and forced at `backstop` times that: what dies after being promoted (a call `max_calls` forgets, a
   journal entry evicted) is freed only by a full collection, and on a loop busy enough that younger
@@ -68,6 +72,7 @@ class GcPacer:
         self.thaw_every = thaw_every
         self.clock = clock if clock is not None else loop.time
         self._last_full = self._last_thaw = self.clock()
+        self._frozen_at_thaw = gc.get_freeze_count()  # the process as pacing found it (pace() froze it)
         self.thaws = 0
         self.every = every
         self.min_gap = min_gap
@@ -123,7 +128,8 @@ class GcPacer:
                 gap = self.gap() if gap is None else gap
                 if gap < max(self.min_gap, self._took[generation] * 1.5):
                     continue
-            thaw = generation == 2 and self.clock() - self._last_thaw >= self.thaw_every
+            thaw = (generation == 2 and self.counted and self.clock() - self._last_thaw >= self.thaw_every
+                    and gc.get_freeze_count() >= 2 * self._frozen_at_thaw)
             if thaw:
                 gc.unfreeze()  # now and then, everything is looked at again (see the module docstring)
             started = time.perf_counter()
@@ -137,6 +143,7 @@ class GcPacer:
                 self._last_full = self.clock()
                 if thaw:
                     self._last_thaw = self._last_full
+                    self._frozen_at_thaw = gc.get_freeze_count()
                     self.thaws += 1
             self.forced += forced
             break

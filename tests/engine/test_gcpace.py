@@ -172,11 +172,11 @@ def test_on_a_busy_loop_the_full_collection_is_forced_at_its_time_backstop(loop:
         gc.enable()
 
 
-def test_a_paced_full_collection_freezes_what_survives_and_thaws_everything_now_and_then(
+def test_a_paced_full_collection_freezes_what_survives_and_thaws_once_the_frozen_doubled(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     # Frozen survivors are not scanned again (cheap full collections); a cycle that was alive when frozen
-    # and dies later waits for the next thaw (every thaw_every seconds), not forever.
+    # and dies later waits for the next thaw (thaw_every seconds on, once the frozen objects doubled).
     gc.collect()
     pacer = pace(loop)
     pacer.stop()
@@ -199,9 +199,16 @@ def test_a_paced_full_collection_freezes_what_survives_and_thaws_everything_now_
         pacer._tick()
         assert pacer.collections == [0, 0, 2] and ref() is not None and pacer.thaws == 0
         clock.now = 60.0
+        pacer._tick()  # a minute on, but the frozen objects have not doubled since pacing began: no thaw
+        assert pacer.collections == [0, 0, 3] and ref() is not None and pacer.thaws == 0
+        pacer._frozen_at_thaw = gc.get_freeze_count() // 2  # as if they had
+        clock.now = 65.0
         pacer._tick()
-        assert pacer.collections == [0, 0, 3] and ref() is None and pacer.thaws == 1
-        assert gc.get_freeze_count() > 0  # and what survived is frozen again
+        assert pacer.collections == [0, 0, 4] and ref() is None and pacer.thaws == 1
+        assert abs(pacer._frozen_at_thaw - gc.get_freeze_count()) < 100  # what survived is frozen again
+        clock.now = 130.0
+        pacer._tick()
+        assert pacer.collections == [0, 0, 5] and pacer.thaws == 1  # not doubled since that thaw
     finally:
         release(pacer)
         idle.close()
