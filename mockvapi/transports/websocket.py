@@ -22,6 +22,8 @@ at once, so it still reacts to a message before the call moves on.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import json
 import math
 import struct
@@ -119,8 +121,10 @@ class WebsocketClient:
         # The call offset the peer joined at (0 before the call starts): its frames start there.
         self._joined_at = player.offset()
         self._next_frame = math.floor(self._joined_at / FRAME_SECONDS) + 1  # frame k ends at k * 20 ms
-        self._pacer = asyncio.ensure_future(self._pace()) if audio and isinstance(clock, RealClock) else None
-        self._paced = self._pacer is not None
+        # On a real clock the call's audio is paced by the clock's one ticker (see _AudioTicker).
+        self._paced = audio and isinstance(clock, RealClock)
+        self._pacing = self._paced  # until the call ends or the peer leaves
+        self._pacer = asyncio.ensure_future(self._start_pacing()) if self._paced else None
         if self.audio is not None and not self._paced:
             self._queue(self.audio.frames(False))
 
@@ -151,10 +155,10 @@ class WebsocketClient:
         self._speaking = assistant
 
     def close(self) -> None:
-        if self._pacer is not None:
-            # The frames of the call's last moments the pacer has not reached yet (it was late), so the
+        if self._paced:
+            # The frames of the call's last moments the ticker has not reached yet (it was late), so the
             # stream covers the call to its end; then no more.
-            self._pacer.cancel()
+            self._stop_pacing()
             while self._frame_due() and self._ended_before(self._next_frame * FRAME_SECONDS) is False:
                 self._queue_frame()
         self._queue(None)
@@ -238,8 +242,7 @@ class WebsocketClient:
                 continue
             await self._close_abruptly(item.code)
             return
-        if self._pacer is not None:
-            self._pacer.cancel()
+        self._stop_pacing()
         if not self.ws.closed:
             await self.ws.close()
 
@@ -264,8 +267,7 @@ class WebsocketClient:
                 gather.flush()
 
     async def _close_abruptly(self, code: int | None) -> None:
-        if self._pacer is not None:
-            self._pacer.cancel()
+        self._stop_pacing()
         if code is not None:
             await self.ws.close(code=code, message=b"mockvapi: injected close")
         elif self.abort is not None:
@@ -273,21 +275,35 @@ class WebsocketClient:
         else:
             await self.ws.close(code=1011)
 
-    async def _pace(self) -> None:
-        """One frame at the end of each 20 ms of the call's time, until the call's end. After a stall the
-        missed frames go out at once: the stream stays as long as the call, never longer."""
+    async def _start_pacing(self) -> None:
         await self.player.started.wait()
-        while True:
-            at = self._next_frame * FRAME_SECONDS
-            if self._ended_before(at) is not False:
-                return
-            start = self.player.started_at
-            assert start is not None
-            await self.clock.sleep_until(start + at)
-            while self._player_behind(at):
-                await asyncio.sleep(0)  # the player is late (a stall): its events up to `at` go first
-            if self._ended_before(at) is False:  # the call may have ended meanwhile
-                self._queue_frame()
+        if self._pacing:
+            ticker_of(self.clock).add(self, self._frame_at())
+
+    def _stop_pacing(self) -> None:
+        self._pacing = False  # the ticker drops this peer when it next comes to it
+        if self._pacer is not None:
+            self._pacer.cancel()
+
+    def _frame_at(self) -> float:
+        """The clock time the next frame is due: the end of its 20 ms of the call."""
+        start = self.player.started_at
+        assert start is not None
+        return start + self._next_frame * FRAME_SECONDS
+
+    def _tick(self) -> float | None:
+        """The ticker's visit when the next frame is due: queue it unless the call ended before it. Returns
+        when the next one is due, None when no more come, or BEHIND when the player has not yet sent its
+        events up to the frame's time (a stall): they go first, the frame is tried again in a moment."""
+        if not self._pacing:
+            return None
+        at = self._next_frame * FRAME_SECONDS
+        if self._ended_before(at) is not False:
+            return None
+        if self._player_behind(at):
+            return BEHIND
+        self._queue_frame()
+        return self._frame_at()
 
     def _player_behind(self, at: float) -> bool:
         waiting = self.player.next_event_at
@@ -315,6 +331,76 @@ class WebsocketClient:
 
     def __repr__(self) -> str:
         return f"WebsocketClient({self.channel}, call {self.player.call_id[:8]}, frames={self.frames_sent})"
+
+
+BEHIND = -1.0  # _tick: the frame must wait for the player
+
+
+class _AudioTicker:
+    """Paces the audio of every real-clock websocket peer of one clock: one task and one timer for all of
+    them, instead of a task and a timer per peer for every 20 ms frame. Measured at 250 real-time calls
+    (62 peers): 3,100 frame wake-ups a second were the largest cost of the run. Frames due within
+    `QUANTUM_SECONDS` (real) of each other go out in one wake-up; none goes before the player has sent its
+    events up to the frame's time, so a frame never overtakes a message due before it."""
+
+    QUANTUM_SECONDS = 0.001
+
+    def __init__(self, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
+        self.clock = clock
+        self.loop = loop
+        self._heap: list[tuple[float, int, WebsocketClient]] = []
+        self._seq = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self._sleep: asyncio.Future[None] | None = None
+        self._sleeping_until = math.inf
+
+    def add(self, client: WebsocketClient, due: float) -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), client))
+        if self._task is None or self._task.done():
+            self._task = self.loop.create_task(self._run())
+        elif due < self._sleeping_until and self._sleep is not None:
+            self._sleep.cancel()  # an earlier frame than the one it sleeps for
+
+    async def _run(self) -> None:
+        quantum = self.QUANTUM_SECONDS / self.clock.real_seconds(1.0)  # in clock seconds
+        while self._heap:
+            due = self._heap[0][0]
+            if due > self.clock.now():
+                self._sleeping_until = due
+                self._sleep = asyncio.ensure_future(self.clock.sleep_until(due))
+                try:
+                    await asyncio.wait({self._sleep})
+                finally:
+                    self._sleep.cancel()
+                    self._sleep, self._sleeping_until = None, math.inf
+            now = self.clock.now()
+            behind: list[tuple[float, int, WebsocketClient]] = []
+            while self._heap and self._heap[0][0] <= now + quantum:
+                entry = heapq.heappop(self._heap)
+                following = entry[2]._tick()
+                if following == BEHIND:
+                    behind.append(entry)
+                elif following is not None:
+                    heapq.heappush(self._heap, (following, entry[1], entry[2]))
+            for entry in behind:
+                heapq.heappush(self._heap, entry)
+            if behind:
+                await asyncio.sleep(0)  # the players that are late go first
+
+    def __repr__(self) -> str:
+        return f"_AudioTicker(peers={len(self._heap)})"
+
+
+_tickers: weakref.WeakKeyDictionary[Clock, _AudioTicker] = weakref.WeakKeyDictionary()
+
+
+def ticker_of(clock: Clock) -> _AudioTicker:
+    """The clock's audio ticker on the running loop (a new one on a new loop)."""
+    loop = asyncio.get_running_loop()
+    ticker = _tickers.get(clock)
+    if ticker is None or ticker.loop is not loop:
+        ticker = _tickers[clock] = _AudioTicker(clock, loop)
+    return ticker
 
 
 async def serve_transport(

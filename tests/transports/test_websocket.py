@@ -263,6 +263,35 @@ async def test_audio_frames_after_loop_stalls_catch_up_to_the_call_and_stop_at_i
     assert len(peer.texts) == len(timeline.messages(side="client"))
 
 
+async def test_peers_of_many_calls_on_one_real_clock_share_one_ticker_and_each_get_every_frame() -> None:
+    # One task and one timer pace the audio of every peer of a clock (not one per peer per frame); each
+    # call still gets one frame per 20 ms of its own time, from its start to its end.
+    clock = RealClock(speed=50)
+    journal = Journal()
+    players: dict[str, CallPlayer] = {}
+    app = web.Application()
+    app.add_routes(call_endpoints(players.get, journal, clock))
+    async with TestServer(app, host="127.0.0.1", port=0) as server, aiohttp.ClientSession() as session:
+        short = ws_call().split("steps:")[0] + "steps:\n  - user: Hi.\n  - end: customer-ended-call\n"
+        runs, peers, calls = [], [], []
+        for seed in range(3):
+            player = CallPlayer(resolve(short), clock=clock, journal=journal, seed=seed)
+            players[player.call_id] = player
+            calls.append(player)
+            runs.append(asyncio.ensure_future(player.run(wait_for_client=5)))
+            peers.append(Peer(await session.ws_connect(server.make_url(f"/{player.call_id}/transport"))))
+        await asyncio.gather(*(player.started.wait() for player in calls))
+        for _ in range(3):
+            await asyncio.sleep(0)  # each peer's pacing starts once its call has
+        tasks = {id(t) for t in asyncio.all_tasks() if "_AudioTicker._run" in repr(t.get_coro())}
+        await asyncio.gather(*runs)
+        for peer in peers:
+            await peer.finish()
+    assert len(tasks) == 1
+    for player, peer in zip(calls, peers, strict=True):
+        assert len(peer.frames) == whole_frames(player)
+
+
 async def test_listen_gets_the_same_stream_and_ignores_text(rig: Rig) -> None:
     rig.clock.autojump = False  # both peers join before the first message
     player = rig.player(ws_call())
