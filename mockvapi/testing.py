@@ -657,23 +657,10 @@ class MockVapi:
         loaded = self.load(scenario)
         plan = self.faults + plan_of(faults)
 
-        def player_for(call_id: str | None) -> CallPlayer:
-            return CallPlayer(
-                loaded,
-                clock=self.clock,
-                journal=self.journal,
-                seed=seed if seed is not None else self.seed,
-                profile=profile or self.profile,
-                call_id=call_id,
-                server=WebhookSink(pool, self.journal, self.clock),
-                clients=sinks,
-                listeners=listeners,
-                overrides=overrides,
-                faults=plan,
-            )
-
-        if call_id is None:
-            natural = natural_call_id(loaded, seed if seed is not None else self.seed)
+        call_seed = seed if seed is not None else self.seed
+        chosen = call_id is None
+        if chosen:
+            natural = natural_call_id(loaded, call_seed)
             if natural in self._derived_ids or self.find_call(natural) is not None:
                 # The same scenario and seed give the same call id; a second such call gets its own
                 # (derived, so still reproducible), or the journal and find_call would mix them up.
@@ -681,10 +668,21 @@ class MockVapi:
                 while (derived := str(uuid.uuid5(uuid.NAMESPACE_URL, f"{natural}#{n}"))) in self._derived_ids:
                     n += 1
                 call_id = derived
-            player = player_for(call_id)  # given no id, it draws the natural one: the same fakes as ever
+        player = CallPlayer(
+            loaded,
+            clock=self.clock,
+            journal=self.journal,
+            seed=call_seed,
+            profile=profile or self.profile,
+            call_id=call_id,  # None: the player draws the natural id, with the same fakes as ever
+            server=WebhookSink(pool, self.journal, self.clock),
+            clients=sinks,
+            listeners=listeners,
+            overrides=overrides,
+            faults=plan,
+        )
+        if chosen:
             self._derived_ids.add(player.call_id)
-        else:
-            player = player_for(call_id)
         call = Call(self, player, memory, targeted=pool.override is not None)
         self.calls.append(call)
         call.task = asyncio.ensure_future(player.run(wait_for_client=wait_for_client))

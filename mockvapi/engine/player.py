@@ -319,7 +319,7 @@ class CallPlayer:
             loop = asyncio.get_running_loop()
             sleep = loop.create_task(self.clock.sleep_until(deadline))
             wake = self._wake = loop.create_future()
-            sleep.add_done_callback(partial(_resolve_after, wake))
+            sleep.add_done_callback(partial(_resolve, wake))
             try:
                 await wake
             except BaseException:
@@ -477,13 +477,10 @@ class CallPlayer:
         )
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
+def _resolve(future: asyncio.Future[None], _done: object = None) -> None:
+    """Resolve `future` unless it already is (also as a done callback: `_done` is the future that finished)."""
     if not future.done():
         future.set_result(None)
-
-
-def _resolve_after(future: asyncio.Future[None], _done: asyncio.Future[None]) -> None:
-    _resolve(future)
 
 
 def _settle(waiter: asyncio.Future[Reply | None], done: asyncio.Future[Reply | None], delay: float) -> None:
