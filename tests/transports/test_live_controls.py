@@ -37,6 +37,16 @@ def first_utterance() -> tuple[float, float, str]:
     return started, stopped, bots(timeline)[0]
 
 
+async def send_control(rig: Rig, player: CallPlayer, peer: Peer, message: dict[str, Any], via: str) -> None:
+    """Send a live control down the call's websocket, or POST it to the call's control URL."""
+    if via == "websocket":
+        await peer.ws.send_str(json.dumps(message))
+    else:
+        assert rig.session is not None
+        async with rig.session.post(rig.url(f"/{player.call_id}/control"), json=message) as r:
+            assert r.status == 200
+
+
 async def control_mid_greeting(rig: Rig, message: dict[str, Any], *, via: str = "websocket") -> tuple[Any, Any]:
     rig.clock.autojump = False
     player = rig.player(ws_call())
@@ -45,12 +55,7 @@ async def control_mid_greeting(rig: Rig, message: dict[str, Any], *, via: str = 
     applied = notified(player, "control")
     started, stopped, _ = first_utterance()
     await pause_at(rig, player, peer, round((started + stopped) / 2, 3))
-    if via == "websocket":
-        await peer.ws.send_str(json.dumps(message))
-    else:
-        assert rig.session is not None
-        async with rig.session.post(rig.url(f"/{player.call_id}/control"), json=message) as r:
-            assert r.status == 200
+    await send_control(rig, player, peer, message, via)
     await applied.wait()
     rig.clock.autojump = True
     timeline = await run
@@ -302,12 +307,7 @@ async def control_while_the_tool_waits(
     sent_at = round(asked + 1.5, 3)
     await pause_at(rig, player, peer, sent_at)
     await slow.asked.wait()  # the request is at the server, unanswered
-    if via == "websocket":
-        await peer.ws.send_str(json.dumps(message))
-    else:
-        assert rig.session is not None
-        async with rig.session.post(rig.url(f"/{player.call_id}/control"), json=message) as r:
-            assert r.status == 200
+    await send_control(rig, player, peer, message, via)
     await applied.wait()
     rig.clock.autojump = True
     timeline = await ended_before_the_reply(run, slow, pool)

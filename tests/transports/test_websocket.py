@@ -8,10 +8,11 @@ control lands at a known point of the call, with no race against the socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,21 +213,37 @@ def stall(seconds: float) -> None:
         pass
 
 
-async def play_on_a_real_clock(stall_each_push: float = 0.0) -> tuple[CallPlayer, Timeline, Peer]:
+Joined = tuple[CallPlayer, "asyncio.Future[Timeline]", Peer]
+
+
+@contextlib.asynccontextmanager
+async def on_a_real_clock() -> AsyncIterator[Callable[[int | None], Awaitable[Joined]]]:
+    """A transport server on one real clock at speed 50; `join(seed)` starts a short call there and
+    connects a peer to it (the server has added the peer when it returns)."""
     clock = RealClock(speed=50)
     journal = Journal()
     players: dict[str, CallPlayer] = {}
     app = web.Application()
     app.add_routes(call_endpoints(players.get, journal, clock))
+    short = ws_call().split("steps:")[0] + "steps:\n  - user: Hi.\n  - end: customer-ended-call\n"
     async with TestServer(app, host="127.0.0.1", port=0) as server, aiohttp.ClientSession() as session:
-        short = ws_call().split("steps:")[0] + "steps:\n  - user: Hi.\n  - end: customer-ended-call\n"
-        player = CallPlayer(resolve(short), clock=clock, journal=journal)
-        players[player.call_id] = player
-        joined = notified(player, "add_client")
-        run = asyncio.ensure_future(player.run(wait_for_client=5))
-        peer = Peer(await session.ws_connect(server.make_url(f"/{player.call_id}/transport")))
-        if stall_each_push:
+
+        async def join(seed: int | None = None) -> Joined:
+            player = CallPlayer(resolve(short), clock=clock, journal=journal, seed=seed)
+            players[player.call_id] = player
+            joined = notified(player, "add_client")
+            run = asyncio.ensure_future(player.run(wait_for_client=5))
+            peer = Peer(await session.ws_connect(server.make_url(f"/{player.call_id}/transport")))
             await joined.wait()
+            return player, run, peer
+
+        yield join
+
+
+async def play_on_a_real_clock(stall_each_push: float = 0.0) -> tuple[CallPlayer, Timeline, Peer]:
+    async with on_a_real_clock() as join:
+        player, run, peer = await join(None)
+        if stall_each_push:
             client = player.clients[0]
             push = client.push
 
@@ -266,20 +283,11 @@ async def test_audio_frames_after_loop_stalls_catch_up_to_the_call_and_stop_at_i
 async def test_peers_of_many_calls_on_one_real_clock_share_one_ticker_and_each_get_every_frame() -> None:
     # One task and one timer pace the audio of every peer of a clock (not one per peer per frame); each
     # call still gets one frame per 20 ms of its own time, from its start to its end.
-    clock = RealClock(speed=50)
-    journal = Journal()
-    players: dict[str, CallPlayer] = {}
-    app = web.Application()
-    app.add_routes(call_endpoints(players.get, journal, clock))
-    async with TestServer(app, host="127.0.0.1", port=0) as server, aiohttp.ClientSession() as session:
-        short = ws_call().split("steps:")[0] + "steps:\n  - user: Hi.\n  - end: customer-ended-call\n"
-        runs, peers, calls = [], [], []
-        for seed in range(3):
-            player = CallPlayer(resolve(short), clock=clock, journal=journal, seed=seed)
-            players[player.call_id] = player
-            calls.append(player)
-            runs.append(asyncio.ensure_future(player.run(wait_for_client=5)))
-            peers.append(Peer(await session.ws_connect(server.make_url(f"/{player.call_id}/transport"))))
+    async with on_a_real_clock() as join:
+        joined = [await join(seed) for seed in range(3)]
+        calls = [player for player, _, _ in joined]
+        runs = [run for _, run, _ in joined]
+        peers = [peer for _, _, peer in joined]
         await asyncio.gather(*(player.started.wait() for player in calls))
         for _ in range(3):
             await asyncio.sleep(0)  # each peer's pacing starts once its call has
