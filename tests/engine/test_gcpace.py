@@ -33,20 +33,25 @@ def _cyclic_garbage() -> weakref.ref[_Node]:
     return ref
 
 
-def test_pacing_turns_the_automatic_gc_off_and_the_last_release_restores_it(loop: asyncio.AbstractEventLoop) -> None:
+@pytest.fixture
+def gc_on() -> Iterator[None]:
+    """The automatic GC on for the test, as it was afterwards."""
     was = gc.isenabled()
     gc.enable()
-    try:
-        first, second = pace(loop), pace(loop)
-        assert not gc.isenabled()
-        release(first)
-        release(first)  # twice is once
-        assert not gc.isenabled()
-        release(second)
-        assert gc.isenabled() and gc.get_freeze_count() == 0
-    finally:
-        if not was:
-            gc.disable()
+    yield
+    if not was:
+        gc.disable()
+
+
+@pytest.mark.usefixtures("gc_on")
+def test_pacing_turns_the_automatic_gc_off_and_the_last_release_restores_it(loop: asyncio.AbstractEventLoop) -> None:
+    first, second = pace(loop), pace(loop)
+    assert not gc.isenabled()
+    release(first)
+    release(first)  # twice is once
+    assert not gc.isenabled()
+    release(second)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_a_due_generation_is_collected_in_an_idle_gap(loop: asyncio.AbstractEventLoop) -> None:
@@ -254,6 +259,7 @@ async def test_ended_calls_leave_no_reference_cycles() -> None:
     assert left == []
 
 
+@pytest.mark.usefixtures("gc_on")
 def test_a_scenario_load_ending_while_pacing_leaves_the_gc_off_until_the_pacer_goes(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
@@ -261,16 +267,10 @@ def test_a_scenario_load_ending_while_pacing_leaves_the_gc_off_until_the_pacer_g
     # thread must not find the automatic GC turned back on when that load ends.
     from mockvapi.scenario.gcpause import collections_paused
 
-    was = gc.isenabled()
-    gc.enable()
-    try:
-        paused = collections_paused()
-        paused.__enter__()
-        pacer = pace(loop)
-        paused.__exit__(None, None, None)
-        assert not gc.isenabled()
-        release(pacer)
-        assert gc.isenabled() and gc.get_freeze_count() == 0
-    finally:
-        if not was:
-            gc.disable()
+    paused = collections_paused()
+    paused.__enter__()
+    pacer = pace(loop)
+    paused.__exit__(None, None, None)
+    assert not gc.isenabled()
+    release(pacer)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
