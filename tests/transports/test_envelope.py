@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -40,3 +41,18 @@ def test_loads_json_refuses_non_finite_numbers_and_keeps_the_rest() -> None:
     for text in ("NaN", '{"a": 1e999}', "[-Infinity]"):
         with pytest.raises(ValueError):
             loads_json(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": [1, 2e3, "x"]}', b'{"a": 1}', b"\xef\xbb\xbf{}", "\ufeff{}", b"\xff\xfe{\x00}\x00", '{"a":', 3],
+)
+def test_loads_json_answers_as_json_loads_does_for_strict_json(text: object) -> None:
+    # One shared decoder instead of json.loads(..., parse_float=...), which builds one per call.
+    def outcome(parse: Any) -> tuple[str, object]:
+        try:
+            return "value", parse(text)
+        except Exception as exc:  # noqa: BLE001 - the very error is what is compared
+            return type(exc).__name__, str(exc)
+
+    assert outcome(loads_json) == outcome(json.loads)
