@@ -8,27 +8,28 @@ collects instead, from a loop timer:
 
 * objects alive when pacing starts (modules, schemas, scenarios, the server) are frozen
   (`gc.freeze`), so no collection scans them again;
-* a generation is collected when CPython would have (its counts against `gc.get_threshold()`), but
-  only in an idle gap: nothing ready to run, and the next timer further away than the last collection
-  of that generation took (at least `min_gap`);
-* a collection that finds no such gap runs anyway once its generation is `backstop` times past its
-  threshold (young: `young_backstop` times), so memory stays bounded, and flat over a long run, on a
-  loop that is never idle. (A backstop of 20 for every generation let cyclic garbage pile up in a
-  10-minute soak: +41 MB per 1,000 calls, where the automatic GC stays flat.)
-* what survives a full collection is frozen too, so the next one scans only what came since: a full
-  collection over every live call took ~100 ms at 250 calls (66,000 objects, 289,000 references) and
-  made every message due meanwhile late. Frozen objects that become cyclic garbage later would never be
-  freed, so now and then a full collection first unfreezes everything: once `thaw_every` seconds have
-  passed and the frozen objects have doubled since the last thaw (or since pacing began: what was
-  frozen then, the whole process, is in every thaw). The doubling keeps a thaw's pause paid for by the
-  growth before it: a thaw scans the whole process (3,000,000 tracked objects: 212 ms), and one a
-  minute in a large process would be that pause every minute. Ended calls leave no reference
-  cycles (tested), so little waits for a thaw: mostly asyncio's closed transports.
+* the young generation is collected in small batches (`young_threshold` net allocations, 2,000: a
+  young collection's pause grows with what it scans, 4-35 ms for 20,000 objects at 500 calls, as each
+  young message dict is traversed) as soon as a tick finds it due: at hundreds of calls the loop has
+  no idle gap to wait for (the audio ticker is due every millisecond);
+* what survives any collection is frozen (`gc.freeze`), so no object is scanned twice: a full
+  collection over the survivors of 5 s at 500 calls took 50-240 ms and made every message due
+  meanwhile late, and collecting the middle generation 15-28 ms. Frozen objects that become cyclic
+  garbage later would never be freed, so now and then a full collection first unfreezes everything:
+  once `thaw_every` seconds have passed and the tracked objects have doubled since the last thaw (or
+  since pacing began: what was frozen then, the whole process, is in every thaw; the growth is summed
+  from each collection's counts, as counting the frozen objects walks them all: 30 ms for 3,000,000). The doubling keeps
+  a thaw's pause paid for by the growth before it: a thaw scans the whole process (3,000,000 tracked
+  objects: 212 ms), and one a minute in a large process would be that pause every minute. Ended
+  calls leave no reference cycles (tested), so little waits for a thaw: mostly asyncio's closed
+  transports.
+* an older generation is collected when CPython would have (its counts against `gc.get_threshold()`),
+  but only in an idle gap: nothing ready to run, and the next timer further away than the last
+  collection of that generation took (at least `min_gap`), or once it is `backstop` times past its
+  threshold;
 * the oldest generation is also due once `full_every` seconds have passed without a full collection,
-  and forced at `backstop` times that: what dies after being promoted (a call `max_calls` forgets, a
-  journal entry evicted) is freed only by a full collection, and on a loop busy enough that younger
-  collections run only at their backstops, counts alone let it wait minutes (a 150-s soak under load
-  grew +124 MB per 1,000 calls; the automatic GC stays flat).
+  and forced at `backstop` times that: it is where a thaw happens (a pacer that does not own the
+  process-wide freeze, see below, freezes nothing and relies on these full collections).
 
 Pacing is process-wide and counted: the first user turns the automatic GC off, the last restores it
 as it was (and unfreezes).
@@ -60,9 +61,9 @@ class GcPacer:
         *,
         every: float = 0.01,
         min_gap: float = 0.002,
-        young_threshold: int = 5000,
+        young_threshold: int = 2000,
         backstop: int = 2,
-        young_backstop: int = 4,
+        young_backstop: int = 1,
         full_every: float = 5.0,
         thaw_every: float = 60.0,
         clock: Callable[[], float] | None = None,
@@ -73,10 +74,12 @@ class GcPacer:
         self.clock = clock if clock is not None else loop.time
         self._last_full = self._last_thaw = self.clock()
         self._frozen_at_thaw = gc.get_freeze_count()  # the process as pacing found it (pace() froze it)
+        # Growth since the last thaw, from the collections' own counts: gc.get_freeze_count() walks
+        # every frozen object (30 ms for 3,000,000), too slow to ask at every full collection.
+        self._grown = 0
         self.thaws = 0
         self.every = every
         self.min_gap = min_gap
-        # A young collection is cheap but not free: larger batches, still bounded, in gaps.
         self.thresholds = (young_threshold, *gc.get_threshold()[1:3])
         self.backstop = backstop
         self.young_backstop = young_backstop
@@ -129,21 +132,23 @@ class GcPacer:
                 if gap < max(self.min_gap, self._took[generation] * 1.5):
                     continue
             thaw = (generation == 2 and self.counted and self.clock() - self._last_thaw >= self.thaw_every
-                    and gc.get_freeze_count() >= 2 * self._frozen_at_thaw)
+                    and self._grown >= self._frozen_at_thaw)
             if thaw:
                 gc.unfreeze()  # now and then, everything is looked at again (see the module docstring)
             started = time.perf_counter()
-            gc.collect(generation)
+            collected = gc.collect(generation)
+            self._grown += counts[0] - collected  # net allocations since the last collection, less garbage
             if not thaw:
                 self._took[generation] = time.perf_counter() - started
             self.collections[generation] += 1
+            if self.counted:  # pace() owns the process-wide freeze, and release() undoes it
+                gc.freeze()
             if generation == 2:
-                if self.counted:  # pace() owns the process-wide freeze, and release() undoes it
-                    gc.freeze()
                 self._last_full = self.clock()
                 if thaw:
                     self._last_thaw = self._last_full
-                    self._frozen_at_thaw = gc.get_freeze_count()
+                    self._frozen_at_thaw = gc.get_freeze_count()  # once per thaw, which walks them all anyway
+                    self._grown = 0
                     self.thaws += 1
             self.forced += forced
             break

@@ -177,6 +177,32 @@ def test_on_a_busy_loop_the_full_collection_is_forced_at_its_time_backstop(loop:
         gc.enable()
 
 
+@pytest.mark.usefixtures("gc_on")
+def test_a_young_collection_runs_on_a_busy_loop_and_freezes_what_survives() -> None:
+    # At hundreds of calls the loop never has an idle gap; a young batch is collected anyway, and its
+    # survivors are frozen so that no later collection scans them again (the old generations stay empty).
+    gc.collect()
+    busy = asyncio.new_event_loop()
+    pacer = pace(busy)
+    pacer.stop()
+    try:
+        pacer.gap = lambda: 0.0  # type: ignore[method-assign]  # always something ready
+        pacer.thresholds = (1, 10**9, 10**9)
+        survivors = [[i] for i in range(50)]  # young, tracked, alive
+        garbage = _cyclic_garbage()
+        frozen_before = gc.get_freeze_count()
+        pacer._tick()
+        assert pacer.collections == [1, 0, 0] and garbage() is None
+        assert gc.get_freeze_count() >= frozen_before + len(survivors)
+        assert pacer._grown >= len(survivors)  # what the thaw's doubling rule counts, without a walk
+        scanned = {id(o) for o in gc.get_objects()}  # every generation, not the frozen objects
+        assert not any(id(s) in scanned for s in survivors)  # nothing is left to scan twice
+    finally:
+        release(pacer)
+        busy.close()
+    assert gc.get_freeze_count() == 0
+
+
 def test_a_paced_full_collection_freezes_what_survives_and_thaws_once_the_frozen_doubled(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
@@ -206,7 +232,7 @@ def test_a_paced_full_collection_freezes_what_survives_and_thaws_once_the_frozen
         clock.now = 60.0
         pacer._tick()  # a minute on, but the frozen objects have not doubled since pacing began: no thaw
         assert pacer.collections == [0, 0, 3] and ref() is not None and pacer.thaws == 0
-        pacer._frozen_at_thaw = gc.get_freeze_count() // 2  # as if they had
+        pacer._grown = pacer._frozen_at_thaw  # as if they had
         clock.now = 65.0
         pacer._tick()
         assert pacer.collections == [0, 0, 4] and ref() is None and pacer.thaws == 1
