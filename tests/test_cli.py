@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -367,3 +369,15 @@ def test_list_names_each_bundled_scenario_with_its_description_and_features(
     assert "tool-calls, hang, tool-calls-result" in features["slow-tool-hang"]
     assert "assistant-request" in features["inbound-assistant-request"]
     assert "tool error reply" in features["tool-error"] and "ends voicemail" in features["outbound-voicemail"]
+
+
+def test_the_parser_every_command_builds_leaves_the_qa_importer_and_report_writers_unimported() -> None:
+    # `mockvapi serve` builds the whole parser before it listens (issue 17: spawn to first answer
+    # < 0.5 s); the call importer and the report writers were 45 ms of it.
+    code = (
+        "import sys, mockvapi.cli; mockvapi.cli.build_parser(); "
+        "print(sorted(m for m in ('mockvapi.qa.importer', 'mockvapi.qa.report_html', 'mockvapi.qa.report_junit')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -18,11 +18,8 @@ from typing import Any, TextIO
 from mockvapi.engine.simulator import simulate
 from mockvapi.errors import MockVapiError, ScenarioError
 from mockvapi.library import resolve
-from mockvapi.qa.importer import CallImportError, import_call
 from mockvapi.qa.lint import CODES, lint
 from mockvapi.qa.overrides import Override, OverrideError, load_scenario, parse_override
-from mockvapi.qa.report_html import write_html
-from mockvapi.qa.report_junit import write_junit
 from mockvapi.qa.runner import RunOptions, ScenarioResult, collect, run
 from mockvapi.qa.scaffold import SCHEMA_FILE, scaffold
 from mockvapi.qa.schema import editor_schema
@@ -228,6 +225,9 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     label = args.to or (f"in-process app {args.to_app}" if args.to_app else None)
     print_summary(results, sys.stdout, time.perf_counter() - started)
+    from mockvapi.qa.report_html import write_html  # here: `mockvapi serve` starts without them
+    from mockvapi.qa.report_junit import write_junit
+
     try:
         if args.junit:
             write_junit(results, args.junit, target=label)
@@ -319,6 +319,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     except RecursionError:
         print(f"mockvapi import: {args.file}: nested too deeply to be a Vapi call record", file=sys.stderr)
         return 1
+    from mockvapi.qa.importer import CallImportError, import_call  # here: `mockvapi serve` starts without it
+
     try:
         imported = import_call(data, seed=args.seed, name=args.name, source=args.file)
     except CallImportError as exc:
