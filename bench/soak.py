@@ -48,8 +48,10 @@ SLOPE_GOAL_MB = 1.0  # and growing by less than 1 MB per 1,000 calls
 
 
 def journal_size(seconds: float) -> int:
-    """Small enough to fill well within warm-up (about 29 entries per call), so eviction is exercised."""
-    return max(100, int(seconds * WARMUP * RATE * 29 * 0.5))
+    """Small enough to fill well within warm-up (about 29 entries per call), so eviction is exercised,
+    yet holding every call in flight (about 6, up to twice that when the machine is busy): a running
+    call's first entries evicted before it ends would read as lost (quick mode's 174 entries did)."""
+    return max(12 * 29, int(seconds * WARMUP * RATE * 29 * 0.5))
 
 
 def max_calls(seconds: float) -> int:
