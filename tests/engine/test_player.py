@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import weakref
 from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 
 from mockvapi.engine.clock import VirtualClock
-from mockvapi.engine.events import Event, Reply
+from mockvapi.engine.events import Ask, Event, Reply
 from mockvapi.engine.journal import Journal
-from mockvapi.engine.player import CallPlayer, MemoryClient, Outgoing
-from mockvapi.engine.simulator import simulate
+from mockvapi.engine.player import ASKED, CallPlayer, MemoryClient, Outgoing
+from mockvapi.engine.simulator import CallSimulation, simulate
 from mockvapi.errors import ScenarioError
 from mockvapi.library import bundled_names, resolve
 
@@ -454,3 +456,50 @@ async def test_player_repr_shows_name_status_and_end() -> None:
     assert player.call_id == "0123456789abcdef"
     assert player.name == "happy-path"
     assert player.ended_reason == "customer-ended-call"
+
+
+async def test_a_call_keeps_only_the_replies_it_may_wait_on() -> None:
+    # An ordinary message's reply is never asked for: the player lets it go once delivered instead of
+    # holding every one until the call ends (memory per live call, issue 17).
+    class Remembering(HeldSink):
+        def __init__(self, clock: VirtualClock) -> None:
+            super().__init__(clock)
+            self.answered: list[weakref.ref[asyncio.Future[Reply | None]]] = []
+
+        def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
+            future = super().submit(outgoing)
+            if outgoing.kind == "message":
+                assert isinstance(future, asyncio.Future)
+                self.answered.append(weakref.ref(future))
+            return future
+
+    clock = VirtualClock()
+    sink = Remembering(clock)
+    run = asyncio.ensure_future(CallPlayer(resolve(TOOL_YAML), clock=clock, server=sink).run())
+    await sink.asked.wait()  # the call waits on the tool's reply, after ordinary messages
+    gc.collect()
+    assert sink.answered and [ref() for ref in sink.answered] == [None] * len(sink.answered)
+    asked = sink.got[-1]
+    call_id = asked.wire["toolCallList"][0]["id"]
+    reply = {"results": [{"toolCallId": call_id, "result": '{"status":"ready"}'}]}
+    sink.held["tool-calls"].set_result(Reply(200, reply, 0.01))
+    timeline = await run
+    assert not timeline.problems
+
+
+def test_every_ask_of_the_bundled_scenarios_waits_on_a_message_of_its_own_kind() -> None:
+    # The player keeps a reply only for the kinds an Ask can name (ASKED): an Ask about any other
+    # message would silently get its scripted reply instead of the server's.
+    kinds: set[str] = set()
+    for name in bundled_names():
+        generator = CallSimulation(resolve(name), seed=1).run()
+        try:
+            item = next(generator)
+            while True:
+                if isinstance(item, Ask):
+                    assert item.event.message.type_name == item.kind and item.kind in ASKED, (name, item.kind)
+                    kinds.add(item.kind)
+                item = generator.send(item.scripted if isinstance(item, Ask) else None)
+        except StopIteration:
+            pass
+    assert len(kinds) >= 3, kinds  # the bundled scenarios do ask (tools, assistant, transfer, ...)
