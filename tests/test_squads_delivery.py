@@ -168,3 +168,21 @@ async def test_every_webhook_goes_to_the_member_that_was_active_then_falls_back_
         for receiver in (triage, nurse, phone):
             await receiver.aclose()
 
+
+
+async def test_a_failing_handoff_server_fails_the_handoff_once() -> None:
+    # handoff-destination-request is a message whose reply Vapi waits for (as tool-calls): a 500 fails the
+    # handoff (the member stays), once, not also as an ordinary message's failed delivery.
+    got: list[dict[str, Any]] = []
+
+    def steering(body: dict[str, Any]) -> Any:
+        got.append(body["message"])
+        if body["message"]["type"] == "handoff-destination-request":
+            return 500, {"error": "down"}
+        return {}
+
+    async with MockVapi(webhook=steering, strict=False) as vapi:
+        call = await vapi.play("squad-dynamic-handoff")
+    assert [p.kind for p in call.problems] == ["handoff-destination-failed"]
+    started = [m for m in got if m["type"] == "assistant.started"]
+    assert [m["newAssistant"]["name"] for m in started] == ["Triage"]

@@ -20,15 +20,15 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any, Protocol, get_args
+from typing import Any, Protocol
 
 from mockvapi.engine.clock import Clock, VirtualClock
 from mockvapi.engine.context import CallOverrides
-from mockvapi.engine.events import Ask, AskKind, Event, Reply, Retract, StepError, Waiting
+from mockvapi.engine.events import Ask, Event, Reply, Retract, StepError, Waiting
 from mockvapi.engine.expectations import at_step
 from mockvapi.engine.faults import ChannelFaults, Send, Tamper, rules_for
 from mockvapi.engine.journal import Journal, Problem
-from mockvapi.engine.routing import route
+from mockvapi.engine.routing import ASKING, route
 from mockvapi.engine.simulator import CallSimulation, step_error, timeline_of
 from mockvapi.engine.timeline import Timeline, render_message
 from mockvapi.models.messages import Profile, SpeechUpdate, StatusUpdate
@@ -37,8 +37,6 @@ from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Scenario
 
 log = logging.getLogger("mockvapi.calls")
-#: The messages whose reply the simulation may wait on (an Ask's event is one of these kinds).
-ASKED = frozenset(get_args(AskKind))
 
 #: How a call the mock could not play to its end ends (the spec's endedReason values): before it was in
 #: progress, as a call whose resources failed validation; after, as one whose worker died.
@@ -283,7 +281,7 @@ class CallPlayer:
                 reply = self._dispatch(item)
                 if reply is not None:
                     future = asyncio.ensure_future(reply)
-                    if item.message.type_name in ASKED:  # no other reply is asked for: not kept all call
+                    if item.message.type_name in ASKING:  # no other reply is asked for: not kept all call
                         pending[item.seq] = future
                 self._record_problems()
             else:

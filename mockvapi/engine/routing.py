@@ -7,19 +7,16 @@ user (`mockvapi.load`) route the same message to the same place with the same ti
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 from mockvapi.engine.assistant import ASSISTANT_REQUEST_TIMEOUT
-from mockvapi.engine.events import Event
+from mockvapi.engine.events import AskKind, Event
 from mockvapi.engine.simulator import CallSimulation
 
 __all__ = ["ASKING", "DEFAULT_TIMEOUT", "Route", "route"]
 
-#: Messages whose reply Vapi waits for (and feeds back into the call).
-ASKING = frozenset(
-    {"tool-calls", "assistant-request", "transfer-destination-request", "call.endpointing.request",
-     "knowledge-base-request"}
-)
+#: Messages whose reply Vapi waits for (and feeds back into the call): the kinds a simulation asks about.
+ASKING: frozenset[str] = frozenset(get_args(AskKind))
 #: ``Server.timeoutSeconds`` default [SPEC].
 DEFAULT_TIMEOUT = 20.0
 

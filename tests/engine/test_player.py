@@ -14,7 +14,8 @@ import pytest
 from mockvapi.engine.clock import VirtualClock
 from mockvapi.engine.events import Ask, Event, Reply
 from mockvapi.engine.journal import Journal
-from mockvapi.engine.player import ASKED, CallPlayer, MemoryClient, Outgoing
+from mockvapi.engine.player import CallPlayer, MemoryClient, Outgoing
+from mockvapi.engine.routing import ASKING
 from mockvapi.engine.simulator import CallSimulation, simulate
 from mockvapi.errors import ScenarioError
 from mockvapi.library import bundled_names, resolve
@@ -488,7 +489,7 @@ async def test_a_call_keeps_only_the_replies_it_may_wait_on() -> None:
 
 
 def test_every_ask_of_the_bundled_scenarios_waits_on_a_message_of_its_own_kind() -> None:
-    # The player keeps a reply only for the kinds an Ask can name (ASKED): an Ask about any other
+    # The player keeps a reply only for the kinds an Ask can name (routing.ASKING): an Ask about any other
     # message would silently get its scripted reply instead of the server's.
     kinds: set[str] = set()
     for name in bundled_names():
@@ -497,7 +498,7 @@ def test_every_ask_of_the_bundled_scenarios_waits_on_a_message_of_its_own_kind()
             item = next(generator)
             while True:
                 if isinstance(item, Ask):
-                    assert item.event.message.type_name == item.kind and item.kind in ASKED, (name, item.kind)
+                    assert item.event.message.type_name == item.kind and item.kind in ASKING, (name, item.kind)
                     kinds.add(item.kind)
                 item = generator.send(item.scripted if isinstance(item, Ask) else None)
         except StopIteration:

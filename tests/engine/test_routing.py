@@ -20,4 +20,4 @@ def test_messages_tools_and_assistant_requests_route_with_their_timeouts() -> No
     inbound = routes("inbound-assistant-request")
     assert inbound["assistant-request"][1:] == (7.5, "assistant-request")  # Vapi's fixed limit
     assert {"tool-calls", "assistant-request", "transfer-destination-request", "call.endpointing.request",
-            "knowledge-base-request"} == ASKING
+            "knowledge-base-request", "handoff-destination-request"} == ASKING
