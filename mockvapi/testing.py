@@ -492,6 +492,7 @@ class MockVapi:
         # Every id a seed-derived call has had, forgotten calls included: their journal entries may
         # outlive them, so an id is never handed out twice (REST calls bring their own unique ids).
         self._derived_ids: set[str] = set()
+        self._repeats: dict[str, int] = {}  # natural id -> the last n of its derived ids (`natural#n`)
         self.server: Any = None  # mockvapi.server.MockServer when serve=True
         self._pools: list[TargetPool] = []
         self._closing: set[asyncio.Future[None]] = set()
@@ -661,13 +662,18 @@ class MockVapi:
         chosen = call_id is None
         if chosen:
             natural = natural_call_id(loaded, call_seed)
-            if natural in self._derived_ids or self.find_call(natural) is not None:
+            repeats = self._repeats.get(natural)
+            if repeats is not None or natural in self._derived_ids or self.find_call(natural) is not None:
                 # The same scenario and seed give the same call id; a second such call gets its own
-                # (derived, so still reproducible), or the journal and find_call would mix them up.
-                n = 2
+                # (derived, so still reproducible), or the journal and find_call would mix them up. The
+                # count is kept: trying n = 2, 3, ... afresh made the k-th repeat cost k uuid5s.
+                n = (repeats or 1) + 1
                 while (derived := str(uuid.uuid5(uuid.NAMESPACE_URL, f"{natural}#{n}"))) in self._derived_ids:
                     n += 1
+                self._repeats[natural] = n
                 call_id = derived
+            else:
+                self._repeats[natural] = 1
         player = CallPlayer(
             loaded,
             clock=self.clock,
@@ -720,17 +726,19 @@ class MockVapi:
         excess = len(self.calls) - self.max_calls
         if excess <= 0:
             return
-        forgotten: list[Call] = []
-        kept: list[Call] = []
-        for call in self.calls:
-            if excess > 0 and call.task is not None and call.task.done():
-                forgotten.append(call)
-                excess -= 1
-            else:
-                kept.append(call)
-        if not forgotten:
+        # The oldest ended calls, found from the front (usually the first `excess` of them), and deleted
+        # in place: a caller holding `vapi.calls` sees the same list.
+        ended: list[int] = []
+        for index, call in enumerate(self.calls):
+            if call.task is not None and call.task.done():
+                ended.append(index)
+                if len(ended) == excess:
+                    break
+        if not ended:
             return
-        self.calls[:] = kept  # in place: a caller holding `vapi.calls` sees the same list
+        forgotten = [self.calls[index] for index in ended]
+        for index in reversed(ended):
+            del self.calls[index]
         self.forgotten_calls += len(forgotten)
         if self.server is not None:
             self.server.forget_records([c.id for c in forgotten])

@@ -164,3 +164,23 @@ async def test_a_failed_tests_report_says_how_many_calls_were_forgotten() -> Non
         await vapi.play(SHORT, seed=1)
         await vapi.play(SHORT, seed=2)
     assert "(and 1 earlier calls, forgotten past max_calls=1)" in _replay_hint(vapi)
+
+
+async def test_each_repeat_of_a_scenario_and_seed_derives_its_id_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The k-th repeat tried n = 2 .. k afresh (k uuid5s): a server playing one scenario at one seed
+    # for hours spent longer on each new call's id than on the call.
+    import uuid
+
+    made: list[str] = []
+    uuid5 = uuid.uuid5
+
+    def counting(namespace: uuid.UUID, name: str) -> uuid.UUID:
+        made.append(name)
+        return uuid5(namespace, name)
+
+    async with MockVapi(webhook=ok, max_calls=5) as vapi:
+        monkeypatch.setattr(uuid, "uuid5", counting)
+        calls = [await vapi.play(SHORT, seed=3) for _ in range(30)]
+    assert len({c.id for c in calls}) == 30 and vapi.forgotten_calls == 25
+    derived = [name for name in made if "#" in name]
+    assert [name.rsplit("#", 1)[1] for name in derived] == [str(n) for n in range(2, 31)]
