@@ -107,3 +107,34 @@ def test_compact_is_json_dumps_for_any_value_and_fails_alike() -> None:
         with pytest.raises(TypeError) as theirs:
             dumps(bad)
         assert str(ours.value) == str(theirs.value)
+
+
+def test_a_client_message_tail_is_reused_only_for_the_same_unchanged_objects() -> None:
+    encoder = WireEncoder()
+    call: dict[str, Any] = {"id": "c1", "status": "in-progress"}
+    assistant: dict[str, Any] = {"name": "Morgan", "model": {"provider": "openai", "messages": [{"role": "system"}]}}
+
+    def message(token: str) -> dict[str, Any]:
+        return {"type": "model-output", "output": token, "timestamp": 1, "call": call, "assistant": assistant}
+
+    for token in ("a", "b"):
+        assert encoder.encode(message(token)) == dumps(message(token))
+    assistant["model"]["messages"][0]["content"] = "changed deep inside, in place"  # an assistant-request answer
+    assert encoder.encode(message("c")) == dumps(message("c"))
+    assert "changed deep inside" in encoder.encode(message("d"))
+    call = {"status": "in-progress", "id": "c1"}  # an equal object, another key order: not the same text
+    assert encoder.encode(message("e")) == dumps(message("e")) and '"call":{"status"' in encoder.encode(message("f"))
+    odd: dict[str, Any] = {"type": "x", "call": call, "assistant": "not an object"}  # same keys, other values
+    assert encoder.encode(odd) == dumps(odd)
+    assert encoder.encode({"call": call}) == dumps({"call": call})
+
+
+def test_messages_of_more_shapes_than_are_remembered_still_encode_alike() -> None:
+    from mockvapi.models import encoding
+
+    encoder = WireEncoder()
+    call = {"id": "c1"}
+    for n in range(encoding._MAX_TAIL_SHAPES + 5):
+        message = {f"field{n}": n, "call": call}
+        assert encoder.encode(message) == dumps(message)
+    assert len(encoding._tail_shapes) <= encoding._MAX_TAIL_SHAPES
