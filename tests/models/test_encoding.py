@@ -90,7 +90,10 @@ def test_steady_objects_at_the_end_are_spliced_after_the_rest_and_any_other_shap
             assert encoder.encode(shape) == dumps(shape)
     first = encoder.encode_parts(shapes[0])
     again = encoder.encode_parts({"type": "model-output", "output": "there", "call": call, "assistant": assistant})
-    assert first[-2] is again[-2] == dumps(assistant)  # the text made once, reused
+    # The steady objects' text (from the comma before `call` to the closing brace) made once, reused.
+    assert first[-1] is again[-1] == f',"call":{dumps(call)},"assistant":{dumps(assistant)}}}'
+    history = {"type": "conversation-update", "messages": [{"role": "user"}], "call": call, "assistant": assistant}
+    assert encoder.encode_parts(history)[-1] is first[-1]  # the same after a history list (a server message too)
 
 
 def test_compact_is_json_dumps_for_any_value_and_fails_alike() -> None:
