@@ -141,3 +141,27 @@ def test_messages_of_more_shapes_than_are_remembered_still_encode_alike() -> Non
         message = {f"field{n}": n, "call": call}
         assert encoder.encode(message) == dumps(message)
     assert len(encoding._tail_shapes) <= encoding._MAX_TAIL_SHAPES
+
+
+def test_every_order_of_steady_objects_history_lists_and_plain_fields_encodes_alike() -> None:
+    import itertools
+
+    call: dict[str, Any] = {"id": "c1", "status": "queued"}
+    assistant: dict[str, Any] = {"name": "Morgan", "model": {"tools": [1, "é"]}}
+    item = {"role": "user", "message": "hi"}
+    values: dict[str, Any] = {
+        "type": "x", "n": 1.5, "call": call, "assistant": assistant, "customer": {"number": "+1"},
+        "messages": [item], "artifact": {"messages": [item], "messagesOpenAIFormatted": []},
+    }
+    encoder = WireEncoder()
+    for size in range(1, 5):
+        for keys in itertools.permutations(values, size):
+            message = {key: values[key] for key in keys}
+            assert encoder.encode(message) == dumps(message)
+            assert "".join(encoder.encode_parts(message)) == dumps(message)
+    call["status"] = "ringing"  # in place, after every shape's tail was kept
+    assistant["model"]["tools"].append(None)
+    for keys in itertools.permutations(values, 3):
+        message = {key: values[key] for key in keys}
+        assert encoder.encode(message) == dumps(message)
+        assert "".join(encoder.encode_parts(message)) == dumps(message)
