@@ -12,14 +12,21 @@ The `call`, `assistant`, `customer` (and `phoneNumber`) objects ride along in ev
 message's bytes) and seldom change within a call: their text is kept with a snapshot of the value, and
 reused while the value still equals the snapshot (an equality check, mostly pointer comparisons, costs
 far less than encoding; a value changed in place no longer equals its snapshot, so it is encoded again).
+
+The steady objects end every wire message (a client message: its own few fields, then `call`,
+`assistant`...; a server message: the same after its `artifact`). The encoder keeps, per run of steady keys,
+the whole tail's text (`,"call":{...},"assistant":{...}}`) and checks all of its objects at once, then encodes
+the message without them (a copy; its history lists spliced in as above, if it has any) and puts the tail
+after it: for a client message a handful of C calls, where a key-by-key splice in Python cost more than the
+encoding itself.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
-from operator import is_
+from collections.abc import Callable, Mapping, Sequence
+from operator import is_, itemgetter
 from typing import Any
 
 __all__ = ["HISTORY_KEYS", "WireEncoder", "compact"]
@@ -51,6 +58,55 @@ _SHORTCUT_KEYS = HISTORY_KEYS | STEADY_KEYS | {"artifact"}
 _STEADY_KEY_TEXT = {key: f",{compact(key)}:" for key in STEADY_KEYS}  # what precedes a steady object's text
 
 
+def _marker(n: int) -> str:
+    """What stands for a message's `n`th spliced piece while it is encoded (see `WireEncoder._spliced`)."""
+    return f"\x00mockvapi-history-{n}\x00"
+
+
+# Their JSON text, made once: a string goes through json's Python-level path (~0.3 us, a few per message).
+_QUOTED_MARKERS = {_marker(n): compact(_marker(n)) for n in range(8)}
+
+
+# A message's steady keys at its end, a getter giving their values as a tuple, and whether the rest of the
+# message holds nothing to splice (no history list, artifact or steady key, and only string keys).
+_TailShape = tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]], bool]
+# A message's keys -> its tail shape, or None when no steady object ends it (memoised: wire messages come in a
+# few dozen shapes; bounded, past it shapes are worked out each time).
+_tail_shapes: dict[tuple[Any, ...], _TailShape | None] = {}
+_MAX_TAIL_SHAPES = 1024
+
+
+def _tail_shape(message: dict[Any, Any]) -> _TailShape | None:
+    keys = tuple(message)
+    try:
+        return _tail_shapes[keys]
+    except KeyError:
+        pass
+    start = len(keys)
+    while start and keys[start - 1] in STEADY_KEYS:
+        start -= 1
+    rest = keys[:start]
+    shape: _TailShape | None = None
+    if start < len(keys):
+        steady = keys[start:]
+        getter = itemgetter(*steady) if len(steady) > 1 else _one_getter(steady[0])
+        shape = (steady, getter, _SHORTCUT_KEYS.isdisjoint(rest) and all(type(key) is str for key in rest))
+    if len(_tail_shapes) < _MAX_TAIL_SHAPES:
+        _tail_shapes[keys] = shape
+    return shape
+
+
+def _one_getter(key: str) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    return lambda message: (message[key],)
+
+
+def _without(message: dict[Any, Any], keys: tuple[str, ...]) -> dict[Any, Any]:
+    rest = message.copy()
+    for key in keys:
+        del rest[key]
+    return rest
+
+
 class WireEncoder:
     """`encode(message)` == `compact(message)`, reusing the text of history lists it encoded before.
 
@@ -61,8 +117,17 @@ class WireEncoder:
         self._last: dict[str, tuple[tuple[object, ...], str]] = {}
         # key -> (the value, a snapshot of it, its text)
         self._steady: dict[str, tuple[object, object, str]] = {}
+        # steady keys at a message's end -> (their values, snapshots of them, the tail's text from the first comma)
+        self._tails: dict[tuple[str, ...], tuple[tuple[object, ...], tuple[object, ...], str]] = {}
 
     def encode(self, message: Mapping[Any, Any]) -> str:
+        if type(message) is dict:
+            shape = _tail_shape(message)
+            if shape is not None and shape[2]:
+                tail = self._tail(message, shape)
+                if tail is not None:
+                    rest = _without(message, shape[0])
+                    return compact(rest)[:-1] + tail if rest else "{" + tail[1:]
         return "".join(self.encode_parts(message))
 
     def encode_parts(self, message: Mapping[Any, Any]) -> list[str]:
@@ -70,18 +135,44 @@ class WireEncoder:
         so a caller joining them with more around (the webhook envelope) copies a large history once."""
         if not isinstance(message, dict) or _SHORTCUT_KEYS.isdisjoint(message):
             return [compact(message)]
-        spliced = self._steady_tail(message)
-        if spliced is not None:
-            return spliced
-        # One C-level encode of the message with each history list (and each steady call/assistant/customer
-        # object) swapped for a marker, then the text cut at each marker's JSON and that piece's text put there:
-        # a per-key loop in Python costs more than it saves.
+        shape = _tail_shape(message) if type(message) is dict else None
+        tail = None if shape is None else self._tail(message, shape)
+        if shape is None or tail is None:
+            return self._spliced(message)
+        rest = _without(message, shape[0])
+        if not rest:
+            return ["{" + tail[1:]]
+        parts = [compact(rest)] if shape[2] else self._spliced(rest)
+        parts[-1] = parts[-1][:-1]  # the rest's closing brace: the tail brings its own
+        parts.append(tail)
+        return parts
+
+    def _tail(self, message: dict[str, Any], shape: _TailShape) -> str | None:
+        """The text of the steady objects ending `message` (`shape`), from the comma before the first to the
+        message's closing brace; None if one of them is not an object (then no shortcut)."""
+        steady, values_of, _ = shape
+        values = values_of(message)
+        held = self._tails.get(steady)
+        # The very objects encoded last time, each still equal to its snapshot (see _steady_text).
+        if held is not None and held[1] == values and all(map(is_, held[0], values)):
+            return held[2]
+        if not all(type(value) is dict for value in values):
+            return None
+        tail = "".join([_STEADY_KEY_TEXT[key] + self._steady_text(key, value)
+                        for key, value in zip(steady, values, strict=True)]) + "}"
+        self._tails[steady] = (values, tuple(self._steady[key][1] for key in steady), tail)
+        return tail
+
+    def _spliced(self, message: dict[Any, Any]) -> list[str]:
+        """One C-level encode of the message with each history list (and each steady call/assistant/customer
+        object) swapped for a marker, then the text cut at each marker's JSON and that piece's text put there:
+        a per-key loop in Python costs more than it saves."""
         pieces: dict[str, tuple[str, ...]] = {}
         shallow = self._swap(message, "", pieces)
         if shallow is None:
             return [compact(message)]
         rest = compact(shallow)
-        quoted = [compact(marker) for marker in pieces]
+        quoted = [_QUOTED_MARKERS.get(marker) or compact(marker) for marker in pieces]
         if any(rest.count(q) != 1 for q in quoted):  # the message itself holds a marker's text: no shortcut
             return [compact(message)]
         parts: list[str] = []
@@ -93,34 +184,17 @@ class WireEncoder:
         parts.append(rest)
         return parts
 
-    def _steady_tail(self, message: dict[Any, Any]) -> list[str] | None:
-        """The common shape (a client message, a server message's steady objects after its `artifact`):
-        the steady objects last, nothing else to splice before them. Then the rest is encoded on its own and
-        the steady texts put after it, with no markers to search for. None for any other shape."""
-        keys = list(message)
-        start = len(keys)
-        while start and keys[start - 1] in STEADY_KEYS and isinstance(message[keys[start - 1]], dict):
-            start -= 1
-        if start == len(keys) or not _SHORTCUT_KEYS.isdisjoint(keys[:start]):
-            return None
-        parts = [compact({key: message[key] for key in keys[:start]})[:-1] if start else "{"]
-        for key in keys[start:]:
-            parts += (_STEADY_KEY_TEXT[key] if len(parts) > 1 or start else _STEADY_KEY_TEXT[key][1:],
-                      self._steady_text(key, message[key]))
-        parts.append("}")
-        return parts
-
     def _swap(self, obj: Mapping[Any, Any], where: str, pieces: dict[str, tuple[str, ...]]) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
         for key, value in obj.items():
             if not isinstance(key, str):
                 return None  # json's own key coercion; never the case for wire messages
             if key in HISTORY_KEYS and isinstance(value, list | tuple):
-                marker = f"\x00mockvapi-history-{len(pieces)}\x00"
+                marker = _marker(len(pieces))
                 pieces[marker] = ("[", self._history(where + key, value), "]")
                 out[key] = marker
             elif not where and key in STEADY_KEYS and isinstance(value, dict):
-                marker = f"\x00mockvapi-history-{len(pieces)}\x00"
+                marker = _marker(len(pieces))
                 pieces[marker] = (self._steady_text(key, value),)
                 out[key] = marker
             elif not where and key == "artifact" and isinstance(value, dict):

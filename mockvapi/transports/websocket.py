@@ -100,7 +100,8 @@ class WebsocketClient:
         self.journal = journal
         self.clock = clock
         self.channel = channel
-        self._target = f"ws peer of {player.call_id[:8]}"  # the journal's name for this peer
+        self._call_id = player.call_id  # fixed for the call's life (read per message, it costs a lookup or two)
+        self._target = f"ws peer of {self._call_id[:8]}"  # the journal's name for this peer
         encoding, rate = audio_format(player)
         asked = (player.sim.audio_format or {}).get("sampleRate")
         if audio and asked is not None and asked != rate:
@@ -130,22 +131,46 @@ class WebsocketClient:
 
     def push(self, at: float, message: dict[str, Any], tamper: Tamper | None = None) -> None:
         text = self._encoder.encode(message)
+        if tamper is not None:
+            self._push_tampered(at, message, text, tamper)
+            return
+        self.journal.record(Delivery(call_id=self._call_id, channel=self.channel, target=self._target,
+                                     message_type=str(message["type"]), message=message, at=at))
+        if self.audio is None or self._paced:
+            self._queue(text)
+            return
+        # The message and its audio frame, queued as _queue would queue them one after the other (this is
+        # every message of a virtual-clock call: the one check of the hold for both is worth its lines).
+        frame = self.audio.frames(self._speaking)
+        turn = self._turn
+        if not turn:
+            loop = asyncio.get_running_loop()
+            end = self._end_turn
+            self._flush = loop.call_later(HOLD_SECONDS, end) if self._hold else loop.call_soon(end)
+        turn += (text, frame)
+        if self._hold:
+            self._held += len(text) + len(frame)
+            if self._held >= HOLD_BYTES:
+                self._end_turn()
+
+    def _push_tampered(self, at: float, message: dict[str, Any], text: str, tamper: Tamper) -> None:
+        """`push` of a message an injected fault acts on (see mockvapi.engine.faults)."""
         self.journal.record(
             Delivery(
-                call_id=self.player.call_id,
+                call_id=self._call_id,
                 channel=self.channel,
                 target=self._target,
                 message_type=str(message["type"]),
                 message=message,
-                at=tamper.at if tamper is not None and tamper.at is not None else at,
-                injected=tamper.injected if tamper is not None else None,
-                sent=tamper.send if tamper is not None else True,
+                at=tamper.at if tamper.at is not None else at,
+                injected=tamper.injected,
+                sent=tamper.send,
             )
         )
-        if tamper is not None and tamper.close:
+        if tamper.close:
             self._queue(_Close(tamper.close_code))  # after the frames already queued
             return
-        if tamper is not None and not tamper.send:
+        if not tamper.send:
             return
         self._queue(text)
         if self.audio is not None and not self._paced:

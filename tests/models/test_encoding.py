@@ -90,7 +90,10 @@ def test_steady_objects_at_the_end_are_spliced_after_the_rest_and_any_other_shap
             assert encoder.encode(shape) == dumps(shape)
     first = encoder.encode_parts(shapes[0])
     again = encoder.encode_parts({"type": "model-output", "output": "there", "call": call, "assistant": assistant})
-    assert first[-2] is again[-2] == dumps(assistant)  # the text made once, reused
+    # The steady objects' text (from the comma before `call` to the closing brace) made once, reused.
+    assert first[-1] is again[-1] == f',"call":{dumps(call)},"assistant":{dumps(assistant)}}}'
+    history = {"type": "conversation-update", "messages": [{"role": "user"}], "call": call, "assistant": assistant}
+    assert encoder.encode_parts(history)[-1] is first[-1]  # the same after a history list (a server message too)
 
 
 def test_compact_is_json_dumps_for_any_value_and_fails_alike() -> None:
@@ -107,3 +110,58 @@ def test_compact_is_json_dumps_for_any_value_and_fails_alike() -> None:
         with pytest.raises(TypeError) as theirs:
             dumps(bad)
         assert str(ours.value) == str(theirs.value)
+
+
+def test_a_client_message_tail_is_reused_only_for_the_same_unchanged_objects() -> None:
+    encoder = WireEncoder()
+    call: dict[str, Any] = {"id": "c1", "status": "in-progress"}
+    assistant: dict[str, Any] = {"name": "Morgan", "model": {"provider": "openai", "messages": [{"role": "system"}]}}
+
+    def message(token: str) -> dict[str, Any]:
+        return {"type": "model-output", "output": token, "timestamp": 1, "call": call, "assistant": assistant}
+
+    for token in ("a", "b"):
+        assert encoder.encode(message(token)) == dumps(message(token))
+    assistant["model"]["messages"][0]["content"] = "changed deep inside, in place"  # an assistant-request answer
+    assert encoder.encode(message("c")) == dumps(message("c"))
+    assert "changed deep inside" in encoder.encode(message("d"))
+    call = {"status": "in-progress", "id": "c1"}  # an equal object, another key order: not the same text
+    assert encoder.encode(message("e")) == dumps(message("e")) and '"call":{"status"' in encoder.encode(message("f"))
+    odd: dict[str, Any] = {"type": "x", "call": call, "assistant": "not an object"}  # same keys, other values
+    assert encoder.encode(odd) == dumps(odd)
+    assert encoder.encode({"call": call}) == dumps({"call": call})
+
+
+def test_messages_of_more_shapes_than_are_remembered_still_encode_alike() -> None:
+    from mockvapi.models import encoding
+
+    encoder = WireEncoder()
+    call = {"id": "c1"}
+    for n in range(encoding._MAX_TAIL_SHAPES + 5):
+        message = {f"field{n}": n, "call": call}
+        assert encoder.encode(message) == dumps(message)
+    assert len(encoding._tail_shapes) <= encoding._MAX_TAIL_SHAPES
+
+
+def test_every_order_of_steady_objects_history_lists_and_plain_fields_encodes_alike() -> None:
+    import itertools
+
+    call: dict[str, Any] = {"id": "c1", "status": "queued"}
+    assistant: dict[str, Any] = {"name": "Morgan", "model": {"tools": [1, "é"]}}
+    item = {"role": "user", "message": "hi"}
+    values: dict[str, Any] = {
+        "type": "x", "n": 1.5, "call": call, "assistant": assistant, "customer": {"number": "+1"},
+        "messages": [item], "artifact": {"messages": [item], "messagesOpenAIFormatted": []},
+    }
+    encoder = WireEncoder()
+    for size in range(1, 5):
+        for keys in itertools.permutations(values, size):
+            message = {key: values[key] for key in keys}
+            assert encoder.encode(message) == dumps(message)
+            assert "".join(encoder.encode_parts(message)) == dumps(message)
+    call["status"] = "ringing"  # in place, after every shape's tail was kept
+    assistant["model"]["tools"].append(None)
+    for keys in itertools.permutations(values, 3):
+        message = {key: values[key] for key in keys}
+        assert encoder.encode(message) == dumps(message)
+        assert "".join(encoder.encode_parts(message)) == dumps(message)
