@@ -347,8 +347,8 @@ class CallPlayer:
             for client in self.clients:
                 client.speaking(message.status == "started")
         reply: Awaitable[Reply | None] | None = None
-        wants_server = context.wants(message, "server")
-        if wants_server or self.listeners:
+        wants_server = context.wants(message, "server") and self.server is not None
+        if wants_server or self.listeners:  # rendered only for whoever reads it (a websocket-only call: nobody)
             wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "server")
             # Listeners (e.g. the REST call record) see every message, subscribed or not.
             for listener in self.listeners:
