@@ -8,6 +8,8 @@ Encoding ahead: while a delivery is out (written, its answer awaited), a message
 encoded at once (body and headers), with every one queued before it, in order; so when the answer comes,
 the next request only has to be written, and the encoding overlaps the wait instead of following it. The
 bytes are the same: the same encoder, the same order, and nothing a submitted message holds changes later.
+At most `ahead_items` deliveries (and `ahead_bytes` of bodies) wait encoded: a call on a virtual clock may
+queue all its messages behind a slow server, and every body carries the whole history so far.
 """
 
 from __future__ import annotations
@@ -84,12 +86,16 @@ class _Queued:
 class WebhookSink:
     """Delivers one call's server messages in order to the URL each message's server config names."""
 
+    ahead_items = 16  # deliveries encoded ahead at most (module docstring)
+    ahead_bytes = 1 << 20  # and their bodies' bytes
+
     def __init__(self, pool: TargetPool, journal: Journal, clock: Clock) -> None:
         self.pool = pool
         self.journal = journal
         self.clock = clock
         self._queue: deque[_Queued] = deque()
         self._unprepared = 0  # queued deliveries not yet encoded: always the last ones (encoded in order)
+        self._ahead = self._ahead_bytes = 0  # queued deliveries encoded, and their bodies' bytes
         self._out = 0  # deliveries under way (sent or being sent, their answer awaited)
         self._worker: asyncio.Task[None] | None = None
         self._pending = 0
@@ -126,11 +132,15 @@ class WebhookSink:
         return future
 
     def _prepare_queued(self) -> None:
-        """Encode every queued delivery not yet encoded, in queue order."""
+        """Encode queued deliveries not yet encoded, in queue order, up to the limits."""
         queue = self._queue
         for item in itertools.islice(queue, len(queue) - self._unprepared, None):
+            if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
+                return
             self._prepare(item)
-        self._unprepared = 0
+            self._unprepared -= 1
+            self._ahead += 1
+            self._ahead_bytes += len(item.body or b"")
 
     def _prepare(self, item: _Queued) -> None:
         outgoing = item.outgoing
@@ -155,6 +165,9 @@ class WebhookSink:
             if item.body is None and item.failure is None:
                 self._unprepared -= 1  # the first unencoded one: everything behind it is unencoded too
                 self._prepare(item)
+            else:
+                self._ahead -= 1
+                self._ahead_bytes -= len(item.body or b"")
             if item.outgoing.kind == "message":
                 await self._settle(item)
             else:

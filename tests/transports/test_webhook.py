@@ -698,3 +698,23 @@ async def test_a_message_that_cannot_be_encoded_ahead_fails_at_its_turn_and_the_
     assert failed is not None and failed.error is not None and "internal error: TypeError" in failed.error
     assert target.bodies == [envelope_body(first.wire), envelope_body(third.wire)]
     assert [d.message_type for d in journal.deliveries()] == [first.event.type, third.event.type]
+
+
+async def test_encoding_ahead_stops_at_its_limits_and_resumes_in_order() -> None:
+    # Every body carries the whole history: a call racing ahead of a slow server must not hold them all encoded.
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook'}"), 8)
+    target = _HeldTarget()
+    sink, _, spy = sink_with_spy(target)
+    sink.ahead_items = 3
+    sink.submit(messages[0])
+    await target.arrived.wait()
+    for o in messages[1:6]:
+        sink.submit(o)
+    assert spy.encoded == [o.wire for o in messages[:4]]  # the first, out, and three more
+    sink.ahead_bytes = 0
+    sink.submit(messages[6])
+    assert len(spy.encoded) == 4
+    target.gate.set()
+    await sink.drain()
+    assert spy.encoded == [o.wire for o in messages[:7]]  # the rest at their turn, still in order
+    assert target.bodies == [envelope_body(o.wire) for o in messages[:7]]
