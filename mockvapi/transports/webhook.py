@@ -3,12 +3,21 @@
 One `WebhookSink` per call. Deliveries go out one after another (a slow answer delays the next
 message rather than reordering it), each through `deliver()` with the server's timeout, auth headers
 and backoff plan, and each is recorded in the journal with its request, response, latency and retries.
+
+Encoding ahead: while a delivery is out (written, its answer awaited), a message submitted meanwhile is
+encoded at once (body and headers), with every one queued before it, in order; so when the answer comes,
+the next request only has to be written, and the encoding overlaps the wait instead of following it. The
+bytes are the same: the same encoder, the same order, and nothing a submitted message holds changes later.
+At most `ahead_items` deliveries (and `ahead_bytes` of bodies) wait encoded: a call on a virtual clock may
+queue all its messages behind a slow server, and every body carries the whole history so far.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
@@ -61,14 +70,33 @@ class TargetPool:
         return f"TargetPool(override={self.override!r}, urls={sorted(self._by_url)})"
 
 
+class _Queued:
+    """A delivery waiting its turn, with its body and headers once encoded (`failure`: encoding raised)."""
+
+    __slots__ = ("body", "failure", "future", "headers", "outgoing")
+
+    def __init__(self, outgoing: Outgoing, future: asyncio.Future[Reply | None]) -> None:
+        self.outgoing = outgoing
+        self.future = future
+        self.body: bytes | None = None
+        self.headers: dict[str, str] | None = None
+        self.failure: Exception | None = None
+
+
 class WebhookSink:
     """Delivers one call's server messages in order to the URL each message's server config names."""
+
+    ahead_items = 16  # deliveries encoded ahead at most (module docstring)
+    ahead_bytes = 1 << 20  # and their bodies' bytes
 
     def __init__(self, pool: TargetPool, journal: Journal, clock: Clock) -> None:
         self.pool = pool
         self.journal = journal
         self.clock = clock
-        self._queue: asyncio.Queue[tuple[Outgoing, asyncio.Future[Reply | None]] | None] = asyncio.Queue()
+        self._queue: deque[_Queued] = deque()
+        self._unprepared = 0  # queued deliveries not yet encoded: always the last ones (encoded in order)
+        self._ahead = self._ahead_bytes = 0  # queued deliveries encoded, and their bodies' bytes
+        self._out = 0  # deliveries under way (sent or being sent, their answer awaited)
         self._worker: asyncio.Task[None] | None = None
         self._pending = 0
         self._aside: set[asyncio.Task[None]] = set()
@@ -95,10 +123,33 @@ class WebhookSink:
             return future
         self._pending += 1
         self._idle.clear()
-        self._queue.put_nowait((outgoing, future))
+        self._queue.append(_Queued(outgoing, future))
+        self._unprepared += 1
+        if self._out:
+            self._prepare_queued()  # encode ahead (module docstring)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.ensure_future(self._work())
         return future
+
+    def _prepare_queued(self) -> None:
+        """Encode queued deliveries not yet encoded, in queue order, up to the limits."""
+        queue = self._queue
+        for item in itertools.islice(queue, len(queue) - self._unprepared, None):
+            if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
+                return
+            self._prepare(item)
+            self._unprepared -= 1
+            self._ahead += 1
+            self._ahead_bytes += len(item.body or b"")
+
+    def _prepare(self, item: _Queued) -> None:
+        outgoing = item.outgoing
+        try:
+            body = envelope_text(outgoing.wire, self._encoder).encode()
+            item.headers = delivery_headers(outgoing.server or {}, body, outgoing.wire)
+            item.body = body
+        except Exception as exc:  # raised when the delivery's turn comes, as if encoded then
+            item.failure = exc
 
     async def drain(self) -> None:
         await self._idle.wait()
@@ -108,46 +159,57 @@ class WebhookSink:
             self._encoder = WireEncoder()
 
     async def _work(self) -> None:
-        while self._pending > len(self._aside):
-            item = await self._queue.get()
-            if item is None:
-                return
-            outgoing, future = item
-            if outgoing.kind == "message":
-                await self._settle(outgoing, future)
+        queue = self._queue
+        while queue:
+            item = queue.popleft()
+            if item.body is None and item.failure is None:
+                self._unprepared -= 1  # the first unencoded one: everything behind it is unencoded too
+                self._prepare(item)
+            else:
+                self._ahead -= 1
+                self._ahead_bytes -= len(item.body or b"")
+            if item.outgoing.kind == "message":
+                await self._settle(item)
             else:
                 # Vapi waits for this reply, but not before sending what follows (a `hang` while the
                 # tool is slow, say): the request goes out in order, its answer is awaited aside.
-                task = asyncio.ensure_future(self._settle(outgoing, future))
+                task = asyncio.ensure_future(self._settle(item))
                 self._aside.add(task)
                 task.add_done_callback(self._aside.discard)
                 for _ in range(3):  # let the request leave before the next message does
                     await asyncio.sleep(0)
 
-    async def _settle(self, outgoing: Outgoing, future: asyncio.Future[Reply | None]) -> None:
+    async def _settle(self, item: _Queued) -> None:
+        future = item.future
+        self._out += 1
         try:
-            reply = await self._deliver(outgoing)
+            reply = await self._deliver(item)
         except Exception as exc:  # never let one delivery stop the others
             reply = Reply(None, None, 0.0, error=f"internal error: {exc!r}")
+        finally:
+            self._out -= 1
         if not future.done():
             future.set_result(reply)
         self._pending -= 1
         if not self._pending:
             self._idle.set()
 
-    async def _deliver(self, outgoing: Outgoing) -> Reply:
+    async def _deliver(self, item: _Queued) -> Reply:
+        outgoing = item.outgoing
         server: Mapping[str, Any] = outgoing.server or {}
         url = server.get("url")
         target = self.pool.get(url if isinstance(url, str) else None)
         assert target is not None
         tamper = outgoing.tamper
-        body = envelope_text(outgoing.wire, self._encoder).encode()
+        if item.failure is not None:
+            raise item.failure
+        body, headers = item.body, item.headers
+        assert body is not None and headers is not None
         # The journal keeps the body as the way to encode it again from the message it records anyway (same
         # bytes: the encoder is byte-for-byte `json.dumps`, and nothing a sent message holds changes later).
         # Every body carries the whole history so far, so a call's bodies as text grow with the square of its
         # length: they were the largest part of a live call's memory.
         kept = _ENVELOPE_OF_MESSAGE  # the delivery's message is `outgoing.wire`
-        headers = delivery_headers(server, body, outgoing.wire)
         if tamper is not None and tamper.secret is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-vapi-secret"}
             headers["X-Vapi-Secret"] = tamper.secret

@@ -9,8 +9,8 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -18,11 +18,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from mockvapi.engine.clock import VirtualClock
+from mockvapi.engine.events import Reply
 from mockvapi.engine.journal import Journal
-from mockvapi.engine.player import CallPlayer
+from mockvapi.engine.player import CallPlayer, Outgoing
 from mockvapi.engine.timeline import Timeline
 from mockvapi.library import resolve
+from mockvapi.models.encoding import WireEncoder
 from mockvapi.transports.auth import verify_hmac
+from mockvapi.transports.envelope import delivery_headers, envelope_body
+from mockvapi.transports.http import HttpRequest, HttpResponse
 from mockvapi.transports.webhook import TargetPool, WebhookSink
 
 # -- a real webhook server ------------------------------------------------------------------------
@@ -573,3 +577,144 @@ async def test_the_journal_gives_back_every_body_as_sent_even_after_the_call_cha
     (tool,) = played.journal.deliveries(type="tool-calls")
     assert played.journal.held_bytes >= len(tool.response_body or "") > 70_000
     assert played.bots()[-1] == f"It says {'x' * 70_000}."
+
+
+# -- encoding ahead -------------------------------------------------------------------------------
+
+
+class _Capture:
+    """A server sink that keeps the call's real server messages and answers none of them."""
+
+    def __init__(self) -> None:
+        self.outgoing: list[Outgoing] = []
+
+    def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
+        self.outgoing.append(outgoing)
+        done: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def drain(self) -> None:
+        pass
+
+
+async def server_messages(spec: str, count: int) -> list[Outgoing]:
+    capture = _Capture()
+    await CallPlayer(resolve(spec), clock=VirtualClock(), journal=Journal(), server=capture).run()
+    messages = [o for o in capture.outgoing if o.kind == "message"][:count]
+    assert len(messages) == count
+    return messages
+
+
+class _HeldTarget:
+    """Keeps every request; holds the answer to the first one until `gate` is set."""
+
+    description = "held"
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.arrived = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+        self.bodies.append(request.body)
+        self.arrived.set()
+        if len(self.bodies) == 1:
+            await self.gate.wait()
+        return HttpResponse(200, {}, b"{}", 0.0)
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _SpyEncoder(WireEncoder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[Mapping[Any, Any]] = []
+
+    def encode_parts(self, message: Mapping[Any, Any]) -> list[str]:
+        self.encoded.append(message)
+        return super().encode_parts(message)
+
+
+def sink_with_spy(target: _HeldTarget) -> tuple[WebhookSink, Journal, _SpyEncoder]:
+    journal = Journal()
+    sink = WebhookSink(TargetPool(target), journal, VirtualClock())
+    spy = sink._encoder = _SpyEncoder()
+    return sink, journal, spy
+
+
+async def test_messages_submitted_while_a_delivery_is_out_are_encoded_at_once_in_order() -> None:
+    # So that the next request is ready to write when the answer comes: the encoding overlaps the wait.
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook', secret: s3cret}"), 5)
+    target = _HeldTarget()
+    sink, journal, spy = sink_with_spy(target)
+    replies = [sink.submit(messages[0])]
+    await target.arrived.wait()  # the first request is out; its answer is held
+    assert spy.encoded == [messages[0].wire]
+    replies += [sink.submit(o) for o in messages[1:]]
+    assert spy.encoded == [o.wire for o in messages]  # all encoded already, in order, none sent yet
+    assert len(target.bodies) == 1
+    target.gate.set()
+    await sink.drain()
+    assert [getattr(r.result(), "status", None) for r in replies] == [200] * 5
+    # The same bytes and headers as when each message was encoded at its turn, one at a time, in order.
+    bodies = [envelope_body(o.wire) for o in messages]
+    assert target.bodies == bodies
+    assert [d.request_headers for d in journal.deliveries()] == [
+        delivery_headers(o.server or {}, body, o.wire) for o, body in zip(messages, bodies, strict=True)
+    ]
+    assert [d.request_body for d in journal.deliveries()] == [b.decode() for b in bodies]
+    assert journal.deliveries()[0].request_headers["X-Vapi-Secret"] == "s3cret"
+
+
+async def test_nothing_is_encoded_ahead_while_no_delivery_is_out() -> None:
+    # A burst submitted at one instant: the first goes out as soon as it is encoded, not after the others.
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook'}"), 3)
+    target = _HeldTarget()
+    sink, _, spy = sink_with_spy(target)
+    for o in messages:
+        sink.submit(o)
+    assert spy.encoded == []
+    await target.arrived.wait()
+    assert spy.encoded == [messages[0].wire]
+    target.gate.set()
+    await sink.drain()
+    assert target.bodies == [envelope_body(o.wire) for o in messages]
+
+
+async def test_a_message_that_cannot_be_encoded_ahead_fails_at_its_turn_and_the_rest_go_out() -> None:
+    first, second, third = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook'}"), 3)
+    broken = replace(second, wire={**second.wire, "bad": {1, 2}})  # a set: not JSON
+    target = _HeldTarget()
+    sink, journal, _ = sink_with_spy(target)
+    replies = [sink.submit(first)]
+    await target.arrived.wait()
+    replies += [sink.submit(broken), sink.submit(third)]
+    target.gate.set()
+    await sink.drain()
+    assert [getattr(replies[i].result(), "status", None) for i in (0, 2)] == [200, 200]
+    failed = replies[1].result()
+    assert failed is not None and failed.error is not None and "internal error: TypeError" in failed.error
+    assert target.bodies == [envelope_body(first.wire), envelope_body(third.wire)]
+    assert [d.message_type for d in journal.deliveries()] == [first.event.type, third.event.type]
+
+
+async def test_encoding_ahead_stops_at_its_limits_and_resumes_in_order() -> None:
+    # Every body carries the whole history: a call racing ahead of a slow server must not hold them all encoded.
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook'}"), 8)
+    target = _HeldTarget()
+    sink, _, spy = sink_with_spy(target)
+    sink.ahead_items = 3
+    sink.submit(messages[0])
+    await target.arrived.wait()
+    for o in messages[1:6]:
+        sink.submit(o)
+    assert spy.encoded == [o.wire for o in messages[:4]]  # the first, out, and three more
+    sink.ahead_bytes = 0
+    sink.submit(messages[6])
+    assert len(spy.encoded) == 4
+    target.gate.set()
+    await sink.drain()
+    assert spy.encoded == [o.wire for o in messages[:7]]  # the rest at their turn, still in order
+    assert target.bodies == [envelope_body(o.wire) for o in messages[:7]]
