@@ -310,8 +310,11 @@ class CallPlayer:
                 await self.clock.sleep_until(deadline)
                 return True
             if self._try_jump is not None:
-                # Virtual time: yield once, then take the jump the clock's driver would make, unless a
-                # control arrived meanwhile (two tasks and a loop turn or two less per event).
+                # Virtual time: take the jump the clock's driver would make (two tasks and a loop turn or
+                # two less per event). With nothing else ready there is no one to yield to; else yield
+                # once first, unless a control arrived meanwhile.
+                if self._try_jump(deadline):
+                    return True
                 await asyncio.sleep(0)
                 if self._controlled.is_set():
                     continue
