@@ -102,7 +102,6 @@ class CallState:
         seed: int,
         start_ms: int,
         lenient_templates: bool,
-        compact_events: bool = True,
     ) -> None:
         self.scenario = scenario
         self.loaded = loaded
@@ -116,8 +115,8 @@ class CallState:
         self.history: list[HistoryItem] = []
         self.rendered: list[dict[str, Any]] = []  # history as wire dicts
         self.openai: list[dict[str, Any]] = []  # history in OpenAI's format
-        # Every event delivered, for the timeline and the live controls: compact for a live call (see EventLog).
-        self.events: EventLog | list[Event] = EventLog() if compact_events else []
+        # Every event delivered, for the timeline and the live controls (compact: see EventLog).
+        self.events = EventLog()
         self.problems: list[SimProblem] = []
         self.ended_reason: str | None = None
         self.started_ms: int | None = None
