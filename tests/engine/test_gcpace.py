@@ -203,11 +203,11 @@ def test_a_young_collection_runs_on_a_busy_loop_and_freezes_what_survives() -> N
     assert gc.get_freeze_count() == 0
 
 
-def test_a_paced_full_collection_freezes_what_survives_and_thaws_once_the_frozen_doubled(
+def test_a_paced_full_collection_freezes_what_survives_and_thaws_once_the_process_grew(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     # Frozen survivors are not scanned again (cheap full collections); a cycle that was alive when frozen
-    # and dies later waits for the next thaw (thaw_every seconds on, once the frozen objects doubled).
+    # and dies later waits for the next thaw (thaw_every seconds on, once the process grew by 5 %).
     gc.collect()
     pacer = pace(loop)
     pacer.stop()
@@ -230,16 +230,18 @@ def test_a_paced_full_collection_freezes_what_survives_and_thaws_once_the_frozen
         pacer._tick()
         assert pacer.collections == [0, 0, 2] and ref() is not None and pacer.thaws == 0
         clock.now = 60.0
-        pacer._tick()  # a minute on, but the frozen objects have not doubled since pacing began: no thaw
+        pacer._grown = 0  # nothing allocated meanwhile
+        pacer._tick()  # a minute on, but the process has not grown by 5 % since pacing began: no thaw
         assert pacer.collections == [0, 0, 3] and ref() is not None and pacer.thaws == 0
-        pacer._grown = pacer._frozen_at_thaw  # as if they had
+        pacer._grown = int(pacer._frozen_at_thaw * pacer.thaw_growth) + 1  # as if it had
         clock.now = 65.0
         pacer._tick()
         assert pacer.collections == [0, 0, 4] and ref() is None and pacer.thaws == 1
         assert abs(pacer._frozen_at_thaw - gc.get_freeze_count()) < 100  # what survived is frozen again
         clock.now = 130.0
+        pacer._grown = 0
         pacer._tick()
-        assert pacer.collections == [0, 0, 5] and pacer.thaws == 1  # not doubled since that thaw
+        assert pacer.collections == [0, 0, 5] and pacer.thaws == 1  # not grown since that thaw
     finally:
         release(pacer)
         idle.close()
