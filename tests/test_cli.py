@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from mockvapi import cli
 from mockvapi.library import bundled_dir, bundled_paths
 from mockvapi.models.enums import CLIENT_MESSAGE_NAMES, SERVER_MESSAGE_NAMES
+from tests.imports import imported_after
 
 MALFORMED = Path(__file__).parent / "scenario" / "malformed"
 MESSAGE_TYPES = SERVER_MESSAGE_NAMES | CLIENT_MESSAGE_NAMES | {"assistant-request", "tool-calls-result",
@@ -374,10 +373,6 @@ def test_list_names_each_bundled_scenario_with_its_description_and_features(
 def test_the_parser_every_command_builds_leaves_the_qa_importer_and_report_writers_unimported() -> None:
     # `mockvapi serve` builds the whole parser before it listens (issue 17: spawn to first answer
     # < 0.5 s); the call importer and the report writers were 45 ms of it.
-    code = (
-        "import sys, mockvapi.cli; mockvapi.cli.build_parser(); "
-        "print(sorted(m for m in ('mockvapi.qa.importer', 'mockvapi.qa.report_html', 'mockvapi.qa.report_junit')"
-        " if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    loaded = imported_after("import mockvapi.cli; mockvapi.cli.build_parser()",
+                            ("mockvapi.qa.importer", "mockvapi.qa.report_html", "mockvapi.qa.report_junit"))
+    assert loaded == []
