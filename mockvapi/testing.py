@@ -489,10 +489,9 @@ class MockVapi:
         self.calls: list[Call] = []
         self.max_calls = max_calls
         self.forgotten_calls = 0  # ended calls dropped from `calls` because of `max_calls`
-        # Every id a seed-derived call has had, forgotten calls included: their journal entries may
-        # outlive them, so an id is never handed out twice (REST calls bring their own unique ids).
-        self._derived_ids: set[str] = set()
-        self._repeats: dict[str, int] = {}  # natural id -> the last n of its derived ids (`natural#n`)
+        # Natural id -> the last n of its derived ids (`natural#n`), forgotten calls included: their journal
+        # entries may outlive them, so an id is never handed out twice (REST calls bring their own ids).
+        self._repeats: dict[str, int] = {}
         self.server: Any = None  # mockvapi.server.MockServer when serve=True
         self._pools: list[TargetPool] = []
         self._closing: set[asyncio.Future[None]] = set()
@@ -659,19 +658,16 @@ class MockVapi:
         plan = self.faults + plan_of(faults)
 
         call_seed = seed if seed is not None else self.seed
-        chosen = call_id is None
-        if chosen:
+        if call_id is None:
             natural = natural_call_id(loaded, call_seed)
             repeats = self._repeats.get(natural)
-            if repeats is not None or natural in self._derived_ids or self.find_call(natural) is not None:
+            if repeats is not None or self.find_call(natural) is not None:
                 # The same scenario and seed give the same call id; a second such call gets its own
                 # (derived, so still reproducible), or the journal and find_call would mix them up. The
                 # count is kept: trying n = 2, 3, ... afresh made the k-th repeat cost k uuid5s.
                 n = (repeats or 1) + 1
-                while (derived := str(uuid.uuid5(uuid.NAMESPACE_URL, f"{natural}#{n}"))) in self._derived_ids:
-                    n += 1
+                call_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{natural}#{n}"))
                 self._repeats[natural] = n
-                call_id = derived
             else:
                 self._repeats[natural] = 1
         player = CallPlayer(
@@ -687,8 +683,6 @@ class MockVapi:
             overrides=overrides,
             faults=plan,
         )
-        if chosen:
-            self._derived_ids.add(player.call_id)
         call = Call(self, player, memory, targeted=pool.override is not None)
         self.calls.append(call)
         call.task = asyncio.ensure_future(player.run(wait_for_client=wait_for_client))
