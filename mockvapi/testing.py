@@ -35,7 +35,7 @@ from mockvapi.engine.simulator import natural_call_id
 from mockvapi.engine.timeline import Timeline
 from mockvapi.errors import ExpectationFailed, MockVapiError
 from mockvapi.library import resolve
-from mockvapi.models.messages import Profile
+from mockvapi.models.messages import Profile, profile_named
 from mockvapi.scenario.faults import FaultPlan, PlanLike, plan_of
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.scenario.schema import Scenario
@@ -465,7 +465,7 @@ class MockVapi:
         self.webhook = webhook
         self.webhook_path = webhook_path
         self.seed = seed
-        self.profile: Profile = profile
+        self.profile: Profile = profile_named(profile)
         self.serve = serve
         self.host = host
         self.port = port
@@ -675,7 +675,7 @@ class MockVapi:
             clock=self.clock,
             journal=self.journal,
             seed=call_seed,
-            profile=profile or self.profile,
+            profile=self.profile if profile is None else profile_named(profile),
             call_id=call_id,  # None: the player draws the natural id, with the same fakes as ever
             server=WebhookSink(pool, self.journal, self.clock),
             clients=sinks,

@@ -398,3 +398,15 @@ steps:
         "step #2: tool 'check': result 'none' does not contain '09:00'",
         "step 'confirm-booking': tool 'check': result 'none' does not contain '09:00'",
     ]
+
+
+async def test_a_misnamed_profile_is_refused_where_it_is_given() -> None:
+    with pytest.raises(ValueError, match="profile must be 'realistic' or 'spec', got 'strict'"):
+        MockVapi(profile="strict")  # type: ignore[arg-type]
+    async with MockVapi(clock=VirtualClock()) as vapi:
+        with pytest.raises(ValueError, match="profile must be 'realistic' or 'spec', got 'Spec'"):
+            vapi.start_call("happy-path", profile="Spec")  # type: ignore[arg-type]
+        for profile, confidence in (("spec", False), ("realistic", True)):
+            call = await vapi.play("happy-path", profile=profile)
+            finals = [m for m in call.messages("client") if m["type"] == "transcript" and m["role"] == "user"]
+            assert finals and any("confidence" in m for m in finals) is confidence

@@ -116,7 +116,8 @@ def _side(side: str) -> Side:
 
 def _profile(profile: str) -> Profile:
     if profile not in PROFILES:
-        raise ValueError(f"profile must be 'strict' or 'realistic', not {profile!r}")
+        hint = " (the checker's name for the spec is 'strict')" if profile == "spec" else ""
+        raise ValueError(f"profile must be 'strict' or 'realistic', not {profile!r}{hint}")
     return "strict" if profile == "strict" else "realistic"
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from mockvapi.engine.context import CallContext
 from mockvapi.engine.events import Event, SimProblem
-from mockvapi.models.messages import AssistantRequest, Profile, Side
+from mockvapi.models.messages import AssistantRequest, Profile, Side, profile_named, side_named
 
 __all__ = ["Timeline", "render_message"]
 
@@ -39,6 +39,7 @@ class Timeline:
         self, *, profile: Profile = "realistic", side: Side = "server"
     ) -> list[tuple[float, dict[str, Any]]]:
         """(offset seconds, bare wire message) for every message that goes out on `side`."""
+        profile, side = profile_named(profile), side_named(side)
         return [
             (e.at, render_message(e, e.context or self.context, self.history, self.history_openai, profile, side))
             for e in self.events

@@ -41,7 +41,7 @@ import os
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from locust import User, constant, events, task
 from locust.env import Environment
@@ -50,7 +50,7 @@ from mockvapi.engine.expectations import EXPECTATION
 from mockvapi.errors import DeliveryError, ExpectationFailed
 from mockvapi.load.calls import CallResult, DeliveryRecord, GeventCall, WebhookClient
 from mockvapi.load.mix import load_mix, next_call, user_seed
-from mockvapi.models.messages import Profile
+from mockvapi.models.messages import Profile, profile_named
 from mockvapi.scenario.loader import LoadedScenario
 
 __all__ = ["VapiCallUser", "call_failure"]
@@ -120,9 +120,7 @@ class VapiCallUser(User):
         self.client = WebhookClient(target)
         self.call_speed = float(cls.speed if cls.speed is not None else self._setting("speed") or 1.0)
         profile = cls.profile or self._setting("profile") or "realistic"
-        if profile not in ("realistic", "spec"):
-            raise ValueError(f"mockvapi: profile must be 'realistic' or 'spec', got {profile!r}")
-        self.message_profile = cast(Profile, profile)
+        self.message_profile = profile_named(profile)
         base = cls.seed if cls.seed is not None else int(self._setting("seed") or 0)
         runner = environment.runner
         self.worker_index = max(0, int(getattr(runner, "worker_index", 0) or 0))

@@ -25,6 +25,24 @@ Side = Literal["server", "client"]
 PROFILES: tuple[Profile, ...] = ("realistic", "spec")
 SIDES: tuple[Side, ...] = ("server", "client")
 
+
+def profile_named(value: object) -> Profile:
+    """`value` as an emitting profile, or a ValueError naming the two there are.
+
+    The conformance checker's profiles are named differently ("strict" is the spec there), and a
+    misnamed profile must not quietly emit the realistic deviations to someone asking for the spec."""
+    if value in PROFILES:
+        return "spec" if value == "spec" else "realistic"
+    hint = " (the checker's 'strict' is the spec: emit with profile='spec')" if value == "strict" else ""
+    raise ValueError(f"mockvapi: profile must be 'realistic' or 'spec', got {value!r}{hint}")
+
+
+def side_named(value: object) -> Side:
+    """`value` as a side messages go out on, or a ValueError naming the two there are."""
+    if value in SIDES:
+        return "server" if value == "server" else "client"
+    raise ValueError(f"mockvapi: side must be 'server' or 'client', got {value!r}")
+
 CallStatus = Literal[
     "scheduled", "queued", "ringing", "in-progress", "forwarding", "ended", "not-found", "deletion-failed"
 ]

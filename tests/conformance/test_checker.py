@@ -202,5 +202,6 @@ def test_check_against_a_named_or_inline_schema() -> None:
 def test_bad_options_are_refused_with_the_choices() -> None:
     with pytest.raises(ValueError, match="side must be 'server' or 'client', not 'browser'"):
         check({"type": "hang"}, side="browser")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="profile must be 'strict' or 'realistic', not 'spec'"):
+    with pytest.raises(ValueError, match=r"profile must be 'strict' or 'realistic', not 'spec' \(the checker's name "
+                                         r"for the spec is 'strict'\)"):
         check({"type": "hang"}, profile="spec")  # type: ignore[arg-type]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from mockvapi import simulate
 from mockvapi.engine.timeline import render_message
 from mockvapi.library import resolve
@@ -25,3 +27,14 @@ def test_a_change_to_the_call_is_carried_by_the_next_message_and_not_by_the_last
     after = render_message(event, context, timeline.history, timeline.history_openai, "spec", "client")["call"]
     assert after["assistantId"] == "changed-in-place" and before.get("assistantId") != "changed-in-place"
     assert after == {**context.call, **(event.live or {})}
+
+
+def test_a_misnamed_profile_or_side_is_refused_instead_of_emitting_realistic_messages() -> None:
+    timeline = simulate(resolve("happy-path"), seed=1)
+    spec = [m for _, m in timeline.messages(profile="spec", side="client")]
+    assert spec and not any("confidence" in m for m in spec if m["type"] == "transcript")
+    # "strict" is the conformance checker's name for the spec; here it used to mean "realistic" silently.
+    with pytest.raises(ValueError, match=r"profile must be 'realistic' or 'spec', got 'strict' \(the checker's "):
+        timeline.messages(profile="strict", side="client")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="side must be 'server' or 'client', got 'browser'"):
+        timeline.jsonl(side="browser")  # type: ignore[arg-type]
