@@ -108,18 +108,20 @@ def destination_failure(destination: Any, squad: Mapping[str, Member]) -> str | 
 class Handoffs:
     def __init__(
         self, call: CallState, speech: Speech, lifecycle: Lifecycle, rest_squad: Mapping[str, Any] | None = None,
-        *, find_assistant: Lookup | None = None, timing: Timing | None = None,
+        *, find_assistant: Lookup | None = None, written: Scenario | None = None,
     ) -> None:
         """`find_assistant`: the REST API's saved assistants by id (CallOverrides.find_assistant; None: no
-        REST API behind the call). `timing`: the scenario's own, which an assistant from outside the squad
-        speaks with (default: the call's)."""
+        REST API behind the call). `written`: the scenario as written, before `squad_start` made its first
+        member the call's (default: the call's): members without timing of their own, and an assistant
+        from outside the squad, speak with its timing, not the first member's."""
         call.rest_squad = rest_squad
         self.call = call
         self.speech = speech
         self.lifecycle = lifecycle
         self.find_assistant = find_assistant
-        self.timing = timing or call.timing
-        self.squad = {m.name: m for m in members(call.scenario)}
+        written = written or call.scenario
+        self.timing = written.timing
+        self.squad = {m.name: m for m in members(written)}
         self.active = next(iter(self.squad), None)
         # The assistant from outside the squad running the call (None: the member `active`), and the
         # tools the members route by, kept while it runs.

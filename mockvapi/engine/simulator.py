@@ -131,7 +131,7 @@ class CallSimulation:
         state.arrivals = self._controls  # live controls act on arrival, mid-step
         self._handoffs = Handoffs(
             state, self._speech, self._lifecycle, self.overrides.squad, find_assistant=self.overrides.find_assistant,
-            timing=(scenario.scenario if isinstance(scenario, LoadedScenario) else scenario).timing,
+            written=scenario.scenario if isinstance(scenario, LoadedScenario) else scenario,
         )
         try:
             setup = build_context(

@@ -368,6 +368,23 @@ def test_the_new_members_voice_timing_applies_from_its_start() -> None:
         load_text(slow.replace("words_per_minute: 90", "words_per_minute: 9000"))
 
 
+def test_a_member_without_timing_of_its_own_speaks_with_the_scenarios_not_the_first_members() -> None:
+    steady = squad().replace("name: squad\n", "name: squad\ntiming: {jitter: 0}\n")  # no draw decides a length
+    slow_first = steady.replace("    - assistant:\n        name: Reception\n",
+                                "    - timing: {words_per_minute: 90, voice_latency: 2s}\n"
+                                "      assistant:\n        name: Reception\n")
+    plain, slowed = simulate(load_text(steady)), simulate(load_text(slow_first))
+
+    def spoken(timeline: Timeline, text: str) -> int:
+        item = next(m for m in timeline.final_history if m["role"] == "bot" and m["message"] == text)
+        return int(item["endTime"] - item["time"])
+
+    assert spoken(slowed, "Reception, hi.") > 1.5 * spoken(plain, "Reception, hi.")
+    # Billing has no `timing:`: it speaks at the scenario's pace, whoever started the call.
+    for text in ("Billing here.", "I refunded the second one."):
+        assert spoken(slowed, text) == spoken(plain, text)
+
+
 MIXED_SUBSCRIPTIONS = """\
 version: 1
 name: mixed-subscriptions
