@@ -269,6 +269,9 @@ def _literal(text: str, source: str) -> Any:
         raise TemplateError(f"cannot read {{{{{source}}}}}: bad literal {text[:30]} ({exc})") from None
 
 
+# A call renders the same few templates again and again (every tool call's reply), and parsing one runs
+# ast.literal_eval on its literals, which leaves cyclic garbage behind: parse each source once.
+@functools.lru_cache(maxsize=1024)
 def parse_expression(source: str) -> Expression:
     tokens: list[tuple[str, str]] = []
     pos = 0

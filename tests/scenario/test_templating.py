@@ -197,3 +197,22 @@ def test_huge_number_literals_are_template_errors() -> None:
         check_expression("faker.pyint(0, " + "9" * 5000 + ")")
     with pytest.raises(TemplateError, match="bad literal"):
         check_expression("faker.pystr('\\N{nope}')")
+
+
+def test_a_template_rendered_again_is_not_parsed_again_and_leaves_no_cyclic_garbage() -> None:
+    import gc
+
+    text = "{{ result.slots[0] }} at {{ call.id }} on {{ now.strftime('%A') }}"
+    context = {"result": {"slots": ["09:00"]}, "call": {"id": "c1"}, "now": datetime.datetime(2026, 1, 2)}
+    assert render(text, context) == "09:00 at c1 on Friday"
+    assert templating.parse_expression(" result.slots[0] ") is templating.parse_expression(" result.slots[0] ")
+    enabled = gc.isenabled()
+    gc.disable()  # parsing a literal with ast.literal_eval left cycles for the collector, per render
+    try:
+        gc.collect()
+        for _ in range(20):
+            render(text, context)
+        assert gc.collect() == 0
+    finally:
+        if enabled:
+            gc.enable()
