@@ -355,7 +355,19 @@ async def call_listen(request: web.Request) -> web.StreamResponse:
 
 
 async def call_control(request: web.Request) -> web.StreamResponse:
+    # A controlUrl needs no token (the call id in it is the secret, as on Vapi), and a page in the
+    # developer's browser may POST to it without a CORS preflight as text/plain, a form or a body with no
+    # type at all. Vapi parses JSON bodies only (anything else reaches it empty: a 400), so do the same.
+    has_body = request.body_exists or request.content_length not in (None, 0)
+    if has_body and not _declares_json(request):
+        declared = request.content_type if hdrs.CONTENT_TYPE in request.headers else "none"
+        raise BadRequest(f"Content-Type must be application/json, got {declared!r}")
     return await request.app[HOOKS_KEY].on_control(_record(request), request)
+
+
+def _declares_json(request: web.Request) -> bool:
+    kind = request.content_type
+    return hdrs.CONTENT_TYPE in request.headers and (kind in _JSON_TYPES or kind.endswith("+json"))
 
 
 async def call_web(request: web.Request) -> web.StreamResponse:

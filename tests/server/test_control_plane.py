@@ -560,15 +560,30 @@ async def test_bad_requests_to_a_live_calls_urls_get_4xx_json(mock: Served, resp
     for path in (f"/{cid}/transport", f"/{cid}/listen"):  # not a websocket upgrade
         response = await mock.api.get(path)
         assert response.status_code == 400
-    huge = await mock.api.post(f"/{cid}/control", content=HUGE)
+    huge = await mock.api.post(f"/{cid}/control", content=HUGE, headers={"Content-Type": "application/json"})
     assert huge.status_code == 413
 
 
 async def test_control_url_errors_have_vapis_error_shape(mock: Served) -> None:
     call = await mock.call(assistant={"name": "Live"}, transport={"provider": "vapi.websocket"})
-    response = await mock.api.post(f"/{call['id']}/control", content=b"{not json")
+    response = await mock.api.post(f"/{call['id']}/control", content=b"{not json",
+                                   headers={"Content-Type": "application/json"})
     # The conftest hook asserts the shape {message, error, statusCode}.
     assert response.status_code == 400
+
+
+async def test_a_control_url_reads_json_bodies_only(mock: Served) -> None:
+    call = await mock.call(assistant={"name": "Live"}, transport={"provider": "vapi.websocket"})
+    url = f"/{call['id']}/control"
+    say = json.dumps({"type": "say", "content": "pwned"}).encode()
+    # What a page in the developer's browser may send without a CORS preflight: text/plain, a form, no type.
+    for headers in ({"Content-Type": "text/plain;charset=UTF-8"},
+                    {"Content-Type": "application/x-www-form-urlencoded"}, {}):
+        refused = await mock.api.post(url, content=say, headers=headers)
+        assert refused.status_code == 400 and "Content-Type must be application/json" in refused.json()["message"]
+    assert mock.vapi.deliveries(channel="control") == []
+    taken = await mock.api.post(url, content=say, headers={"Content-Type": "application/json"})
+    assert taken.status_code == 200 and len(mock.vapi.deliveries(channel="control")) == 1
 
 
 async def test_virtual_clock_advance_returns_with_autojump_and_a_sleeper() -> None:
