@@ -282,8 +282,15 @@ class CallPlayer:
                 deadline = base + at
                 # The common case on a virtual clock, as `_sleep_until_event` takes it first: no control
                 # queued, the event still ahead, nothing else ready on the loop: jump without a coroutine.
-                if not (jump is not None and not sim.controls and now() < deadline and jump(deadline)):
-                    arrived = await self._sleep_until_event(item)
+                # (When that jump fails, `_sleep_until_event` yields before it tries again.)
+                if jump is None or sim.controls or now() >= deadline:
+                    tried = False
+                elif jump(deadline):
+                    tried = None
+                else:
+                    tried = True
+                if tried is not None:
+                    arrived = await self._sleep_until_event(item, jumped=tried)
                     if not arrived:
                         self.next_event_at = None
                         to_send = Retract()  # a control came first: the call acts on it, then plans again
@@ -312,8 +319,9 @@ class CallPlayer:
                 if not isinstance(to_send, Waiting):
                     pending.pop(item.event.seq, None)
 
-    async def _sleep_until_event(self, event: Event) -> bool:
-        """Wait for `event`'s time; False if a control message that acts before it arrived meanwhile."""
+    async def _sleep_until_event(self, event: Event, *, jumped: bool = False) -> bool:
+        """Wait for `event`'s time; False if a control message that acts before it arrived meanwhile.
+        `jumped`: the caller has just tried the virtual clock's jump to it, and failed."""
         deadline = self._base_or_zero() + event.at
         while True:
             self._controlled.clear()
@@ -326,8 +334,9 @@ class CallPlayer:
                 # Virtual time: take the jump the clock's driver would make (two tasks and a loop turn or
                 # two less per event). With nothing else ready there is no one to yield to; else yield
                 # once first, unless a control arrived meanwhile.
-                if self._try_jump(deadline):
+                if not jumped and self._try_jump(deadline):
                     return True
+                jumped = False
                 await asyncio.sleep(0)
                 if self._controlled.is_set():
                     continue
@@ -379,6 +388,11 @@ class CallPlayer:
                     reply = self.server.submit(outgoing)
         if self.clients and context.wants(message, "client"):
             wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "client")
+            if not self._client_faults:  # no client has faults injected: each gets the message as it is
+                at = event.at
+                for client in tuple(self.clients):
+                    client.push(at, wire)
+                return reply
             for client in list(self.clients):
                 faults = self._client_faults.get(id(client))
                 if faults is not None:
