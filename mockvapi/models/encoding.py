@@ -56,6 +56,7 @@ HISTORY_KEYS = frozenset({"messages", "messagesOpenAIFormatted", "conversation"}
 STEADY_KEYS = frozenset({"call", "assistant", "customer", "phoneNumber"})
 _SHORTCUT_KEYS = HISTORY_KEYS | STEADY_KEYS | {"artifact"}
 _STEADY_KEY_TEXT = {key: f",{compact(key)}:" for key in STEADY_KEYS}  # what precedes a steady object's text
+_ARTIFACT_KEY_TEXT = {key: f",{compact(key)}:[" for key in HISTORY_KEYS}  # what precedes a history list's items
 
 
 def _marker(n: int) -> str:
@@ -67,9 +68,10 @@ def _marker(n: int) -> str:
 _QUOTED_MARKERS = {_marker(n): compact(_marker(n)) for n in range(8)}
 
 
-# A message's steady keys at its end, a getter giving their values as a tuple, and whether the rest of the
-# message holds nothing to splice (no history list, artifact or steady key, and only string keys).
-_TailShape = tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]], bool]
+# A message's steady keys at its end, a getter giving their values as a tuple, whether the rest of the
+# message holds nothing to splice (no history list, artifact or steady key, and only string keys), and
+# whether the rest ends with `artifact` after only such plain keys (a server message's usual shape).
+_TailShape = tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]], bool, bool]
 # A message's keys -> its tail shape, or None when no steady object ends it (memoised: wire messages come in a
 # few dozen shapes; bounded, past it shapes are worked out each time).
 _tail_shapes: dict[tuple[Any, ...], _TailShape | None] = {}
@@ -90,7 +92,9 @@ def _tail_shape(message: dict[Any, Any]) -> _TailShape | None:
     if start < len(keys):
         steady = keys[start:]
         getter = itemgetter(*steady) if len(steady) > 1 else _one_getter(steady[0])
-        shape = (steady, getter, _SHORTCUT_KEYS.isdisjoint(rest) and all(type(key) is str for key in rest))
+        plain = all(type(key) is str for key in rest)
+        shape = (steady, getter, plain and _SHORTCUT_KEYS.isdisjoint(rest),
+                 plain and rest[-1:] == ("artifact",) and _SHORTCUT_KEYS.isdisjoint(rest[:-1]))
     if len(_tail_shapes) < _MAX_TAIL_SHAPES:
         _tail_shapes[keys] = shape
     return shape
@@ -142,6 +146,14 @@ class WireEncoder:
         rest = _without(message, shape[0])
         if not rest:
             return ["{" + tail[1:]]
+        if shape[3]:
+            artifact = self._artifact_parts(rest["artifact"])
+            if artifact is not None:
+                # The plain fields in one C call, then the artifact's pieces, then the tail: no marker
+                # splicing for the commonest server message (lever 46).
+                del rest["artifact"]
+                head = compact(rest)
+                return [head[:-1] + ',"artifact":' if rest else '{"artifact":', *artifact, tail]
         parts = [compact(rest)] if shape[2] else self._spliced(rest)
         parts[-1] = parts[-1][:-1]  # the rest's closing brace: the tail brings its own
         parts.append(tail)
@@ -150,7 +162,7 @@ class WireEncoder:
     def _tail(self, message: dict[str, Any], shape: _TailShape) -> str | None:
         """The text of the steady objects ending `message` (`shape`), from the comma before the first to the
         message's closing brace; None if one of them is not an object (then no shortcut)."""
-        steady, values_of, _ = shape
+        steady, values_of = shape[0], shape[1]
         values = values_of(message)
         held = self._tails.get(steady)
         # The very objects encoded last time, each still equal to its snapshot (see _steady_text).
@@ -162,6 +174,20 @@ class WireEncoder:
                         for key, value in zip(steady, values, strict=True)]) + "}"
         self._tails[steady] = (values, tuple(self._steady[key][1] for key in steady), tail)
         return tail
+
+    def _artifact_parts(self, artifact: object) -> list[str] | None:
+        """The text of an artifact holding history lists only (`messages`, `messagesOpenAIFormatted`), as
+        pieces, each list's text from `_history`; None for any other artifact (an end-of-call-report's)."""
+        if type(artifact) is not dict or not artifact or not HISTORY_KEYS.issuperset(artifact):
+            return None
+        parts: list[str] = []
+        for key, items in artifact.items():
+            if type(items) is not list:
+                return None
+            parts += (_ARTIFACT_KEY_TEXT[key], self._history("artifact." + key, items), "]")
+        parts[0] = "{" + parts[0][1:]
+        parts.append("}")
+        return parts
 
     def _spliced(self, message: dict[Any, Any]) -> list[str]:
         """One C-level encode of the message with each history list (and each steady call/assistant/customer

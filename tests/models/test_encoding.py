@@ -165,3 +165,28 @@ def test_every_order_of_steady_objects_history_lists_and_plain_fields_encodes_al
         message = {key: values[key] for key in keys}
         assert encoder.encode(message) == dumps(message)
         assert "".join(encoder.encode_parts(message)) == dumps(message)
+
+
+def test_an_artifact_of_history_lists_before_the_tail_encodes_alike_whatever_it_holds() -> None:
+    # The server message's usual shape (plain fields, `artifact`, then the steady objects) has its own path:
+    # every artifact it may meet, and a history list grown, shrunk or changed between messages.
+    call: dict[str, Any] = {"id": "c1"}
+    first, second = {"role": "user", "message": "hi \"é\""}, {"role": "bot", "message": "ok"}
+    artifacts: list[Any] = [
+        {"messages": [first], "messagesOpenAIFormatted": []},
+        {"messagesOpenAIFormatted": [second], "messages": [first, second]},  # another key order
+        {"messages": [first, second]},
+        {"messages": [second]},  # not a prefix of what came before
+        {"messages": (first,)},  # a tuple, not a list
+        {"messages": [first], "recording": {"url": "x"}},  # an end-of-call-report's artifact
+        {"messages": "not a list"},
+        {},
+        "not an object",
+        {"conversation": [first], "messages": [first]},
+    ]
+    encoder = WireEncoder()
+    for artifact in artifacts:
+        for head in ({"type": "status-update", "timestamp": 1}, {}, {"type": "x", 1: "int key"}):
+            message = {**head, "artifact": artifact, "call": call, "assistant": {"name": "A"}}
+            assert "".join(encoder.encode_parts(message)) == dumps(message)
+            assert encoder.encode(message) == dumps(message)
