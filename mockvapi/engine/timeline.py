@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import is_
 from typing import Any
 
 from mockvapi.engine.context import CallContext
@@ -92,7 +93,7 @@ def _artifact(
 
 
 def _same_items(a: list[Any], b: list[Any]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+    return len(a) == len(b) and all(map(is_, a, b))  # map over operator.is_: no generator frame per item
 
 
 def render_message(
