@@ -9,7 +9,10 @@ encoded at once (body and headers), with every one queued before it, in order; s
 the next request only has to be written, and the encoding overlaps the wait instead of following it. The
 bytes are the same: the same encoder, the same order, and nothing a submitted message holds changes later.
 At most `ahead_items` deliveries (and `ahead_bytes` of bodies) wait encoded: a call on a virtual clock may
-queue all its messages behind a slow server, and every body carries the whole history so far.
+queue all its messages behind a slow server, and every body carries the whole history so far. The window is
+refilled while deliveries are out too, one message per request written (`_refill`): a call waiting for an
+answer (a tool's) behind a backlog submits nothing, and without it everything past the window would be
+encoded at its turn, between one answer and the next request, with the receiver idle.
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ class WebhookSink:
         self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
         self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
         self._last_headers: dict[str, str] | None = None  # the headers the journal kept last (see _kept_headers)
+        self._refill_due = False  # a `_refill` is queued on the loop
 
     def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
         future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
@@ -141,6 +145,21 @@ class WebhookSink:
             self._unprepared -= 1
             self._ahead += 1
             self._ahead_bytes += len(item.body or b"")
+
+    def _refill(self) -> None:
+        """Queued by `_settle` as a request starts: runs once the request is written and its answer awaited,
+        and encodes the next message not yet encoded (one: the rest of the wait is the receiver's)."""
+        self._refill_due = False
+        if not self._out or not self._unprepared:
+            return
+        if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
+            return
+        queue = self._queue
+        item = queue[len(queue) - self._unprepared]
+        self._prepare(item)
+        self._unprepared -= 1
+        self._ahead += 1
+        self._ahead_bytes += len(item.body or b"")
 
     def _prepare(self, item: _Queued) -> None:
         outgoing = item.outgoing
@@ -182,6 +201,9 @@ class WebhookSink:
     async def _settle(self, item: _Queued) -> None:
         future = item.future
         self._out += 1
+        if self._unprepared and not self._refill_due:
+            self._refill_due = True  # encode ahead while this request's answer is awaited (module docstring)
+            asyncio.get_running_loop().call_soon(self._refill)
         try:
             reply = await self._deliver(item)
         except Exception as exc:  # never let one delivery stop the others

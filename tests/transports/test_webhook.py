@@ -607,7 +607,8 @@ async def server_messages(spec: str, count: int) -> list[Outgoing]:
 
 
 class _HeldTarget:
-    """Keeps every request; holds the answer to the first one until `gate` is set."""
+    """Keeps every request; holds the answer to the first one until `gate` is set. `encoded_at_send`: how many
+    messages the sink's spy encoder had encoded when each request arrived (set by `sink_with_spy`)."""
 
     description = "held"
 
@@ -615,9 +616,13 @@ class _HeldTarget:
         self.bodies: list[bytes] = []
         self.arrived = asyncio.Event()
         self.gate = asyncio.Event()
+        self.spy: _SpyEncoder | None = None
+        self.encoded_at_send: list[int] = []
 
     async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
         self.bodies.append(request.body)
+        if self.spy is not None:
+            self.encoded_at_send.append(len(self.spy.encoded))
         self.arrived.set()
         if len(self.bodies) == 1:
             await self.gate.wait()
@@ -640,7 +645,7 @@ class _SpyEncoder(WireEncoder):
 def sink_with_spy(target: _HeldTarget) -> tuple[WebhookSink, Journal, _SpyEncoder]:
     journal = Journal()
     sink = WebhookSink(TargetPool(target), journal, VirtualClock())
-    spy = sink._encoder = _SpyEncoder()
+    spy = sink._encoder = target.spy = _SpyEncoder()
     return sink, journal, spy
 
 
@@ -677,7 +682,7 @@ async def test_nothing_is_encoded_ahead_while_no_delivery_is_out() -> None:
         sink.submit(o)
     assert spy.encoded == []
     await target.arrived.wait()
-    assert spy.encoded == [messages[0].wire]
+    assert target.encoded_at_send == [1]  # the first left encoded alone (the next only once it was out)
     target.gate.set()
     await sink.drain()
     assert target.bodies == [envelope_body(o.wire) for o in messages]
@@ -718,3 +723,67 @@ async def test_encoding_ahead_stops_at_its_limits_and_resumes_in_order() -> None
     await sink.drain()
     assert spy.encoded == [o.wire for o in messages[:7]]  # the rest at their turn, still in order
     assert target.bodies == [envelope_body(o.wire) for o in messages[:7]]
+
+
+class _Stepped:
+    """Holds the answer to every request until the test releases it (`release(n)`: the n-th, from 1)."""
+
+    description = "stepped"
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self._gates: list[asyncio.Event] = []
+        self._arrivals: list[asyncio.Event] = [asyncio.Event() for _ in range(32)]
+        self.spy: _SpyEncoder | None = None
+
+    async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+        self.bodies.append(request.body)
+        gate = asyncio.Event()
+        self._gates.append(gate)
+        self._arrivals[len(self.bodies) - 1].set()
+        await gate.wait()
+        return HttpResponse(200, {}, b"{}", 0.0)
+
+    async def arrived(self, n: int) -> None:
+        await self._arrivals[n - 1].wait()
+
+    def release(self, n: int) -> None:
+        self._gates[n - 1].set()
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_the_window_is_refilled_one_message_per_request_while_its_answer_is_awaited() -> None:
+    # A call waiting behind a backlog (for a tool's answer) submits nothing: without the refill, every message
+    # past the window would be encoded at its turn, between one answer and the next request.
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook', secret: s3cret}"), 7)
+    wires = [o.wire for o in messages]
+    target = _Stepped()
+    journal = Journal()
+    sink = WebhookSink(TargetPool(target), journal, VirtualClock())
+    spy = sink._encoder = target.spy = _SpyEncoder()
+    sink.ahead_items = 2
+    replies = [sink.submit(messages[0])]
+    await target.arrived(1)
+    replies += [sink.submit(o) for o in messages[1:]]
+    assert spy.encoded == wires[:3]  # the first, out, and the window of two
+    target.release(1)
+    await target.arrived(2)  # the second is out: one more is encoded while its answer is awaited
+    assert spy.encoded == wires[:4]
+    target.release(2)
+    await target.arrived(3)
+    assert spy.encoded == wires[:5]  # one per request: the window (two) is never exceeded
+    for n in range(3, 8):
+        target.release(n)
+        if n < 7:
+            await target.arrived(n + 1)
+    await sink.drain()
+    assert spy.encoded == wires  # each encoded once, in order
+    assert [getattr(r.result(), "status", None) for r in replies] == [200] * 7
+    bodies = [envelope_body(o.wire) for o in messages]
+    assert target.bodies == bodies
+    assert [d.request_headers for d in journal.deliveries()] == [
+        delivery_headers(o.server or {}, body, o.wire) for o, body in zip(messages, bodies, strict=True)
+    ]
+    assert [d.request_body for d in journal.deliveries()] == [b.decode() for b in bodies]
