@@ -25,7 +25,7 @@ from mockvapi.engine.timeline import Timeline
 from mockvapi.library import resolve
 from mockvapi.models.encoding import WireEncoder
 from mockvapi.transports.auth import verify_hmac
-from mockvapi.transports.envelope import delivery_headers, envelope_body
+from mockvapi.transports.envelope import delivery_headers, envelope_body, parse_json
 from mockvapi.transports.http import HttpRequest, HttpResponse
 from mockvapi.transports.webhook import TargetPool, WebhookSink
 
@@ -546,6 +546,26 @@ async def test_webhook_sink_repr_and_drain_when_idle() -> None:
     sink = WebhookSink(TargetPool(), Journal(), VirtualClock())
     await sink.drain()
     assert repr(sink).startswith("WebhookSink(pending=0")
+
+
+@pytest.mark.parametrize("answer", [b"{}", b"{ }", b"", b'{"ok":true}', b"not json"])
+async def test_every_answer_is_journaled_and_replied_as_parsed(hook: Hook, answer: bytes) -> None:
+    # `{}` takes a path without the parser: the journal and the call's reply see what parsing gives, every time.
+    async def reply(got: Received) -> web.StreamResponse | None:
+        if got.type == "tool-calls":
+            return None
+        return web.Response(body=answer, content_type="application/json")
+
+    hook.answer = reply
+    played = await play(scenario(f"{{url: '{hook.url()}'}}"))
+    deliveries = [d for d in played.journal.deliveries() if d.message_type != "tool-calls"]
+    assert len(deliveries) > 2
+    for d in deliveries:
+        assert (d.status, d.response_body, d.response_json) == (200, answer.decode(), parse_json(answer))
+        assert d.ok and d.error is None
+    parsed = [d.response_json for d in deliveries if d.response_json is not None]
+    assert len({id(value) for value in parsed}) == len(parsed)  # each delivery its own value, never shared
+    assert played.problems() == []
 
 
 async def test_the_journal_gives_back_every_body_as_sent_even_after_the_call_changes(hook: Hook) -> None:
