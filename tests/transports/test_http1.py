@@ -442,6 +442,83 @@ async def test_hang_times_out_then_the_next_request_uses_a_new_connection(raw: R
     raw.release.set()
 
 
+async def times_out(request: Awaitable[object]) -> bool:
+    """Whether `request` failed with its own TimeoutError (False if it did not end within 10 s: "never")."""
+    task = asyncio.ensure_future(request)
+    done, _ = await asyncio.wait([task], timeout=10)
+    if not done:
+        task.cancel()
+        return False
+    return isinstance(task.exception(), TimeoutError)
+
+
+async def test_every_request_times_out_at_its_own_deadline_under_the_pools_one_timer(raw: RawServer) -> None:
+    # One loop timer serves every answer awaited: armed for the earliest deadline known, armed again for the next
+    # one when it fires.
+    async def answer_only_asked(ex: Exchange) -> bool:
+        if ex.request.endswith(b"answer"):
+            ex.write(OK)
+            return True
+        await raw.release.wait()
+        return False
+
+    raw.script = answer_only_asked
+    pool = Http1Pool()
+
+    async def request(timeout: float, body: bytes = b"hang") -> int:
+        return (await pool.request("POST", raw.url(), {}, body, timeout=timeout)).status
+
+    try:
+        # A long deadline, answered, then a shorter one: it times out at its own (the timer is moved earlier).
+        assert await request(60, b"answer") == 200
+        assert await times_out(request(0.05))
+        # A short deadline, answered (its timer stays armed), then a longer one: the timer, fired for nobody, is
+        # armed again for it.
+        assert await request(0.05, b"answer") == 200
+        assert pool._timer is not None and pool._in_flight == {}
+        assert await times_out(request(0.1))
+        # Two at once: each at its own deadline, the shorter first.
+        first = asyncio.ensure_future(request(0.1))
+        second = asyncio.ensure_future(request(0.05))
+        done, _ = await asyncio.wait([first, second], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        assert done == {second} and isinstance(second.exception(), TimeoutError)
+        assert await times_out(first)
+        assert await request(60, b"answer") == 200  # a new connection: each timed-out one was closed
+        assert pool._in_flight == {}
+    finally:
+        await pool.aclose()
+    assert pool._timer is None  # nothing in flight at close: the loop holds no timer for the pool
+
+
+async def test_a_pool_used_from_a_new_loop_times_out_there() -> None:
+    # The timer belongs to a loop: a pool carried over to another one (a test's second event loop) arms a new one,
+    # even for a deadline later than the one the old loop's timer was armed for when that loop ended.
+    pool = Http1Pool()
+
+    async def answered_then_timed_out(timeout: float) -> None:
+        server = RawServer()
+
+        async def answer_only_asked(ex: Exchange) -> bool:
+            if ex.request.endswith(b"answer"):
+                ex.write(OK)
+                return True
+            await server.release.wait()  # set by close()
+            return False
+
+        server.script = answer_only_asked
+        await server.start()
+        try:
+            assert await times_out(pool.request("POST", server.url(), {}, b"hang", timeout=timeout))
+            assert (await pool.request("POST", server.url(), {}, b"answer", timeout=0.02)).status == 200
+        finally:
+            await server.close()
+
+    await answered_then_timed_out(0.05)
+    await asyncio.get_running_loop().run_in_executor(None, lambda: asyncio.run(answered_then_timed_out(0.1)))
+    await answered_then_timed_out(0.1)
+    await pool.aclose()
+
+
 async def test_timed_out_connection_is_closed_by_the_client(raw: RawServer, target: UrlTarget) -> None:
     async def never(ex: Exchange) -> bool:
         return True  # reads the next request, which never comes: it sees the client's close
