@@ -21,7 +21,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any
 
 from mockvapi.engine.clock import Clock
@@ -31,6 +31,7 @@ from mockvapi.engine.player import Outgoing
 from mockvapi.models.encoding import WireEncoder
 from mockvapi.transports.envelope import delivery_headers, envelope_text, reply_of
 from mockvapi.transports.http import (
+    AttemptRecord,
     DeliveryOutcome,
     HttpRequest,
     HttpTarget,
@@ -43,6 +44,14 @@ log = logging.getLogger("mockvapi.deliveries")
 # How the journal keeps a webhook's body: encoded again from the message it records (see `_deliver`).
 _ENVELOPE_OF_MESSAGE = OfMessage(envelope_text)
 
+
+
+def _latency(attempts: list[AttemptRecord]) -> float:
+    """Seconds spent on a delivery's attempts and the backoff before each (one attempt: no generator)."""
+    if len(attempts) == 1:
+        only = attempts[0]
+        return only.latency + only.delay
+    return sum(a.latency + a.delay for a in attempts)
 
 
 class TargetPool:
@@ -269,8 +278,9 @@ class WebhookSink:
             delivery = record(f"retry-5xx {n}/{retries}", later=n * tamper.retry_delay if tamper else 0.0)
             outcome = await self._send(target, url, headers, body, outgoing, server)
             self._fill(delivery, outcome)
-        log.info("call %s %-20s -> %s %s", outgoing.call_id[:8], outgoing.event.type, target.description,
-                 delivery.status if delivery.status is not None else delivery.error)
+        if log.isEnabledFor(logging.INFO):
+            log.info("call %s %-20s -> %s %s", outgoing.call_id[:8], outgoing.event.type, target.description,
+                     delivery.status if delivery.status is not None else delivery.error)
         refused = tamper is not None and tamper.secret is not None and outcome.response is not None and (
             400 <= outcome.response.status < 500
         )
@@ -308,7 +318,7 @@ class WebhookSink:
         self._last_headers = kept = dict(headers)
         return kept
 
-    async def _send(
+    def _send(
         self,
         target: HttpTarget,
         url: object,
@@ -316,21 +326,21 @@ class WebhookSink:
         body: bytes,
         outgoing: Outgoing,
         server: Mapping[str, Any],
-    ) -> DeliveryOutcome:
-        return await deliver(
+    ) -> Coroutine[Any, Any, DeliveryOutcome]:
+        """`deliver()`'s coroutine itself (awaited by the caller: one coroutine less per delivery)."""
+        plan = server.get("backoffPlan")
+        return deliver(
             target,
             HttpRequest(url if isinstance(url, str) and self.pool.override is None else "", headers, body),
             timeout=self.clock.real_seconds(outgoing.timeout),
-            backoff_plan=server.get("backoffPlan")
-            if isinstance(server.get("backoffPlan"), Mapping)
-            else None,
+            backoff_plan=plan if plan is not None and isinstance(plan, Mapping) else None,
             sleep=self.clock.sleep,
         )
 
     def _fill(self, delivery: Delivery, outcome: DeliveryOutcome) -> None:
         response = outcome.response
         delivery.attempts = len(outcome.attempts)
-        delivery.latency = sum(a.latency + a.delay for a in outcome.attempts)
+        delivery.latency = _latency(outcome.attempts)
         delivery.error = outcome.error
         if response is not None:
             delivery.status = response.status
@@ -343,7 +353,7 @@ class WebhookSink:
     def _reply(self, outcome: DeliveryOutcome, parsed: Any) -> Reply:
         """The outcome in the simulation's terms, with latency in call seconds."""
         per_second = self.clock.real_seconds(1.0)
-        latency = sum(a.latency + a.delay for a in outcome.attempts) / per_second
+        latency = _latency(outcome.attempts) / per_second
         response = outcome.response
         if response is None:
             last = outcome.attempts[-1] if outcome.attempts else None
