@@ -490,6 +490,8 @@ class Http1Pool:
         """The timer: every answer awaited past its deadline fails with TimeoutError, as a timer of its own would
         have in this loop turn; then the timer is armed again for the earliest deadline left, if any. (A request
         that ended keeps its deadline's timer until it fires: re-armed then, not per request.)"""
+        if loop is not self._loop:
+            return  # the pool has moved to another loop (`_rebind`): what was in flight here is not its business
         self._timer, self._timer_at = None, math.inf
         due = loop.time() + _CLOCK_RESOLUTION  # the loop runs a timer whose time is before this (base_events)
         later = math.inf
@@ -512,10 +514,7 @@ class Http1Pool:
         self._busy = 0
         self._waiters.clear()
         self._in_flight.clear()
-        if self._timer is not None:
-            with contextlib.suppress(RuntimeError):
-                self._timer.cancel()
-        self._timer, self._timer_at = None, math.inf
+        self._timer, self._timer_at = None, math.inf  # the old loop's timer, if it ever runs, finds it moved
         self._loop = loop
 
     async def aclose(self) -> None:

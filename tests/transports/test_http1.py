@@ -490,32 +490,37 @@ async def test_every_request_times_out_at_its_own_deadline_under_the_pools_one_t
     assert pool._timer is None  # nothing in flight at close: the loop holds no timer for the pool
 
 
-async def test_a_pool_used_from_a_new_loop_times_out_there() -> None:
-    # The timer belongs to a loop: a pool carried over to another one (a test's second event loop) arms a new one,
-    # even for a deadline later than the one the old loop's timer was armed for when that loop ended.
-    pool = Http1Pool()
+async def test_a_pool_used_from_a_new_loop_times_out_there(raw: RawServer) -> None:
+    # The timer belongs to a loop: a pool carried over to another one arms a new one there, even for a deadline
+    # later than the one the old loop's timer is armed for; and the old timer, when it fires, touches nothing.
+    async def answer_only_asked(ex: Exchange) -> bool:
+        if ex.request.endswith(b"answer"):
+            ex.write(OK)
+            return True
+        await raw.release.wait()
+        return False
 
-    async def answered_then_timed_out(timeout: float) -> None:
+    raw.script = answer_only_asked
+    pool = Http1Pool()
+    assert (await pool.request("POST", raw.url(), {}, b"answer", timeout=0.25)).status == 200
+    assert pool._timer is not None  # armed on this loop for that deadline, and left armed
+
+    async def on_another_loop() -> bool:
         server = RawServer()
 
-        async def answer_only_asked(ex: Exchange) -> bool:
-            if ex.request.endswith(b"answer"):
-                ex.write(OK)
-                return True
+        async def hang(ex: Exchange) -> bool:
             await server.release.wait()  # set by close()
             return False
 
-        server.script = answer_only_asked
+        server.script = hang
         await server.start()
         try:
-            assert await times_out(pool.request("POST", server.url(), {}, b"hang", timeout=timeout))
-            assert (await pool.request("POST", server.url(), {}, b"answer", timeout=0.02)).status == 200
+            return await times_out(pool.request("POST", server.url(), {}, b"hang", timeout=0.3))
         finally:
             await server.close()
 
-    await answered_then_timed_out(0.05)
-    await asyncio.get_running_loop().run_in_executor(None, lambda: asyncio.run(answered_then_timed_out(0.1)))
-    await answered_then_timed_out(0.1)
+    assert await asyncio.get_running_loop().run_in_executor(None, lambda: asyncio.run(on_another_loop()))
+    assert await times_out(pool.request("POST", raw.url(), {}, b"hang", timeout=0.05))  # and back here
     await pool.aclose()
 
 
