@@ -113,7 +113,8 @@ def _origin(method: str, url: str) -> _Origin:
     return _Origin((raw_host, port), f"{method} {parsed.raw_path_qs or '/'} HTTP/1.1\r\n", host, basic)
 
 
-def _head(origin: _Origin, headers: Mapping[str, str], length: int) -> bytes:
+def _head_prefix(origin: _Origin, headers: Mapping[str, str]) -> bytes:
+    """The request's head up to its Content-Length value (the same for every webhook of a call)."""
     host = f"Host: {origin.host}\r\n"
     lines = []
     authorized = False
@@ -131,7 +132,7 @@ def _head(origin: _Origin, headers: Mapping[str, str], length: int) -> bytes:
             lines.append(f"{name}: {value}\r\n")
     if origin.basic is not None and not authorized:
         lines.append(f"Authorization: {origin.basic}\r\n")
-    return f"{origin.request_line}{host}{''.join(lines)}Content-Length: {length}\r\n\r\n".encode()
+    return f"{origin.request_line}{host}{''.join(lines)}Content-Length: ".encode()
 
 
 _NAMES: dict[str, str] = {}  # header names already checked, lower-cased (the same few every request)
@@ -372,6 +373,7 @@ class Http1Pool:
         self._generation = 0  # bumped by aclose: connections of an older generation are not kept
         # Answers awaited, by deadline, under one loop timer armed for the earliest deadline it knows (see
         # `_exchange`): a timer per request was a handle made, pushed, cancelled and skipped per webhook.
+        self._last_head: tuple[_Origin, tuple[tuple[str, str], ...], bytes] | None = None  # see `request`
         self._in_flight: dict[asyncio.Future[Http1Response], float] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
@@ -396,7 +398,15 @@ class Http1Pool:
             if len(self._origins) >= 64:
                 self._origins.clear()
             origin = self._origins[(method, url)] = _origin(method, url)
-        data = (_head(origin, headers, len(body)), body)
+        # A call's webhooks share their headers (unless a credential signs each body): their head is built once.
+        items = tuple(headers.items())
+        last = self._last_head
+        if last is not None and last[0] is origin and last[1] == items:
+            prefix = last[2]
+        else:
+            prefix = _head_prefix(origin, headers)
+            self._last_head = (origin, items, prefix)
+        data = (prefix + b"%d\r\n\r\n" % len(body), body)
         if self._busy >= self.max_connections:
             async with asyncio.timeout_at(deadline):
                 await self._wait_for_slot(loop)

@@ -693,6 +693,36 @@ async def test_request_bytes_are_exact(raw: RawServer, target: UrlTarget) -> Non
     ) + BODY
 
 
+async def test_a_head_built_once_is_reused_only_for_the_same_headers_in_the_same_order(
+    raw: RawServer, target: UrlTarget
+) -> None:
+    def expected(lines: bytes, body: bytes) -> bytes:
+        return b"POST /hook HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sContent-Length: %d\r\n\r\n%s" % (
+            raw.port, lines, len(body), body)
+
+    same = {"Content-Type": "application/json", "X-Vapi-Secret": "s"}
+    sent = [
+        (dict(same), BODY),
+        (dict(same), b"{}"),  # the same head, another length
+        ({"X-Vapi-Secret": "s", "Content-Type": "application/json"}, BODY),  # equal dict, another order
+        ({"Content-Type": "application/json", "X-Vapi-Secret": "t"}, BODY),  # another value
+        ({"Content-Type": "application/json"}, b""),
+    ]
+    for headers, body in sent:
+        await target.send(post(headers=headers, body=body), timeout=2)
+    assert raw.requests == [
+        expected(b"Content-Type: application/json\r\nX-Vapi-Secret: s\r\n", BODY),
+        expected(b"Content-Type: application/json\r\nX-Vapi-Secret: s\r\n", b"{}"),
+        expected(b"X-Vapi-Secret: s\r\nContent-Type: application/json\r\n", BODY),
+        expected(b"Content-Type: application/json\r\nX-Vapi-Secret: t\r\n", BODY),
+        expected(b"Content-Type: application/json\r\n", b""),
+    ]
+    # A header refused after a good head was kept is still refused.
+    with pytest.raises(ValueError, match="invalid HTTP header"):
+        await target.send(post(headers={"Content-Type": "application/json", "X-A": "1\r\nX-Forged: 2"}), timeout=2)
+    assert len(raw.requests) == 5
+
+
 @pytest.mark.parametrize(
     ("path", "request_url", "headers", "body"),
     [
