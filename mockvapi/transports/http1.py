@@ -57,8 +57,6 @@ _JOINED_BODY_BYTES = 64 * 1024  # bodies up to this go out in the same write as 
 _NAME_BAD = re.compile(r"[\x00-\x20:\x7f()<>@,;\\\"/\[\]?={}]")
 _DROPPED = frozenset(("content-length", "transfer-encoding"))  # the framing is ours: the body goes whole
 _CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution  # what the event loop allows its timers
-# Lengths of the answer's header names the parser looks at (content-length, content-encoding, transfer-encoding).
-_WATCHED_LENGTHS = frozenset(len(name) for name in ("content-length", "content-encoding", "transfer-encoding"))
 
 
 class Http1Error(Exception):
@@ -249,8 +247,6 @@ class _Connection(asyncio.Protocol):
         text = name.decode("utf-8", "surrogateescape")
         decoded = value.decode("utf-8", "surrogateescape")
         self._headers.append((text, decoded))
-        if len(name) not in _WATCHED_LENGTHS:  # Date, Server, Content-Type...: nothing to look at
-            return
         lower = text.lower()
         if lower == "content-length" or (lower == "transfer-encoding" and "chunked" in decoded.lower()):
             self._framed = True
