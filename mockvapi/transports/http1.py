@@ -384,7 +384,7 @@ class Http1Pool:
         """Send one request and read its answer. Raises ``Http1Error`` (no complete answer), ``OSError``
         (could not connect), ``ValueError`` (bad URL or header), or ``TimeoutError`` once ``timeout``
         seconds (waiting for a connection, connecting and the exchange; None: no limit) have passed on
-        the loop's clock, as ``asyncio.timeout`` would (a timer, not a wrapper: one less task switch)."""
+        the loop's clock, as ``asyncio.timeout`` would (the pool's one timer, not a wrapper: a task switch less)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._rebind(loop)
