@@ -38,7 +38,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import math
 import re
+import time
 import zlib
 from collections import deque
 from collections.abc import Mapping
@@ -54,6 +56,7 @@ _Key = tuple[str, int]
 _JOINED_BODY_BYTES = 64 * 1024  # bodies up to this go out in the same write as their head
 _NAME_BAD = re.compile(r"[\x00-\x20:\x7f()<>@,;\\\"/\[\]?={}]")
 _DROPPED = frozenset(("content-length", "transfer-encoding"))  # the framing is ours: the body goes whole
+_CLOCK_RESOLUTION = time.get_clock_info("monotonic").resolution  # what the event loop allows its timers
 
 
 class Http1Error(Exception):
@@ -108,7 +111,8 @@ def _origin(method: str, url: str) -> _Origin:
     return _Origin((raw_host, port), f"{method} {parsed.raw_path_qs or '/'} HTTP/1.1\r\n", host, basic)
 
 
-def _head(origin: _Origin, headers: Mapping[str, str], length: int) -> bytes:
+def _head_prefix(origin: _Origin, headers: Mapping[str, str]) -> bytes:
+    """The request's head up to its Content-Length value (the same for every webhook of a call)."""
     host = f"Host: {origin.host}\r\n"
     lines = []
     authorized = False
@@ -126,7 +130,7 @@ def _head(origin: _Origin, headers: Mapping[str, str], length: int) -> bytes:
             lines.append(f"{name}: {value}\r\n")
     if origin.basic is not None and not authorized:
         lines.append(f"Authorization: {origin.basic}\r\n")
-    return f"{origin.request_line}{host}{''.join(lines)}Content-Length: {length}\r\n\r\n".encode()
+    return f"{origin.request_line}{host}{''.join(lines)}Content-Length: ".encode()
 
 
 _NAMES: dict[str, str] = {}  # header names already checked, lower-cased (the same few every request)
@@ -338,11 +342,6 @@ class _Connection(asyncio.Protocol):
         return f"_Connection({self.key[0]}:{self.key[1]}, {state})"
 
 
-def _expire(waiter: asyncio.Future[Http1Response]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
 class Http1Pool:
     """Keep-alive HTTP/1.1 connections to ``http://`` origins (see the module docstring).
 
@@ -368,6 +367,12 @@ class Http1Pool:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._generation = 0  # bumped by aclose: connections of an older generation are not kept
+        # Answers awaited, by deadline, under one loop timer armed for the earliest deadline it knows (see
+        # `_exchange`): a timer per request was a handle made, pushed, cancelled and skipped per webhook.
+        self._last_head: tuple[_Origin, tuple[tuple[str, str], ...], bytes] | None = None  # see `request`
+        self._in_flight: dict[asyncio.Future[Http1Response], float] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
 
     def __repr__(self) -> str:
         idle = sum(len(v) for v in self._idle.values())
@@ -379,7 +384,7 @@ class Http1Pool:
         """Send one request and read its answer. Raises ``Http1Error`` (no complete answer), ``OSError``
         (could not connect), ``ValueError`` (bad URL or header), or ``TimeoutError`` once ``timeout``
         seconds (waiting for a connection, connecting and the exchange; None: no limit) have passed on
-        the loop's clock, as ``asyncio.timeout`` would (a timer, not a wrapper: one less task switch)."""
+        the loop's clock, as ``asyncio.timeout`` would (the pool's one timer, not a wrapper: a task switch less)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._rebind(loop)
@@ -389,7 +394,15 @@ class Http1Pool:
             if len(self._origins) >= 64:
                 self._origins.clear()
             origin = self._origins[(method, url)] = _origin(method, url)
-        data = (_head(origin, headers, len(body)), body)
+        # A call's webhooks share their headers (unless a credential signs each body): their head is built once.
+        items = tuple(headers.items())
+        last = self._last_head
+        if last is not None and last[0] is origin and last[1] == items:
+            prefix = last[2]
+        else:
+            prefix = _head_prefix(origin, headers)
+            self._last_head = (origin, items, prefix)
+        data = (prefix + b"%d\r\n\r\n" % len(body), body)
         if self._busy >= self.max_connections:
             async with asyncio.timeout_at(deadline):
                 await self._wait_for_slot(loop)
@@ -454,21 +467,48 @@ class Http1Pool:
         self, conn: _Connection, data: tuple[bytes, bytes], loop: asyncio.AbstractEventLoop, deadline: float | None
     ) -> Http1Response:
         waiter = conn.send(data, loop)
-        timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
+        if deadline is not None:
+            self._in_flight[waiter] = deadline
+            if deadline < self._timer_at:
+                self._arm(loop, deadline)
         try:
             response = await waiter
         except BaseException:
             conn.abort()  # timed out, cancelled or failed mid-exchange: its state is unknown
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
+            if deadline is not None:
+                del self._in_flight[waiter]
         if conn.usable and conn.generation == self._generation:
             conn.idle_since = loop.time()
             self._idle.setdefault(conn.key, []).append(conn)
         else:
             conn.close()
         return response
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(at, self._expire_due, loop)
+        self._timer_at = at
+
+    def _expire_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The timer: every answer awaited past its deadline fails with TimeoutError, as a timer of its own would
+        have in this loop turn; then the timer is armed again for the earliest deadline left, if any. (A request
+        that ended keeps its deadline's timer until it fires: re-armed then, not per request.)"""
+        if loop is not self._loop:
+            return  # the pool has moved to another loop (`_rebind`): what was in flight here is not its business
+        self._timer, self._timer_at = None, math.inf
+        due = loop.time() + _CLOCK_RESOLUTION  # the loop runs a timer whose time is before this (base_events)
+        later = math.inf
+        for waiter, deadline in list(self._in_flight.items()):
+            if deadline < due:
+                if not waiter.done():
+                    waiter.set_exception(TimeoutError())
+            elif deadline < later:
+                later = deadline
+        if later != math.inf:
+            self._arm(loop, later)
 
     def _rebind(self, loop: asyncio.AbstractEventLoop) -> None:
         """First use, or use from another event loop: connections of the old loop cannot be used here."""
@@ -479,12 +519,17 @@ class Http1Pool:
                     conn.abort()
         self._busy = 0
         self._waiters.clear()
+        self._in_flight.clear()
+        self._timer, self._timer_at = None, math.inf  # the old loop's timer, if it ever runs, finds it moved
         self._loop = loop
 
     async def aclose(self) -> None:
         """Close idle connections; those in use close when their request ends. Idempotent, and the pool
         stays usable (a later request opens new connections)."""
         self._generation += 1
+        if not self._in_flight and self._timer is not None:
+            self._timer.cancel()  # nothing left to time out: let the loop forget this pool
+            self._timer, self._timer_at = None, math.inf
         old, self._idle = self._idle, {}
         for conns in old.values():
             for conn in conns:

@@ -9,7 +9,10 @@ encoded at once (body and headers), with every one queued before it, in order; s
 the next request only has to be written, and the encoding overlaps the wait instead of following it. The
 bytes are the same: the same encoder, the same order, and nothing a submitted message holds changes later.
 At most `ahead_items` deliveries (and `ahead_bytes` of bodies) wait encoded: a call on a virtual clock may
-queue all its messages behind a slow server, and every body carries the whole history so far.
+queue all its messages behind a slow server, and every body carries the whole history so far. The window is
+refilled while deliveries are out too, one message per request written (`_refill`): a call waiting for an
+answer (a tool's) behind a backlog submits nothing, and without it everything past the window would be
+encoded at its turn, between one answer and the next request, with the receiver idle.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any
 
 from mockvapi.engine.clock import Clock
@@ -28,6 +31,7 @@ from mockvapi.engine.player import Outgoing
 from mockvapi.models.encoding import WireEncoder
 from mockvapi.transports.envelope import delivery_headers, envelope_text, reply_of
 from mockvapi.transports.http import (
+    AttemptRecord,
     DeliveryOutcome,
     HttpRequest,
     HttpTarget,
@@ -40,6 +44,14 @@ log = logging.getLogger("mockvapi.deliveries")
 # How the journal keeps a webhook's body: encoded again from the message it records (see `_deliver`).
 _ENVELOPE_OF_MESSAGE = OfMessage(envelope_text)
 
+
+
+def _latency(attempts: list[AttemptRecord]) -> float:
+    """Seconds spent on a delivery's attempts and the backoff before each (one attempt: no generator)."""
+    if len(attempts) == 1:
+        only = attempts[0]
+        return only.latency + only.delay
+    return sum(a.latency + a.delay for a in attempts)
 
 
 class TargetPool:
@@ -105,6 +117,7 @@ class WebhookSink:
         self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
         self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
         self._last_headers: dict[str, str] | None = None  # the headers the journal kept last (see _kept_headers)
+        self._refill_due = False  # a `_refill` is queued on the loop
 
     def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
         future: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
@@ -141,6 +154,21 @@ class WebhookSink:
             self._unprepared -= 1
             self._ahead += 1
             self._ahead_bytes += len(item.body or b"")
+
+    def _refill(self) -> None:
+        """Queued by `_settle` as a request starts: runs once the request is written and its answer awaited,
+        and encodes the next message not yet encoded (one: the rest of the wait is the receiver's)."""
+        self._refill_due = False
+        if not self._out or not self._unprepared:
+            return
+        if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
+            return
+        queue = self._queue
+        item = queue[len(queue) - self._unprepared]
+        self._prepare(item)
+        self._unprepared -= 1
+        self._ahead += 1
+        self._ahead_bytes += len(item.body or b"")
 
     def _prepare(self, item: _Queued) -> None:
         outgoing = item.outgoing
@@ -182,6 +210,9 @@ class WebhookSink:
     async def _settle(self, item: _Queued) -> None:
         future = item.future
         self._out += 1
+        if self._unprepared and not self._refill_due:
+            self._refill_due = True  # encode ahead while this request's answer is awaited (module docstring)
+            asyncio.get_running_loop().call_soon(self._refill)
         try:
             reply = await self._deliver(item)
         except Exception as exc:  # never let one delivery stop the others
@@ -247,8 +278,9 @@ class WebhookSink:
             delivery = record(f"retry-5xx {n}/{retries}", later=n * tamper.retry_delay if tamper else 0.0)
             outcome = await self._send(target, url, headers, body, outgoing, server)
             self._fill(delivery, outcome)
-        log.info("call %s %-20s -> %s %s", outgoing.call_id[:8], outgoing.event.type, target.description,
-                 delivery.status if delivery.status is not None else delivery.error)
+        if log.isEnabledFor(logging.INFO):
+            log.info("call %s %-20s -> %s %s", outgoing.call_id[:8], outgoing.event.type, target.description,
+                     delivery.status if delivery.status is not None else delivery.error)
         refused = tamper is not None and tamper.secret is not None and outcome.response is not None and (
             400 <= outcome.response.status < 500
         )
@@ -286,7 +318,7 @@ class WebhookSink:
         self._last_headers = kept = dict(headers)
         return kept
 
-    async def _send(
+    def _send(
         self,
         target: HttpTarget,
         url: object,
@@ -294,21 +326,21 @@ class WebhookSink:
         body: bytes,
         outgoing: Outgoing,
         server: Mapping[str, Any],
-    ) -> DeliveryOutcome:
-        return await deliver(
+    ) -> Coroutine[Any, Any, DeliveryOutcome]:
+        """`deliver()`'s coroutine itself (awaited by the caller: one coroutine less per delivery)."""
+        plan = server.get("backoffPlan")
+        return deliver(
             target,
             HttpRequest(url if isinstance(url, str) and self.pool.override is None else "", headers, body),
             timeout=self.clock.real_seconds(outgoing.timeout),
-            backoff_plan=server.get("backoffPlan")
-            if isinstance(server.get("backoffPlan"), Mapping)
-            else None,
+            backoff_plan=plan if plan is not None and isinstance(plan, Mapping) else None,
             sleep=self.clock.sleep,
         )
 
     def _fill(self, delivery: Delivery, outcome: DeliveryOutcome) -> None:
         response = outcome.response
         delivery.attempts = len(outcome.attempts)
-        delivery.latency = sum(a.latency + a.delay for a in outcome.attempts)
+        delivery.latency = _latency(outcome.attempts)
         delivery.error = outcome.error
         if response is not None:
             delivery.status = response.status
@@ -321,7 +353,7 @@ class WebhookSink:
     def _reply(self, outcome: DeliveryOutcome, parsed: Any) -> Reply:
         """The outcome in the simulation's terms, with latency in call seconds."""
         per_second = self.clock.real_seconds(1.0)
-        latency = sum(a.latency + a.delay for a in outcome.attempts) / per_second
+        latency = _latency(outcome.attempts) / per_second
         response = outcome.response
         if response is None:
             last = outcome.attempts[-1] if outcome.attempts else None

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mockvapi.transports.auth import verify_hmac, webhook_headers
+from mockvapi.transports.envelope import parse_json
 from mockvapi.transports.http import (
     ASSISTANT_REQUEST_TIMEOUT_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
@@ -185,6 +186,15 @@ def test_response_json_never_raises() -> None:
     assert HttpResponse(200, {}, b"\xff\xfe", 0.0).json() is None
     assert HttpResponse(200, {}, b'{"a": [1]}', 0.0).json() == {"a": [1]}
     assert HttpResponse(200, {"Content-Type": "x"}, b"", 0.0).headers["content-type"] == "x"
+
+
+def test_an_empty_object_answer_is_what_the_parser_gives_and_a_new_dict_each_time() -> None:
+    # `{}` skips the parser (the usual answer to a message that asks for none); anything else is parsed as before.
+    first, second = HttpResponse(200, {}, b"{}", 0.0), HttpResponse(200, {}, b"{}", 0.0)
+    assert first.json() == parse_json(b"{}") == {}
+    assert first.json() is not first.json() and first.json() is not second.json()  # a caller may change its own
+    for body in (b"{ }", b" {}", b"{}\n", b"{}}", b"{}x", b'{"":{}}', b"[{}]", b"{", b"\xef\xbb\xbf{}"):
+        assert HttpResponse(200, {}, body, 0.0).json() == parse_json(body), body
 
 
 def test_reprs_are_readable() -> None:

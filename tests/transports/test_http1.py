@@ -442,6 +442,88 @@ async def test_hang_times_out_then_the_next_request_uses_a_new_connection(raw: R
     raw.release.set()
 
 
+async def times_out(request: Awaitable[object]) -> bool:
+    """Whether `request` failed with its own TimeoutError (False if it did not end within 10 s: "never")."""
+    task = asyncio.ensure_future(request)
+    done, _ = await asyncio.wait([task], timeout=10)
+    if not done:
+        task.cancel()
+        return False
+    return isinstance(task.exception(), TimeoutError)
+
+
+async def test_every_request_times_out_at_its_own_deadline_under_the_pools_one_timer(raw: RawServer) -> None:
+    # One loop timer serves every answer awaited: armed for the earliest deadline known, armed again for the next
+    # one when it fires.
+    async def answer_only_asked(ex: Exchange) -> bool:
+        if ex.request.endswith(b"answer"):
+            ex.write(OK)
+            return True
+        await raw.release.wait()
+        return False
+
+    raw.script = answer_only_asked
+    pool = Http1Pool()
+
+    async def request(timeout: float, body: bytes = b"hang") -> int:
+        return (await pool.request("POST", raw.url(), {}, body, timeout=timeout)).status
+
+    try:
+        # A long deadline, answered, then a shorter one: it times out at its own (the timer is moved earlier).
+        assert await request(60, b"answer") == 200
+        assert await times_out(request(0.05))
+        # A short deadline, answered (its timer stays armed), then a longer one: the timer, fired for nobody, is
+        # armed again for it.
+        assert await request(0.05, b"answer") == 200
+        assert pool._timer is not None and pool._in_flight == {}
+        assert await times_out(request(0.1))
+        # Two at once: each at its own deadline, the shorter first.
+        first = asyncio.ensure_future(request(0.1))
+        second = asyncio.ensure_future(request(0.05))
+        done, _ = await asyncio.wait([first, second], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        assert done == {second} and isinstance(second.exception(), TimeoutError)
+        assert await times_out(first)
+        assert await request(60, b"answer") == 200  # a new connection: each timed-out one was closed
+        assert pool._in_flight == {}
+    finally:
+        await pool.aclose()
+    assert pool._timer is None  # nothing in flight at close: the loop holds no timer for the pool
+
+
+async def test_a_pool_used_from_a_new_loop_times_out_there(raw: RawServer) -> None:
+    # The timer belongs to a loop: a pool carried over to another one arms a new one there, even for a deadline
+    # later than the one the old loop's timer is armed for; and the old timer, when it fires, touches nothing.
+    async def answer_only_asked(ex: Exchange) -> bool:
+        if ex.request.endswith(b"answer"):
+            ex.write(OK)
+            return True
+        await raw.release.wait()
+        return False
+
+    raw.script = answer_only_asked
+    pool = Http1Pool()
+    assert (await pool.request("POST", raw.url(), {}, b"answer", timeout=0.25)).status == 200
+    assert pool._timer is not None  # armed on this loop for that deadline, and left armed
+
+    async def on_another_loop() -> bool:
+        server = RawServer()
+
+        async def hang(ex: Exchange) -> bool:
+            await server.release.wait()  # set by close()
+            return False
+
+        server.script = hang
+        await server.start()
+        try:
+            return await times_out(pool.request("POST", server.url(), {}, b"hang", timeout=0.3))
+        finally:
+            await server.close()
+
+    assert await asyncio.get_running_loop().run_in_executor(None, lambda: asyncio.run(on_another_loop()))
+    assert await times_out(pool.request("POST", raw.url(), {}, b"hang", timeout=0.05))  # and back here
+    await pool.aclose()
+
+
 async def test_timed_out_connection_is_closed_by_the_client(raw: RawServer, target: UrlTarget) -> None:
     async def never(ex: Exchange) -> bool:
         return True  # reads the next request, which never comes: it sees the client's close
@@ -609,6 +691,36 @@ async def test_request_bytes_are_exact(raw: RawServer, target: UrlTarget) -> Non
         b"Content-Length: %d\r\n"
         b"\r\n" % (raw.port, len(BODY))
     ) + BODY
+
+
+async def test_a_head_built_once_is_reused_only_for_the_same_headers_in_the_same_order(
+    raw: RawServer, target: UrlTarget
+) -> None:
+    def expected(lines: bytes, body: bytes) -> bytes:
+        return b"POST /hook HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%sContent-Length: %d\r\n\r\n%s" % (
+            raw.port, lines, len(body), body)
+
+    same = {"Content-Type": "application/json", "X-Vapi-Secret": "s"}
+    sent = [
+        (dict(same), BODY),
+        (dict(same), b"{}"),  # the same head, another length
+        ({"X-Vapi-Secret": "s", "Content-Type": "application/json"}, BODY),  # equal dict, another order
+        ({"Content-Type": "application/json", "X-Vapi-Secret": "t"}, BODY),  # another value
+        ({"Content-Type": "application/json"}, b""),
+    ]
+    for headers, body in sent:
+        await target.send(post(headers=headers, body=body), timeout=2)
+    assert raw.requests == [
+        expected(b"Content-Type: application/json\r\nX-Vapi-Secret: s\r\n", BODY),
+        expected(b"Content-Type: application/json\r\nX-Vapi-Secret: s\r\n", b"{}"),
+        expected(b"X-Vapi-Secret: s\r\nContent-Type: application/json\r\n", BODY),
+        expected(b"Content-Type: application/json\r\nX-Vapi-Secret: t\r\n", BODY),
+        expected(b"Content-Type: application/json\r\n", b""),
+    ]
+    # A header refused after a good head was kept is still refused.
+    with pytest.raises(ValueError, match="invalid HTTP header"):
+        await target.send(post(headers={"Content-Type": "application/json", "X-A": "1\r\nX-Forged: 2"}), timeout=2)
+    assert len(raw.requests) == 5
 
 
 @pytest.mark.parametrize(

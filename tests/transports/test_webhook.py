@@ -25,7 +25,7 @@ from mockvapi.engine.timeline import Timeline
 from mockvapi.library import resolve
 from mockvapi.models.encoding import WireEncoder
 from mockvapi.transports.auth import verify_hmac
-from mockvapi.transports.envelope import delivery_headers, envelope_body
+from mockvapi.transports.envelope import delivery_headers, envelope_body, parse_json
 from mockvapi.transports.http import HttpRequest, HttpResponse
 from mockvapi.transports.webhook import TargetPool, WebhookSink
 
@@ -548,6 +548,26 @@ async def test_webhook_sink_repr_and_drain_when_idle() -> None:
     assert repr(sink).startswith("WebhookSink(pending=0")
 
 
+@pytest.mark.parametrize("answer", [b"{}", b"{ }", b"", b'{"ok":true}', b"not json"])
+async def test_every_answer_is_journaled_and_replied_as_parsed(hook: Hook, answer: bytes) -> None:
+    # `{}` takes a path without the parser: the journal and the call's reply see what parsing gives, every time.
+    async def reply(got: Received) -> web.StreamResponse | None:
+        if got.type == "tool-calls":
+            return None
+        return web.Response(body=answer, content_type="application/json")
+
+    hook.answer = reply
+    played = await play(scenario(f"{{url: '{hook.url()}'}}"))
+    deliveries = [d for d in played.journal.deliveries() if d.message_type != "tool-calls"]
+    assert len(deliveries) > 2
+    for d in deliveries:
+        assert (d.status, d.response_body, d.response_json) == (200, answer.decode(), parse_json(answer))
+        assert d.ok and d.error is None
+    parsed = [d.response_json for d in deliveries if d.response_json is not None]
+    assert len({id(value) for value in parsed}) == len(parsed)  # each delivery its own value, never shared
+    assert played.problems() == []
+
+
 async def test_the_journal_gives_back_every_body_as_sent_even_after_the_call_changes(hook: Hook) -> None:
     # The journal encodes request bodies again when read; an assistant-request answered with an assistantId
     # changes the call object after the first message went out, and a tool result grows every later body.
@@ -607,7 +627,8 @@ async def server_messages(spec: str, count: int) -> list[Outgoing]:
 
 
 class _HeldTarget:
-    """Keeps every request; holds the answer to the first one until `gate` is set."""
+    """Keeps every request; holds the answer to the first one until `gate` is set. `encoded_at_send`: how many
+    messages the sink's spy encoder had encoded when each request arrived (set by `sink_with_spy`)."""
 
     description = "held"
 
@@ -615,9 +636,13 @@ class _HeldTarget:
         self.bodies: list[bytes] = []
         self.arrived = asyncio.Event()
         self.gate = asyncio.Event()
+        self.spy: _SpyEncoder | None = None
+        self.encoded_at_send: list[int] = []
 
     async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
         self.bodies.append(request.body)
+        if self.spy is not None:
+            self.encoded_at_send.append(len(self.spy.encoded))
         self.arrived.set()
         if len(self.bodies) == 1:
             await self.gate.wait()
@@ -640,7 +665,7 @@ class _SpyEncoder(WireEncoder):
 def sink_with_spy(target: _HeldTarget) -> tuple[WebhookSink, Journal, _SpyEncoder]:
     journal = Journal()
     sink = WebhookSink(TargetPool(target), journal, VirtualClock())
-    spy = sink._encoder = _SpyEncoder()
+    spy = sink._encoder = target.spy = _SpyEncoder()
     return sink, journal, spy
 
 
@@ -677,7 +702,7 @@ async def test_nothing_is_encoded_ahead_while_no_delivery_is_out() -> None:
         sink.submit(o)
     assert spy.encoded == []
     await target.arrived.wait()
-    assert spy.encoded == [messages[0].wire]
+    assert target.encoded_at_send == [1]  # the first left encoded alone (the next only once it was out)
     target.gate.set()
     await sink.drain()
     assert target.bodies == [envelope_body(o.wire) for o in messages]
@@ -718,3 +743,67 @@ async def test_encoding_ahead_stops_at_its_limits_and_resumes_in_order() -> None
     await sink.drain()
     assert spy.encoded == [o.wire for o in messages[:7]]  # the rest at their turn, still in order
     assert target.bodies == [envelope_body(o.wire) for o in messages[:7]]
+
+
+class _Stepped:
+    """Holds the answer to every request until the test releases it (`release(n)`: the n-th, from 1)."""
+
+    description = "stepped"
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self._gates: list[asyncio.Event] = []
+        self._arrivals: list[asyncio.Event] = [asyncio.Event() for _ in range(32)]
+        self.spy: _SpyEncoder | None = None
+
+    async def send(self, request: HttpRequest, *, timeout: float) -> HttpResponse:
+        self.bodies.append(request.body)
+        gate = asyncio.Event()
+        self._gates.append(gate)
+        self._arrivals[len(self.bodies) - 1].set()
+        await gate.wait()
+        return HttpResponse(200, {}, b"{}", 0.0)
+
+    async def arrived(self, n: int) -> None:
+        await self._arrivals[n - 1].wait()
+
+    def release(self, n: int) -> None:
+        self._gates[n - 1].set()
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_the_window_is_refilled_one_message_per_request_while_its_answer_is_awaited() -> None:
+    # A call waiting behind a backlog (for a tool's answer) submits nothing: without the refill, every message
+    # past the window would be encoded at its turn, between one answer and the next request.
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook', secret: s3cret}"), 7)
+    wires = [o.wire for o in messages]
+    target = _Stepped()
+    journal = Journal()
+    sink = WebhookSink(TargetPool(target), journal, VirtualClock())
+    spy = sink._encoder = target.spy = _SpyEncoder()
+    sink.ahead_items = 2
+    replies = [sink.submit(messages[0])]
+    await target.arrived(1)
+    replies += [sink.submit(o) for o in messages[1:]]
+    assert spy.encoded == wires[:3]  # the first, out, and the window of two
+    target.release(1)
+    await target.arrived(2)  # the second is out: one more is encoded while its answer is awaited
+    assert spy.encoded == wires[:4]
+    target.release(2)
+    await target.arrived(3)
+    assert spy.encoded == wires[:5]  # one per request: the window (two) is never exceeded
+    for n in range(3, 8):
+        target.release(n)
+        if n < 7:
+            await target.arrived(n + 1)
+    await sink.drain()
+    assert spy.encoded == wires  # each encoded once, in order
+    assert [getattr(r.result(), "status", None) for r in replies] == [200] * 7
+    bodies = [envelope_body(o.wire) for o in messages]
+    assert target.bodies == bodies
+    assert [d.request_headers for d in journal.deliveries()] == [
+        delivery_headers(o.server or {}, body, o.wire) for o, body in zip(messages, bodies, strict=True)
+    ]
+    assert [d.request_body for d in journal.deliveries()] == [b.decode() for b in bodies]
