@@ -28,8 +28,8 @@ that owns it. They share one `CallState` (engine/state.py):
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
-from typing import Any
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, cast
 
 from mockvapi.engine.assistant import ASSISTANT_REQUEST_TIMEOUT, AssistantSource
 from mockvapi.engine.context import DEFAULT_START_MS, CallContext, CallOverrides, build_context, server_for
@@ -334,7 +334,8 @@ class CallSimulation:
         return self.state.openai
 
     @property
-    def events(self) -> list[Event]:
+    def events(self) -> Sequence[Event]:
+        """Every event delivered so far (kept compactly: engine.events.EventLog)."""
         return self.state.events
 
     @property
@@ -418,7 +419,7 @@ def timeline_of(sim: CallSimulation) -> Timeline:
         sim.scenario.name,
         sim.seed,
         sim.context,
-        sim.events,
+        cast("list[Event]", sim.events),  # the compact log, listed on first read (Timeline.events)
         sim.rendered,
         sim.openai,
         sim.ended_reason,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mockvapi.engine.context import CallContext, iso, template_context
-from mockvapi.engine.events import Ask, Event, Retract, SimProblem, StepError
+from mockvapi.engine.events import Ask, Event, EventLog, Retract, SimProblem, StepError
 from mockvapi.engine.settings import CallSettings
 from mockvapi.fakes import Fakes
 from mockvapi.models.messages import (
@@ -115,7 +115,8 @@ class CallState:
         self.history: list[HistoryItem] = []
         self.rendered: list[dict[str, Any]] = []  # history as wire dicts
         self.openai: list[dict[str, Any]] = []  # history in OpenAI's format
-        self.events: list[Event] = []
+        # Every event delivered, for the timeline and the live controls (compact: see EventLog).
+        self.events = EventLog()
         self.problems: list[SimProblem] = []
         self.ended_reason: str | None = None
         self.started_ms: int | None = None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,24 @@ from mockvapi.models.messages import AssistantRequest, Profile, Side
 __all__ = ["Timeline", "render_message"]
 
 
+class _Listed:
+    """`Timeline.events`: given a call's compact log (engine.events.EventLog), it lists them as Events on
+    first read (a call's timeline is made at its end whether or not anyone reads it)."""
+
+    _slot = "_events"
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> list[Event]:
+        if obj is None:
+            raise AttributeError("events")  # a required field (no default)
+        value = obj.__dict__[self._slot]
+        if not isinstance(value, list):
+            value = obj.__dict__[self._slot] = list(value)
+        return value
+
+    def __set__(self, obj: object, value: Sequence[Event]) -> None:
+        obj.__dict__[self._slot] = value
+
+
 @dataclass
 class Timeline:
     """Every message of one simulated call, with the call's shared objects."""
@@ -22,13 +40,14 @@ class Timeline:
     name: str
     seed: int
     context: CallContext
-    events: list[Event]
+    events: list[Event]  # given an EventLog, listed on first read (see _Listed, installed below)
     history: list[dict[str, Any]]
     history_openai: list[dict[str, Any]]
     ended_reason: str | None
     problems: list[SimProblem] = field(default_factory=list)
     # Where the final history starts in `history` (a squad member's contextEngineeringPlan may trim it).
     history_base: int = 0
+
 
     @property
     def final_history(self) -> list[dict[str, Any]]:
@@ -60,6 +79,9 @@ class Timeline:
             f"Timeline({self.name!r}, seed={self.seed}, {len(self.events)} events, {self.duration:.1f}s, "
             f"ended={self.ended_reason})"
         )
+
+
+Timeline.events = _Listed()  # type: ignore[assignment]  # after @dataclass: `events` stays a required field
 
 
 def _live_call(context: CallContext, live: Mapping[str, Any]) -> dict[str, Any]:
