@@ -1,7 +1,8 @@
 """Seeded fakes: ids, phone numbers and names, reproducible from one seed.
 
 Each concern draws from its own `random.Random` stream derived from the seed, so adding a draw in one
-place (say, one more jitter sample) does not shift every id that follows.
+place (say, one more jitter sample) does not shift every id that follows. A stream lets go of its state
+while the call does not draw (`Stream.park`): a Mersenne Twister is 2.5 kB, three per live call.
 """
 
 from __future__ import annotations
@@ -17,6 +18,63 @@ if TYPE_CHECKING:
     from faker import Faker
 
 _ALNUM = string.ascii_letters + string.digits
+
+class _Counted(random.Random):
+    """A `random.Random` that counts the 32-bit words it has drawn: every draw goes through `random()` (two
+    words) or `getrandbits(k)` (k/32 rounded up; none for k = 0), so the count says where the stream is.
+    Defining `getrandbits` keeps `_randbelow` the one `random.Random` uses: the same values, draw for draw."""
+
+    words = 0
+
+    def random(self) -> float:
+        self.words += 2
+        return super().random()
+
+    def getrandbits(self, k: int, /) -> int:
+        if k > 0:
+            self.words += (k + 31) // 32
+        return super().getrandbits(k)
+
+
+class Stream:
+    """One seeded stream that can let go of its state between uses (`park`) and resume where it was: made
+    again from its seed, moved on by the words it had drawn (one `getrandbits`, a few µs per thousand
+    words), with the Gaussian it had kept. It draws exactly what one `random.Random(seed)` would."""
+
+    __slots__ = ("_seed", "_random", "_words", "_gauss")
+
+    def __init__(self, seed: int | str) -> None:
+        self._seed = seed
+        self._random: _Counted | None = None
+        self._words = 0
+        self._gauss: float | None = None
+
+    def get(self) -> random.Random:
+        """The stream, resumed if it was parked."""
+        stream = self._random
+        if stream is None:
+            stream = self._random = _Counted(self._seed)
+            if self._words:
+                random.Random.getrandbits(stream, 32 * self._words)  # exactly that many words
+                stream.words = self._words
+            stream.gauss_next = self._gauss  # type: ignore[attr-defined]  # random.Random's own attribute
+        return stream
+
+    def park(self) -> None:
+        """Let go of the state until the next `get`."""
+        stream = self._random
+        if stream is not None:
+            self._words = stream.words
+            self._gauss = stream.gauss_next  # type: ignore[attr-defined]
+            self._random = None
+
+    @property
+    def parked(self) -> bool:
+        return self._random is None
+
+    def __repr__(self) -> str:
+        return f"Stream({self._seed!r}, {'parked' if self._random is None else 'in use'}, {self._words} words)"
+
 
 _shared: Faker | None = None
 _lock = threading.Lock()  # the shared Faker's stream is swapped per call: one call at a time
@@ -39,15 +97,16 @@ class CallFaker:
 
     A Faker per call was ~300 GC-tracked objects (a bound method per provider method, 25 providers) in
     reference cycles, most of a live call's objects and all of an ended call's garbage. This holds one
-    `random.Random(seed)`, the very stream `Faker.seed_instance(seed)` makes, and hands it to the shared
-    Faker for the length of each call: the same values as a Faker of its own, call after call,
-    whatever other calls draw in between.
+    stream of `random.Random(seed)`, the very stream `Faker.seed_instance(seed)` makes, and hands it to the
+    shared Faker for the length of each call: the same values as a Faker of its own, call after call,
+    whatever other calls draw in between. Between calls the stream is parked (a call draws a customer's name
+    at its start, and rarely anything later).
     """
 
     __slots__ = ("_random",)
 
     def __init__(self, seed: int) -> None:
-        self._random = random.Random(seed)
+        self._random = Stream(seed)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
@@ -66,7 +125,7 @@ class _Drawing:
 
     __slots__ = ("_random", "_method", "__name__")
 
-    def __init__(self, stream: random.Random, method: Callable[..., Any], name: str) -> None:
+    def __init__(self, stream: Stream, method: Callable[..., Any], name: str) -> None:
         self._random = stream
         self._method = method
         self.__name__ = name
@@ -75,11 +134,12 @@ class _Drawing:
         faker: Any = shared_faker()  # faker's stubs do not declare the `random` property
         with _lock:
             before = faker.random
-            faker.random = self._random
+            faker.random = self._random.get()
             try:
                 return self._method(*args, **kwargs)
             finally:
                 faker.random = before
+                self._random.park()
 
     def __repr__(self) -> str:
         return f"<faker.{self.__name__}>"
@@ -90,9 +150,25 @@ class Fakes:
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self.ids = random.Random(f"mockvapi:{seed}:ids")
-        self.timing = random.Random(f"mockvapi:{seed}:timing")
+        self._ids = Stream(f"mockvapi:{seed}:ids")
+        self._timing = Stream(f"mockvapi:{seed}:timing")
         self._faker: CallFaker | None = None
+
+    @property
+    def ids(self) -> random.Random:
+        """The stream ids, phone numbers and tool call ids are drawn from."""
+        return self._ids.get()
+
+    @property
+    def timing(self) -> random.Random:
+        """The stream timing jitter is drawn from."""
+        return self._timing.get()
+
+    def park(self) -> None:
+        """Let go of the streams' state until the next draw (the faker's parks after each of its draws): a
+        call parks them while it waits for what it planned to happen."""
+        self._ids.park()
+        self._timing.park()
 
     @property
     def faker(self) -> CallFaker:
@@ -108,12 +184,14 @@ class Fakes:
         return str(uuid.UUID(int=self.ids.getrandbits(128), version=4))
 
     def tool_call_id(self) -> str:
-        return "call_" + "".join(self.ids.choice(_ALNUM) for _ in range(24))
+        ids = self.ids
+        return "call_" + "".join(ids.choice(_ALNUM) for _ in range(24))
 
     def e164(self) -> str:
         """A US number in E.164 form in the 555-01xx fictional range, never a real subscriber."""
-        area = self.ids.randint(201, 989)
-        return f"+1{area}55501{self.ids.randint(0, 99):02d}"
+        ids = self.ids
+        area = ids.randint(201, 989)
+        return f"+1{area}55501{ids.randint(0, 99):02d}"
 
     def e164_phone_number(self) -> str:
         """A phone number as Vapi carries them (E.164, e.g. `+12125550147`), for templates: drawn from the

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 import pytest
 from faker import Faker
 
-from mockvapi.fakes import CallFaker, Fakes, shared_faker
+from mockvapi.engine.events import Event
+from mockvapi.engine.simulator import CallSimulation
+from mockvapi.fakes import CallFaker, Fakes, Stream, shared_faker
+from mockvapi.library import resolve
 
 
 def _own(seed: int) -> Faker:
@@ -46,3 +52,54 @@ def test_unknown_and_private_names_are_attribute_errors() -> None:
         call._factories  # noqa: B018
     assert hasattr(call, "name") and not hasattr(call, "_random_secret")
     assert repr(call) == "CallFaker(en_US)" and repr(call.name) == "<faker.name>"
+
+
+def _draws(stream: Callable[[], random.Random], park: Callable[[], None]) -> list[object]:
+    """Every kind of draw, parking the stream before each."""
+    out: list[object] = []
+    for i in range(40):
+        for draw in (
+            lambda r: r.random(), lambda r: r.getrandbits(0), lambda r: r.getrandbits(1), lambda r: r.getrandbits(32),
+            lambda r: r.getrandbits(33), lambda r: r.getrandbits(128), lambda r: r.randint(201, 989),
+            lambda r: r.choice("abcdefghij"), lambda r: r.sample(range(100), 5), lambda r: r.choices("xyz", k=3),
+            lambda r: r.gauss(0, 1), lambda r: r.uniform(0.9, 1.1), lambda r: r.randbytes(5),
+            lambda r: r.shuffle(items := list(range(10))) or items,
+        ):
+            park()
+            out.append(draw(stream()))
+        if i % 7 == 0:
+            out.append(stream().gauss(0, 1))  # leaves a Gaussian kept for the next draw
+    return out
+
+
+@pytest.mark.parametrize("seed", [7, "mockvapi:7:timing"])
+def test_a_parked_stream_resumes_where_it_was(seed: int | str) -> None:
+    plain = random.Random(seed)
+    parked = Stream(seed)
+    assert _draws(parked.get, parked.park) == _draws(lambda: plain, lambda: None)
+    parked.park()
+    assert parked.parked and parked.get().random() == plain.random() and not parked.parked
+
+
+def test_parking_a_calls_fakes_changes_no_value() -> None:
+    def values(fakes: Fakes, park: bool) -> list[object]:
+        out: list[object] = []
+        for _ in range(30):
+            out += [fakes.uuid(), fakes.jitter(1.0, 0.2), fakes.tool_call_id(), fakes.e164(), fakes.faker.name()]
+            if park:
+                fakes.park()
+        return out
+
+    assert values(Fakes(11), park=True) == values(Fakes(11), park=False)
+
+
+def test_a_playing_call_parks_its_streams_while_it_waits_for_an_event() -> None:
+    sim = CallSimulation(resolve("long-call"), seed=2)
+    fakes = sim.state.fakes
+    waits = 0
+    for item in sim.run():
+        if isinstance(item, Event):
+            waits += 1
+            assert fakes._ids.parked and fakes._timing.parked  # 2.5 kB of Mersenne Twister state each
+            assert fakes.faker._random.parked
+    assert waits > 900

@@ -254,6 +254,7 @@ class CallState:
             self._last_ms = event.at_ms
             self.events.append(event)
             self._held = (last_ms, announced, live, original, pending)  # no copy: read only while held
+            self.fakes.park()  # the driver waits for the event's time: the random streams' state can go
             answer = yield event
             self._held = None
             if isinstance(answer, Retract):
