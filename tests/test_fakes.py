@@ -103,3 +103,27 @@ def test_a_playing_call_parks_its_streams_while_it_waits_for_an_event() -> None:
             assert fakes._ids.parked and fakes._timing.parked  # 2.5 kB of Mersenne Twister state each
             assert fakes.faker._random.parked
     assert waits > 900
+
+
+@pytest.mark.parametrize("seed", [7, "mockvapi:7:ids"])
+def test_read_ahead_draws_are_the_generators_own(seed: int | str) -> None:
+    """random() and getrandbits() of a parked stream come from words drawn ahead, with CPython's arithmetic;
+    any other draw takes the generator itself, resumed at the words used (not at the words drawn ahead)."""
+    plain, stream = random.Random(seed), Stream(seed)
+    sizes = [0, 1, 5, 31, 32, 33, 64, 100, 128]
+    got: list[object] = []
+    want: list[object] = []
+    for i in range(300):  # past many read-aheads
+        k = sizes[i % len(sizes)]
+        got += [stream.getrandbits(k), stream.random()]
+        want += [plain.getrandbits(k), plain.random()]
+        if i % 50 == 7:
+            got += [stream.get().choice("abcdef"), stream.get().gauss(0, 1), stream.random(), stream.getrandbits(40)]
+            want += [plain.choice("abcdef"), plain.gauss(0, 1), plain.random(), plain.getrandbits(40)]
+            stream.park()  # with a Gaussian kept for the next gauss()
+        if i % 50 == 30:
+            got.append(stream.get().gauss(0, 1))
+            want.append(plain.gauss(0, 1))
+            stream.park()
+    assert got == want
+    assert stream.parked and repr(stream).endswith("parked, " + f"{stream._words} words)")
