@@ -49,7 +49,7 @@ class Stream:
     a call's CPU. Any other draw takes the whole generator (`get`), which starts from the words used.
     """
 
-    __slots__ = ("_seed", "_random", "_words", "_gauss", "_ahead", "_next")
+    __slots__ = ("_seed", "_random", "_words", "_gauss", "_ahead", "_next", "_filler")
 
     def __init__(self, seed: int | str) -> None:
         self._seed = seed
@@ -58,6 +58,9 @@ class Stream:
         self._gauss: float | None = None
         self._ahead = array("I")  # the words after the ones used, drawn ahead
         self._next = 0  # the first of them not used yet
+        # Until the next park: a generator standing just after the read-ahead's words, so a long burst of
+        # draws refills it without resuming (which costs as much as the words drawn so far).
+        self._filler: _Counted | None = None
 
     def get(self) -> random.Random:
         """The stream, resumed if it was parked."""
@@ -65,6 +68,7 @@ class Stream:
         if stream is None:
             stream = self._random = self._resume()
             self._ahead, self._next = array("I"), 0  # drawn again, the same, as the generator goes on
+            self._filler = None
         return stream
 
     def _resume(self) -> _Counted:
@@ -82,14 +86,17 @@ class Stream:
             self._words = stream.words
             self._gauss = stream.gauss_next  # type: ignore[attr-defined]
             self._random = None
+        self._filler = None  # the read-ahead's words stay: they are the stream's next ones
 
     @property
     def parked(self) -> bool:
-        return self._random is None
+        return self._random is None and self._filler is None
 
     def _word(self) -> int:
         if self._next >= len(self._ahead):
-            stream = self._resume()
+            stream = self._filler
+            if stream is None:
+                stream = self._filler = self._resume()  # at the words used: the read-ahead is used up
             words = random.Random.getrandbits(stream, 32 * _READ_AHEAD)  # word i in bits 32i..32i+31
             self._ahead = array("I", words.to_bytes(4 * _READ_AHEAD, "little"))
             if sys.byteorder != "little":
@@ -126,7 +133,7 @@ class Stream:
         return value
 
     def __repr__(self) -> str:
-        return f"Stream({self._seed!r}, {'parked' if self._random is None else 'in use'}, {self._words} words)"
+        return f"Stream({self._seed!r}, {'parked' if self.parked else 'in use'}, {self._words} words)"
 
 
 _READ_AHEAD = 64  # words a parked stream draws ahead (256 bytes, against 2.5 kB of generator)

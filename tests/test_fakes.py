@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from faker import Faker
@@ -126,4 +127,25 @@ def test_read_ahead_draws_are_the_generators_own(seed: int | str) -> None:
             want.append(plain.gauss(0, 1))
             stream.park()
     assert got == want
+    stream.park()
     assert stream.parked and repr(stream).endswith("parked, " + f"{stream._words} words)")
+
+
+def test_a_long_burst_of_draws_resumes_the_generator_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resuming costs as much as the words drawn so far: a burst (a 2 MB user turn plans a jitter per word)
+    that resumed it per read-ahead took the square of its length."""
+    resumed: list[int] = []
+    resume = Stream._resume
+
+    def counted(self: Stream) -> Any:
+        resumed.append(self._words)
+        return resume(self)
+
+    monkeypatch.setattr(Stream, "_resume", counted)
+    plain, stream = random.Random(3), Stream(3)
+    assert [stream.random() for _ in range(10_000)] == [plain.random() for _ in range(10_000)]
+    assert len(resumed) == 1
+    stream.park()
+    assert stream.getrandbits(128) == plain.getrandbits(128)  # the read-ahead left over: no resume
+    assert [stream.random() for _ in range(100)] == [plain.random() for _ in range(100)]
+    assert len(resumed) == 2
