@@ -230,8 +230,9 @@ class Fakes:
     def park(self) -> None:
         """Let go of the streams' state until the next draw (the faker's parks after each of its draws): a
         call parks them while it waits for what it planned to happen."""
-        self._ids.park()
-        self._timing.park()
+        for stream in (self._ids, self._timing):
+            if stream._random is not None or stream._filler is not None:  # called per event: mostly parked
+                stream.park()
 
     @property
     def faker(self) -> CallFaker:
