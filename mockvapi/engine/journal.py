@@ -59,14 +59,16 @@ class _Text:
     def __get__(self, obj: object | None, owner: type | None = None) -> str | None:
         if obj is None:
             return None  # the field's default
-        value = obj.__dict__.get(self._slot)
+        value = getattr(obj, self._slot, None)
         if isinstance(value, OfMessage):
-            message: dict[str, Any] = obj.__dict__["message"]
+            message: dict[str, Any] = getattr(obj, "message")  # noqa: B009
             return value.encode(message)
         return value() if callable(value) else value
 
     def __set__(self, obj: object, value: str | Callable[[], str] | OfMessage | None) -> None:
-        obj.__dict__[self._slot] = value
+        # An attribute, not `obj.__dict__[...]`: reading `__dict__` makes CPython build the instance's dict
+        # (~110 bytes per delivery), which it otherwise keeps as the class's shared-key values.
+        setattr(obj, self._slot, value)
 
 
 @dataclass(kw_only=True)
@@ -103,7 +105,7 @@ class Delivery:
         response body, once more for its parsed value (whose strings are about as long; the call's history
         shares it only while the call is held), and the request body when it is kept as text rather than
         as a way to encode it."""
-        request = self.__dict__.get("_request_body")
+        request = getattr(self, "_request_body", None)
         response = len(self.response_body or "")
         if self.response_json is not None:
             response *= 2
