@@ -10,7 +10,7 @@ from typing import Any
 
 from mockvapi.engine.context import CallContext
 from mockvapi.engine.events import Event, SimProblem
-from mockvapi.models.messages import AssistantRequest, Profile, Side
+from mockvapi.models.messages import AssistantRequest, ConversationUpdate, Profile, Side
 
 __all__ = ["Timeline", "render_message"]
 
@@ -116,6 +116,18 @@ def _same_items(a: list[Any], b: list[Any]) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
+def _share_history(out: dict[str, Any], artifact: dict[str, Any]) -> None:
+    """A conversation-update's `messages` and `messagesOpenAIFormatted` (and `conversation`) become its
+    artifact's lists when they hold the same items: the journal keeps every message sent, and each update
+    held two more copies of the history so far (a long call's updates: the square of its length)."""
+    messages, openai = artifact["messages"], artifact["messagesOpenAIFormatted"]
+    if _same_items(out["messages"], messages) and _same_items(out["messagesOpenAIFormatted"], openai):
+        out["messages"] = messages
+        out["messagesOpenAIFormatted"] = openai
+        if "conversation" in out:
+            out["conversation"] = openai
+
+
 def render_message(
     event: Event,
     context: CallContext,
@@ -129,7 +141,9 @@ def render_message(
     out["timestamp"] = context.start_ms + event.at_ms
     if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
         n, base = event.history_len, event.history_base
-        out["artifact"] = _artifact(context, history, history_openai, base, n)
+        artifact = out["artifact"] = _artifact(context, history, history_openai, base, n)
+        if isinstance(event.message, ConversationUpdate):
+            _share_history(out, artifact)
     out["call"] = _live_call(context, event.live) if event.live else context.call
     if context.assistant is not None and not isinstance(event.message, AssistantRequest):
         out["assistant"] = context.assistant

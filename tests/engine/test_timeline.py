@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from mockvapi import simulate
 from mockvapi.engine.timeline import render_message
-from mockvapi.library import resolve
+from mockvapi.library import bundled_names, resolve
 
 
 def test_messages_between_status_changes_share_one_call_object_equal_to_a_fresh_merge() -> None:
@@ -25,3 +25,26 @@ def test_a_change_to_the_call_is_carried_by_the_next_message_and_not_by_the_last
     after = render_message(event, context, timeline.history, timeline.history_openai, "spec", "client")["call"]
     assert after["assistantId"] == "changed-in-place" and before.get("assistantId") != "changed-in-place"
     assert after == {**context.call, **(event.live or {})}
+
+
+def test_a_conversation_updates_history_lists_are_its_artifacts() -> None:
+    """The journal keeps every message sent: an update's own copies of the history made a long call's updates
+    cost the square of its length. Equal items, so the same JSON; shared lists."""
+    for name in bundled_names():
+        timeline = simulate(resolve(name), seed=5)
+        updates = [e for e in timeline.events if e.type == "conversation-update"]
+        assert updates
+        for profile in ("realistic", "spec"):
+            for event in updates:
+                wire = render_message(event, timeline.context, timeline.history, timeline.history_openai, profile,
+                                      "server")
+                fresh = event.message.body(profile)
+                assert wire["messages"] == fresh["messages"]
+                assert wire["messagesOpenAIFormatted"] == fresh["messagesOpenAIFormatted"]
+                assert wire["messages"] is wire["artifact"]["messages"]
+                assert wire["messagesOpenAIFormatted"] is wire["artifact"]["messagesOpenAIFormatted"]
+                if profile == "realistic":
+                    assert wire["conversation"] is wire["messagesOpenAIFormatted"]
+                client = render_message(event, timeline.context, timeline.history, timeline.history_openai, profile,
+                                        "client")
+                assert client["messages"] == fresh["messages"] and "artifact" not in client
