@@ -102,6 +102,7 @@ class CallState:
         seed: int,
         start_ms: int,
         lenient_templates: bool,
+        compact_events: bool = True,
     ) -> None:
         self.scenario = scenario
         self.loaded = loaded
@@ -115,8 +116,8 @@ class CallState:
         self.history: list[HistoryItem] = []
         self.rendered: list[dict[str, Any]] = []  # history as wire dicts
         self.openai: list[dict[str, Any]] = []  # history in OpenAI's format
-        # Every event delivered, for the timeline and the live controls (compact: see EventLog).
-        self.events = EventLog()
+        # Every event delivered, for the timeline and the live controls: compact for a live call (see EventLog).
+        self.events: EventLog | list[Event] = EventLog() if compact_events else []
         self.problems: list[SimProblem] = []
         self.ended_reason: str | None = None
         self.started_ms: int | None = None

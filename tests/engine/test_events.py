@@ -102,3 +102,16 @@ def test_a_message_it_cannot_flatten_is_kept_as_it_is() -> None:
     assert log[0].message is odd and log[0].step is None
     assert log[1].message == update and log[1].message is not update and log[1].step == 1
     assert _state(log[1].message) == _state(update)  # no __pydantic_private__, as model_construct left it
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_a_compact_call_gives_the_timeline_simulate_gives(name: str) -> None:
+    """A live call (the player) keeps its events compactly; simulate() keeps them as they are: the same timeline."""
+    compact = CallSimulation(resolve(name), seed=4)
+    assert isinstance(compact.events, EventLog)
+    timeline = drive(compact)
+    plain = simulate(resolve(name), seed=4)
+    assert timeline.events == plain.events and len(timeline.events) == len(plain.events)
+    for profile in PROFILES:
+        assert timeline.jsonl(profile=profile) == plain.jsonl(profile=profile)
+        assert timeline.jsonl(profile=profile, side="client") == plain.jsonl(profile=profile, side="client")
