@@ -94,8 +94,23 @@ def test_parking_a_calls_fakes_changes_no_value() -> None:
     assert values(Fakes(11), park=True) == values(Fakes(11), park=False)
 
 
-def test_a_playing_call_parks_its_streams_while_it_waits_for_an_event() -> None:
+@pytest.mark.parametrize(
+    "controls",
+    [
+        [],
+        # Live controls act mid-flush, between two events: a say spoken (jitter, a turn id), a message
+        # added, an interrupting say, the call ended.
+        [({"type": "say", "content": "One moment, please."}, 7.0), ({"type": "add-message", "message":
+          {"role": "system", "content": "Be brief."}}, 12.5), ({"type": "say", "content": "Hold on.",
+          "interruptAssistantEnabled": True}, 20.3), ({"type": "end-call"}, 41.0)],
+    ],
+)
+def test_a_playing_call_parks_its_streams_while_it_waits_for_an_event(
+    controls: list[tuple[dict[str, object], float]],
+) -> None:
     sim = CallSimulation(resolve("long-call"), seed=2)
+    for message, at in controls:
+        sim.control(message, at)
     fakes = sim.state.fakes
     waits = 0
     for item in sim.run():
@@ -103,7 +118,7 @@ def test_a_playing_call_parks_its_streams_while_it_waits_for_an_event() -> None:
             waits += 1
             assert fakes._ids.parked and fakes._timing.parked  # 2.5 kB of Mersenne Twister state each
             assert fakes.faker._random.parked
-    assert waits > 900
+    assert waits > (900 if not controls else 20)
 
 
 @pytest.mark.parametrize("seed", [7, "mockvapi:7:ids"])

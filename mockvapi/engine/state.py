@@ -232,10 +232,15 @@ class CallState:
         (`arrivals`); a driver that sends `Retract` for the event just yielded gives it back undelivered."""
         pending = sorted(self._batch, key=_order)
         self._batch = []
+        # The driver waits for each event's time: the random streams' state can go. Nothing draws between
+        # two events of one flush but a live control acting (below), so once here and after each act
+        # instead of per event (a call's every event paid for the check).
+        self.fakes.park()
         while pending:
             arrivals = self.arrivals
             if arrivals is not None and arrivals.due(pending):
                 kept = yield from arrivals.act(pending)
+                self.fakes.park()
                 pending = sorted([*kept, *self._batch], key=_order)
                 self._batch = []
                 continue
@@ -255,7 +260,6 @@ class CallState:
             self._last_ms = event.at_ms
             self.events.append(event)
             self._held = (last_ms, announced, live, original, pending)  # no copy: read only while held
-            self.fakes.park()  # the driver waits for the event's time: the random streams' state can go
             answer = yield event
             self._held = None
             if isinstance(answer, Retract):
