@@ -53,7 +53,7 @@ class Event:
         return f"Event({self.at:.3f}s {self.type} step={self.step})"
 
 
-_NO_STEP = -(1 << 31)  # `step` None in the log's integer column
+_NO_STEP = -(1 << 15)  # `step` None in the log's integer column (steps count from 0)
 _OPAQUE = 0  # a message the log keeps as the object itself
 _TOKEN = 1  # a ModelToken: its turn id and token
 # Message layouts the log flattens, by code (from 2): the model class, the field names in order, the shared
@@ -119,11 +119,13 @@ class EventLog(Sequence[Event]):
 
     __slots__ = ("_at", "_numbers", "_codes", "_starts", "_values", "_run_starts", "_runs")
 
-    _WIDTH = 4  # history_len, step, seq, history_base: counts and indexes, 32 bits each
+    _WIDTH = 4  # history_len, step, seq, history_base: counts and indexes
 
     def __init__(self, events: Sequence[Event] = ()) -> None:
-        self._at = array("q")  # at_ms
-        self._numbers = array("i")
+        # Narrow first (a minute of a call is ~120 events: 16 and 32 bits hold any call's counts and times
+        # of less than 24 days), widened to 64 bits the first time a value does not fit.
+        self._at = array("i")  # at_ms
+        self._numbers = array("h")
         self._codes = bytearray()
         self._starts = array("i")  # where each event's values start in `_values`
         self._values: list[Any] = []
@@ -136,8 +138,18 @@ class EventLog(Sequence[Event]):
         codes, values = self._codes, self._values
         n = len(codes)
         step = event.step
-        self._at.append(event.at_ms)
-        self._numbers.extend((event.history_len, _NO_STEP if step is None else step, event.seq, event.history_base))
+        numbers = (event.history_len, _NO_STEP if step is None else step, event.seq, event.history_base)
+        try:
+            self._at.append(event.at_ms)
+        except OverflowError:
+            self._at = array("q", self._at)
+            self._at.append(event.at_ms)
+        try:
+            self._numbers.extend(numbers)
+        except OverflowError:
+            del self._numbers[n * self._WIDTH:]  # what extend appended before the value that did not fit
+            self._numbers = array("q", self._numbers)
+            self._numbers.extend(numbers)
         self._starts.append(len(values))
         message = event.message
         if type(message) is ModelToken:

@@ -80,6 +80,24 @@ def test_pop_and_append_keep_runs_of_shared_context_and_live() -> None:
         _same(read, logged)
 
 
+def test_numbers_too_large_for_the_narrow_columns_widen_them() -> None:
+    # Times and counts sit in 32- and 16-bit columns (memory per live call), widened the first time a value
+    # does not fit: a call of days, a history or event count past 32,767, a step past it too.
+    events = simulate(resolve("happy-path")).events
+    big = [
+        Event(events[3].at_ms + (1 << 40), events[3].message, 70_000, 40_000, 1 << 33, 65_536,
+              events[3].context, events[3].live),
+        Event(events[4].at_ms, events[4].message, 5, None, 100_000, 0, events[4].context, events[4].live),
+    ]
+    log = EventLog(events[:3])
+    for event in [*big, *events[3:]]:
+        log.append(event)
+    for read, logged in zip(log, [*events[:3], *big, *events[3:]], strict=True):
+        _same(read, logged)
+    log.pop()
+    assert log[-1] == events[-2] and log[3] == big[0] and log[4].step is None
+
+
 def test_indexing_like_a_list() -> None:
     events = simulate(resolve("happy-path")).events
     log = EventLog(events)
