@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from faker import Faker
 
-from mockvapi.fakes import CallFaker, Fakes, shared_faker
+from mockvapi.engine.events import Event
+from mockvapi.engine.simulator import CallSimulation
+from mockvapi.fakes import CallFaker, Fakes, Stream, shared_faker
+from mockvapi.library import resolve
 
 
 def _own(seed: int) -> Faker:
@@ -46,3 +53,114 @@ def test_unknown_and_private_names_are_attribute_errors() -> None:
         call._factories  # noqa: B018
     assert hasattr(call, "name") and not hasattr(call, "_random_secret")
     assert repr(call) == "CallFaker(en_US)" and repr(call.name) == "<faker.name>"
+
+
+def _draws(stream: Callable[[], random.Random], park: Callable[[], None]) -> list[object]:
+    """Every kind of draw, parking the stream before each."""
+    out: list[object] = []
+    for i in range(40):
+        for draw in (
+            lambda r: r.random(), lambda r: r.getrandbits(0), lambda r: r.getrandbits(1), lambda r: r.getrandbits(32),
+            lambda r: r.getrandbits(33), lambda r: r.getrandbits(128), lambda r: r.randint(201, 989),
+            lambda r: r.choice("abcdefghij"), lambda r: r.sample(range(100), 5), lambda r: r.choices("xyz", k=3),
+            lambda r: r.gauss(0, 1), lambda r: r.uniform(0.9, 1.1), lambda r: r.randbytes(5),
+            lambda r: r.shuffle(items := list(range(10))) or items,
+        ):
+            park()
+            out.append(draw(stream()))
+        if i % 7 == 0:
+            out.append(stream().gauss(0, 1))  # leaves a Gaussian kept for the next draw
+    return out
+
+
+@pytest.mark.parametrize("seed", [7, "mockvapi:7:timing"])
+def test_a_parked_stream_resumes_where_it_was(seed: int | str) -> None:
+    plain = random.Random(seed)
+    parked = Stream(seed)
+    assert _draws(parked.get, parked.park) == _draws(lambda: plain, lambda: None)
+    parked.park()
+    assert parked.parked and parked.get().random() == plain.random() and not parked.parked
+
+
+def test_parking_a_calls_fakes_changes_no_value() -> None:
+    def values(fakes: Fakes, park: bool) -> list[object]:
+        out: list[object] = []
+        for _ in range(30):
+            out += [fakes.uuid(), fakes.jitter(1.0, 0.2), fakes.tool_call_id(), fakes.e164(), fakes.faker.name()]
+            if park:
+                fakes.park()
+        return out
+
+    assert values(Fakes(11), park=True) == values(Fakes(11), park=False)
+
+
+@pytest.mark.parametrize(
+    "controls",
+    [
+        [],
+        # Live controls act mid-flush, between two events: a say spoken (jitter, a turn id), a message
+        # added, an interrupting say, the call ended.
+        [({"type": "say", "content": "One moment, please."}, 7.0), ({"type": "add-message", "message":
+          {"role": "system", "content": "Be brief."}}, 12.5), ({"type": "say", "content": "Hold on.",
+          "interruptAssistantEnabled": True}, 20.3), ({"type": "end-call"}, 41.0)],
+    ],
+)
+def test_a_playing_call_parks_its_streams_while_it_waits_for_an_event(
+    controls: list[tuple[dict[str, object], float]],
+) -> None:
+    sim = CallSimulation(resolve("long-call"), seed=2)
+    for message, at in controls:
+        sim.control(message, at)
+    fakes = sim.state.fakes
+    waits = 0
+    for item in sim.run():
+        if isinstance(item, Event):
+            waits += 1
+            assert fakes._ids.parked and fakes._timing.parked  # 2.5 kB of Mersenne Twister state each
+            assert fakes.faker._random.parked
+    assert waits > (900 if not controls else 20)
+
+
+@pytest.mark.parametrize("seed", [7, "mockvapi:7:ids"])
+def test_read_ahead_draws_are_the_generators_own(seed: int | str) -> None:
+    """random() and getrandbits() of a parked stream come from words drawn ahead, with CPython's arithmetic;
+    any other draw takes the generator itself, resumed at the words used (not at the words drawn ahead)."""
+    plain, stream = random.Random(seed), Stream(seed)
+    sizes = [0, 1, 5, 31, 32, 33, 64, 100, 128]
+    got: list[object] = []
+    want: list[object] = []
+    for i in range(300):  # past many read-aheads
+        k = sizes[i % len(sizes)]
+        got += [stream.getrandbits(k), stream.random()]
+        want += [plain.getrandbits(k), plain.random()]
+        if i % 50 == 7:
+            got += [stream.get().choice("abcdef"), stream.get().gauss(0, 1), stream.random(), stream.getrandbits(40)]
+            want += [plain.choice("abcdef"), plain.gauss(0, 1), plain.random(), plain.getrandbits(40)]
+            stream.park()  # with a Gaussian kept for the next gauss()
+        if i % 50 == 30:
+            got.append(stream.get().gauss(0, 1))
+            want.append(plain.gauss(0, 1))
+            stream.park()
+    assert got == want
+    stream.park()
+    assert stream.parked and repr(stream).endswith("parked, " + f"{stream._words} words)")
+
+
+def test_a_long_burst_of_draws_resumes_the_generator_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resuming costs as much as the words drawn so far: a burst (a 2 MB user turn plans a jitter per word)
+    that resumed it per read-ahead took the square of its length."""
+    resumed: list[int] = []
+    resume = Stream._resume
+
+    def counted(self: Stream) -> Any:
+        resumed.append(self._words)
+        return resume(self)
+
+    monkeypatch.setattr(Stream, "_resume", counted)
+    plain, stream = random.Random(3), Stream(3)
+    assert [stream.random() for _ in range(10_000)] == [plain.random() for _ in range(10_000)]
+    assert len(resumed) == 1
+    stream.park()
+    assert stream.getrandbits(128) == plain.getrandbits(128)  # the read-ahead left over: no resume
+    assert [stream.random() for _ in range(100)] == [plain.random() for _ in range(100)]
+    assert len(resumed) == 2

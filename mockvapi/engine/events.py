@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
-from mockvapi.models.messages import Message
+from mockvapi.models.messages import Message, ModelToken, WireModel
 
 if TYPE_CHECKING:
     from mockvapi.engine.context import CallContext
 
-__all__ = ["Abandon", "Ask", "AskKind", "Event", "Reply", "Retract", "SimProblem", "StepError", "Waiting"]
+__all__ = [
+    "Abandon", "Ask", "AskKind", "Event", "EventLog", "Reply", "Retract", "SimProblem", "StepError", "Waiting",
+]
 
 AskKind = Literal[
     "tool-calls", "assistant-request", "transfer-destination-request", "knowledge-base-request",
@@ -47,6 +51,180 @@ class Event:
 
     def __repr__(self) -> str:
         return f"Event({self.at:.3f}s {self.type} step={self.step})"
+
+
+_NO_STEP = -(1 << 15)  # `step` None in the log's integer column (steps count from 0)
+_OPAQUE = 0  # a message the log keeps as the object itself
+_TOKEN = 1  # a ModelToken: its turn id and token
+# Message layouts the log flattens, by code (from 2): the model class, the field names in order, the shared
+# set of fields given, and whether `__pydantic_private__` was set (a `model_construct`ed model lacks it).
+_LAYOUTS: list[tuple[type[WireModel], tuple[str, ...], set[str], bool]] = []
+_LAYOUT_CODES: dict[tuple[type[WireModel], frozenset[str], bool], int] = {}
+_MAX_LAYOUTS = 254  # codes fit a byte; a message of any further layout is kept as it is
+# The same by the identity of the (shared) fields-given set, which the entry holds so the id stays its own.
+_BY_SET: dict[tuple[type[WireModel], int, bool], tuple[int, set[str]]] = {}
+
+
+def _layout_code(message: WireModel) -> int:
+    """The code of `message`'s layout (registered on first sight), or `_OPAQUE`."""
+    if message.__pydantic_extra__ is not None:
+        return _OPAQUE
+    try:
+        object.__getattribute__(message, "__pydantic_private__")
+        private = True
+    except AttributeError:
+        private = False
+    if private and message.__pydantic_private__ is not None:
+        return _OPAQUE
+    cls = type(message)
+    given = message.__pydantic_fields_set__
+    hit = _BY_SET.get((cls, id(given), private))
+    if hit is not None and hit[1] is given:
+        return hit[0]
+    key = (cls, frozenset(given), private)
+    code = _LAYOUT_CODES.get(key)
+    if code is None:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            return _OPAQUE
+        names = tuple(cls.model_fields)
+        code = _LAYOUT_CODES[key] = len(_LAYOUTS) + 2
+        _LAYOUTS.append((cls, names, given, private))
+    if len(_BY_SET) < 4 * _MAX_LAYOUTS:
+        _BY_SET[cls, id(given), private] = (code, given)
+    return code
+
+
+def _rebuild(code: int, values: list[Any]) -> Any:
+    """The message flattened as `code` and `values`: equal to the one logged, field for field."""
+    if code == _TOKEN:
+        return ModelToken(values[0], values[1])
+    cls, names, given, private = _LAYOUTS[code - 2]
+    message = cls.__new__(cls)
+    object.__setattr__(message, "__dict__", dict(zip(names, values, strict=True)))
+    object.__setattr__(message, "__pydantic_fields_set__", given)
+    object.__setattr__(message, "__pydantic_extra__", None)
+    if private:
+        object.__setattr__(message, "__pydantic_private__", None)
+    return message
+
+
+class EventLog(Sequence[Event]):
+    """The events a call delivered, in order, kept compactly: a live call keeps every one for its timeline,
+    and as objects (an `Event`, its time as an int object, a pydantic message with its `__dict__`) they were
+    the largest part of a live call's memory. Here the numbers sit in arrays, a message's field values in
+    one flat list (the values themselves shared with the message logged), and the context and live fields
+    once per run of events that share them. Reading gives new `Event`s equal to the ones appended (the
+    same values, field for field, the same shared objects); only identity differs.
+    """
+
+    __slots__ = ("_at", "_numbers", "_codes", "_starts", "_values", "_run_starts", "_runs")
+
+    _WIDTH = 4  # history_len, step, seq, history_base: counts and indexes
+
+    def __init__(self, events: Sequence[Event] = ()) -> None:
+        # Narrow first (a minute of a call is ~120 events: 16 and 32 bits hold any call's counts and times
+        # of less than 24 days), widened to 64 bits the first time a value does not fit.
+        self._at = array("i")  # at_ms
+        self._numbers = array("h")
+        self._codes = bytearray()
+        self._starts = array("i")  # where each event's values start in `_values`
+        self._values: list[Any] = []
+        self._run_starts = array("i")  # the first event of each run of equal (context, live)
+        self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None]] = []
+        for event in events:
+            self.append(event)
+
+    def append(self, event: Event) -> None:
+        codes, values = self._codes, self._values
+        n = len(codes)
+        step = event.step
+        numbers = (event.history_len, _NO_STEP if step is None else step, event.seq, event.history_base)
+        try:
+            self._at.append(event.at_ms)
+        except OverflowError:
+            self._at = array("q", self._at)
+            self._at.append(event.at_ms)
+        try:
+            self._numbers.extend(numbers)
+        except OverflowError:
+            del self._numbers[n * self._WIDTH:]  # what extend appended before the value that did not fit
+            self._numbers = array("q", self._numbers)
+            self._numbers.extend(numbers)
+        self._starts.append(len(values))
+        message = event.message
+        if type(message) is ModelToken:
+            codes.append(_TOKEN)
+            values += (message.turn_id, message.token)
+        else:
+            code = _layout_code(message) if isinstance(message, WireModel) else _OPAQUE
+            fields = message.__dict__ if code != _OPAQUE else None
+            if fields is not None and tuple(fields) == _LAYOUTS[code - 2][1]:  # the fields in model order
+                codes.append(code)
+                values += fields.values()
+            else:
+                codes.append(_OPAQUE)
+                values.append(message)
+        context, live = event.context, event.live
+        runs = self._runs
+        if not runs or runs[-1][0] is not context or runs[-1][1] is not live:
+            self._run_starts.append(n)
+            runs.append((context, live))
+
+    def pop(self) -> Event:
+        """Take the last event off (and return it)."""
+        if not self._codes:
+            raise IndexError("pop from an empty EventLog")
+        event = self._event(len(self._codes) - 1)
+        n = len(self._codes) - 1
+        del self._at[n], self._numbers[n * self._WIDTH:], self._values[self._starts[n]:]
+        del self._starts[n], self._codes[n]
+        if self._run_starts[-1] == n:
+            del self._run_starts[-1], self._runs[-1]
+        return event
+
+    def _event(self, i: int) -> Event:
+        numbers, k = self._numbers, i * self._WIDTH
+        step = numbers[k + 1]
+        start = self._starts[i]
+        end = self._starts[i + 1] if i + 1 < len(self._starts) else len(self._values)
+        code = self._codes[i]
+        message = self._values[start] if code == _OPAQUE else _rebuild(code, self._values[start:end])
+        context, live = self._runs[bisect_right(self._run_starts, i) - 1]
+        return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2],
+                     numbers[k + 3], context, live)
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    @overload
+    def __getitem__(self, index: int) -> Event: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Event]: ...
+
+    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+        if isinstance(index, slice):
+            return [self._event(i) for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError("EventLog index out of range")
+        return self._event(index % n)
+
+    def __iter__(self) -> Iterator[Event]:
+        return (self._event(i) for i in range(len(self)))
+
+    def __reversed__(self) -> Iterator[Event]:
+        return (self._event(i) for i in range(len(self) - 1, -1, -1))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EventLog({len(self)} events)"
 
 
 @dataclass(frozen=True)

@@ -59,14 +59,16 @@ class _Text:
     def __get__(self, obj: object | None, owner: type | None = None) -> str | None:
         if obj is None:
             return None  # the field's default
-        value = obj.__dict__.get(self._slot)
+        value = getattr(obj, self._slot, None)
         if isinstance(value, OfMessage):
-            message: dict[str, Any] = obj.__dict__["message"]
+            message: dict[str, Any] = getattr(obj, "message")  # noqa: B009
             return value.encode(message)
         return value() if callable(value) else value
 
     def __set__(self, obj: object, value: str | Callable[[], str] | OfMessage | None) -> None:
-        obj.__dict__[self._slot] = value
+        # An attribute, not `obj.__dict__[...]`: reading `__dict__` makes CPython build the instance's dict
+        # (~110 bytes per delivery), which it otherwise keeps as the class's shared-key values.
+        setattr(obj, self._slot, value)
 
 
 @dataclass(kw_only=True)
@@ -103,7 +105,7 @@ class Delivery:
         response body, once more for its parsed value (whose strings are about as long; the call's history
         shares it only while the call is held), and the request body when it is kept as text rather than
         as a way to encode it."""
-        request = self.__dict__.get("_request_body")
+        request = getattr(self, "_request_body", None)
         response = len(self.response_body or "")
         if self.response_json is not None:
             response *= 2
@@ -187,6 +189,27 @@ def _plural(n: int, word: str, words: str) -> str:
     return f"{n} {word if n == 1 else words}"
 
 
+# The attribute a kept delivery carries with its held_chars() as its journal counted them (None once evicted
+# or cleared): a delivery is in one journal at a time.
+_COUNTED = "_journal_counted"
+
+# Short reply texts, shared: most servers answer most messages alike ("{}", '{"ok":true}'), a string of its
+# own per delivery (~50 bytes each, 27 a minute of a live call). Strings are immutable; the table is bounded.
+_SHORT_REPLY = 64
+_SHORT_REPLIES: dict[str, str] = {}
+
+
+def _share_short_reply(delivery: Delivery) -> None:
+    text = delivery.response_body
+    if text is not None and len(text) <= _SHORT_REPLY:
+        shared = _SHORT_REPLIES.get(text)
+        if shared is None:
+            if len(_SHORT_REPLIES) >= 1024:
+                return
+            shared = _SHORT_REPLIES[text] = text
+        delivery.response_body = shared
+
+
 #: The journal's default byte budget: characters of reply (and kept request) text its deliveries may hold,
 #: a parsed reply counted as its text once more. Only large replies reach it (request bodies are kept as the
 #: way to encode them again), and each held byte of budget is a byte of RSS: a test double's default.
@@ -215,7 +238,6 @@ class Journal:
         self._dropped = 0
         self._seq = 0
         self._held = 0  # the deliveries' held_chars(), as last counted
-        self._counted: dict[int, int] = {}  # id(delivery) -> its held_chars() as counted
 
     @property
     def max_entries(self) -> int:
@@ -240,6 +262,7 @@ class Journal:
             self._seq += 1
             delivery.seq = self._seq
             self._deliveries.append(delivery)
+            _share_short_reply(delivery)
             self._count(delivery)
             if len(self._deliveries) > self._max:
                 self._evict_oldest()
@@ -250,18 +273,24 @@ class Journal:
         """A transport filled in ``delivery``'s response after recording it: count what it holds now (and
         evict the oldest deliveries if that takes the journal over ``max_bytes``)."""
         with self._lock:
-            if id(delivery) in self._counted:
+            if getattr(delivery, _COUNTED, None) is not None:
+                _share_short_reply(delivery)
                 self._count(delivery)
                 self._keep_budget()
 
     def _count(self, delivery: Delivery) -> None:
+        # What a kept delivery was counted as is kept on it (None once it leaves): a dict by id(delivery)
+        # cost ~60 bytes per delivery, a live call's 27 a minute.
         size = delivery.held_chars()
-        self._held += size - self._counted.get(id(delivery), 0)
-        self._counted[id(delivery)] = size
+        self._held += size - (getattr(delivery, _COUNTED, None) or 0)
+        setattr(delivery, _COUNTED, size)
+
+    def _forget(self, delivery: Delivery) -> None:
+        self._held -= getattr(delivery, _COUNTED, None) or 0
+        setattr(delivery, _COUNTED, None)
 
     def _evict_oldest(self) -> None:
-        gone = self._deliveries.popleft()
-        self._held -= self._counted.pop(id(gone), 0)
+        self._forget(self._deliveries.popleft())
         self._dropped += 1
 
     def _keep_budget(self) -> None:
@@ -279,16 +308,17 @@ class Journal:
         """Forget everything (seq and ``dropped`` restart), or only what belongs to ``call_id``."""
         with self._lock:
             if call_id is None:
+                for d in self._deliveries:
+                    setattr(d, _COUNTED, None)
                 self._deliveries.clear()
                 self._problems.clear()
                 self._dropped = 0
                 self._seq = 0
                 self._held = 0
-                self._counted.clear()
             else:
                 for d in self._deliveries:
                     if d.call_id == call_id:
-                        self._held -= self._counted.pop(id(d), 0)
+                        self._forget(d)
                 self._deliveries = deque(d for d in self._deliveries if d.call_id != call_id)
                 self._problems = deque(p for p in self._problems if p.call_id != call_id)
 

@@ -261,6 +261,7 @@ class CallPlayer:
         generator = self.sim.run()
         to_send: Reply | Waiting | Retract | None = None
         pending: dict[int, asyncio.Future[Reply | None]] = {}
+        behind: dict[int, float] = {}  # how late (s of the call's clock) each kept request went out
         upcoming = -1  # the event the fault channels were last told is next
         # No fault rules: no channel of this call ever holds a fault (see _watch), so there is nothing to tell
         # them per event. The rest of the loop's per-event work is read once here: this loop runs once per
@@ -301,12 +302,13 @@ class CallPlayer:
                     future = asyncio.ensure_future(reply)
                     if item.message.type_name in ASKING:  # no other reply is asked for: not kept all call
                         pending[item.seq] = future
+                        behind[item.seq] = self.offset() - item.at
                 if len(problems) != self._problems_seen:
                     self._record_problems()
             else:
                 if faulted:
                     self._fault_step("waiting", item.event)
-                answer = await self._answer(item, pending.get(item.event.seq))
+                answer = await self._answer(item, pending.get(item.event.seq), behind.get(item.event.seq, 0.0))
                 if answer is None:
                     # A control that ends the call came while it waited: the step never goes on (its reply,
                     # still awaited by the sink, is ignored); the call ends from the control's arrival.
@@ -318,6 +320,7 @@ class CallPlayer:
                 to_send = answer
                 if not isinstance(to_send, Waiting):
                     pending.pop(item.event.seq, None)
+                    behind.pop(item.event.seq, None)
 
     async def _sleep_until_event(self, event: Event, *, jumped: bool = False) -> bool:
         """Wait for `event`'s time; False if a control message that acts before it arrived meanwhile.
@@ -466,15 +469,19 @@ class CallPlayer:
         """The server config a message goes to, its timeout, and what kind of delivery it is."""
         return route(self.sim, event)
 
-    async def _answer(self, ask: Ask, task: asyncio.Future[Reply | None] | None) -> Reply | Waiting | None:
+    async def _answer(
+        self, ask: Ask, task: asyncio.Future[Reply | None] | None, behind: float = 0.0
+    ) -> Reply | Waiting | None:
         """Wait for the real reply to an Ask, telling the simulation when the hang threshold passes. None: a
-        control that ends the call (end-call, transfer) arrived meanwhile, and acts at once, as on Vapi."""
+        control that ends the call (end-call, transfer) arrived meanwhile, and acts at once, as on Vapi.
+        `behind`: how late the request went out; the threshold counts from then, not from its planned time
+        (a call that waited on a slow reply answered as scripted runs that much behind its plan)."""
         if task is None:
             return ask.scripted
         loop = asyncio.get_running_loop()
         hang_at: float | None = None  # the loop's time when the hang threshold passes
         if ask.hang_after is not None and ask.event.seq not in self._hung:
-            waited = self.offset() - ask.event.at
+            waited = self.offset() - ask.event.at - max(0.0, behind)
             hang_at = loop.time() + self.clock.real_seconds(max(0.0, ask.hang_after - waited))
         arrivals = self.sim.state.arrivals
         while not task.done():

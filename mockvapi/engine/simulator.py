@@ -28,8 +28,8 @@ that owns it. They share one `CallState` (engine/state.py):
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
-from typing import Any
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, cast
 
 from mockvapi.engine.assistant import ASSISTANT_REQUEST_TIMEOUT, AssistantSource
 from mockvapi.engine.context import DEFAULT_START_MS, CallContext, CallOverrides, build_context, server_for
@@ -106,7 +106,10 @@ class CallSimulation:
         call_id: str | None = None,
         lenient_templates: bool = False,
         overrides: CallOverrides | None = None,
+        compact_events: bool = True,
     ) -> None:
+        """`compact_events`: keep the events delivered compactly (engine.events.EventLog), as a live call
+        wants; `simulate()`, which returns them all at once, keeps them as they are."""
         loaded = scenario if isinstance(scenario, LoadedScenario) else None
         plain = squad_start(scenario.scenario if isinstance(scenario, LoadedScenario) else scenario)
         self.overrides = overrides or CallOverrides()
@@ -116,6 +119,7 @@ class CallSimulation:
             seed=plain.seed if seed is None else seed,
             start_ms=DEFAULT_START_MS if start_ms is None else start_ms,
             lenient_templates=lenient_templates,
+            compact_events=compact_events,
         )
         self._speech = Speech(state)
         self._report = Report(state)
@@ -334,7 +338,8 @@ class CallSimulation:
         return self.state.openai
 
     @property
-    def events(self) -> list[Event]:
+    def events(self) -> Sequence[Event]:
+        """Every event delivered so far (kept compactly: engine.events.EventLog)."""
         return self.state.events
 
     @property
@@ -396,7 +401,7 @@ def simulate(
 ) -> Timeline:
     """Play a scenario with its scripted replies. A scenario that cannot be played raises ScenarioError."""
     loaded = load_text(scenario) if isinstance(scenario, str) else scenario
-    return drive(CallSimulation(loaded, seed=seed, start_ms=start_ms))
+    return drive(CallSimulation(loaded, seed=seed, start_ms=start_ms, compact_events=False))
 
 
 def drive(sim: CallSimulation) -> Timeline:
@@ -418,7 +423,7 @@ def timeline_of(sim: CallSimulation) -> Timeline:
         sim.scenario.name,
         sim.seed,
         sim.context,
-        sim.events,
+        cast("list[Event]", sim.events),  # the compact log, listed on first read (Timeline.events)
         sim.rendered,
         sim.openai,
         sim.ended_reason,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mockvapi.engine.context import CallContext, iso, template_context
-from mockvapi.engine.events import Ask, Event, Retract, SimProblem, StepError
+from mockvapi.engine.events import Ask, Event, EventLog, Retract, SimProblem, StepError
 from mockvapi.engine.settings import CallSettings
 from mockvapi.fakes import Fakes
 from mockvapi.models.messages import (
@@ -102,6 +102,7 @@ class CallState:
         seed: int,
         start_ms: int,
         lenient_templates: bool,
+        compact_events: bool = True,
     ) -> None:
         self.scenario = scenario
         self.loaded = loaded
@@ -115,7 +116,8 @@ class CallState:
         self.history: list[HistoryItem] = []
         self.rendered: list[dict[str, Any]] = []  # history as wire dicts
         self.openai: list[dict[str, Any]] = []  # history in OpenAI's format
-        self.events: list[Event] = []
+        # Every event delivered, for the timeline and the live controls: compact for a live call (see EventLog).
+        self.events: EventLog | list[Event] = EventLog() if compact_events else []
         self.problems: list[SimProblem] = []
         self.ended_reason: str | None = None
         self.started_ms: int | None = None
@@ -230,10 +232,15 @@ class CallState:
         (`arrivals`); a driver that sends `Retract` for the event just yielded gives it back undelivered."""
         pending = sorted(self._batch, key=_order)
         self._batch = []
+        # The driver waits for each event's time: the random streams' state can go. Nothing draws between
+        # two events of one flush but a live control acting (below), so once here and after each act
+        # instead of per event (a call's every event paid for the check).
+        self.fakes.park()
         while pending:
             arrivals = self.arrivals
             if arrivals is not None and arrivals.due(pending):
                 kept = yield from arrivals.act(pending)
+                self.fakes.park()
                 pending = sorted([*kept, *self._batch], key=_order)
                 self._batch = []
                 continue

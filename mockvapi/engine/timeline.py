@@ -4,16 +4,41 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import is_
 from typing import Any
 
 from mockvapi.engine.context import CallContext
 from mockvapi.engine.events import Event, SimProblem
-from mockvapi.models.messages import AssistantRequest, Profile, Side, profile_named, side_named
+from mockvapi.models.messages import (
+    AssistantRequest,
+    ConversationUpdate,
+    Profile,
+    Side,
+    profile_named,
+    side_named,
+)
 
 __all__ = ["Timeline", "render_message"]
+
+
+class _Listed:
+    """`Timeline.events`: given a call's compact log (engine.events.EventLog), it lists them as Events on
+    first read (a call's timeline is made at its end whether or not anyone reads it)."""
+
+    _slot = "_events"
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> list[Event]:
+        if obj is None:
+            raise AttributeError("events")  # a required field (no default)
+        value = obj.__dict__[self._slot]
+        if not isinstance(value, list):
+            value = obj.__dict__[self._slot] = list(value)
+        return value
+
+    def __set__(self, obj: object, value: Sequence[Event]) -> None:
+        obj.__dict__[self._slot] = value
 
 
 @dataclass
@@ -23,13 +48,14 @@ class Timeline:
     name: str
     seed: int
     context: CallContext
-    events: list[Event]
+    events: list[Event]  # given an EventLog, listed on first read (see _Listed, installed below)
     history: list[dict[str, Any]]
     history_openai: list[dict[str, Any]]
     ended_reason: str | None
     problems: list[SimProblem] = field(default_factory=list)
     # Where the final history starts in `history` (a squad member's contextEngineeringPlan may trim it).
     history_base: int = 0
+
 
     @property
     def final_history(self) -> list[dict[str, Any]]:
@@ -64,6 +90,9 @@ class Timeline:
         )
 
 
+Timeline.events = _Listed()  # type: ignore[assignment]  # after @dataclass: `events` stays a required field
+
+
 def _live_call(context: CallContext, live: Mapping[str, Any]) -> dict[str, Any]:
     """`{**context.call, **live}`, one object for every message until the live fields or the call change: a
     call's messages then share it (memory) and the wire encoder reuses its text (it caches by identity)."""
@@ -96,6 +125,18 @@ def _same_items(a: list[Any], b: list[Any]) -> bool:
     return len(a) == len(b) and all(map(is_, a, b))  # map over operator.is_: no generator frame per item
 
 
+def _share_history(out: dict[str, Any], artifact: dict[str, Any]) -> None:
+    """A conversation-update's `messages` and `messagesOpenAIFormatted` (and `conversation`) become its
+    artifact's lists when they hold the same items: the journal keeps every message sent, and each update
+    held two more copies of the history so far (a long call's updates: the square of its length)."""
+    messages, openai = artifact["messages"], artifact["messagesOpenAIFormatted"]
+    if _same_items(out["messages"], messages) and _same_items(out["messagesOpenAIFormatted"], openai):
+        out["messages"] = messages
+        out["messagesOpenAIFormatted"] = openai
+        if "conversation" in out:
+            out["conversation"] = openai
+
+
 def render_message(
     event: Event,
     context: CallContext,
@@ -109,7 +150,9 @@ def render_message(
     out["timestamp"] = context.start_ms + event.at_ms
     if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
         n, base = event.history_len, event.history_base
-        out["artifact"] = _artifact(context, history, history_openai, base, n)
+        artifact = out["artifact"] = _artifact(context, history, history_openai, base, n)
+        if isinstance(event.message, ConversationUpdate):
+            _share_history(out, artifact)
     out["call"] = _live_call(context, event.live) if event.live else context.call
     if context.assistant is not None and not isinstance(event.message, AssistantRequest):
         out["assistant"] = context.assistant

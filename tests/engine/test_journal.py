@@ -137,6 +137,29 @@ def test_a_parsed_reply_counts_as_its_text_once_more() -> None:
     assert Journal().max_bytes == DEFAULT_MAX_BYTES == 64 * 1024 * 1024
 
 
+def test_equal_short_replies_share_one_text_and_the_accounting_holds() -> None:
+    # Most servers answer most messages alike ("{}"): each delivery held a string of its own (memory per
+    # live call, issue 17). Equal short texts are now one string; a long one stays the delivery's own.
+    journal = Journal(max_bytes=10_000)
+    texts = ["".join(["{", "}"]) for _ in range(3)]  # equal, three distinct objects
+    assert texts[0] is not texts[1]
+    kept = [journal.record(_delivery(response_body=texts[0]))]
+    for text in texts[1:]:
+        late = journal.record(_delivery())
+        late.response_body = text  # filled in by the transport after recording
+        journal.settled(late)
+        kept.append(late)
+    assert [d.response_body for d in kept] == ["{}"] * 3
+    assert kept[0].response_body is kept[1].response_body is kept[2].response_body
+    long_text = "x" * 500
+    own = journal.record(_delivery(response_body="".join(long_text)))
+    assert own.response_body == long_text and journal.held_bytes == 3 * 2 + 500
+    journal.clear(kept[0].call_id)
+    assert journal.held_bytes == 0 and len(journal) == 0
+    journal.settled(own)  # no longer kept: nothing to count
+    assert journal.held_bytes == 0
+
+
 def test_problems_and_problems_for() -> None:
     journal = Journal()
     journal.problem(Problem("a", "non-200-reply", "HTTP 500", 1.0, delivery_seq=2))

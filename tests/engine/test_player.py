@@ -231,6 +231,50 @@ async def test_reply_slower_than_hang_after_sends_hang_first_and_the_call_goes_o
     assert [o.wire["type"] for o in sink.got][-1] == "end-of-call-report"
 
 
+BEHIND_YAML = """
+version: 1
+name: behind-plan
+seed: 0
+assistant:
+  firstMessage: "Hi there."
+  server: {url: "https://example.test/hook"}
+  startSpeakingPlan: {smartEndpointingPlan: {provider: custom-endpointing-model}}
+  tools:
+    - name: lookup
+      parameters: {rx: string}
+steps:
+  - user: "Is my refill ready?"
+  - tool: {name: lookup, arguments: {rx: "42"}, result: {status: unknown}, latency: 100ms, hang_after: 1s}
+  - assistant: "Your refill is {{ tools.lookup.json.status }}."
+  - end: customer-ended-call
+"""
+
+
+async def test_the_hang_threshold_counts_from_when_a_late_request_went_out() -> None:
+    # The endpointing request's answer takes 10 s of the call's clock and is nothing (scripted: at once), so
+    # the call then runs 10 s behind its plan and the tool's request goes out 10 s late. Its threshold (1 s,
+    # real seconds 1000 at io_speed 1e-3) counts from then: the reply, 0.1 s later, beats it and nothing
+    # hangs. It counted from the request's planned time, 10 s "waited" already, and said `hang` at once.
+    clock = VirtualClock(io_speed=1e-3)
+
+    class Slow(CollectSink):
+        def submit(self, outgoing: Outgoing) -> Awaitable[Reply | None]:
+            self.got.append(outgoing)
+            return self._later({"call.endpointing.request": 10.0, "tool-calls": 0.1}.get(outgoing.kind, 0.0))
+
+        async def _later(self, seconds: float) -> Reply | None:
+            await self.clock.sleep(seconds)
+            return None
+
+    sink = Slow(clock)
+    timeline = await CallPlayer(resolve(BEHIND_YAML), clock=clock, server=sink).run()
+    kinds = [o.kind for o in sink.got]
+    assert kinds.index("call.endpointing.request") < kinds.index("tool-calls")  # the request went out late
+    assert clock.now() > 10
+    assert not any(e.type == "hang" for e in timeline.events)
+    assert [h["message"] for h in timeline.history if h["role"] == "bot"][-1] == "Your refill is unknown."
+
+
 async def test_sink_answering_none_falls_back_to_the_scripted_reply() -> None:
     clock = VirtualClock()
     sink = HeldSink(clock)

@@ -4,7 +4,7 @@ import pytest
 
 from mockvapi import simulate
 from mockvapi.engine.timeline import render_message
-from mockvapi.library import resolve
+from mockvapi.library import bundled_names, resolve
 
 
 def test_messages_between_status_changes_share_one_call_object_equal_to_a_fresh_merge() -> None:
@@ -38,3 +38,26 @@ def test_a_misnamed_profile_or_side_is_refused_instead_of_emitting_realistic_mes
         timeline.messages(profile="strict", side="client")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="side must be 'server' or 'client', got 'browser'"):
         timeline.jsonl(side="browser")  # type: ignore[arg-type]
+
+
+def test_a_conversation_updates_history_lists_are_its_artifacts() -> None:
+    """The journal keeps every message sent: an update's own copies of the history made a long call's updates
+    cost the square of its length. Equal items, so the same JSON; shared lists."""
+    for name in bundled_names():
+        timeline = simulate(resolve(name), seed=5)
+        updates = [e for e in timeline.events if e.type == "conversation-update"]
+        assert updates
+        for profile in ("realistic", "spec"):
+            for event in updates:
+                wire = render_message(event, timeline.context, timeline.history, timeline.history_openai, profile,
+                                      "server")
+                fresh = event.message.body(profile)
+                assert wire["messages"] == fresh["messages"]
+                assert wire["messagesOpenAIFormatted"] == fresh["messagesOpenAIFormatted"]
+                assert wire["messages"] is wire["artifact"]["messages"]
+                assert wire["messagesOpenAIFormatted"] is wire["artifact"]["messagesOpenAIFormatted"]
+                if profile == "realistic":
+                    assert wire["conversation"] is wire["messagesOpenAIFormatted"]
+                client = render_message(event, timeline.context, timeline.history, timeline.history_openai, profile,
+                                        "client")
+                assert client["messages"] == fresh["messages"] and "artifact" not in client

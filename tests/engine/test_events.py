@@ -1,0 +1,135 @@
+"""EventLog: a call's delivered events kept compactly, read back equal to what was appended."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pytest
+
+from mockvapi.engine.events import Event, EventLog
+from mockvapi.engine.simulator import CallSimulation, drive, simulate
+from mockvapi.library import bundled_names, resolve
+from mockvapi.models.messages import PROFILES, ConversationUpdate, Message, ModelToken, StatusUpdate, WireModel
+
+
+def _state(message: Any) -> tuple[Any, ...]:
+    """Everything a pydantic model is made of (a `model_construct`ed one may lack `__pydantic_private__`)."""
+    if type(message) is ModelToken:
+        return ("token", message.turn_id, message.token)
+    try:
+        private: Any = object.__getattribute__(message, "__pydantic_private__")
+    except AttributeError:
+        private = "unset"
+    return (type(message), list(message.__dict__.items()), message.__pydantic_fields_set__,
+            message.__pydantic_extra__, private)
+
+
+def _same(read: Event, logged: Event) -> None:
+    assert read == logged
+    assert (read.at_ms, read.history_len, read.step, read.seq, read.history_base) == (
+        logged.at_ms, logged.history_len, logged.step, logged.seq, logged.history_base)
+    assert read.context is logged.context and read.live is logged.live
+    assert type(read.message) is type(logged.message)
+    assert _state(read.message) == _state(logged.message)
+    # The values themselves are the ones logged (shared, not copies): a history prefix, a dict, a string.
+    if isinstance(logged.message, WireModel) and type(logged.message) is not ModelToken:
+        for key, value in logged.message.__dict__.items():
+            assert read.message.__dict__[key] is value
+    for profile in PROFILES:
+        assert read.message.body(profile) == logged.message.body(profile)
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_every_bundled_scenario_reads_back_equal(name: str) -> None:
+    events = simulate(resolve(name), seed=3).events
+    log = EventLog(events)
+    assert len(log) == len(events)
+    for read, logged in zip(log, events, strict=True):
+        _same(read, logged)
+    assert list(reversed(log)) == list(reversed(events))
+    assert log == events and log[-1] == events[-1] and log[2:5] == events[2:5]
+
+
+def test_the_log_keeps_no_event_or_model_objects() -> None:
+    """What makes it compact: the numbers in arrays, a message's field values in one flat list. The old list
+    of Events held an Event, an int and a pydantic model (with its own `__dict__`) per event."""
+    sim = CallSimulation(resolve("long-call"), seed=1)
+    drive(sim)
+    log = sim.events
+    assert len(log) > 900
+    reachable = gc.get_referents(*gc.get_referents(log))
+    assert not any(isinstance(x, Event | ModelToken) for x in reachable)
+    # Only messages the log cannot flatten are kept whole; a long call has none.
+    assert not any(isinstance(x, Message) for x in reachable)
+    assert [type(e.message).__name__ for e in log].count("ModelToken") > 400
+
+
+def test_pop_and_append_keep_runs_of_shared_context_and_live() -> None:
+    events = simulate(resolve("happy-path")).events
+    log = EventLog()
+    for event in events:
+        log.append(event)
+    assert len({id(e.live) for e in events}) > 1  # the live fields change while the call plays
+    taken = [log.pop() for _ in range(len(events) // 2)]
+    assert list(reversed(taken)) == events[len(events) - len(taken):]
+    assert list(log) == events[: len(events) - len(taken)]
+    for event in reversed(taken):
+        log.append(event)
+    for read, logged in zip(log, events, strict=True):
+        _same(read, logged)
+
+
+def test_numbers_too_large_for_the_narrow_columns_widen_them() -> None:
+    # Times and counts sit in 32- and 16-bit columns (memory per live call), widened the first time a value
+    # does not fit: a call of days, a history or event count past 32,767, a step past it too.
+    events = simulate(resolve("happy-path")).events
+    big = [
+        Event(events[3].at_ms + (1 << 40), events[3].message, 70_000, 40_000, 1 << 33, 65_536,
+              events[3].context, events[3].live),
+        Event(events[4].at_ms, events[4].message, 5, None, 100_000, 0, events[4].context, events[4].live),
+    ]
+    log = EventLog(events[:3])
+    for event in [*big, *events[3:]]:
+        log.append(event)
+    for read, logged in zip(log, [*events[:3], *big, *events[3:]], strict=True):
+        _same(read, logged)
+    log.pop()
+    assert log[-1] == events[-2] and log[3] == big[0] and log[4].step is None
+
+
+def test_indexing_like_a_list() -> None:
+    events = simulate(resolve("happy-path")).events
+    log = EventLog(events)
+    assert log[0] == events[0] and log[-2] == events[-2]
+    with pytest.raises(IndexError):
+        log[len(events)]
+    with pytest.raises(IndexError):
+        EventLog().pop()
+    assert not EventLog() and log and repr(log) == f"EventLog({len(events)} events)"
+    assert log != events[:-1] and log != 3
+
+
+def test_a_message_it_cannot_flatten_is_kept_as_it_is() -> None:
+    """A model made some other way (its fields set out of order, say) is kept whole, identity and all."""
+    simulate(resolve("happy-path"))  # status-updates of this layout seen (and flattened) before
+    odd = StatusUpdate(status="ended")
+    object.__setattr__(odd, "__dict__", {"ended_reason": None, "status": "ended", "destination": None})
+    update = ConversationUpdate.model_construct(messages=(), messages_openai_formatted=())
+    log = EventLog([Event(5, odd, 0, None, 0), Event(6, update, 0, 1, 1)])
+    assert log[0].message is odd and log[0].step is None
+    assert log[1].message == update and log[1].message is not update and log[1].step == 1
+    assert _state(log[1].message) == _state(update)  # no __pydantic_private__, as model_construct left it
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_a_compact_call_gives_the_timeline_simulate_gives(name: str) -> None:
+    """A live call (the player) keeps its events compactly; simulate() keeps them as they are: the same timeline."""
+    compact = CallSimulation(resolve(name), seed=4)
+    assert isinstance(compact.events, EventLog)
+    timeline = drive(compact)
+    plain = simulate(resolve(name), seed=4)
+    assert timeline.events == plain.events and len(timeline.events) == len(plain.events)
+    for profile in PROFILES:
+        assert timeline.jsonl(profile=profile) == plain.jsonl(profile=profile)
+        assert timeline.jsonl(profile=profile, side="client") == plain.jsonl(profile=profile, side="client")
