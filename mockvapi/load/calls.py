@@ -245,6 +245,7 @@ class GeventCall:
         generator = self.sim.run()
         to_send: Reply | Waiting | None = None
         pending: dict[int, gevent.event.AsyncResult] = {}
+        behind: dict[int, float] = {}  # how late (s of the call's clock) each request went out
         answered: DeliveryRecord | None = None
         while True:
             mark = len(self.sim.problems)
@@ -263,10 +264,13 @@ class GeventCall:
                 result = self._dispatch(item)
                 if result is not None:
                     pending[item.seq] = result
+                    behind[item.seq] = self.offset() - item.at
             else:
-                to_send, answered = self._answer(item, pending.get(item.event.seq))
+                seq = item.event.seq
+                to_send, answered = self._answer(item, pending.get(seq), behind.get(seq, 0.0))
                 if not isinstance(to_send, Waiting):
-                    pending.pop(item.event.seq, None)
+                    pending.pop(seq, None)
+                    behind.pop(seq, None)
 
     def _dispatch(self, event: Event) -> gevent.event.AsyncResult | None:
         context = self.sim.context
@@ -279,13 +283,14 @@ class GeventCall:
         return self._submit(_Outgoing(event, wire, server or {}, timeout, kind))
 
     def _answer(
-        self, ask: Ask, result: gevent.event.AsyncResult | None
+        self, ask: Ask, result: gevent.event.AsyncResult | None, behind: float = 0.0
     ) -> tuple[Reply | Waiting, DeliveryRecord | None]:
-        """Wait for the real answer to an Ask, telling the simulation when the hang threshold passes."""
+        """Wait for the real answer to an Ask, telling the simulation when the hang threshold passes.
+        `behind`: how late the request went out; the threshold counts from then (as CallPlayer._answer)."""
         if result is None:
             return ask.scripted, None
         if ask.hang_after is not None and ask.event.seq not in self._hung:
-            waited = self.offset() - ask.event.at
+            waited = self.offset() - ask.event.at - max(0.0, behind)
             result.wait(max(0.0, ask.hang_after - waited) / self.speed)
             if not result.ready():
                 self._hung.add(ask.event.seq)
