@@ -120,6 +120,26 @@ class Stream:
             a, b = self._word() >> 5, self._word() >> 6
         return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0)
 
+    def randoms(self, count: int) -> list[float]:
+        """`count` draws of `random()`, in one call: the read-ahead's pairs of words in one comprehension (a
+        call draws one per token it plans, in a burst per model turn)."""
+        if self._random is not None:
+            draw = self._random.random
+            return [draw() for _ in range(count)]
+        out: list[float] = []
+        while len(out) < count:
+            ahead, i = self._ahead, self._next
+            pairs = min((len(ahead) - i) // 2, count - len(out))
+            if pairs:
+                end = i + 2 * pairs
+                out += [((a >> 5) * 67108864.0 + (b >> 6)) * (1.0 / 9007199254740992.0)
+                        for a, b in zip(ahead[i:end:2], ahead[i + 1:end:2], strict=True)]
+                self._next = end
+                self._words += 2 * pairs
+            else:
+                out.append(self.random())  # across a refill (or an odd word left): one at a time
+        return out
+
     def getrandbits(self, k: int) -> int:
         """`random.Random.getrandbits(k)`: words least significant first, the last one's top bits."""
         if self._random is not None or k < 0:
@@ -268,6 +288,13 @@ class Fakes:
             return value
         low, high = 1 - fraction, 1 + fraction
         return value * (low + (high - low) * self._timing.random())  # random.Random.uniform, as it computes it
+
+    def jitters(self, value: float, fraction: float, count: int) -> list[float]:
+        """`[self.jitter(value, fraction) for _ in range(count)]`, the same values, drawn in one call."""
+        if fraction <= 0:
+            return [value] * count
+        low, high = 1 - fraction, 1 + fraction
+        return [value * (low + (high - low) * r) for r in self._timing.randoms(count)]
 
     def __repr__(self) -> str:
         return f"Fakes(seed={self.seed})"

@@ -164,3 +164,27 @@ def test_a_long_burst_of_draws_resumes_the_generator_once(monkeypatch: pytest.Mo
     assert stream.getrandbits(128) == plain.getrandbits(128)  # the read-ahead left over: no resume
     assert [stream.random() for _ in range(100)] == [plain.random() for _ in range(100)]
     assert len(resumed) == 2
+
+
+@pytest.mark.parametrize("seed", [3, "mockvapi:3:timing"])
+def test_draws_in_one_call_are_the_draws_one_at_a_time(seed: int | str) -> None:
+    """`Stream.randoms(n)` (a model turn's token jitter, drawn at once) gives what n `random()` give, parked or
+    not, across the read-ahead's refills and an odd word left by a `getrandbits(32)`; `Fakes.jitters` what
+    `jitter` gives one at a time, the stream left where they leave it."""
+    plain, stream = random.Random(seed), Stream(seed)
+    got: list[float] = []
+    want: list[float] = []
+    for i, n in enumerate([0, 1, 7, 31, 32, 33, 70, 200, 3]):
+        got += stream.randoms(n)
+        want += [plain.random() for _ in range(n)]
+        if i % 2:
+            assert stream.getrandbits(32) == plain.getrandbits(32)  # an odd number of words used
+        if i == 4:
+            stream.get()  # not parked: the generator's own draws
+        if i == 6:
+            stream.park()
+    assert got == want and stream.random() == plain.random()
+    one, many = Fakes(11), Fakes(11)
+    for value, fraction, n in [(0.05, 0.1, 40), (0.3, 0.0, 5), (0.05, 0.25, 90)]:
+        assert many.jitters(value, fraction, n) == [one.jitter(value, fraction) for _ in range(n)]
+    assert many.uuid() == one.uuid() and many.jitter(1.0, 0.1) == one.jitter(1.0, 0.1)

@@ -262,11 +262,22 @@ class Journal:
             self._seq += 1
             delivery.seq = self._seq
             self._deliveries.append(delivery)
-            _share_short_reply(delivery)
-            self._count(delivery)
+            if (
+                delivery.response_body is None
+                and delivery.response_json is None
+                and not isinstance(getattr(delivery, "_request_body", None), str)
+            ):
+                # Nothing of its own to count (held_chars() is 0): a client message, a webhook not answered
+                # yet. Most deliveries; `_count` and the budget's walk, inline.
+                self._held -= getattr(delivery, _COUNTED, None) or 0
+                setattr(delivery, _COUNTED, 0)
+            else:
+                _share_short_reply(delivery)
+                self._count(delivery)
             if len(self._deliveries) > self._max:
                 self._evict_oldest()
-            self._keep_budget()
+            if self._held > self._max_bytes:
+                self._keep_budget()
         return delivery
 
     def settled(self, delivery: Delivery) -> None:

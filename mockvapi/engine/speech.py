@@ -254,9 +254,11 @@ class Speech:
         if first - at_ms > threshold:
             call.emit(at_ms + threshold, Hang())
         times = [first]
-        gap = 1 / timing.tokens_per_second
-        for _ in range(count - 1):
-            times.append(times[-1] + call.jitter_ms(gap))
+        t = first
+        # `call.jitter_ms(gap)` per token, drawn in one call: the same values (x * 1000 of the same jitter).
+        for jitter in call.fakes.jitters(1 / timing.tokens_per_second, timing.jitter, count - 1):
+            t = t + jitter * 1000
+            times.append(t)
         return times
 
     def user_turn(self, turn: UserTurn) -> None:

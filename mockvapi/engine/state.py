@@ -24,6 +24,7 @@ from mockvapi.models.messages import (
     HistoryItem,
     HistoryPrefix,
     Message,
+    ModelToken,
     StatusUpdate,
     openai_format,
 )
@@ -218,9 +219,10 @@ class CallState:
     def emit(self, at_ms: float, message: Message, history_len: int | None = None) -> Event:
         """Plan `message` at `at_ms`. Its artifact carries the history announced when it goes out, at most
         `history_len` items (default: the history so far)."""
-        event = Event(int(round(at_ms)), message, len(self.history) if history_len is None else history_len,
+        at = int(round(at_ms))
+        event = Event(at, message, len(self.history) if history_len is None else history_len,
                       self.step, self._seq, self.history_base, self._context)
-        if self.deadline is not None and round(at_ms) > self.deadline:
+        if self.deadline is not None and at > self.deadline:
             self.overran = True
             return event  # never sent: the call has ended by then
         self._seq += 1
@@ -237,7 +239,8 @@ class CallState:
         # instead of per event (a call's every event paid for the check).
         self.fakes.park()
         while pending:
-            arrivals = self.arrivals
+            ref = self._arrivals  # `self.arrivals`, inline: asked once per event
+            arrivals = None if ref is None else ref()
             if arrivals is not None and arrivals.due(pending):
                 kept = yield from arrivals.act(pending)
                 self.fakes.park()
@@ -246,16 +249,21 @@ class CallState:
                 continue
             original = pending.pop(0)
             event = original
+            message = event.message
             last_ms, announced, live = self._last_ms, self._announced, self._live
-            if isinstance(event.message, ConversationUpdate):
-                self._announced = event.history_base + len(event.message.messages)
+            # A model token (most of a call's events) neither announces history nor moves the call on; it is
+            # told apart by its exact type: `isinstance` of a token asks its Python-level `__class__`.
+            token = type(message) is ModelToken
+            if not token and isinstance(message, ConversationUpdate):
+                self._announced = event.history_base + len(message.messages)
             # An event timed before a conversation-update that was emitted earlier in code (the
             # interrupting user starts speaking before the cut turn is committed) must not carry that
             # history in its artifact yet.
             history_len = min(event.history_len, self._announced)
-            at_ms = max(event.at_ms, self._last_ms)
-            self._advance(event.message, at_ms)
-            event = Event(at_ms, event.message, history_len, event.step, event.seq, event.history_base, event.context,
+            at_ms = max(event.at_ms, last_ms)
+            if not token or live is None:
+                self._advance(message, at_ms)
+            event = Event(at_ms, message, history_len, event.step, event.seq, event.history_base, event.context,
                           self._live)
             self._last_ms = event.at_ms
             self.events.append(event)

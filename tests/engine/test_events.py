@@ -133,3 +133,20 @@ def test_a_compact_call_gives_the_timeline_simulate_gives(name: str) -> None:
     for profile in PROFILES:
         assert timeline.jsonl(profile=profile) == plain.jsonl(profile=profile)
         assert timeline.jsonl(profile=profile, side="client") == plain.jsonl(profile=profile, side="client")
+
+
+def test_an_event_built_by_its_own_init_is_the_frozen_dataclass_it_was() -> None:
+    # Event's __init__ sets the slots directly (faster than the frozen dataclass's): every field set, the
+    # defaults, keywords, `replace` and the frozen guard as before.
+    import dataclasses
+
+    token = ModelToken("t", " hi")
+    event = Event(history_len=2, at_ms=5, step=None, seq=3, message=token)
+    assert (event.at_ms, event.message, event.history_len, event.step, event.seq) == (5, token, 2, None, 3)
+    assert (event.history_base, event.context, event.live) == (0, None, None)
+    assert event == Event(5, token, 2, None, 3, 0, None, None) != Event(5, token, 2, None, 4)
+    moved = dataclasses.replace(event, history_len=7, live={"status": "queued"})
+    assert (moved.history_len, moved.live, moved.seq) == (7, {"status": "queued"}, 3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.seq = 4  # type: ignore[misc]
+    assert [f.name for f in dataclasses.fields(Event)][-3:] == ["history_base", "context", "live"]

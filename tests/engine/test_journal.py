@@ -247,3 +247,18 @@ def test_a_request_body_kept_as_a_function_of_the_message_reads_as_its_text() ->
     line = json.loads(journal.to_jsonl().splitlines()[1])
     assert line["request_body"] == second.request_body
     assert Journal.from_jsonl(journal.to_jsonl()).deliveries()[0].request_body == first.request_body
+
+
+def test_a_delivery_holding_nothing_is_counted_and_kept_within_the_budget() -> None:
+    # `record` counts a delivery with no reply and no request text without the general path: it must still
+    # be counted (so `settled` counts its reply later), and still trim a journal one huge reply took over.
+    journal = Journal(max_bytes=1000)
+    huge = journal.record(_delivery(response_body="a" * 5000))  # the newest is never evicted
+    assert list(journal) == [huge] and journal.held_bytes == 5000
+    empty = journal.record(_delivery())
+    assert list(journal) == [empty] and journal.held_bytes == 0 and journal.dropped == 1
+    empty.response_body = "b" * 300
+    journal.settled(empty)
+    assert journal.held_bytes == 300
+    again = journal.record(_delivery(request_body=lambda: "c" * 2000))  # encoded on read: holds nothing
+    assert journal.held_bytes == 300 and again.request_body == "c" * 2000
