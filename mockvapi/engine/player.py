@@ -27,6 +27,7 @@ from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Ask, Event, Reply, Retract, StepError, Waiting
 from mockvapi.engine.expectations import at_step
 from mockvapi.engine.faults import ChannelFaults, Send, Tamper, rules_for
+from mockvapi.engine.flag import Flag
 from mockvapi.engine.journal import Journal, Problem
 from mockvapi.engine.routing import ASKING, route
 from mockvapi.engine.simulator import CallSimulation, step_error, timeline_of
@@ -121,9 +122,10 @@ class CallPlayer:
         self.clients: list[ClientSink] = list(clients)
         self.listeners: list[Listener] = list(listeners)
         self.status = "queued"
-        self.done = asyncio.Event()
-        self.client_joined = asyncio.Event()
-        self.started = asyncio.Event()  # the call's clock runs: offset() counts from `started_at`
+        # Flags, not asyncio.Events: most are never waited on, and an Event's waiter deque is 624 bytes.
+        self.done = Flag()
+        self.client_joined = Flag()
+        self.started = Flag()  # the call's clock runs: offset() counts from `started_at`
         self.next_event_at: float | None = None  # the offset of the event it waits for, if any
         self.error: BaseException | None = None
         # Set when the call stopped on an error (self.error) rather than by its script: see `_failed`.
@@ -141,7 +143,7 @@ class CallPlayer:
             self._watch(client)
         self._replies: dict[int, asyncio.Future[Reply | None]] = {}
         self._delayed: set[asyncio.Task[None]] = set()
-        self._controlled = asyncio.Event()  # set when a control message arrives (it may act before the next event)
+        self._controlled = Flag()  # set when a control message arrives (it may act before the next event)
         self._wake: asyncio.Future[None] | None = None  # the wait for the next event, which a control ends early
 
     @property

@@ -26,6 +26,7 @@ from typing import Any
 
 from mockvapi.engine.clock import Clock
 from mockvapi.engine.events import Reply
+from mockvapi.engine.flag import Flag
 from mockvapi.engine.journal import Delivery, Journal, OfMessage, Problem
 from mockvapi.engine.player import Outgoing
 from mockvapi.models.encoding import WireEncoder
@@ -112,7 +113,7 @@ class WebhookSink:
         self._worker: asyncio.Task[None] | None = None
         self._pending = 0
         self._aside: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
+        self._idle = Flag()  # not an asyncio.Event: see engine.flag
         self._idle.set()
         self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
         self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
