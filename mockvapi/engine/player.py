@@ -58,6 +58,13 @@ class Outgoing:
     tamper: Tamper | None = None  # what injected faults do to this delivery
 
 
+#: Call seconds of waiting for the next event (no virtual jump there) past which the player tells its server
+#: sink `rest()`, if the sink has that method: the call is in a pause (a silence, a device rebooting), and
+#: what a sink keeps to make its next message cheaper (the webhook sink's encoded history) costs memory for
+#: the whole pause. A short gap between turns is not a rest.
+REST_AFTER = 5.0
+
+
 class ServerSink(Protocol):
     """Where server messages go (webhooks). Deliveries of one call must keep their order."""
 
@@ -119,6 +126,8 @@ class CallPlayer:
             overrides=overrides,
         )
         self.server = server
+        # A sink's optional `rest()`: told when the call waits at least REST_AFTER seconds for its next event.
+        self._server_rest: Callable[[], None] | None = getattr(server, "rest", None)
         self.clients: list[ClientSink] = list(clients)
         self.listeners: list[Listener] = list(listeners)
         self.status = "queued"
@@ -347,6 +356,8 @@ class CallPlayer:
                     continue
                 if self._try_jump(deadline):
                     return True
+            if self._server_rest is not None and deadline - self.clock.now() >= REST_AFTER:
+                self._server_rest()  # a long wait: the sink may let go of what only the next message reuses
             # One task for the sleep and one future that either the sleep or a control resolves.
             loop = asyncio.get_running_loop()
             sleep = loop.create_task(self.clock.sleep_until(deadline))

@@ -115,7 +115,10 @@ class WebhookSink:
         self._aside: set[asyncio.Task[None]] = set()
         self._idle = Flag()  # not an asyncio.Event: see engine.flag
         self._idle.set()
-        self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
+        # One call's history, encoded once (see models.encoding); None until needed, and let go while the
+        # call rests (see `rest`).
+        self._encoder: WireEncoder | None = None
+        self._resting = False  # the player said the call waits a while: let go of the encoder once idle
         self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
         self._last_headers: dict[str, str] | None = None  # the headers the journal kept last (see _kept_headers)
         self._refill_due = False  # a `_refill` is queued on the loop
@@ -136,6 +139,7 @@ class WebhookSink:
             future.set_result(None)  # no server configured for this message: Vapi sends nothing
             return future
         self._pending += 1
+        self._resting = False
         self._idle.clear()
         self._queue.append(_Queued(outgoing, future))
         self._unprepared += 1
@@ -174,7 +178,10 @@ class WebhookSink:
     def _prepare(self, item: _Queued) -> None:
         outgoing = item.outgoing
         try:
-            body = envelope_text(outgoing.wire, self._encoder).encode()
+            encoder = self._encoder
+            if encoder is None:
+                encoder = self._encoder = WireEncoder()
+            body = envelope_text(outgoing.wire, encoder).encode()
             item.headers = delivery_headers(outgoing.server or {}, body, outgoing.wire)
             item.body = body
         except Exception as exc:  # raised when the delivery's turn comes, as if encoded then
@@ -185,7 +192,17 @@ class WebhookSink:
         if not self._pending:
             # Everything went out: the encoded history (as large as the call's replies) is not kept with a
             # finished call. A later message is encoded afresh, with the same bytes.
-            self._encoder = WireEncoder()
+            self._encoder = None
+
+    def rest(self) -> None:
+        """The call waits a while for its next message (the player's REST_AFTER): once everything submitted
+        has gone out, let go of the encoder. Its texts (the history so far, the call, assistant and
+        customer objects: ~6 kB a minute into a call) would only make the next message cheaper; that one is
+        encoded afresh, with the same bytes, for a few microseconds per pause."""
+        if self._pending:
+            self._resting = True  # see `_settle`
+        else:
+            self._encoder = None
 
     async def _work(self) -> None:
         queue = self._queue
@@ -225,6 +242,9 @@ class WebhookSink:
         self._pending -= 1
         if not self._pending:
             self._idle.set()
+            if self._resting:
+                self._resting = False
+                self._encoder = None
 
     async def _deliver(self, item: _Queued) -> Reply:
         outgoing = item.outgoing

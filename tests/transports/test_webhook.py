@@ -807,3 +807,30 @@ async def test_the_window_is_refilled_one_message_per_request_while_its_answer_i
         delivery_headers(o.server or {}, body, o.wire) for o, body in zip(messages, bodies, strict=True)
     ]
     assert [d.request_body for d in journal.deliveries()] == [b.decode() for b in bodies]
+
+
+# -- resting ----------------------------------------------------------------------------------------
+
+
+async def test_a_resting_sink_lets_go_of_its_encoder_once_idle_and_sends_the_same_bytes() -> None:
+    # The player says `rest()` when the call waits a while: the encoded history is not kept through the pause.
+    # Told while a delivery is out, the sink keeps the encoder until that delivery is settled.
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook'}"), 4)
+    target = _HeldTarget()
+    sink, _, spy = sink_with_spy(target)
+    sink.submit(messages[0])
+    await target.arrived.wait()
+    sink.rest()
+    assert sink._encoder is spy  # the first delivery's answer is still awaited
+    target.gate.set()
+    await sink.drain()
+    assert sink._encoder is None
+    for o in messages[1:3]:
+        await sink.submit(o)
+    assert sink._encoder is not None  # encoding afresh: no history reused
+    sink.rest()  # idle: at once
+    assert sink._encoder is None
+    await sink.submit(messages[3])
+    await sink.drain()
+    assert target.bodies == [envelope_body(o.wire) for o in messages]
+    assert spy.encoded == [messages[0].wire]
