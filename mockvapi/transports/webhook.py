@@ -46,6 +46,30 @@ log = logging.getLogger("mockvapi.deliveries")
 _ENVELOPE_OF_MESSAGE = OfMessage(envelope_text)
 
 
+class _EmptyReply(dict[str, Any]):
+    """The parsed `{}` the journal keeps for every delivery answered `{}` (most of them): one shared, read-only
+    dict instead of one each (64 bytes per delivery). It equals `{}`, encodes as `{}` and copies as a dict;
+    changing it raises TypeError. The simulation gets a dict of its own (see `_reply`)."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError("a journaled reply is read-only; copy it with dict(...) to change it")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+    def __copy__(self) -> dict[str, Any]:
+        return {}
+
+    def __deepcopy__(self, memo: object) -> dict[str, Any]:
+        return {}
+
+    def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[()]]:
+        return dict, ()
+
+
+_EMPTY_REPLY = _EmptyReply()
+
 
 def _latency(attempts: list[AttemptRecord]) -> float:
     """Seconds spent on a delivery's attempts and the backoff before each (one attempt: no generator)."""
@@ -366,7 +390,8 @@ class WebhookSink:
         if response is not None:
             delivery.status = response.status
             delivery.response_body = response.text
-            delivery.response_json = response.json()
+            # The usual answer: the shared read-only `{}`, not a dict of its own per delivery.
+            delivery.response_json = _EMPTY_REPLY if response.body == b"{}" else response.json()
             if response.app_error and not delivery.error:
                 delivery.error = f"app raised after answering: {response.app_error}"
         self.journal.settled(delivery)  # the reply now counts towards the journal's byte budget
@@ -379,8 +404,9 @@ class WebhookSink:
         if response is None:
             last = outcome.attempts[-1] if outcome.attempts else None
             return reply_of(None, None, latency, failure=last.failure if last else None, error=outcome.error)
-        # The body as the journal parsed it: a large reply is parsed once, and held once.
-        return reply_of(response.status, parsed, latency)
+        # The body as the journal parsed it: a large reply is parsed once, and held once; the shared empty one
+        # as a dict the simulation may change.
+        return reply_of(response.status, {} if parsed is _EMPTY_REPLY else parsed, latency)
 
     def __repr__(self) -> str:
         return f"WebhookSink(pending={self._pending}, pool={self.pool!r})"
