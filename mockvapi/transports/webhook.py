@@ -42,6 +42,9 @@ from mockvapi.transports.targets import resolve_target
 
 log = logging.getLogger("mockvapi.deliveries")
 
+# Replies awaited aside (see `_work`), kept from the garbage collector until done: one set for every sink.
+_ASIDE: set[asyncio.Task[None]] = set()
+
 # How the journal keeps a webhook's body: encoded again from the message it records (see `_deliver`).
 _ENVELOPE_OF_MESSAGE = OfMessage(envelope_text)
 
@@ -130,20 +133,20 @@ class WebhookSink:
         self.pool = pool
         self.journal = journal
         self.clock = clock
-        self._queue: deque[_Queued] = deque()
+        # None while nothing is queued and no worker runs (see `rest`): an empty deque is 624 bytes.
+        self._queue: deque[_Queued] | None = None
         self._unprepared = 0  # queued deliveries not yet encoded: always the last ones (encoded in order)
         self._ahead = self._ahead_bytes = 0  # queued deliveries encoded, and their bodies' bytes
         self._out = 0  # deliveries under way (sent or being sent, their answer awaited)
         self._worker: asyncio.Task[None] | None = None
         self._pending = 0
-        self._aside: set[asyncio.Task[None]] = set()
         self._idle = Flag()  # not an asyncio.Event: see engine.flag
         self._idle.set()
         # One call's history, encoded once (see models.encoding); None until needed, and let go while the
         # call rests (see `rest`).
         self._encoder: WireEncoder | None = None
         self._resting = False  # the player said the call waits a while: let go of the encoder once idle
-        self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
+        self._unusable: set[str] | None = None  # server URLs that cannot be sent to, reported once each
         self._last_headers: dict[str, str] | None = None  # the headers the journal kept last (see _kept_headers)
         self._refill_due = False  # a `_refill` is queued on the loop
 
@@ -153,6 +156,8 @@ class WebhookSink:
         try:
             target = self.pool.get(url if isinstance(url, str) else None)
         except ValueError as exc:  # a URL nothing can be sent to (the REST API refuses them; a scenario may not)
+            if self._unusable is None:
+                self._unusable = set()
             if url not in self._unusable:
                 self._unusable.add(str(url))
                 self.journal.problem(Problem(outgoing.call_id, "delivery-failed",
@@ -165,7 +170,10 @@ class WebhookSink:
         self._pending += 1
         self._resting = False
         self._idle.clear()
-        self._queue.append(_Queued(outgoing, future))
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(_Queued(outgoing, future))
         self._unprepared += 1
         if self._out:
             self._prepare_queued()  # encode ahead (module docstring)
@@ -176,6 +184,7 @@ class WebhookSink:
     def _prepare_queued(self) -> None:
         """Encode queued deliveries not yet encoded, in queue order, up to the limits."""
         queue = self._queue
+        assert queue is not None  # called with something queued
         for item in itertools.islice(queue, len(queue) - self._unprepared, None):
             if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
                 return
@@ -193,6 +202,7 @@ class WebhookSink:
         if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
             return
         queue = self._queue
+        assert queue is not None  # something is queued unencoded
         item = queue[len(queue) - self._unprepared]
         self._prepare(item)
         self._unprepared -= 1
@@ -227,9 +237,12 @@ class WebhookSink:
             self._resting = True  # see `_settle`
         else:
             self._encoder = None
+            if self._worker is None or self._worker.done():
+                self._queue = None  # empty, and no worker holds it: the next `submit` makes one
 
     async def _work(self) -> None:
         queue = self._queue
+        assert queue is not None  # started by `submit`, which made it
         while queue:
             item = queue.popleft()
             if item.body is None and item.failure is None:
@@ -244,10 +257,12 @@ class WebhookSink:
                 # Vapi waits for this reply, but not before sending what follows (a `hang` while the
                 # tool is slow, say): the request goes out in order, its answer is awaited aside.
                 task = asyncio.ensure_future(self._settle(item))
-                self._aside.add(task)
-                task.add_done_callback(self._aside.discard)
+                _ASIDE.add(task)
+                task.add_done_callback(_ASIDE.discard)
                 for _ in range(3):  # let the request leave before the next message does
                     await asyncio.sleep(0)
+        if self._resting and self._queue is queue:
+            self._queue = None  # the call rests (see `rest`): the next `submit` makes a queue and a worker
 
     async def _settle(self, item: _Queued) -> None:
         future = item.future
@@ -267,8 +282,7 @@ class WebhookSink:
         if not self._pending:
             self._idle.set()
             if self._resting:
-                self._resting = False
-                self._encoder = None
+                self._encoder = None  # (`_resting` stays: the worker lets go of the queue as it ends)
 
     async def _deliver(self, item: _Queued) -> Reply:
         outgoing = item.outgoing

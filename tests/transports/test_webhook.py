@@ -848,12 +848,13 @@ async def test_a_resting_sink_lets_go_of_its_encoder_once_idle_and_sends_the_sam
     assert sink._encoder is spy  # the first delivery's answer is still awaited
     target.gate.set()
     await sink.drain()
-    assert sink._encoder is None
+    await asyncio.sleep(0)  # the worker ends
+    assert sink._encoder is None and sink._queue is None
     for o in messages[1:3]:
         await sink.submit(o)
     assert sink._encoder is not None  # encoding afresh: no history reused
     sink.rest()  # idle: at once
-    assert sink._encoder is None
+    assert sink._encoder is None and sink._queue is None
     await sink.submit(messages[3])
     await sink.drain()
     assert target.bodies == [envelope_body(o.wire) for o in messages]
