@@ -27,6 +27,7 @@ from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Ask, Event, Reply, Retract, StepError, Waiting
 from mockvapi.engine.expectations import at_step
 from mockvapi.engine.faults import ChannelFaults, Send, Tamper, rules_for
+from mockvapi.engine.flag import Flag
 from mockvapi.engine.journal import Journal, Problem
 from mockvapi.engine.routing import ASKING, route
 from mockvapi.engine.simulator import CallSimulation, step_error, timeline_of
@@ -55,6 +56,13 @@ class Outgoing:
     timeout: float  # call seconds
     kind: str  # "message" or the Ask kind
     tamper: Tamper | None = None  # what injected faults do to this delivery
+
+
+#: Call seconds of waiting for the next event (no virtual jump there) past which the player tells its server
+#: sink `rest()`, if the sink has that method: the call is in a pause (a silence, a device rebooting), and
+#: what a sink keeps to make its next message cheaper (the webhook sink's encoded history) costs memory for
+#: the whole pause. A short gap between turns is not a rest.
+REST_AFTER = 5.0
 
 
 class ServerSink(Protocol):
@@ -118,12 +126,15 @@ class CallPlayer:
             overrides=overrides,
         )
         self.server = server
+        # A sink's optional `rest()`: told when the call waits at least REST_AFTER seconds for its next event.
+        self._server_rest: Callable[[], None] | None = getattr(server, "rest", None)
         self.clients: list[ClientSink] = list(clients)
         self.listeners: list[Listener] = list(listeners)
         self.status = "queued"
-        self.done = asyncio.Event()
-        self.client_joined = asyncio.Event()
-        self.started = asyncio.Event()  # the call's clock runs: offset() counts from `started_at`
+        # Flags, not asyncio.Events: most are never waited on, and an Event's waiter deque is 624 bytes.
+        self.done = Flag()
+        self.client_joined = Flag()
+        self.started = Flag()  # the call's clock runs: offset() counts from `started_at`
         self.next_event_at: float | None = None  # the offset of the event it waits for, if any
         self.error: BaseException | None = None
         # Set when the call stopped on an error (self.error) rather than by its script: see `_failed`.
@@ -141,7 +152,7 @@ class CallPlayer:
             self._watch(client)
         self._replies: dict[int, asyncio.Future[Reply | None]] = {}
         self._delayed: set[asyncio.Task[None]] = set()
-        self._controlled = asyncio.Event()  # set when a control message arrives (it may act before the next event)
+        self._controlled = Flag()  # set when a control message arrives (it may act before the next event)
         self._wake: asyncio.Future[None] | None = None  # the wait for the next event, which a control ends early
 
     @property
@@ -345,6 +356,8 @@ class CallPlayer:
                     continue
                 if self._try_jump(deadline):
                     return True
+            if self._server_rest is not None and deadline - self.clock.now() >= REST_AFTER:
+                self._server_rest()  # a long wait: the sink may let go of what only the next message reuses
             # One task for the sleep and one future that either the sleep or a control resolves.
             loop = asyncio.get_running_loop()
             sleep = loop.create_task(self.clock.sleep_until(deadline))

@@ -26,6 +26,7 @@ from typing import Any
 
 from mockvapi.engine.clock import Clock
 from mockvapi.engine.events import Reply
+from mockvapi.engine.flag import Flag
 from mockvapi.engine.journal import Delivery, Journal, OfMessage, Problem
 from mockvapi.engine.player import Outgoing
 from mockvapi.models.encoding import WireEncoder
@@ -41,9 +42,36 @@ from mockvapi.transports.targets import resolve_target
 
 log = logging.getLogger("mockvapi.deliveries")
 
+# Replies awaited aside (see `_work`), kept from the garbage collector until done: one set for every sink.
+_ASIDE: set[asyncio.Task[None]] = set()
+
 # How the journal keeps a webhook's body: encoded again from the message it records (see `_deliver`).
 _ENVELOPE_OF_MESSAGE = OfMessage(envelope_text)
 
+
+class _EmptyReply(dict[str, Any]):
+    """The parsed `{}` the journal keeps for every delivery answered `{}` (most of them): one shared, read-only
+    dict instead of one each (64 bytes per delivery). It equals `{}`, encodes as `{}` and copies as a dict;
+    changing it raises TypeError. The simulation gets a dict of its own (see `_reply`)."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> Any:
+        raise TypeError("a journaled reply is read-only; copy it with dict(...) to change it")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _read_only
+
+    def __copy__(self) -> dict[str, Any]:
+        return {}
+
+    def __deepcopy__(self, memo: object) -> dict[str, Any]:
+        return {}
+
+    def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[()]]:
+        return dict, ()
+
+
+_EMPTY_REPLY = _EmptyReply()
 
 
 def _latency(attempts: list[AttemptRecord]) -> float:
@@ -105,17 +133,20 @@ class WebhookSink:
         self.pool = pool
         self.journal = journal
         self.clock = clock
-        self._queue: deque[_Queued] = deque()
+        # None while nothing is queued and no worker runs (see `rest`): an empty deque is 624 bytes.
+        self._queue: deque[_Queued] | None = None
         self._unprepared = 0  # queued deliveries not yet encoded: always the last ones (encoded in order)
         self._ahead = self._ahead_bytes = 0  # queued deliveries encoded, and their bodies' bytes
         self._out = 0  # deliveries under way (sent or being sent, their answer awaited)
         self._worker: asyncio.Task[None] | None = None
         self._pending = 0
-        self._aside: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
+        self._idle = Flag()  # not an asyncio.Event: see engine.flag
         self._idle.set()
-        self._encoder = WireEncoder()  # one call's history, encoded once (see models.encoding)
-        self._unusable: set[str] = set()  # server URLs that cannot be sent to, reported once each
+        # One call's history, encoded once (see models.encoding); None until needed, and let go while the
+        # call rests (see `rest`).
+        self._encoder: WireEncoder | None = None
+        self._resting = False  # the player said the call waits a while: let go of the encoder once idle
+        self._unusable: set[str] | None = None  # server URLs that cannot be sent to, reported once each
         self._last_headers: dict[str, str] | None = None  # the headers the journal kept last (see _kept_headers)
         self._refill_due = False  # a `_refill` is queued on the loop
 
@@ -125,6 +156,8 @@ class WebhookSink:
         try:
             target = self.pool.get(url if isinstance(url, str) else None)
         except ValueError as exc:  # a URL nothing can be sent to (the REST API refuses them; a scenario may not)
+            if self._unusable is None:
+                self._unusable = set()
             if url not in self._unusable:
                 self._unusable.add(str(url))
                 self.journal.problem(Problem(outgoing.call_id, "delivery-failed",
@@ -135,8 +168,12 @@ class WebhookSink:
             future.set_result(None)  # no server configured for this message: Vapi sends nothing
             return future
         self._pending += 1
+        self._resting = False
         self._idle.clear()
-        self._queue.append(_Queued(outgoing, future))
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(_Queued(outgoing, future))
         self._unprepared += 1
         if self._out:
             self._prepare_queued()  # encode ahead (module docstring)
@@ -147,6 +184,7 @@ class WebhookSink:
     def _prepare_queued(self) -> None:
         """Encode queued deliveries not yet encoded, in queue order, up to the limits."""
         queue = self._queue
+        assert queue is not None  # called with something queued
         for item in itertools.islice(queue, len(queue) - self._unprepared, None):
             if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
                 return
@@ -164,6 +202,7 @@ class WebhookSink:
         if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
             return
         queue = self._queue
+        assert queue is not None  # something is queued unencoded
         item = queue[len(queue) - self._unprepared]
         self._prepare(item)
         self._unprepared -= 1
@@ -173,7 +212,10 @@ class WebhookSink:
     def _prepare(self, item: _Queued) -> None:
         outgoing = item.outgoing
         try:
-            body = envelope_text(outgoing.wire, self._encoder).encode()
+            encoder = self._encoder
+            if encoder is None:
+                encoder = self._encoder = WireEncoder()
+            body = envelope_text(outgoing.wire, encoder).encode()
             item.headers = delivery_headers(outgoing.server or {}, body, outgoing.wire)
             item.body = body
         except Exception as exc:  # raised when the delivery's turn comes, as if encoded then
@@ -184,10 +226,23 @@ class WebhookSink:
         if not self._pending:
             # Everything went out: the encoded history (as large as the call's replies) is not kept with a
             # finished call. A later message is encoded afresh, with the same bytes.
-            self._encoder = WireEncoder()
+            self._encoder = None
+
+    def rest(self) -> None:
+        """The call waits a while for its next message (the player's REST_AFTER): once everything submitted
+        has gone out, let go of the encoder. Its texts (the history so far, the call, assistant and
+        customer objects: ~6 kB a minute into a call) would only make the next message cheaper; that one is
+        encoded afresh, with the same bytes, for a few microseconds per pause."""
+        if self._pending:
+            self._resting = True  # see `_settle`
+        else:
+            self._encoder = None
+            if self._worker is None or self._worker.done():
+                self._queue = None  # empty, and no worker holds it: the next `submit` makes one
 
     async def _work(self) -> None:
         queue = self._queue
+        assert queue is not None  # started by `submit`, which made it
         while queue:
             item = queue.popleft()
             if item.body is None and item.failure is None:
@@ -202,10 +257,12 @@ class WebhookSink:
                 # Vapi waits for this reply, but not before sending what follows (a `hang` while the
                 # tool is slow, say): the request goes out in order, its answer is awaited aside.
                 task = asyncio.ensure_future(self._settle(item))
-                self._aside.add(task)
-                task.add_done_callback(self._aside.discard)
+                _ASIDE.add(task)
+                task.add_done_callback(_ASIDE.discard)
                 for _ in range(3):  # let the request leave before the next message does
                     await asyncio.sleep(0)
+        if self._resting and self._queue is queue:
+            self._queue = None  # the call rests (see `rest`): the next `submit` makes a queue and a worker
 
     async def _settle(self, item: _Queued) -> None:
         future = item.future
@@ -224,6 +281,8 @@ class WebhookSink:
         self._pending -= 1
         if not self._pending:
             self._idle.set()
+            if self._resting:
+                self._encoder = None  # (`_resting` stays: the worker lets go of the queue as it ends)
 
     async def _deliver(self, item: _Queued) -> Reply:
         outgoing = item.outgoing
@@ -345,7 +404,8 @@ class WebhookSink:
         if response is not None:
             delivery.status = response.status
             delivery.response_body = response.text
-            delivery.response_json = response.json()
+            # The usual answer: the shared read-only `{}`, not a dict of its own per delivery.
+            delivery.response_json = _EMPTY_REPLY if response.body == b"{}" else response.json()
             if response.app_error and not delivery.error:
                 delivery.error = f"app raised after answering: {response.app_error}"
         self.journal.settled(delivery)  # the reply now counts towards the journal's byte budget
@@ -358,8 +418,9 @@ class WebhookSink:
         if response is None:
             last = outcome.attempts[-1] if outcome.attempts else None
             return reply_of(None, None, latency, failure=last.failure if last else None, error=outcome.error)
-        # The body as the journal parsed it: a large reply is parsed once, and held once.
-        return reply_of(response.status, parsed, latency)
+        # The body as the journal parsed it: a large reply is parsed once, and held once; the shared empty one
+        # as a dict the simulation may change.
+        return reply_of(response.status, {} if parsed is _EMPTY_REPLY else parsed, latency)
 
     def __repr__(self) -> str:
         return f"WebhookSink(pending={self._pending}, pool={self.pool!r})"

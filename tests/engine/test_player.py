@@ -14,7 +14,7 @@ import pytest
 from mockvapi.engine.clock import VirtualClock
 from mockvapi.engine.events import Ask, Event, Reply
 from mockvapi.engine.journal import Journal
-from mockvapi.engine.player import CallPlayer, MemoryClient, Outgoing
+from mockvapi.engine.player import REST_AFTER, CallPlayer, MemoryClient, Outgoing
 from mockvapi.engine.routing import ASKING
 from mockvapi.engine.simulator import CallSimulation, simulate
 from mockvapi.errors import ScenarioError
@@ -548,3 +548,48 @@ def test_every_ask_of_the_bundled_scenarios_waits_on_a_message_of_its_own_kind()
         except StopIteration:
             pass
     assert len(kinds) >= 3, kinds  # the bundled scenarios do ask (tools, assistant, transfer, ...)
+
+
+PAUSE_YAML = """
+version: 1
+name: pause
+seed: 3
+assistant:
+  firstMessage: "Hello, this is support."
+  serverMessages: [conversation-update, speech-update, status-update, end-of-call-report]
+steps:
+  - user: "My hub is rebooting."
+  - assistant: "Let's wait for it."
+  - silence: 40s
+  - user: "It's back."
+  - assistant: "Great."
+"""
+
+
+async def test_the_player_tells_its_sink_to_rest_through_a_long_pause_only() -> None:
+    # A sink with `rest()` hears it when the call waits REST_AFTER seconds or more for its next message (here
+    # the 40 s silence), so it can let go of what only the next message reuses; gaps between turns are not
+    # rests. On a virtual clock driven by hand the player really waits (no jump).
+    clock = VirtualClock(autojump=False)
+
+    class Resting(CollectSink):
+        def __init__(self, clock: VirtualClock) -> None:
+            super().__init__(clock)
+            self.rested_at: list[float] = []
+
+        def rest(self) -> None:
+            self.rested_at.append(self.clock.now())
+
+    sink = Resting(clock)
+    run = asyncio.ensure_future(CallPlayer(resolve(PAUSE_YAML), clock=clock, server=sink).run())
+    while not run.done():
+        await clock.advance_to(clock.now() + 0.25)
+        for _ in range(5):
+            await asyncio.sleep(0)
+    await run
+    assert sink.rested_at, "no rest through a 40 s silence"
+    for at in sink.rested_at:
+        following = min(t for t in sink.fed_at if t > at)
+        assert following - at >= REST_AFTER
+    gaps = [b - a for a, b in zip(sink.fed_at, sink.fed_at[1:], strict=False) if b - a >= REST_AFTER]
+    assert len(sink.rested_at) == len(gaps) == 1

@@ -6,6 +6,7 @@ Calls play on a VirtualClock into a real aiohttp server on 127.0.0.1 (port 0) or
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import hmac
 import json
@@ -564,8 +565,31 @@ async def test_every_answer_is_journaled_and_replied_as_parsed(hook: Hook, answe
         assert (d.status, d.response_body, d.response_json) == (200, answer.decode(), parse_json(answer))
         assert d.ok and d.error is None
     parsed = [d.response_json for d in deliveries if d.response_json is not None]
-    assert len({id(value) for value in parsed}) == len(parsed)  # each delivery its own value, never shared
+    if answer == b"{}":
+        # The usual answer: one read-only `{}` the journal shares, not a dict per delivery (lever 72).
+        assert len({id(value) for value in parsed}) == 1
+        with pytest.raises(TypeError):
+            parsed[0]["changed"] = True
+        assert json.dumps(parsed[0]) == "{}" and type(copy.deepcopy(parsed[0])) is dict
+        assert all(d.to_dict()["response_json"] == {} for d in deliveries)
+    else:
+        assert len({id(value) for value in parsed}) == len(parsed)  # each delivery its own value, never shared
     assert played.problems() == []
+
+
+async def test_the_call_gets_a_dict_of_its_own_for_an_empty_answer(hook: Hook) -> None:
+    # The journal shares one read-only `{}`; the reply the simulation reads is a plain dict, its own.
+    messages = await server_messages(scenario(f"{{url: '{hook.url()}'}}"), 2)
+    journal = Journal()
+    pool = TargetPool()
+    sink = WebhookSink(pool, journal, VirtualClock())
+    replies = [await sink.submit(o) for o in messages]
+    await pool.aclose()
+    assert [r.body for r in replies if r is not None] == [{}, {}]
+    bodies = [r.body for r in replies if r is not None]
+    assert all(type(b) is dict for b in bodies) and bodies[0] is not bodies[1]
+    first, second = journal.deliveries()
+    assert first.response_json is second.response_json and first.response_json == {}
 
 
 async def test_the_journal_gives_back_every_body_as_sent_even_after_the_call_changes(hook: Hook) -> None:
@@ -807,3 +831,31 @@ async def test_the_window_is_refilled_one_message_per_request_while_its_answer_i
         delivery_headers(o.server or {}, body, o.wire) for o, body in zip(messages, bodies, strict=True)
     ]
     assert [d.request_body for d in journal.deliveries()] == [b.decode() for b in bodies]
+
+
+# -- resting ----------------------------------------------------------------------------------------
+
+
+async def test_a_resting_sink_lets_go_of_its_encoder_once_idle_and_sends_the_same_bytes() -> None:
+    # The player says `rest()` when the call waits a while: the encoded history is not kept through the pause.
+    # Told while a delivery is out, the sink keeps the encoder until that delivery is settled.
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook'}"), 4)
+    target = _HeldTarget()
+    sink, _, spy = sink_with_spy(target)
+    sink.submit(messages[0])
+    await target.arrived.wait()
+    sink.rest()
+    assert sink._encoder is spy  # the first delivery's answer is still awaited
+    target.gate.set()
+    await sink.drain()
+    await asyncio.sleep(0)  # the worker ends
+    assert sink._encoder is None and sink._queue is None
+    for o in messages[1:3]:
+        await sink.submit(o)
+    assert sink._encoder is not None  # encoding afresh: no history reused
+    sink.rest()  # idle: at once
+    assert sink._encoder is None and sink._queue is None
+    await sink.submit(messages[3])
+    await sink.drain()
+    assert target.bodies == [envelope_body(o.wire) for o in messages]
+    assert spy.encoded == [messages[0].wire]
