@@ -452,17 +452,23 @@ async def times_out(request: Awaitable[object]) -> bool:
     return isinstance(task.exception(), TimeoutError)
 
 
-async def test_every_request_times_out_at_its_own_deadline_under_the_pools_one_timer(raw: RawServer) -> None:
-    # One loop timer serves every answer awaited: armed for the earliest deadline known, armed again for the next
-    # one when it fires.
-    async def answer_only_asked(ex: Exchange) -> bool:
+def answering_only_asked(raw: RawServer) -> Script:
+    """A script answering a request whose body ends in `answer`; any other waits for the server's close."""
+
+    async def script(ex: Exchange) -> bool:
         if ex.request.endswith(b"answer"):
             ex.write(OK)
             return True
         await raw.release.wait()
         return False
 
-    raw.script = answer_only_asked
+    return script
+
+
+async def test_every_request_times_out_at_its_own_deadline_under_the_pools_one_timer(raw: RawServer) -> None:
+    # One loop timer serves every answer awaited: armed for the earliest deadline known, armed again for the next
+    # one when it fires.
+    raw.script = answering_only_asked(raw)
     pool = Http1Pool()
 
     async def request(timeout: float, body: bytes = b"hang") -> int:
@@ -493,14 +499,7 @@ async def test_every_request_times_out_at_its_own_deadline_under_the_pools_one_t
 async def test_a_pool_used_from_a_new_loop_times_out_there(raw: RawServer) -> None:
     # The timer belongs to a loop: a pool carried over to another one arms a new one there, even for a deadline
     # later than the one the old loop's timer is armed for; and the old timer, when it fires, touches nothing.
-    async def answer_only_asked(ex: Exchange) -> bool:
-        if ex.request.endswith(b"answer"):
-            ex.write(OK)
-            return True
-        await raw.release.wait()
-        return False
-
-    raw.script = answer_only_asked
+    raw.script = answering_only_asked(raw)
     pool = Http1Pool()
     assert (await pool.request("POST", raw.url(), {}, b"answer", timeout=0.25)).status == 200
     assert pool._timer is not None  # armed on this loop for that deadline, and left armed
