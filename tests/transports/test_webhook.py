@@ -708,13 +708,18 @@ async def test_messages_submitted_while_a_delivery_is_out_are_encoded_at_once_in
     await sink.drain()
     assert [getattr(r.result(), "status", None) for r in replies] == [200] * 5
     # The same bytes and headers as when each message was encoded at its turn, one at a time, in order.
+    assert_sent_as_encoded_at_their_turn(target.bodies, journal, messages)
+    assert journal.deliveries()[0].request_headers["X-Vapi-Secret"] == "s3cret"
+
+
+def assert_sent_as_encoded_at_their_turn(sent: list[bytes], journal: Journal, messages: list[Outgoing]) -> None:
+    """The same bytes and headers, sent and journaled, as each message encoded alone, in order."""
     bodies = [envelope_body(o.wire) for o in messages]
-    assert target.bodies == bodies
+    assert sent == bodies
     assert [d.request_headers for d in journal.deliveries()] == [
         delivery_headers(o.server or {}, body, o.wire) for o, body in zip(messages, bodies, strict=True)
     ]
     assert [d.request_body for d in journal.deliveries()] == [b.decode() for b in bodies]
-    assert journal.deliveries()[0].request_headers["X-Vapi-Secret"] == "s3cret"
 
 
 async def test_nothing_is_encoded_ahead_while_no_delivery_is_out() -> None:
@@ -825,12 +830,7 @@ async def test_the_window_is_refilled_one_message_per_request_while_its_answer_i
     await sink.drain()
     assert spy.encoded == wires  # each encoded once, in order
     assert [getattr(r.result(), "status", None) for r in replies] == [200] * 7
-    bodies = [envelope_body(o.wire) for o in messages]
-    assert target.bodies == bodies
-    assert [d.request_headers for d in journal.deliveries()] == [
-        delivery_headers(o.server or {}, body, o.wire) for o, body in zip(messages, bodies, strict=True)
-    ]
-    assert [d.request_body for d in journal.deliveries()] == [b.decode() for b in bodies]
+    assert_sent_as_encoded_at_their_turn(target.bodies, journal, messages)
 
 
 # -- resting ----------------------------------------------------------------------------------------
