@@ -22,7 +22,10 @@ from aiohttp import hdrs, web
 
 from mockvapi.errors import Forbidden, UnsupportedMediaType
 
-__all__ = ["BODY_TYPES", "check_control_request", "host_allowed", "host_name", "token_matches"]
+__all__ = [
+    "BODY_TYPES", "carries_body", "check_control_request", "declared_type", "host_allowed", "host_name",
+    "token_matches",
+]
 
 # Body types the control plane reads; none of them can be sent by a page without a CORS preflight.
 BODY_TYPES = frozenset({
@@ -76,6 +79,16 @@ def _same_origin(origin: str, request: web.Request, public_url: str | None) -> b
     return f"{parts.scheme}://{parts.netloc}" in own
 
 
+def carries_body(request: web.Request) -> bool:
+    """Whether the request sends a body (announced or chunked)."""
+    return request.body_exists or request.content_length not in (None, 0)
+
+
+def declared_type(request: web.Request) -> str:
+    """The body's declared media type, or "none" without a Content-Type header."""
+    return request.content_type if hdrs.CONTENT_TYPE in request.headers else "none"
+
+
 def check_control_request(request: web.Request, public_url: str | None = None) -> None:
     """Raise Forbidden (403) or UnsupportedMediaType (415) for a request a browser page could have forged."""
     site = request.headers.get("Sec-Fetch-Site", "").lower()
@@ -84,9 +97,8 @@ def check_control_request(request: web.Request, public_url: str | None = None) -
     origin = request.headers.get(hdrs.ORIGIN)
     if origin is not None and not _same_origin(origin, request, public_url):
         raise Forbidden("control plane: cross-origin requests are refused (Origin is not this server)")
-    has_body = request.body_exists or request.content_length not in (None, 0)
-    if request.method in ("POST", "PUT", "PATCH") and has_body:  # an empty body is harmless, of any type
-        kind = request.content_type if hdrs.CONTENT_TYPE in request.headers else "none"
+    if request.method in ("POST", "PUT", "PATCH") and carries_body(request):  # an empty body is harmless
+        kind = declared_type(request)
         if kind not in BODY_TYPES and not kind.endswith("+json"):
             raise UnsupportedMediaType(
                 f"control plane: a body must be sent as application/json (or YAML where YAML is read), got {kind!r}"

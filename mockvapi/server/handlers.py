@@ -26,7 +26,7 @@ from aiohttp import hdrs, web
 from mockvapi.errors import BadRequest, NotFound, Unauthorized
 from mockvapi.models.nesting import MAX_JSON_DEPTH, nested_deeper_than
 from mockvapi.server.backend import MAX_BATCH_CUSTOMERS, Backend, CallCreation, CallRecord
-from mockvapi.server.guard import token_matches
+from mockvapi.server.guard import carries_body, declared_type, token_matches
 from mockvapi.server.openapi import OpenApiDocument
 from mockvapi.transports.envelope import finite_float
 from mockvapi.web import cjs_source, esm_source
@@ -155,7 +155,7 @@ async def read_json(request: web.Request) -> object:
     if not raw.strip():
         return {}
     declared = request.headers.get(hdrs.CONTENT_TYPE)
-    if declared is not None and not (request.content_type in _JSON_TYPES or request.content_type.endswith("+json")):
+    if declared is not None and not _is_json(request.content_type):
         raise BadRequest(f"Content-Type must be application/json, got {request.content_type!r}")
     try:
         body: object = json.loads(raw, parse_constant=_reject_constant, parse_float=finite_float)
@@ -358,16 +358,13 @@ async def call_control(request: web.Request) -> web.StreamResponse:
     # A controlUrl needs no token (the call id in it is the secret, as on Vapi), and a page in the
     # developer's browser may POST to it without a CORS preflight as text/plain, a form or a body with no
     # type at all. Vapi parses JSON bodies only (anything else reaches it empty: a 400), so do the same.
-    has_body = request.body_exists or request.content_length not in (None, 0)
-    if has_body and not _declares_json(request):
-        declared = request.content_type if hdrs.CONTENT_TYPE in request.headers else "none"
+    if carries_body(request) and not _is_json(declared := declared_type(request)):
         raise BadRequest(f"Content-Type must be application/json, got {declared!r}")
     return await request.app[HOOKS_KEY].on_control(_record(request), request)
 
 
-def _declares_json(request: web.Request) -> bool:
-    kind = request.content_type
-    return hdrs.CONTENT_TYPE in request.headers and (kind in _JSON_TYPES or kind.endswith("+json"))
+def _is_json(media_type: str) -> bool:
+    return media_type in _JSON_TYPES or media_type.endswith("+json")
 
 
 async def call_web(request: web.Request) -> web.StreamResponse:
