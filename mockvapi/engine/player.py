@@ -271,8 +271,8 @@ class CallPlayer:
     async def _play(self) -> None:
         generator = self.sim.run()
         to_send: Reply | Waiting | Retract | None = None
-        pending: dict[int, asyncio.Future[Reply | None]] = {}
-        behind: dict[int, float] = {}  # how late (s of the call's clock) each kept request went out
+        # The reply each kept request waits for, and how late (s of the call's clock) the request went out.
+        pending: dict[int, tuple[asyncio.Future[Reply | None], float]] = {}
         upcoming = -1  # the event the fault channels were last told is next
         # No fault rules: no channel of this call ever holds a fault (see _watch), so there is nothing to tell
         # them per event. The rest of the loop's per-event work is read once here: this loop runs once per
@@ -312,14 +312,13 @@ class CallPlayer:
                 if reply is not None:
                     future = asyncio.ensure_future(reply)
                     if item.message.type_name in ASKING:  # no other reply is asked for: not kept all call
-                        pending[item.seq] = future
-                        behind[item.seq] = self.offset() - item.at
+                        pending[item.seq] = (future, self.offset() - item.at)
                 if len(problems) != self._problems_seen:
                     self._record_problems()
             else:
                 if faulted:
                     self._fault_step("waiting", item.event)
-                answer = await self._answer(item, pending.get(item.event.seq), behind.get(item.event.seq, 0.0))
+                answer = await self._answer(item, *pending.get(item.event.seq, (None, 0.0)))
                 if answer is None:
                     # A control that ends the call came while it waited: the step never goes on (its reply,
                     # still awaited by the sink, is ignored); the call ends from the control's arrival.
@@ -331,7 +330,6 @@ class CallPlayer:
                 to_send = answer
                 if not isinstance(to_send, Waiting):
                     pending.pop(item.event.seq, None)
-                    behind.pop(item.event.seq, None)
 
     async def _sleep_until_event(self, event: Event, *, jumped: bool = False) -> bool:
         """Wait for `event`'s time; False if a control message that acts before it arrived meanwhile.

@@ -244,8 +244,8 @@ class GeventCall:
     def _play(self) -> None:
         generator = self.sim.run()
         to_send: Reply | Waiting | None = None
-        pending: dict[int, gevent.event.AsyncResult] = {}
-        behind: dict[int, float] = {}  # how late (s of the call's clock) each request went out
+        # Each request's pending answer, and how late (s of the call's clock) the request went out.
+        pending: dict[int, tuple[gevent.event.AsyncResult, float]] = {}
         answered: DeliveryRecord | None = None
         while True:
             mark = len(self.sim.problems)
@@ -263,14 +263,11 @@ class GeventCall:
                 gevent.sleep(max(0.0, delay))
                 result = self._dispatch(item)
                 if result is not None:
-                    pending[item.seq] = result
-                    behind[item.seq] = self.offset() - item.at
+                    pending[item.seq] = (result, self.offset() - item.at)
             else:
-                seq = item.event.seq
-                to_send, answered = self._answer(item, pending.get(seq), behind.get(seq, 0.0))
+                to_send, answered = self._answer(item, *pending.get(item.event.seq, (None, 0.0)))
                 if not isinstance(to_send, Waiting):
-                    pending.pop(seq, None)
-                    behind.pop(seq, None)
+                    pending.pop(item.event.seq, None)
 
     def _dispatch(self, event: Event) -> gevent.event.AsyncResult | None:
         context = self.sim.context
