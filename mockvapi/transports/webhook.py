@@ -181,11 +181,12 @@ class WebhookSink:
             self._worker = asyncio.ensure_future(self._work())
         return future
 
-    def _prepare_queued(self) -> None:
-        """Encode queued deliveries not yet encoded, in queue order, up to the limits."""
+    def _prepare_queued(self, at_most: int | None = None) -> None:
+        """Encode queued deliveries not yet encoded (`at_most` of them), in queue order, up to the limits."""
         queue = self._queue
         assert queue is not None  # called with something queued
-        for item in itertools.islice(queue, len(queue) - self._unprepared, None):
+        start = len(queue) - self._unprepared
+        for item in itertools.islice(queue, start, None if at_most is None else start + at_most):
             if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
                 return
             self._prepare(item)
@@ -197,17 +198,8 @@ class WebhookSink:
         """Queued by `_settle` as a request starts: runs once the request is written and its answer awaited,
         and encodes the next message not yet encoded (one: the rest of the wait is the receiver's)."""
         self._refill_due = False
-        if not self._out or not self._unprepared:
-            return
-        if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
-            return
-        queue = self._queue
-        assert queue is not None  # something is queued unencoded
-        item = queue[len(queue) - self._unprepared]
-        self._prepare(item)
-        self._unprepared -= 1
-        self._ahead += 1
-        self._ahead_bytes += len(item.body or b"")
+        if self._out and self._unprepared:
+            self._prepare_queued(at_most=1)
 
     def _prepare(self, item: _Queued) -> None:
         outgoing = item.outgoing
