@@ -295,13 +295,8 @@ class CallPlayer:
                 # The common case on a virtual clock, as `_sleep_until_event` takes it first: no control
                 # queued, the event still ahead, nothing else ready on the loop: jump without a coroutine.
                 # (When that jump fails, `_sleep_until_event` yields before it tries again.)
-                if jump is None or sim.controls or now() >= deadline:
-                    tried = False
-                elif jump(deadline):
-                    tried = None
-                else:
-                    tried = True
-                if tried is not None:
+                tried = jump is not None and not sim.controls and now() < deadline
+                if not (tried and jump is not None and jump(deadline)):
                     arrived = await self._sleep_until_event(item, jumped=tried)
                     if not arrived:
                         self.next_event_at = None
