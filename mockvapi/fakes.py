@@ -251,7 +251,7 @@ class Fakes:
         """Let go of the streams' state until the next draw (the faker's parks after each of its draws): a
         call parks them while it waits for what it planned to happen."""
         for stream in (self._ids, self._timing):
-            if stream._random is not None or stream._filler is not None:  # called per event: mostly parked
+            if not stream.parked:
                 stream.park()
 
     @property
