@@ -174,7 +174,8 @@ _Settled = tuple[Reply, DeliveryRecord]
 class GeventCall:
     """Plays one scenario's call to `client` in real time (scaled by `speed`); `run()` returns its result.
 
-    `on_delivery(record)` hears of each delivery once it is final (see the module docstring).
+    `on_delivery(record)` hears of each delivery once it is final (see the module docstring). `clock` is the
+    monotonic clock the call's offsets are read from (seconds).
     """
 
     def __init__(
@@ -187,6 +188,7 @@ class GeventCall:
         profile: Profile = "realistic",
         start_ms: int | None = None,
         on_delivery: Callable[[DeliveryRecord], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not speed > 0:
             raise ValueError(f"mockvapi: speed must be > 0, got {speed!r}")
@@ -194,6 +196,8 @@ class GeventCall:
         self.speed = speed
         self.profile: Profile = profile
         self.on_delivery = on_delivery
+        # gevent's own sleeps and timeouts run on time.monotonic; another clock is for tests that set the time.
+        self._now = clock
         self.sim = CallSimulation(
             scenario,
             seed=seed,
@@ -213,12 +217,12 @@ class GeventCall:
 
     def offset(self) -> float:
         """Call seconds since the call started."""
-        return (time.monotonic() - self._base) * self.speed
+        return (self._now() - self._base) * self.speed
 
     def run(self) -> CallResult:
         """Play the call to its end and judge it. Never raises for a failing target or a bad scenario."""
         started = time.perf_counter()
-        self._base = time.monotonic()
+        self._base = self._now()
         try:
             try:
                 self._play()
@@ -259,7 +263,7 @@ class GeventCall:
                     answered = None
             to_send = None
             if isinstance(item, Event):
-                delay = self._base + item.at / self.speed - time.monotonic()
+                delay = self._base + item.at / self.speed - self._now()
                 gevent.sleep(max(0.0, delay))
                 result = self._dispatch(item)
                 if result is not None:
@@ -352,7 +356,7 @@ class GeventCall:
         delays = retry_delays(plan)
         excluded = frozenset(int(code) for code in (plan or {}).get("excludedStatusCodes") or ())
         record = DeliveryRecord(self.result.call_id, outgoing.event.type, outgoing.kind, outgoing.event.at)
-        record.lateness = max(0.0, time.monotonic() - (self._base + outgoing.event.at / self.speed))
+        record.lateness = max(0.0, self._now() - (self._base + outgoing.event.at / self.speed))
         timeout = outgoing.timeout / self.speed
         failure: _NoAnswer | None = None
         status: int | None = None

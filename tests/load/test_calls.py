@@ -30,8 +30,9 @@ class Answer:
         return Reply(200, {"results": []}, 0.1), None
 
 
-call = GeventCall(resolve("happy-path"), WebhookClient("http://127.0.0.1:9/hook"), speed=1.0)
-call.offset = lambda: 10.0  # the call runs 10 s behind its plan (a slow reply answered as scripted)
+# The call's clock reads 10 s since its start (base 0): it runs 10 s behind its plan (a slow reply answered
+# as scripted).
+call = GeventCall(resolve("happy-path"), WebhookClient("http://127.0.0.1:9/hook"), speed=1.0, clock=lambda: 10.0)
 ask = Ask("tool-calls", Event(0, Hang(), history_len=0, step=None, seq=1), 20.0, 1.0, Reply(200, {}, 0.0))
 out = {}
 for behind in (10.0, 0.0):
