@@ -410,10 +410,15 @@ class Controls:
     # -- acting at the next step boundary ---------------------------------------------------------
 
     def handle(self) -> Generator[Event | Ask, Reply | Waiting | None, None]:
-        """Act on the queued messages, in order, until the queue is empty or one ends the call."""
+        """Act on the queued messages that have arrived, in order, until none is left or one ends the call."""
         call = self.call
         while self.queue and not call.ended():
-            at, message = self.queue.pop(0)
+            at, message = self.queue[0]
+            if at > call.cursor:
+                # Not arrived yet (queued ahead, as a test may): the call goes on and it acts on arrival,
+                # during what comes next (`due`), instead of the call waiting for it here.
+                return
+            self.queue.pop(0)
             call.cursor = max(call.cursor, at)
             kind = message.get("type")
             if kind == "say":

@@ -798,10 +798,12 @@ class SideChecker:
             # after it arrives): the call ends there.
             hung_up = any(m.get("type") == "status-update" and m.get("endedReason") == "customer-ended-call"
                           and at >= self.messages[i][0] + 0.1 for at, m in self.messages[i + 1:])
-            # maxDurationSeconds may run out while the model is still silent: the call ends at its deadline.
-            timed_out = any(m.get("type") == "status-update" and m.get("endedReason") == "exceeded-max-duration"
+            # maxDurationSeconds may run out while the model is still silent: the call ends at its deadline;
+            # a live transfer forwards the call at once, whatever the model is doing.
+            cut_short = any(m.get("type") == "status-update"
+                            and m.get("endedReason") in ("exceeded-max-duration", "assistant-forwarded-call")
                             for _, m in self.messages[i + 1:])
-            if streamed and not after & STREAM_TYPES and not hung_up and not timed_out:
+            if streamed and not after & STREAM_TYPES and not hung_up and not cut_short:
                 self._bad(i, "nothing but the end follows the hang: the call must go on")
             if self.hang_after is not None:
                 at = self.messages[i][0]

@@ -465,3 +465,21 @@ def test_live_controls_while_the_player_waits_for_replies_keep_the_invariants(
         return await _run_while_sending(player, send())
 
     _assert_invariants(asyncio.run(play()), scenario, controls)
+
+
+def test_a_live_transfer_just_after_a_hang_ends_the_call_and_keeps_the_invariants() -> None:
+    # Found by a 3,000-example hunt: the transfer forwards the call 1 ms after the `hang`, so nothing but
+    # the end follows it, which is right (the call ends as assistant-forwarded-call, not stalled).
+    from mockvapi.library import resolve
+
+    scenario = resolve("slow-tool-hang").scenario
+    hang_at = next(at for at, m in simulate(scenario, seed=1).messages(side="server") if m["type"] == "hang")
+    transfer = {"type": "transfer", "destination": {"type": "number", "number": "+14155550100"}}
+    sim = CallSimulation(scenario, seed=1)
+    sim.control(transfer, hang_at + 0.001)
+    timeline = drive(sim)
+    ended = [m for _, m in timeline.messages(side="server") if m["type"] == "status-update" and m["status"] == "ended"]
+    assert [m["endedReason"] for m in ended] == ["assistant-forwarded-call"]
+    types = [m["type"] for _, m in timeline.messages(side="server")]
+    assert types[types.index("hang"):] == ["hang", "status-update", "status-update", "end-of-call-report"]
+    _assert_invariants(timeline, scenario, [transfer])

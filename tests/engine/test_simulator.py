@@ -576,11 +576,32 @@ def test_a_say_control_is_spoken_between_steps() -> None:
     assert_clean(timeline)
 
 
-def test_a_control_later_than_the_step_waits_for_its_time() -> None:
+def test_a_control_due_after_the_call_is_over_never_acts_and_does_not_hold_the_call() -> None:
+    # Queued ahead (30 s after the first user turn, when the script is long over): the call does not know of
+    # it before it arrives, so the script plays as without it and ends before it comes.
     on_event = control_after_first_user_turn({"type": "say", "content": "Hold on."}, delay=30.0)
     _, timeline = play(CONTROL_YAML, on_event=on_event)
-    user_end = timeline.history[0]["endTime"] - timeline.context.start_ms
-    assert timeline.history[1]["secondsFromStart"] >= user_end / 1000 + 30 - 1
+    _, plain = play(CONTROL_YAML)
+    assert timeline.messages() == plain.messages()
+    assert history(timeline) == [("user", "I have a question."), ("bot", "Sure, go ahead."), ("user", "Thanks.")]
+    assert_clean(timeline)
+
+
+def test_an_end_call_queued_ahead_acts_on_arrival_during_the_next_step() -> None:
+    # The end-call arrives 2 s after the first user turn, while the assistant answers: the answer is cut
+    # there, not skipped (the call does not wait at the step boundary for a control still to come).
+    on_event = control_after_first_user_turn({"type": "end-call"}, delay=2.0)
+    _, timeline = play(CONTROL_YAML, on_event=on_event)
+    _, plain = play(CONTROL_YAML)
+    arrival = round(next(at for at, m in timeline.messages() if m["type"] == "conversation-update") + 2.0, 3)
+    assert timeline.ended_reason == "customer-ended-call"
+    spoken = [(at, m["status"]) for at, m in timeline.messages()
+              if m["type"] == "speech-update" and m["role"] == "assistant"]
+    assert [status for _, status in spoken] == ["started", "stopped"]
+    assert spoken[0][0] < arrival <= spoken[1][0]  # cut short by the end-call
+    assert spoken[0][0] == next(at for at, m in plain.messages()
+                                if m["type"] == "speech-update" and m["role"] == "assistant")
+    assert history(timeline)[0] == ("user", "I have a question.")
     assert_clean(timeline)
 
 
