@@ -10,7 +10,7 @@ the next request only has to be written, and the encoding overlaps the wait inst
 bytes are the same: the same encoder, the same order, and nothing a submitted message holds changes later.
 At most `ahead_items` deliveries (and `ahead_bytes` of bodies) wait encoded: a call on a virtual clock may
 queue all its messages behind a slow server, and every body carries the whole history so far. The window is
-refilled while deliveries are out too, one message per request written (`_refill`): a call waiting for an
+refilled while deliveries are out too, once half of it has gone out (`_refill`): a call waiting for an
 answer (a tool's) behind a backlog submits nothing, and without it everything past the window would be
 encoded at its turn, between one answer and the next request, with the receiver idle.
 """
@@ -181,12 +181,11 @@ class WebhookSink:
             self._worker = asyncio.ensure_future(self._work())
         return future
 
-    def _prepare_queued(self, at_most: int | None = None) -> None:
-        """Encode queued deliveries not yet encoded (`at_most` of them), in queue order, up to the limits."""
+    def _prepare_queued(self) -> None:
+        """Encode queued deliveries not yet encoded, in queue order, up to the limits."""
         queue = self._queue
         assert queue is not None  # called with something queued
-        start = len(queue) - self._unprepared
-        for item in itertools.islice(queue, start, None if at_most is None else start + at_most):
+        for item in itertools.islice(queue, len(queue) - self._unprepared, None):
             if self._ahead >= self.ahead_items or self._ahead_bytes >= self.ahead_bytes:
                 return
             self._prepare(item)
@@ -195,11 +194,13 @@ class WebhookSink:
             self._ahead_bytes += len(item.body or b"")
 
     def _refill(self) -> None:
-        """Queued by `_settle` as a request starts: runs once the request is written and its answer awaited,
-        and encodes the next message not yet encoded (one: the rest of the wait is the receiver's)."""
+        """Queued by `_settle` as a request starts, once half the window has gone out: runs once the request is
+        written and its answer awaited, and fills the window again. In batches, not one message per request:
+        encoding several in a row runs on warm caches (between two requests the receiver, often on this very
+        core, has run), and it is one callback per half window instead of one per request."""
         self._refill_due = False
         if self._out and self._unprepared:
-            self._prepare_queued(at_most=1)
+            self._prepare_queued()
 
     def _prepare(self, item: _Queued) -> None:
         outgoing = item.outgoing
@@ -259,7 +260,12 @@ class WebhookSink:
     async def _settle(self, item: _Queued) -> None:
         future = item.future
         self._out += 1
-        if self._unprepared and not self._refill_due:
+        if (
+            self._unprepared
+            and not self._refill_due
+            and self._ahead <= self.ahead_items // 2
+            and self._ahead_bytes <= self.ahead_bytes // 2
+        ):
             self._refill_due = True  # encode ahead while this request's answer is awaited (module docstring)
             asyncio.get_running_loop().call_soon(self._refill)
         try:
