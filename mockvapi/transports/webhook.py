@@ -293,37 +293,15 @@ class WebhookSink:
             raise item.failure
         body, headers = item.body, item.headers
         assert body is not None and headers is not None
-        # The journal keeps the body as the way to encode it again from the message it records anyway (same
-        # bytes: the encoder is byte-for-byte `json.dumps`, and nothing a sent message holds changes later).
-        # Every body carries the whole history so far, so a call's bodies as text grow with the square of its
-        # length: they were the largest part of a live call's memory.
-        kept = _ENVELOPE_OF_MESSAGE  # the delivery's message is `outgoing.wire`
         if tamper is not None and tamper.secret is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "x-vapi-secret"}
             headers["X-Vapi-Secret"] = tamper.secret
         at = tamper.at if tamper is not None and tamper.at is not None else outgoing.event.at
-
-        def record(injected: str | None, sent: bool = True, later: float = 0.0) -> Delivery:
-            return self.journal.record(
-                Delivery(
-                    call_id=outgoing.call_id,
-                    channel="webhook",
-                    target=target.description,
-                    message_type=outgoing.event.type,
-                    message=outgoing.wire,
-                    at=at + later,
-                    request_headers=self._kept_headers(headers),
-                    request_body=kept,
-                    injected=injected,
-                    sent=sent,
-                )
-            )
-
         if tamper is not None and not tamper.send:
-            record(tamper.injected, sent=False)
+            self._record(outgoing, target, headers, at, tamper.injected, sent=False)
             # Vapi never hears back from a request the network lost: for a request it waits on, a timeout.
             return Reply(None, None, outgoing.timeout, error="timeout")
-        delivery = record(tamper.injected if tamper is not None else None)
+        delivery = self._record(outgoing, target, headers, at, tamper.injected if tamper is not None else None)
         outcome = await self._send(target, url, headers, body, outgoing, server)
         self._fill(delivery, outcome)
         retries = tamper.retries if tamper is not None else 0
@@ -332,7 +310,8 @@ class WebhookSink:
             if outcome.response is None or outcome.response.status < 500:
                 break
             await self.clock.sleep(tamper.retry_delay if tamper is not None else 0.0)
-            delivery = record(f"retry-5xx {n}/{retries}", later=n * tamper.retry_delay if tamper else 0.0)
+            delivery = self._record(outgoing, target, headers, at, f"retry-5xx {n}/{retries}",
+                                    later=n * tamper.retry_delay if tamper else 0.0)
             outcome = await self._send(target, url, headers, body, outgoing, server)
             self._fill(delivery, outcome)
         if log.isEnabledFor(logging.INFO):
@@ -365,6 +344,30 @@ class WebhookSink:
                 )
             )
         return self._reply(outcome, delivery.response_json)
+
+    def _record(
+        self, outgoing: Outgoing, target: HttpTarget, headers: Mapping[str, str], at: float, injected: str | None,
+        *, sent: bool = True, later: float = 0.0,
+    ) -> Delivery:
+        """The delivery, in the journal (a method, not a closure per delivery: its six cells cost more than it)."""
+        return self.journal.record(
+            Delivery(
+                call_id=outgoing.call_id,
+                channel="webhook",
+                target=target.description,
+                message_type=outgoing.event.type,
+                message=outgoing.wire,
+                at=at + later,
+                request_headers=self._kept_headers(headers),
+                # The journal keeps the body as the way to encode it again from the message it records anyway (same
+                # bytes: the encoder is byte-for-byte `json.dumps`, and nothing a sent message holds changes later).
+                # Every body carries the whole history so far, so a call's bodies as text grow with the square of
+                # its length: they were the largest part of a live call's memory.
+                request_body=_ENVELOPE_OF_MESSAGE,  # the delivery's message is `outgoing.wire`
+                injected=injected,
+                sent=sent,
+            )
+        )
 
     def _kept_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         """A copy of `headers` for the journal, shared by the call's deliveries while they are equal (they are,
