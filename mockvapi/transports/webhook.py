@@ -133,7 +133,7 @@ class WebhookSink:
         self.pool = pool
         self.journal = journal
         self.clock = clock
-        # None while nothing is queued and no worker runs (see `rest`): an empty deque is 624 bytes.
+        # None while nothing is queued and no worker runs (see `_work`): an empty deque is 624 bytes.
         self._queue: deque[_Queued] | None = None
         self._unprepared = 0  # queued deliveries not yet encoded: always the last ones (encoded in order)
         self._ahead = self._ahead_bytes = 0  # queued deliveries encoded, and their bodies' bytes
@@ -230,8 +230,6 @@ class WebhookSink:
             self._resting = True  # see `_settle`
         else:
             self._encoder = None
-            if self._worker is None or self._worker.done():
-                self._queue = None  # empty, and no worker holds it: the next `submit` makes one
 
     async def _work(self) -> None:
         queue = self._queue
@@ -254,8 +252,10 @@ class WebhookSink:
                 task.add_done_callback(_ASIDE.discard)
                 for _ in range(3):  # let the request leave before the next message does
                     await asyncio.sleep(0)
-        if self._resting and self._queue is queue:
-            self._queue = None  # the call rests (see `rest`): the next `submit` makes a queue and a worker
+        if self._queue is queue:
+            # Everything went out: let the queue go with the worker (a deque is 624 bytes, and a live call spends
+            # most of its time between bursts of messages); the next `submit` makes a queue and a worker.
+            self._queue = None
 
     async def _settle(self, item: _Queued) -> None:
         future = item.future
@@ -280,7 +280,7 @@ class WebhookSink:
         if not self._pending:
             self._idle.set()
             if self._resting:
-                self._encoder = None  # (`_resting` stays: the worker lets go of the queue as it ends)
+                self._encoder = None
 
     async def _deliver(self, item: _Queued) -> Reply:
         outgoing = item.outgoing
