@@ -349,7 +349,7 @@ class WebhookSink:
         self, outgoing: Outgoing, target: HttpTarget, headers: Mapping[str, str], at: float, injected: str | None,
         *, sent: bool = True, later: float = 0.0,
     ) -> Delivery:
-        """The delivery, in the journal (a method, not a closure per delivery: its six cells cost more than it)."""
+        """The delivery, in the journal (a method: a closure made per delivery, with six cells, cost ~1 us)."""
         return self.journal.record(
             Delivery(
                 call_id=outgoing.call_id,
