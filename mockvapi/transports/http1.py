@@ -44,6 +44,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Mapping
+from typing import Any
 
 import yarl
 
@@ -93,6 +94,18 @@ class _Origin:
         self.request_line = request_line
         self.host = host  # the Host header's value
         self.basic = basic  # "Basic ..." from credentials in the URL
+
+
+# What each (method, URL) needs on the wire, shared by every pool: a call has a pool of its own, and parsing its URL
+# again (yarl) cost its first delivery ~10 us and each pool ~0.4 kB. Bounded: cleared when full.
+_ORIGINS: dict[tuple[str, str], _Origin] = {}
+
+
+def _new_origin(method: str, url: str) -> _Origin:
+    if len(_ORIGINS) >= 256:
+        _ORIGINS.clear()
+    origin = _ORIGINS[(method, url)] = _origin(method, url)
+    return origin
 
 
 def _origin(method: str, url: str) -> _Origin:
@@ -169,7 +182,18 @@ def _decode(encoding: str, body: bytes, limit: int) -> bytes:
 
 
 class _Connection(asyncio.Protocol):
-    """One socket: sends one request at a time and parses its answer (httptools calls the on_* hooks)."""
+    """One socket: sends one request at a time and parses its answer (httptools calls the on_* hooks).
+
+    A parser is made for each request and let go with its answer (~0.3 us): a connection idling between a call's
+    deliveries then holds neither it (~0.9 kB with the bound methods it keeps of this protocol, a reference cycle)
+    nor the last answer's future and headers. Slots, no instance dict, for the same reason."""
+
+    __slots__ = (
+        "_body", "_encoding", "_framed", "_headers", "_headers_done", "_parser", "_received", "_status", "_waiter",
+        "generation", "idle_since", "key", "pool", "transport", "usable",
+    )
+
+    _parser_type: Any = None  # httptools.HttpResponseParser, imported with the first connection
 
     def __init__(self, pool: Http1Pool, key: _Key) -> None:
         self.pool = pool
@@ -178,15 +202,16 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.usable = True  # False once closed, closing, or out of step with the server
         self.idle_since = 0.0
-        import httptools  # here, not at the top: `import mockvapi` need not load it (~2 ms)
+        if _Connection._parser_type is None:
+            import httptools  # here, not at the top: `import mockvapi` need not load it (~2 ms)
 
-        self._parser = httptools.HttpResponseParser(self)
+            _Connection._parser_type = httptools.HttpResponseParser
+        self._parser: Any = None  # while a request is out (see `send`)
         self._waiter: asyncio.Future[Http1Response] | None = None
         self._received = 0
         self._status = 0
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
-        self._body_size = 0
         self._framed = False  # Content-Length or chunked: the end is in the stream, not at EOF
         self._headers_done = False
         self._encoding = ""
@@ -230,8 +255,9 @@ class _Connection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._fail_closed(exc)
-        # The parser holds this protocol's bound methods (a cycle, freed only by a collection): let it not
-        # keep the last answer (its body may be megabytes) alive after the requester has it.
+        # The parser holds this protocol's bound methods (a cycle, freed only by a collection): let it go, and let
+        # nothing keep the last answer (its body may be megabytes) alive after the requester has it.
+        self._parser = None
         self._waiter = None
         self._headers = []
         self._body = []
@@ -254,6 +280,8 @@ class _Connection(asyncio.Protocol):
             self._encoding = decoded.strip().lower()
 
     def on_headers_complete(self) -> None:
+        if self._waiter is None:  # junk after a complete answer (`on_message_begin` has marked it unusable)
+            return
         self._status = self._parser.get_status_code()
         self._headers_done = True
 
@@ -261,6 +289,8 @@ class _Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        if self._waiter is None:  # junk after a complete answer, as above
+            return
         if self._status == 101:  # we never ask for an upgrade: whatever follows is not an HTTP answer
             self._fail("invalid HTTP response (unexpected 101 Switching Protocols)")
             return
@@ -281,6 +311,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         waiter: asyncio.Future[Http1Response] = loop.create_future()
         self._waiter = waiter
+        self._parser = self._parser_type(self)  # one per answer (class docstring)
         self._received = 0
         self._status = 0
         self._headers = []
@@ -308,6 +339,10 @@ class _Connection(asyncio.Protocol):
                 return
         if not waiter.done():
             waiter.set_result(Http1Response(self._status, self._headers, body))
+        # Idle from here: keep nothing of this answer (class docstring). A parser still feeding the rest of the
+        # received bytes (junk after the answer) runs on: `on_message_begin` finds no waiter.
+        self._parser = self._waiter = None
+        self._headers = []
         if not self.usable:
             self.close()
 
@@ -362,9 +397,9 @@ class Http1Pool:
         self.idle_seconds = idle_seconds
         self.connections_opened = 0
         self._idle: dict[_Key, list[_Connection]] = {}
-        self._origins: dict[tuple[str, str], _Origin] = {}
         self._busy = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        # Requests waiting for a connection (all `max_connections` busy): made on the first (a deque is 0.6 kB).
+        self._waiters: deque[asyncio.Future[None]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._generation = 0  # bumped by aclose: connections of an older generation are not kept
         # Answers awaited, by deadline, under one loop timer armed for the earliest deadline it knows (see
@@ -389,11 +424,9 @@ class Http1Pool:
         if loop is not self._loop:
             self._rebind(loop)
         deadline = None if timeout is None else loop.time() + timeout
-        origin = self._origins.get((method, url))
+        origin = _ORIGINS.get((method, url))
         if origin is None:
-            if len(self._origins) >= 64:
-                self._origins.clear()
-            origin = self._origins[(method, url)] = _origin(method, url)
+            origin = _new_origin(method, url)
         # A call's webhooks share their headers (unless a credential signs each body): their head is built once.
         items = tuple(headers.items())
         last = self._last_head
@@ -424,8 +457,9 @@ class Http1Pool:
             return await self._exchange(conn, data, loop, deadline)
         finally:
             self._busy -= 1
-            while self._waiters:
-                waiter = self._waiters.popleft()
+            waiters = self._waiters
+            while waiters:
+                waiter = waiters.popleft()
                 if not waiter.done():
                     waiter.set_result(None)
                     break
@@ -433,13 +467,16 @@ class Http1Pool:
     async def _wait_for_slot(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._busy >= self.max_connections:
             waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
+            waiters = self._waiters
+            if waiters is None:
+                waiters = self._waiters = deque()
+            waiters.append(waiter)
             try:
                 await waiter
             except BaseException:
                 if waiter.done() and not waiter.cancelled() and self._busy < self.max_connections:
                     # Woken and cancelled at once: pass the turn on rather than lose it.
-                    for other in self._waiters:
+                    for other in waiters:
                         if not other.done():
                             other.set_result(None)
                             break
@@ -478,7 +515,11 @@ class Http1Pool:
             raise
         finally:
             if deadline is not None:
-                del self._in_flight[waiter]
+                in_flight = self._in_flight
+                if len(in_flight) == 1:
+                    in_flight.clear()  # frees its table (~150 bytes), which `del` keeps, while the pool idles
+                else:
+                    del in_flight[waiter]
         if conn.usable and conn.generation == self._generation:
             conn.idle_since = loop.time()
             self._idle.setdefault(conn.key, []).append(conn)
@@ -518,7 +559,7 @@ class Http1Pool:
                 with contextlib.suppress(RuntimeError):  # its loop is closed: the socket went with it
                     conn.abort()
         self._busy = 0
-        self._waiters.clear()
+        self._waiters = None
         self._in_flight.clear()
         self._timer, self._timer_at = None, math.inf  # the old loop's timer, if it ever runs, finds it moved
         self._loop = loop

@@ -253,6 +253,43 @@ async def test_unsolicited_bytes_after_an_answer_drop_the_connection(raw: RawSer
     assert raw.connections == 2  # never read an answer that belongs to no request
 
 
+async def test_a_whole_second_answer_after_the_first_is_junk_and_leaves_the_first_as_it_came(raw: RawServer) -> None:
+    async def twice(ex: Exchange) -> bool:
+        ex.write(OK.replace(b"{}", b"[]") + b"HTTP/1.1 201 Created\r\nX-Junk: 1\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    raw.script = twice
+    pool = Http1Pool()
+    try:
+        first = await pool.request("POST", raw.url(), {}, BODY, timeout=2)
+        assert (first.status, first.body) == (200, b"[]")
+        assert first.headers == [("Content-Type", "application/json"), ("Content-Length", "2")]  # not the junk's
+        await pool.request("POST", raw.url(), {}, BODY, timeout=2)
+        assert raw.connections == 2  # the connection that carried junk was not reused
+    finally:
+        await pool.aclose()
+
+
+async def test_an_idle_connection_holds_no_parser_and_nothing_of_its_last_answer(raw: RawServer) -> None:
+    # Between a call's deliveries its connection idles: it keeps only what the next request needs.
+    pools = [Http1Pool(), Http1Pool()]
+    try:
+        for pool in pools:
+            response = await pool.request("POST", raw.url(), {}, BODY, timeout=2)
+            assert response.status == 200
+            (conn,) = [c for conns in pool._idle.values() for c in conns]
+            assert conn._parser is None and conn._waiter is None and conn._headers == [] and conn._body == []
+            assert not hasattr(conn, "__dict__")
+            assert pool._waiters is None and pool._in_flight == {}
+        assert pools[0]._last_head is not None and pools[1]._last_head is not None
+        assert pools[0]._last_head[0] is pools[1]._last_head[0]  # one parsed origin for both pools
+        assert (await pools[0].request("POST", raw.url(), {}, BODY, timeout=2)).status == 200  # and it is reused
+        assert raw.connections == 2
+    finally:
+        for pool in pools:
+            await pool.aclose()
+
+
 # --- bodies -----------------------------------------------------------------------------------------
 
 

@@ -803,33 +803,36 @@ class _Stepped:
         pass
 
 
-async def test_the_window_is_refilled_one_message_per_request_while_its_answer_is_awaited() -> None:
+async def test_the_window_is_refilled_in_batches_once_half_of_it_is_out_while_an_answer_is_awaited() -> None:
     # A call waiting behind a backlog (for a tool's answer) submits nothing: without the refill, every message
-    # past the window would be encoded at its turn, between one answer and the next request.
-    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook', secret: s3cret}"), 7)
+    # past the window would be encoded at its turn, between one answer and the next request. The refill waits
+    # for half the window to go out, then fills it in one go (warm caches, one callback per half window).
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook', secret: s3cret}"), 10)
     wires = [o.wire for o in messages]
     target = _Stepped()
     journal = Journal()
     sink = WebhookSink(TargetPool(target), journal, VirtualClock())
     spy = sink._encoder = target.spy = _SpyEncoder()
-    sink.ahead_items = 2
+    sink.ahead_items = 4
     replies = [sink.submit(messages[0])]
     await target.arrived(1)
     replies += [sink.submit(o) for o in messages[1:]]
-    assert spy.encoded == wires[:3]  # the first, out, and the window of two
-    target.release(1)
-    await target.arrived(2)  # the second is out: one more is encoded while its answer is awaited
-    assert spy.encoded == wires[:4]
-    target.release(2)
-    await target.arrived(3)
-    assert spy.encoded == wires[:5]  # one per request: the window (two) is never exceeded
-    for n in range(3, 8):
+    assert len(spy.encoded) == 5  # the first, out, and the window of four
+    encoded_while_out = []
+    for n in range(1, 8):
         target.release(n)
-        if n < 7:
+        await target.arrived(n + 1)
+        await asyncio.sleep(0)  # a refill runs once the request is written
+        encoded_while_out.append(len(spy.encoded))
+    # The second out leaves three encoded: no refill; the third leaves two (half): the window is filled again.
+    assert encoded_while_out == [5, 7, 7, 9, 9, 10, 10]
+    for n in range(8, 11):
+        target.release(n)
+        if n < 10:
             await target.arrived(n + 1)
     await sink.drain()
     assert spy.encoded == wires  # each encoded once, in order
-    assert [getattr(r.result(), "status", None) for r in replies] == [200] * 7
+    assert [getattr(r.result(), "status", None) for r in replies] == [200] * 10
     assert_sent_as_encoded_at_their_turn(target.bodies, journal, messages)
 
 
@@ -859,3 +862,23 @@ async def test_a_resting_sink_lets_go_of_its_encoder_once_idle_and_sends_the_sam
     await sink.drain()
     assert target.bodies == [envelope_body(o.wire) for o in messages]
     assert spy.encoded == [messages[0].wire]
+
+
+async def test_a_sink_between_bursts_holds_no_queue_and_keeps_its_encoder() -> None:
+    # A live call spends most of its time between bursts of messages: its sink keeps no (624-byte) queue then,
+    # resting or not; the encoder stays (only `rest` lets it go), and the next burst goes out in order.
+    messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook'}"), 5)
+    target = _HeldTarget()
+    sink, _, spy = sink_with_spy(target)
+    replies = [sink.submit(o) for o in messages[:3]]
+    await target.arrived.wait()
+    assert sink._queue is not None  # the burst is under way
+    target.gate.set()
+    await asyncio.gather(*replies)  # (not `drain`: the end of a call, which lets the encoder go)
+    await asyncio.sleep(0)  # the worker ends
+    assert sink._queue is None and sink._encoder is spy
+    replies += [sink.submit(o) for o in messages[3:]]
+    await sink.drain()
+    assert [getattr(r.result(), "status", None) for r in replies] == [200] * 5
+    assert target.bodies == [envelope_body(o.wire) for o in messages]
+    assert spy.encoded == [o.wire for o in messages]  # one encoder throughout: the history reused
