@@ -144,6 +144,8 @@ class Controls:
     def due(self, pending: list[Event], quiet: bool | None = None) -> bool:
         if not self.queue:
             return False  # checked per event of a flush: no scan of what is pending when nothing is queued
+        if pending[0].at_ms <= self.call.taking_over_until:
+            return False  # the member taking over is announced first: messages after it carry it
         still_quiet, answering = _mood(pending)
         return not self.call.ended() and self._on_arrival(
             pending[0].at_ms, still_quiet if quiet is None else quiet, answering

@@ -367,6 +367,7 @@ class Handoffs:
         call.context = context
         t = int(round(at_ms))
         call.activations.append((name, t))
+        call.taking_over_until = t + 20
         # assistant.started still carries the history as announced; the trimmed history comes with the
         # conversation-update that follows it.
         call.emit(t + 10, AssistantStarted(new_assistant=context.assistant or {}))

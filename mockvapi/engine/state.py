@@ -132,6 +132,9 @@ class CallState:
         self.assistant_tools: dict[str, dict[str, Any]] | None = None
         self._cursor = 0  # ms: where the next step starts
         self.busy_until = 0  # ms: what a live control said ends here; no step starts before it
+        # ms: a squad member's takeover is announced whole (assistant.started, its history): a live control
+        # arriving before then acts once it is (engine/handoff.py, engine/controls.py `due`).
+        self.taking_over_until = -1
         self.turn = 0  # the next assistant speech turn
         self.step: int | None = None  # the scenario step being played
         self.utterances: list[Utterance] = []  # the assistant's utterances as planned, in order

@@ -10,7 +10,7 @@ import pytest
 
 from mockvapi.engine.context import CallOverrides
 from mockvapi.engine.events import Ask, Reply, Waiting
-from mockvapi.engine.simulator import CallSimulation, simulate, timeline_of
+from mockvapi.engine.simulator import CallSimulation, drive, simulate, timeline_of
 from mockvapi.engine.timeline import Timeline
 from mockvapi.library import resolve
 from mockvapi.models.messages import ModelOutput, UserInterrupted
@@ -480,3 +480,24 @@ def test_a_squad_reply_naming_what_the_rest_api_lacks_ends_the_call(body: dict[s
     sim = _assistant_request(body, _rest())
     assert sim.ended_reason == reason
     assert len(sim.problems) == 1 and problem in sim.problems[0].detail
+
+
+@pytest.mark.parametrize("control", [
+    {"type": "end-call"},
+    {"type": "transfer", "destination": {"type": "number", "number": "+14155550100"}},
+])
+def test_a_control_arriving_as_a_member_takes_over_acts_once_the_takeover_is_announced(control: dict[str, Any]) -> None:
+    # Found by a property hunt: an end-call a few ms before assistant.started dropped it, yet the call's
+    # context had switched, so the end's status-update carried a member never announced.
+    scenario = resolve("squad-member-tools").scenario
+    starts = [at for at, m in simulate(scenario, seed=1).messages(side="server") if m["type"] == "assistant.started"]
+    handoff_at = starts[-1]
+    for early_ms in (1, 3, 9, 12):
+        sim = CallSimulation(scenario, seed=1)
+        sim.control(control, handoff_at - early_ms / 1000)
+        timeline = drive(sim)
+        assert check_invariants(timeline) == [], early_ms
+        server = [m for _, m in timeline.messages(side="server")]
+        announced = [m["newAssistant"] for m in server if m["type"] == "assistant.started"][-1]
+        ended = next(m for m in server if m["type"] == "status-update" and m["status"] == "ended")
+        assert ended["assistant"] == announced
