@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import pickle
 import threading
 from pathlib import Path
 from typing import Any
@@ -262,3 +265,20 @@ def test_a_delivery_holding_nothing_is_counted_and_kept_within_the_budget() -> N
     assert journal.held_bytes == 300
     again = journal.record(_delivery(request_body=lambda: "c" * 2000))  # encoded on read: holds nothing
     assert journal.held_bytes == 300 and again.request_body == "c" * 2000
+
+
+def test_a_delivery_has_slots_and_its_request_body_still_reads_as_text() -> None:
+    # A live call keeps a delivery per message: slots, not an instance dict (~56 bytes less each). The
+    # request body's slot still holds text, a function or OfMessage, and reads as text, copied or not.
+    journal = Journal()
+    delivery = journal.record(_delivery(message={"type": "status-update"}, request_body=OfMessage(json.dumps)))
+    assert not hasattr(delivery, "__dict__")
+    with pytest.raises(AttributeError):
+        delivery.colour = "blue"  # type: ignore[attr-defined]
+    assert delivery.request_body == '{"type": "status-update"}'
+    assert copy.copy(delivery).request_body == delivery.request_body
+    assert dataclasses.replace(delivery, at=2.0).request_body == delivery.request_body
+    kept_as_text = _delivery(request_body="body")
+    assert pickle.loads(pickle.dumps(kept_as_text)) == kept_as_text
+    assert "_journal_counted" not in delivery.to_dict()
+    assert [f.name for f in dataclasses.fields(Delivery)][-4:] == ["attempts", "error", "injected", "sent"]
