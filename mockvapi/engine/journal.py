@@ -18,7 +18,8 @@ from typing import Any, Literal, overload
 from mockvapi.engine.redaction import redact_headers, redact_json, redact_text, redact_url
 
 __all__ = [
-    "CHANNELS", "DEFAULT_MAX_BYTES", "Channel", "Delivery", "Journal", "OfMessage", "Outcome", "Problem",
+    "CHANNELS", "DEFAULT_MAX_BYTES", "Channel", "Delivery", "Journal", "KeptMessage", "MessageSource", "OfMessage",
+    "Outcome", "Problem",
 ]
 
 # "api": a REST request an injected `api` fault hit (the mock's own API misbehaving on purpose).
@@ -38,6 +39,54 @@ class OfMessage:
 
     def __repr__(self) -> str:
         return f"OfMessage({getattr(self.encode, '__qualname__', self.encode)!r})"
+
+
+class MessageSource:
+    """What renders the messages a `KeptMessage` stands for (engine.timeline.KeptMessages: a call's own)."""
+
+    __slots__ = ()
+
+    def render(self, index: int, frame: tuple[Any, ...]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class KeptMessage:
+    """A delivery's message kept as the way to render it again: ``source.render(index, frame)`` (a live call's
+    journal held a rendered dict per delivery, the largest part of what it grows). Reading
+    ``Delivery.message`` renders it: a new dict each time, equal to the one sent."""
+
+    __slots__ = ("frame", "index", "source")
+
+    def __init__(self, source: MessageSource, index: int, frame: tuple[Any, ...]) -> None:
+        self.source, self.index, self.frame = source, index, frame
+
+    def render(self) -> dict[str, Any]:
+        return self.source.render(self.index, self.frame)
+
+    def __repr__(self) -> str:
+        return f"KeptMessage(#{self.index})"
+
+
+class _Message:
+    """`Delivery.message`: its slot holds the message, or a `KeptMessage`; reading always gives the message."""
+
+    def __init__(self, slot: Any = None) -> None:
+        self._slot = slot  # the slot's own descriptor (see below `Delivery`)
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> dict[str, Any]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> dict[str, Any]: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> dict[str, Any]:
+        if obj is None:
+            raise AttributeError("message")  # a required field (no default)
+        value = self._slot.__get__(obj)
+        return value.render() if type(value) is KeptMessage else value
+
+    def __set__(self, obj: object, value: dict[str, Any] | KeptMessage) -> None:
+        self._slot.__set__(obj, value)
 
 
 class _Text:
@@ -92,7 +141,8 @@ class Delivery(_Counted):
     channel: str  # one of CHANNELS
     target: str
     message_type: str
-    message: dict[str, Any]
+    # The message, or a `KeptMessage` rendering it again (see `_Message`); reading it always gives the message.
+    message: _Message = _Message()
     at: float
     request_headers: dict[str, str] = field(default_factory=dict)
     # Text, or a function re-encoding it, or `OfMessage` (see `_Text`); reading it always gives the text.
@@ -167,6 +217,7 @@ class Delivery(_Counted):
 # and the slot's raw value (text, a function or OfMessage) for the journal's accounting.
 _raw_request_body = vars(Delivery)["request_body"].__get__
 Delivery.request_body = _Text(vars(Delivery)["request_body"])  # type: ignore[misc]  # replaces the slot's descriptor
+Delivery.message = _Message(vars(Delivery)["message"])  # type: ignore[misc]
 
 
 @dataclass

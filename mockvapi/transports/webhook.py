@@ -304,7 +304,7 @@ class WebhookSink:
                     channel="webhook",
                     target=target.description,
                     message_type=outgoing.event.type,
-                    message=outgoing.wire,
+                    message=outgoing.wire if outgoing.kept is None else outgoing.kept,
                     at=at + later,
                     request_headers=self._kept_headers(headers),
                     request_body=kept,

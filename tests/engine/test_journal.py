@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from mockvapi.engine.journal import DEFAULT_MAX_BYTES, Delivery, Journal, OfMessage, Problem
+from mockvapi.engine.journal import (
+    DEFAULT_MAX_BYTES,
+    Delivery,
+    Journal,
+    KeptMessage,
+    MessageSource,
+    OfMessage,
+    Problem,
+)
 
 
 def _delivery(
@@ -282,3 +290,29 @@ def test_a_delivery_has_slots_and_its_request_body_still_reads_as_text() -> None
     assert pickle.loads(pickle.dumps(kept_as_text)) == kept_as_text
     assert "_journal_counted" not in delivery.to_dict()
     assert [f.name for f in dataclasses.fields(Delivery)][-4:] == ["attempts", "error", "injected", "sent"]
+
+
+class _Renders(MessageSource):
+    __slots__ = ("reads",)
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def render(self, index: int, frame: tuple[Any, ...]) -> dict[str, Any]:
+        self.reads += 1
+        return {"type": "status-update", "n": index, "call": frame[0]}
+
+
+def test_a_message_kept_as_the_way_to_render_it_reads_as_the_message() -> None:
+    source, call = _Renders(), {"id": "call-1"}
+    journal = Journal()
+    delivery = journal.record(_delivery(message=KeptMessage(source, 4, (call,)), request_body=OfMessage(json.dumps)))
+    assert source.reads == 0 and journal.held_bytes == 0  # recording it renders nothing, and it holds no text
+    expected = {"type": "status-update", "n": 4, "call": {"id": "call-1"}}
+    assert delivery.message == expected and delivery.message is not delivery.message  # rendered on each read
+    assert delivery.request_body == json.dumps(expected)
+    assert delivery.to_dict()["message"] == expected
+    assert Delivery.from_dict(delivery.to_dict()) == delivery
+    assert json.loads(journal.to_jsonl())["message"] == expected
+    delivery.message = {"type": "replaced"}
+    assert delivery.message == {"type": "replaced"}
