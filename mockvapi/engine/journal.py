@@ -18,7 +18,8 @@ from typing import Any, Literal, overload
 from mockvapi.engine.redaction import redact_headers, redact_json, redact_text, redact_url
 
 __all__ = [
-    "CHANNELS", "DEFAULT_MAX_BYTES", "Channel", "Delivery", "Journal", "OfMessage", "Outcome", "Problem",
+    "CHANNELS", "DEFAULT_MAX_BYTES", "Channel", "Delivery", "Journal", "KeptMessage", "MessageSource", "OfMessage",
+    "Outcome", "Problem",
 ]
 
 # "api": a REST request an injected `api` fault hit (the mock's own API misbehaving on purpose).
@@ -40,15 +41,64 @@ class OfMessage:
         return f"OfMessage({getattr(self.encode, '__qualname__', self.encode)!r})"
 
 
+class MessageSource:
+    """What renders the messages a `KeptMessage` stands for (engine.timeline.KeptMessages: a call's own)."""
+
+    __slots__ = ()
+
+    def render(self, index: int, frame: tuple[Any, ...]) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class KeptMessage:
+    """A delivery's message kept as the way to render it again: ``source.render(index, frame)`` (a live call's
+    journal held a rendered dict per delivery, the largest part of what it grows). Reading
+    ``Delivery.message`` renders it: a new dict each time, equal to the one sent."""
+
+    __slots__ = ("frame", "index", "source")
+
+    def __init__(self, source: MessageSource, index: int, frame: tuple[Any, ...]) -> None:
+        self.source, self.index, self.frame = source, index, frame
+
+    def render(self) -> dict[str, Any]:
+        return self.source.render(self.index, self.frame)
+
+    def __repr__(self) -> str:
+        return f"KeptMessage(#{self.index})"
+
+
+class _Message:
+    """`Delivery.message`: its slot holds the message, or a `KeptMessage`; reading always gives the message."""
+
+    def __init__(self, slot: Any = None) -> None:
+        self._slot = slot  # the slot's own descriptor (see below `Delivery`)
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> dict[str, Any]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> dict[str, Any]: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> dict[str, Any]:
+        if obj is None:
+            raise AttributeError("message")  # a required field (no default)
+        value = self._slot.__get__(obj)
+        return value.render() if type(value) is KeptMessage else value
+
+    def __set__(self, obj: object, value: dict[str, Any] | KeptMessage) -> None:
+        self._slot.__set__(obj, value)
+
+
 class _Text:
-    """A dataclass field holding text, or a function that makes it on each read (never kept).
+    """`Delivery.request_body`: its slot holds text, or a function that makes it on each read (never kept),
+    or `OfMessage`; reading always gives the text.
 
     A webhook body carries the call's whole history, so once a large reply is in it, every later body is
     at least that large: the journal keeps large bodies as the way to re-encode them from the message it
     already holds, so a 10 MB tool result costs 10 MB once, not once per later message."""
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self._slot = "_" + name
+    def __init__(self, slot: Any = None) -> None:
+        self._slot = slot  # the slot's own descriptor (see below `Delivery`)
 
     @overload
     def __get__(self, obj: None, owner: type | None = None) -> None: ...
@@ -59,24 +109,31 @@ class _Text:
     def __get__(self, obj: object | None, owner: type | None = None) -> str | None:
         if obj is None:
             return None  # the field's default
-        value = getattr(obj, self._slot, None)
+        value = self._slot.__get__(obj)
         if isinstance(value, OfMessage):
             message: dict[str, Any] = getattr(obj, "message")  # noqa: B009
             return value.encode(message)
-        return value() if callable(value) else value
+        return value() if callable(value) else value  # type: ignore[no-any-return]
 
     def __set__(self, obj: object, value: str | Callable[[], str] | OfMessage | None) -> None:
-        # An attribute, not `obj.__dict__[...]`: reading `__dict__` makes CPython build the instance's dict
-        # (~110 bytes per delivery), which it otherwise keeps as the class's shared-key values.
-        setattr(obj, self._slot, value)
+        self._slot.__set__(obj, value)
 
 
-@dataclass(kw_only=True)
-class Delivery:
+class _Counted:
+    """`Delivery`'s slot for what the journal counted it as (see `_COUNTED`): a slot, not a field (it is
+    neither compared, shown nor exported)."""
+
+    __slots__ = ("_journal_counted",)
+
+
+@dataclass(kw_only=True, slots=True)
+class Delivery(_Counted):
     """One message delivered (or not) on one channel to one target.
 
     ``seq`` is assigned by ``Journal.record``; ``at`` is the call offset in clock seconds. Transports may
-    fill in the response fields after recording (the journal keeps the same object).
+    fill in the response fields after recording (the journal keeps the same object). Slots: a live call
+    keeps a delivery per message, and an instance dict (its values array sized for every field) cost ~60
+    bytes more each.
     """
 
     seq: int = 0
@@ -84,7 +141,8 @@ class Delivery:
     channel: str  # one of CHANNELS
     target: str
     message_type: str
-    message: dict[str, Any]
+    # The message, or a `KeptMessage` rendering it again (see `_Message`); reading it always gives the message.
+    message: _Message = _Message()
     at: float
     request_headers: dict[str, str] = field(default_factory=dict)
     # Text, or a function re-encoding it, or `OfMessage` (see `_Text`); reading it always gives the text.
@@ -105,7 +163,7 @@ class Delivery:
         response body, once more for its parsed value (whose strings are about as long; the call's history
         shares it only while the call is held), and the request body when it is kept as text rather than
         as a way to encode it."""
-        request = getattr(self, "_request_body", None)
+        request = _raw_request_body(self)
         response = len(self.response_body or "")
         if self.response_json is not None:
             response *= 2
@@ -153,6 +211,13 @@ class Delivery:
             f"Delivery(#{self.seq} {self.message_type} -> {self.channel} {self.target}, "
             f"call={self.call_id}, at={self.at:.3f}s, {outcome}{retries}{injected})"
         )
+
+
+# `request_body` read through `_Text` (installed after @dataclass made the slot: it wraps the slot's descriptor),
+# and the slot's raw value (text, a function or OfMessage) for the journal's accounting.
+_raw_request_body = vars(Delivery)["request_body"].__get__
+Delivery.request_body = _Text(vars(Delivery)["request_body"])  # type: ignore[misc]  # replaces the slot's descriptor
+Delivery.message = _Message(vars(Delivery)["message"])  # type: ignore[misc]
 
 
 @dataclass
@@ -265,7 +330,7 @@ class Journal:
             if (
                 delivery.response_body is None
                 and delivery.response_json is None
-                and not isinstance(getattr(delivery, "_request_body", None), str)
+                and not isinstance(_raw_request_body(delivery), str)
             ):
                 # Nothing of its own to count (held_chars() is 0): a client message, a webhook not answered
                 # yet. Most deliveries; `_count` and the budget's walk, inline.

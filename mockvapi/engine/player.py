@@ -28,10 +28,10 @@ from mockvapi.engine.events import Ask, Event, Reply, Retract, StepError, Waitin
 from mockvapi.engine.expectations import at_step
 from mockvapi.engine.faults import ChannelFaults, Send, Tamper, rules_for
 from mockvapi.engine.flag import Flag
-from mockvapi.engine.journal import Journal, Problem
+from mockvapi.engine.journal import Journal, KeptMessage, Problem
 from mockvapi.engine.routing import ASKING, route
 from mockvapi.engine.simulator import CallSimulation, step_error, timeline_of
-from mockvapi.engine.timeline import Timeline, render_message
+from mockvapi.engine.timeline import KeptMessages, Timeline, render_message
 from mockvapi.models.messages import Profile, SpeechUpdate, StatusUpdate
 from mockvapi.scenario.faults import FaultPlan
 from mockvapi.scenario.loader import LoadedScenario
@@ -56,6 +56,7 @@ class Outgoing:
     timeout: float  # call seconds
     kind: str  # "message" or the Ask kind
     tamper: Tamper | None = None  # what injected faults do to this delivery
+    kept: KeptMessage | None = None  # what the journal keeps as the message (rendered again on read), if not `wire`
 
 
 #: Call seconds of waiting for the next event (no virtual jump there) past which the player tells its server
@@ -126,6 +127,8 @@ class CallPlayer:
             overrides=overrides,
         )
         self.server = server
+        # The server messages as the journal keeps them (engine.timeline.KeptMessages).
+        self._kept = KeptMessages(self.sim.events, self.sim.rendered, self.sim.openai, profile)
         # A sink's optional `rest()`: told when the call waits at least REST_AFTER seconds for its next event.
         self._server_rest: Callable[[], None] | None = getattr(server, "rest", None)
         self.clients: list[ClientSink] = list(clients)
@@ -303,7 +306,7 @@ class CallPlayer:
                         to_send = Retract()  # a control came first: the call acts on it, then plans again
                         continue
                 self.next_event_at = None
-                reply = self._dispatch(item)
+                reply = self._dispatch(item, logged=True)
                 if reply is not None:
                     future = asyncio.ensure_future(reply)
                     if item.message.type_name in ASKING:  # no other reply is asked for: not kept all call
@@ -372,7 +375,9 @@ class CallPlayer:
     def _base_or_zero(self) -> float:
         return self._base if self._base is not None else 0.0
 
-    def _dispatch(self, event: Event) -> Awaitable[Reply | None] | None:
+    def _dispatch(self, event: Event, logged: bool = False) -> Awaitable[Reply | None] | None:
+        """Send `event` where it goes. `logged`: it is the newest event of the call's log (one the simulation
+        yielded), so the journal can keep its server message as the way to render it again."""
         context = event.context or self.sim.context
         message = event.message
         if isinstance(message, StatusUpdate):
@@ -389,7 +394,8 @@ class CallPlayer:
                 listener(self, event, wire)
             if self.server is not None and wants_server:
                 server, timeout, kind = self._route(event)
-                outgoing = Outgoing(self.call_id, event, wire, server, timeout, kind)
+                kept = self._kept.keep(len(self.sim.events) - 1, context, wire) if logged else None
+                outgoing = Outgoing(self.call_id, event, wire, server, timeout, kind, kept=kept)
                 if self._server_faults is not None:
                     reply = self._replies[event.seq] = asyncio.get_running_loop().create_future()
                     self._send_all(None, self._server_faults.offer(event, outgoing))

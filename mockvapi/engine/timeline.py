@@ -11,6 +11,7 @@ from typing import Any
 
 from mockvapi.engine.context import CallContext
 from mockvapi.engine.events import Event, SimProblem
+from mockvapi.engine.journal import KeptMessage, MessageSource
 from mockvapi.models.messages import (
     AssistantRequest,
     ConversationUpdate,
@@ -20,7 +21,7 @@ from mockvapi.models.messages import (
     side_named,
 )
 
-__all__ = ["Timeline", "render_message"]
+__all__ = ["KeptMessages", "Timeline", "render_message"]
 
 
 class _Listed:
@@ -161,3 +162,61 @@ def render_message(
     if context.phone_number is not None:
         out["phoneNumber"] = context.phone_number
     return out
+
+
+class KeptMessages(MessageSource):
+    """One call's server messages as the journal keeps them: rendered again on each read from the call's event
+    log (the event at an index), instead of a rendered dict per delivery (~300 bytes each, and the artifact's
+    two history lists: the largest part of the journal a live call grows).
+
+    Rendered again, a message is equal to the one sent: the log reads back equal events; the history a
+    delivered event carries (`[history_base:history_len]`) never changes, as the call only takes back history
+    no delivered conversation-update announced (`CallState.flush`, `forget_unannounced`); and what a message
+    shares with the call (its `call`, `assistant`, `customer`, `phoneNumber`, which the call may change in
+    place or replace later) is kept as the very objects it carried, in a frame shared by the messages that
+    carried the same ones."""
+
+    __slots__ = ("_events", "_frame", "_history", "_history_openai", "_profile")
+
+    def __init__(
+        self,
+        events: Sequence[Event],
+        history: list[dict[str, Any]],
+        history_openai: list[dict[str, Any]],
+        profile: Profile,
+    ) -> None:
+        self._events, self._history, self._history_openai, self._profile = events, history, history_openai, profile
+        self._frame: tuple[Any, ...] | None = None
+
+    def keep(self, index: int, context: CallContext, wire: dict[str, Any]) -> KeptMessage:
+        """The journal's form of `wire`, the server message `render_message` made of `self._events[index]`."""
+        call, frame = wire["call"], self._frame
+        if (
+            frame is None or frame[1] is not call or frame[2] is not context.assistant
+            or frame[3] is not context.customer or frame[4] is not context.phone_number
+            or frame[0] != context.start_ms
+        ):
+            frame = self._frame = (context.start_ms, call, context.assistant, context.customer, context.phone_number)
+        return KeptMessage(self, index, frame)
+
+    def render(self, index: int, frame: tuple[Any, ...]) -> dict[str, Any]:
+        event = self._events[index]
+        start_ms, call, assistant, customer, phone_number = frame
+        message = event.message
+        out = message.body(self._profile)
+        out["timestamp"] = start_ms + event.at_ms
+        if "artifact" not in out and not isinstance(message, AssistantRequest):
+            n, base = event.history_len, event.history_base
+            artifact = out["artifact"] = {
+                "messages": self._history[base:n], "messagesOpenAIFormatted": self._history_openai[base:n],
+            }
+            if isinstance(message, ConversationUpdate):
+                _share_history(out, artifact)
+        out["call"] = call
+        if assistant is not None and not isinstance(message, AssistantRequest):
+            out["assistant"] = assistant
+        if customer is not None:
+            out["customer"] = customer
+        if phone_number is not None:
+            out["phoneNumber"] = phone_number
+        return out

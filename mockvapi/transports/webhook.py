@@ -356,7 +356,7 @@ class WebhookSink:
                 channel="webhook",
                 target=target.description,
                 message_type=outgoing.event.type,
-                message=outgoing.wire,
+                message=outgoing.wire if outgoing.kept is None else outgoing.kept,
                 at=at + later,
                 request_headers=self._kept_headers(headers),
                 # The journal keeps the body as the way to encode it again from the message it records anyway (same

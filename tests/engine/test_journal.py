@@ -1,13 +1,24 @@
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import pickle
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mockvapi.engine.journal import DEFAULT_MAX_BYTES, Delivery, Journal, OfMessage, Problem
+from mockvapi.engine.journal import (
+    DEFAULT_MAX_BYTES,
+    Delivery,
+    Journal,
+    KeptMessage,
+    MessageSource,
+    OfMessage,
+    Problem,
+)
 
 
 def _delivery(
@@ -262,3 +273,46 @@ def test_a_delivery_holding_nothing_is_counted_and_kept_within_the_budget() -> N
     assert journal.held_bytes == 300
     again = journal.record(_delivery(request_body=lambda: "c" * 2000))  # encoded on read: holds nothing
     assert journal.held_bytes == 300 and again.request_body == "c" * 2000
+
+
+def test_a_delivery_has_slots_and_its_request_body_still_reads_as_text() -> None:
+    # A live call keeps a delivery per message: slots, not an instance dict (~56 bytes less each). The
+    # request body's slot still holds text, a function or OfMessage, and reads as text, copied or not.
+    journal = Journal()
+    delivery = journal.record(_delivery(message={"type": "status-update"}, request_body=OfMessage(json.dumps)))
+    assert not hasattr(delivery, "__dict__")
+    with pytest.raises(AttributeError):
+        delivery.colour = "blue"  # type: ignore[attr-defined]
+    assert delivery.request_body == '{"type": "status-update"}'
+    assert copy.copy(delivery).request_body == delivery.request_body
+    assert dataclasses.replace(delivery, at=2.0).request_body == delivery.request_body
+    kept_as_text = _delivery(request_body="body")
+    assert pickle.loads(pickle.dumps(kept_as_text)) == kept_as_text
+    assert "_journal_counted" not in delivery.to_dict()
+    assert [f.name for f in dataclasses.fields(Delivery)][-4:] == ["attempts", "error", "injected", "sent"]
+
+
+class _Renders(MessageSource):
+    __slots__ = ("reads",)
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def render(self, index: int, frame: tuple[Any, ...]) -> dict[str, Any]:
+        self.reads += 1
+        return {"type": "status-update", "n": index, "call": frame[0]}
+
+
+def test_a_message_kept_as_the_way_to_render_it_reads_as_the_message() -> None:
+    source, call = _Renders(), {"id": "call-1"}
+    journal = Journal()
+    delivery = journal.record(_delivery(message=KeptMessage(source, 4, (call,)), request_body=OfMessage(json.dumps)))
+    assert source.reads == 0 and journal.held_bytes == 0  # recording it renders nothing, and it holds no text
+    expected = {"type": "status-update", "n": 4, "call": {"id": "call-1"}}
+    assert delivery.message == expected and delivery.message is not delivery.message  # rendered on each read
+    assert delivery.request_body == json.dumps(expected)
+    assert delivery.to_dict()["message"] == expected
+    assert Delivery.from_dict(delivery.to_dict()) == delivery
+    assert json.loads(journal.to_jsonl())["message"] == expected
+    delivery.message = {"type": "replaced"}
+    assert delivery.message == {"type": "replaced"}
