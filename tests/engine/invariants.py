@@ -742,8 +742,10 @@ class SideChecker:
             # A cut the side cannot see (user-interrupted not subscribed, or the customer hanging up
             # mid-answer) truncates history the same way.
             # A live `say` that cuts the assistant off (interruptAssistantEnabled) is spoken right after the cut:
-            # two bot items back to back.
-            said_over = index + 1 < len(history) and history[index + 1].get("role") == "bot"
+            # two bot items back to back, or with a system message between them (an add-message that waited for
+            # the turn's end, which the cut brought).
+            following = next((h.get("role") for h in history[index + 1:] if h.get("role") != "system"), None)
+            said_over = following == "bot"
             unseen_cut = not self._of("user-interrupted") or index == self._last_bot(history) or said_over
             if turn in interrupted or (unseen_cut and text != message):
                 # The LLM streams ahead of speech: history holds only the words spoken by the cut, a

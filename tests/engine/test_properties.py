@@ -483,3 +483,50 @@ def test_a_live_transfer_just_after_a_hang_ends_the_call_and_keeps_the_invariant
     types = [m["type"] for _, m in timeline.messages(side="server")]
     assert types[types.index("hang"):] == ["hang", "status-update", "status-update", "end-of-call-report"]
     _assert_invariants(timeline, scenario, [transfer])
+
+
+SAID_OVER_AFTER_A_WAITING_ADD_MESSAGE = {
+    "version": 1, "name": "said-over", "seed": 0,
+    "assistant": {"name": "Riley", "firstMessage": "Sure."},
+    "timing": {"tokens_per_second": 5.0, "first_token_latency": 0.0, "jitter": 0.0, "words_per_minute": 90.0,
+               "user_words_per_minute": 90.0, "user_pause": 0.0, "wait_seconds": 0.0, "voice_latency": 0.04,
+               "voice_seconds": 0.0, "backoff_seconds": 0.0, "hang_after": 1.0, "ring": 3.0, "report_delay": 2.0},
+    "steps": [
+        {"user": {"say": "Sure.", "barge_in": 0.0}},
+        {"user": {"say": "Sure.", "endpointing": 0.0, "language": "es"}},
+        {"assistant": {"say": "Sure sure."}},
+        {"user": {"say": "Sure.", "endpointing": 0.0}},
+        {"assistant": {"say": "Sure.", "interrupted": {"after": "0ms", "by": "Sure."}}},
+    ],
+}
+
+
+def test_a_say_cutting_the_assistant_after_a_waiting_add_message_keeps_the_invariants() -> None:
+    # Found by a 1,500-example hunt: a say that cuts the assistant as it begins, and an add-message right after
+    # it, which waits for the turn's end the cut brings. History then holds the cut item, the added system
+    # message, the said line; the invariant read the cut as an uninterrupted turn whose tokens went unsaid.
+    scenario = Scenario.model_validate(SAID_OVER_AFTER_A_WAITING_ADD_MESSAGE)
+    add = {"type": "add-message", "message": {"role": "system", "content": "Be brief."}, "triggerResponseEnabled": True}
+    say = {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True}
+    # The assistant begins "Sure sure." then (a simulation without controls; the player plays it alike).
+    begins = [at for at, m in simulate(scenario, seed=0).messages(side="client")
+              if m["type"] == "speech-update" and m["role"] == "assistant" and m["status"] == "started"][1]
+
+    async def play() -> Any:
+        clock = VirtualClock(io_speed=1e-3)
+        player = CallPlayer(scenario, clock=clock, seed=0, server=SlowReplies(clock, 10.0))
+
+        async def send() -> None:
+            await player.started.wait()
+            assert player.started_at is not None
+            await clock.sleep_until(player.started_at + begins + 0.05)
+            player.control(say)
+            player.control(add)
+
+        return await _run_while_sending(player, send())
+
+    timeline = asyncio.run(play())
+    roles = [(item["role"], item.get("message")) for item in timeline.history]
+    cut = roles.index(("bot", "Sure"))
+    assert roles[cut:cut + 3] == [("bot", "Sure"), ("system", "Be brief."), ("bot", "One moment, please.")]
+    _assert_invariants(timeline, scenario, [say, add])
