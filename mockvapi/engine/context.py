@@ -86,14 +86,26 @@ class CallContext:
     # The artifact the last rendered message carried: its (base, n) slice of the history, shared by the next
     # messages while the history up to n is the same (see timeline.render_message).
     artifact: tuple[int, int, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
+    # `wants`'s answers by side: (the subscription they were worked out for, {message type: answer}).
+    _wanted: dict[Side, tuple[tuple[str, ...], dict[str, bool]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def wants(self, message: Message, side: Side) -> bool:
         if side not in message.sides:
             return False
         subscription = self.server_messages if side == "server" else self.client_messages
-        if isinstance(message, Transcript) and message.transcript_type == "partial":
+        type_name = message.type_name
+        if type_name == "transcript" and isinstance(message, Transcript) and message.transcript_type == "partial":
             return "transcript" in subscription
-        return subscribed(message.type_name, subscription, side)
+        # Asked for every message on each side: the answer for a type is kept while the subscription is the same
+        # (a scan of its tuple and a few set lookups each time before).
+        wanted = self._wanted.get(side)
+        if wanted is None or wanted[0] is not subscription:
+            wanted = self._wanted[side] = (subscription, {})
+        answer = wanted[1].get(type_name)
+        if answer is None:
+            answer = wanted[1][type_name] = subscribed(type_name, subscription, side)
+        return answer
 
 
 @dataclass

@@ -1,0 +1,32 @@
+"""CallContext.wants: who a message goes to, by side and subscription."""
+
+from __future__ import annotations
+
+from mockvapi.engine.context import CallContext
+from mockvapi.models.messages import (
+    AssistantRequest,
+    ModelToken,
+    SpeechUpdate,
+    ToolCallsResult,
+    Transcript,
+    subscribed,
+)
+
+
+def test_wants_follows_the_subscription_also_when_it_is_replaced() -> None:
+    # Answers are kept per message type while the subscription is the same tuple: a new one is asked afresh.
+    context = CallContext({"id": "c"}, None, None, None, 0, server_messages=("speech-update",),
+                          client_messages=("model-output",))
+    token, speech = ModelToken("t", "hi"), SpeechUpdate(status="started", role="user")
+    final = Transcript(role="user", transcript_type="final", transcript="hi")
+    partial = Transcript(role="user", transcript_type="partial", transcript="h")
+    for _ in range(2):  # asked, then answered from what was kept
+        assert [context.wants(m, "client") for m in (token, speech, final, partial)] == [True, False, False, False]
+        assert [context.wants(m, "server") for m in (token, speech, final, partial)] == [False, True, False, False]
+    context.client_messages = ('transcript[transcriptType="final"]', "speech-update")
+    context.server_messages = ("transcript", "model-output")
+    assert [context.wants(m, "client") for m in (token, speech, final, partial)] == [False, True, True, False]
+    assert [context.wants(m, "server") for m in (token, speech, final, partial)] == [True, False, True, True]
+    # A message the side never carries, and one Vapi sends whatever the subscription says.
+    assert not context.wants(ToolCallsResult(tool_call_result={}), "server")
+    assert context.wants(AssistantRequest(), "server") == subscribed("assistant-request", (), "server") is True
