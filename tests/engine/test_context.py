@@ -30,3 +30,15 @@ def test_wants_follows_the_subscription_also_when_it_is_replaced() -> None:
     # A message the side never carries, and one Vapi sends whatever the subscription says.
     assert not context.wants(ToolCallsResult(tool_call_result={}), "server")
     assert context.wants(AssistantRequest(), "server") == subscribed("assistant-request", (), "server") is True
+
+
+def test_calls_with_equal_subscriptions_share_the_answers_kept() -> None:
+    # A live call holds a reference to them, not a dict of its own (memory per live call).
+    first, second = (CallContext({"id": c}, None, None, None, 0, client_messages=("model-output", "hang"))
+                     for c in ("a", "b"))
+    other = CallContext({"id": "c"}, None, None, None, 0, client_messages=("hang",))
+    token = ModelToken("t", "hi")
+    assert first.wants(token, "client") and second.wants(token, "client") and not other.wants(token, "client")
+    assert first._client_answers is not None and second._client_answers is not None
+    assert first._client_answers[1] is second._client_answers[1]
+    assert other._client_answers is not None and other._client_answers[1] is not first._client_answers[1]
