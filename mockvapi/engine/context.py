@@ -105,7 +105,10 @@ class CallContext:
         # a type is kept while the side's subscription is the same tuple.
         held = self._server_answers if server else self._client_answers
         if held is None or held[0] is not subscription:
-            held = (subscription, _answers(subscription, side))
+            try:
+                held = (subscription, _answers(subscription, side))
+            except TypeError:  # an unhashable entry (a malformed list): this call's own answers
+                held = (subscription, {})
             if server:
                 self._server_answers = held
             else:

@@ -42,3 +42,10 @@ def test_calls_with_equal_subscriptions_share_the_answers_kept() -> None:
     assert first._client_answers is not None and second._client_answers is not None
     assert first._client_answers[1] is second._client_answers[1]
     assert other._client_answers is not None and other._client_answers[1] is not first._client_answers[1]
+
+
+def test_a_subscription_with_an_unhashable_entry_is_still_answered() -> None:
+    context = CallContext({"id": "c"}, None, None, None, 0,
+                          client_messages=("model-output", {"type": "hang"}))  # type: ignore[arg-type]
+    assert context.wants(ModelToken("t", "hi"), "client")
+    assert not context.wants(SpeechUpdate(status="started", role="user"), "client")
