@@ -4,6 +4,7 @@ the names a scenario's templates can use."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -86,14 +87,43 @@ class CallContext:
     # The artifact the last rendered message carried: its (base, n) slice of the history, shared by the next
     # messages while the history up to n is the same (see timeline.render_message).
     artifact: tuple[int, int, dict[str, Any]] | None = field(default=None, init=False, repr=False, compare=False)
+    # `wants`'s answers on each side: (the subscription, the answers by message type), see `_answers`.
+    _server_answers: tuple[tuple[str, ...], dict[str, bool]] | None = field(
+        default=None, init=False, repr=False, compare=False)
+    _client_answers: tuple[tuple[str, ...], dict[str, bool]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def wants(self, message: Message, side: Side) -> bool:
         if side not in message.sides:
             return False
-        subscription = self.server_messages if side == "server" else self.client_messages
-        if isinstance(message, Transcript) and message.transcript_type == "partial":
+        server = side == "server"
+        subscription = self.server_messages if server else self.client_messages
+        type_name = message.type_name
+        if type_name == "transcript" and isinstance(message, Transcript) and message.transcript_type == "partial":
             return "transcript" in subscription
-        return subscribed(message.type_name, subscription, side)
+        # Asked for every message on each side (a scan of the subscription and a few set lookups): the answer for
+        # a type is kept while the side's subscription is the same tuple.
+        held = self._server_answers if server else self._client_answers
+        if held is None or held[0] is not subscription:
+            try:
+                held = (subscription, _answers(subscription, side))
+            except TypeError:  # an unhashable entry (a malformed list): this call's own answers
+                held = (subscription, {})
+            if server:
+                self._server_answers = held
+            else:
+                self._client_answers = held
+        answer = held[1].get(type_name)
+        if answer is None:
+            answer = held[1][type_name] = subscribed(type_name, subscription, side)
+        return answer
+
+
+@functools.lru_cache(maxsize=64)
+def _answers(subscription: tuple[str, ...], side: Side) -> dict[str, bool]:
+    """`subscribed`'s answers by message type for one subscription, filled in as asked: shared by every call with
+    an equal subscription (most have the default one), so a live call holds a reference, not a dict of its own."""
+    return {}
 
 
 @dataclass

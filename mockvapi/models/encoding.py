@@ -57,6 +57,7 @@ STEADY_KEYS = frozenset({"call", "assistant", "customer", "phoneNumber"})
 _SHORTCUT_KEYS = HISTORY_KEYS | STEADY_KEYS | {"artifact"}
 _STEADY_KEY_TEXT = {key: f",{compact(key)}:" for key in STEADY_KEYS}  # what precedes a steady object's text
 _ARTIFACT_KEY_TEXT = {key: f",{compact(key)}:[" for key in HISTORY_KEYS}  # what precedes a history list's items
+_TOP_KEY_TEXT = {key: f"{compact(key)}:[" for key in HISTORY_KEYS}  # the same at the top, after its separator
 
 
 def _marker(n: int) -> str:
@@ -69,9 +70,10 @@ _QUOTED_MARKERS = {_marker(n): compact(_marker(n)) for n in range(8)}
 
 
 # A message's steady keys at its end, a getter giving their values as a tuple, whether the rest of the
-# message holds nothing to splice (no history list, artifact or steady key, and only string keys), and
-# whether the rest ends with `artifact` after only such plain keys (a server message's usual shape).
-_TailShape = tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]], bool, bool]
+# message holds nothing to splice (no history list, artifact or steady key, and only string keys), whether
+# the rest ends with `artifact` after only such plain keys (a server message's usual shape), and whether the
+# rest's keys are all strings (see `WireEncoder._listed_parts`).
+_TailShape = tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]], bool, bool, bool]
 # A message's keys -> its tail shape, or None when no steady object ends it (memoised: wire messages come in a
 # few dozen shapes; bounded, past it shapes are worked out each time).
 _tail_shapes: dict[tuple[Any, ...], _TailShape | None] = {}
@@ -94,7 +96,7 @@ def _tail_shape(message: dict[Any, Any]) -> _TailShape | None:
         getter = itemgetter(*steady) if len(steady) > 1 else _one_getter(steady[0])
         plain = all(type(key) is str for key in rest)
         shape = (steady, getter, plain and _SHORTCUT_KEYS.isdisjoint(rest),
-                 plain and rest[-1:] == ("artifact",) and _SHORTCUT_KEYS.isdisjoint(rest[:-1]))
+                 plain and rest[-1:] == ("artifact",) and _SHORTCUT_KEYS.isdisjoint(rest[:-1]), plain)
     if len(_tail_shapes) < _MAX_TAIL_SHAPES:
         _tail_shapes[keys] = shape
     return shape
@@ -154,9 +156,41 @@ class WireEncoder:
                 del rest["artifact"]
                 head = compact(rest)
                 return [head[:-1] + ',"artifact":' if rest else '{"artifact":', *artifact, tail]
-        parts = [compact(rest)] if shape[2] else self._spliced(rest)
-        parts[-1] = parts[-1][:-1]  # the rest's closing brace: the tail brings its own
+        if shape[2]:
+            return [compact(rest)[:-1], tail]
+        parts = self._listed_parts(rest) if shape[4] else None
+        if parts is None:
+            parts = self._spliced(rest)
+            parts[-1] = parts[-1][:-1]  # the rest's closing brace: the tail brings its own
         parts.append(tail)
+        return parts
+
+    def _listed_parts(self, rest: dict[str, Any]) -> list[str] | None:
+        """The text of `rest` without its closing brace, as pieces, when its history lists sit at its top or in
+        an artifact of history lists only (a conversation-update, on either side): each list's text from
+        `_history`, each run of the other keys in one C call; no markers to splice. None otherwise."""
+        parts: list[str] = []
+        run: dict[str, Any] = {}  # plain keys since the last list
+        sep = "{"
+        for key, value in rest.items():
+            if key in HISTORY_KEYS and isinstance(value, list | tuple):
+                pieces = [_TOP_KEY_TEXT[key], self._history(key, value), "]"]
+            elif key == "artifact":
+                artifact = self._artifact_parts(value)
+                if artifact is None:
+                    return None
+                pieces = ['"artifact":', *artifact]
+            else:
+                run[key] = value
+                continue
+            if run:
+                parts += (sep, compact(run)[1:-1])
+                sep, run = ",", {}
+            parts.append(sep)
+            parts += pieces
+            sep = ","
+        if run:
+            parts += (sep, compact(run)[1:-1])
         return parts
 
     def _tail(self, message: dict[str, Any], shape: _TailShape) -> str | None:

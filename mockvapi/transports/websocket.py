@@ -108,6 +108,8 @@ class WebsocketClient:
             journal.problem(Problem(player.call_id, "audio-format", f"audioFormat.sampleRate {asked!r} "
                                     f"{sample_rate_problem(asked)}; streaming {rate} Hz instead", player.offset()))
         self.audio = AudioSource(encoding, rate) if audio else None
+        frame_size = self.audio.frame_size if self.audio is not None else 0
+        self._audio_header = _frame_header(_BINARY, frame_size), frame_size  # see _write_now
         self.frames_sent = 0
         self.bytes_received = 0
         self._speaking = False
@@ -214,13 +216,8 @@ class WebsocketClient:
             self._flush.cancel()  # called before its time (a close, or enough bytes held)
             self._flush = None
         self._held = 0
-        frames = 0
-        if self._out.empty() and not self._busy and self._writable():
-            while frames < len(items) and isinstance(items[frames], str | bytes):
-                frames += 1
-            if frames:
-                self._write_now(items[:frames])  # type: ignore[arg-type]  # checked just above
-        for item in items[frames:]:
+        written = self._write_now(items) if self._out.empty() and not self._busy and self._writable() else 0
+        for item in items[written:]:
             self._out.put_nowait(item)
 
     def _writable(self) -> bool:
@@ -233,17 +230,27 @@ class WebsocketClient:
             and transport.get_write_buffer_size() < DIRECT_WRITE_BACKLOG
         )
 
-    def _write_now(self, frames: list[str | bytes]) -> None:
+    def _write_now(self, items: list[str | bytes | _Close | None]) -> int:
+        """The frames `items` starts with (up to a close), in one socket write; returns how many."""
         assert self._transport is not None
         chunks: list[bytes] = []
-        for item in frames:
-            if isinstance(item, bytes):
-                chunks += (_frame_header(_BINARY, len(item)), item)
-                self.frames_sent += 1
-            else:
+        audio = 0
+        # An audio frame's header, made once: every frame of a call has one length (a text's varies).
+        audio_header, audio_size = self._audio_header
+        for item in items:
+            if isinstance(item, str):
                 data = item.encode("utf-8")
                 chunks += (_frame_header(_TEXT, len(data)), data)
-        self._transport.write(b"".join(chunks))
+            elif isinstance(item, bytes):
+                size = len(item)
+                chunks += (audio_header if size == audio_size else _frame_header(_BINARY, size), item)
+                audio += 1
+            else:
+                break
+        if chunks:
+            self._transport.write(b"".join(chunks))
+            self.frames_sent += audio
+        return len(chunks) // 2
 
     async def _write(self) -> None:
         while True:

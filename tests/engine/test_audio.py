@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import struct
 import warnings
 
@@ -109,6 +110,20 @@ def test_frames_are_deterministic_and_continuous(fmt: str) -> None:
     run = [source.frames(True) for _ in range(10)]
     assert run[5:] == run[:5]
     assert len(set(run[:5])) == 5
+
+
+@pytest.mark.parametrize("fmt", ["pcm_s16le", "mulaw"])
+def test_sources_of_the_same_parameters_share_their_frames(fmt: str) -> None:
+    # Computed once per set of parameters (a sine per websocket peer was ~0.3 ms of its call), the same bytes.
+    first, second = AudioSource(fmt), AudioSource(fmt)
+    assert all(first.frames(True) is second.frames(True) for _ in range(5))
+    assert first.silence is second.silence
+    other = AudioSource(fmt, tone_hz=500, amplitude=0.2)
+    rate = other.sample_rate
+    wave = [round(0.2 * 32767 * math.sin(2 * math.pi * 500 * n / rate)) for n in range(rate * 20 // 1000)]
+    expected = bytes(mulaw_encode(s) for s in wave) if fmt == "mulaw" else struct.pack(f"<{len(wave)}h", *wave)
+    assert other.frames(True) == expected
+    assert other.frames(True) != first.frames(True)
 
 
 def test_source_rejects_bad_parameters_and_has_repr() -> None:

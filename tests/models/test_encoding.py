@@ -190,3 +190,27 @@ def test_an_artifact_of_history_lists_before_the_tail_encodes_alike_whatever_it_
             message = {**head, "artifact": artifact, "call": call, "assistant": {"name": "A"}}
             assert "".join(encoder.encode_parts(message)) == dumps(message)
             assert encoder.encode(message) == dumps(message)
+
+
+def test_history_lists_at_the_top_and_in_an_artifact_encode_alike_around_plain_fields() -> None:
+    # A conversation-update's shapes (its lists at the top, on the server side an artifact too) are put together
+    # key by key from the history texts, with no markers: lists first, last, between plain fields, as tuples,
+    # empty, shared between places, beside an artifact that is not only history lists (the spliced path).
+    call: dict[str, Any] = {"id": "c1"}
+    history = [{"role": "user", "message": "hi \"é\" \x00mockvapi-history-0\x00"}, {"role": "bot", "message": "ok"}]
+    openai = [{"role": "user", "content": "hi"}]
+    encoder = WireEncoder()
+    shapes: list[dict[str, Any]] = [
+        {"type": "conversation-update", "messages": history[:1], "messagesOpenAIFormatted": openai,
+         "conversation": openai, "timestamp": 1},
+        {"messages": history, "type": "x", "messagesOpenAIFormatted": (), "n": 2.5},
+        {"type": "conversation-update", "messages": history, "timestamp": 2,
+         "artifact": {"messages": history, "messagesOpenAIFormatted": openai}},
+        {"artifact": {"messages": history}, "messages": history, "z": None},
+        {"messages": history, "artifact": {"messages": history, "recording": {"url": "x"}}},
+        {"messages": history, "artifact": "not an object", "text": "\x00mockvapi-history-1\x00"},
+    ]
+    for shape in shapes:
+        message = {**shape, "call": call, "assistant": {"name": "A"}}
+        assert "".join(encoder.encode_parts(message)) == dumps(message)
+        assert encoder.encode(message) == dumps(message)

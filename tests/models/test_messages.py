@@ -8,7 +8,19 @@ from pydantic import BaseModel
 
 from mockvapi import simulate
 from mockvapi.library import resolve
-from mockvapi.models.messages import PROFILES, Message, ModelOutput, ModelToken, StatusUpdate
+from mockvapi.models.messages import (
+    PROFILES,
+    AssistantSpeechStarted,
+    Hang,
+    Message,
+    ModelOutput,
+    ModelToken,
+    SpeechUpdate,
+    StatusUpdate,
+    Transcript,
+    UserInterrupted,
+    VoiceInput,
+)
 
 
 def test_a_model_token_is_the_model_output_it_stands_for() -> None:
@@ -48,3 +60,33 @@ def test_models_given_the_same_fields_share_one_fields_set_and_copies_get_their_
     assert (deep.status, deep.model_fields_set) == ("forwarding", {"status", "ended_reason"})
     assert copy.copy(a) == a and copy.deepcopy(b) == b and pickle.loads(pickle.dumps(b)) == b
     assert c.model_dump(exclude_unset=True) == {"status": "ended"}
+
+
+def test_a_message_of_plain_fields_has_the_body_pydantic_dumps_in_the_same_order() -> None:
+    # Plain fields (str, int, float, bool, None) are put in the body without pydantic's serializer; containers
+    # are still dumped (copied) by pydantic. The same dict, key for key and in order, either way.
+    messages: list[Message] = [
+        SpeechUpdate(status="started", role="assistant", turn=3),
+        SpeechUpdate(status="stopped", role="user"),
+        Transcript(role="user", transcript_type="final", transcript="Hi", confidence=0.93),
+        Transcript(role="assistant", transcript_type="partial", transcript="Hel"),
+        VoiceInput(input="One moment."),
+        UserInterrupted(),
+        Hang(),
+        StatusUpdate(status="ended", ended_reason="customer-ended-call"),
+        StatusUpdate(status="forwarding", destination={"type": "number", "number": "+15550100"}),
+        AssistantSpeechStarted(text="Hi", turn=1, source="model", timing={"type": "word-progress"}),
+        Transcript.model_construct(role="user", transcript="no type given"),
+    ]
+    reordered = Transcript(role="user", transcript_type="final", transcript="x", confidence=float("inf"))
+    object.__setattr__(reordered, "__dict__", dict(reversed(reordered.__dict__.items())))
+    for message in [*messages, reordered]:
+        for profile in PROFILES:
+            body = message.body(profile)
+            dumped = {"type": message.type_name, **message.wire()}
+            if profile == "spec" and isinstance(message, Transcript):
+                dumped.pop("confidence", None)
+            assert list(body.items()) == list(dumped.items())
+    with_destination = messages[8]
+    assert isinstance(with_destination, StatusUpdate)
+    assert with_destination.body("realistic")["destination"] is not with_destination.destination

@@ -550,7 +550,8 @@ def _client_of_one_turn(socket: _Socket, *, busy: bool = False) -> Any:
     from types import SimpleNamespace
 
     client = SimpleNamespace(_turn=[], _out=asyncio.Queue(), _busy=busy, _transport=socket, frames_sent=0,
-                             ws=SimpleNamespace(closed=False, compress=0), _hold=False, _held=0, _flush=None)
+                             ws=SimpleNamespace(closed=False, compress=0), _hold=False, _held=0, _flush=None,
+                             _audio_header=(b"\x82\x7e\x02\x80", 640))  # as a 640-byte audio source's
     client._write_now = lambda frames: WebsocketClient._write_now(client, frames)  # type: ignore[arg-type]
     client._writable = lambda: WebsocketClient._writable(client)  # type: ignore[arg-type]
     return client
@@ -566,6 +567,13 @@ def test_a_loop_turns_frames_go_straight_to_the_socket_in_one_write() -> None:
     assert socket.writes == [b"\x81\x03h\xc3\xa9\x82\x02\x01\x02"] and client.frames_sent == 1
     # What follows a close goes to the writer task, in order, behind it.
     assert [client._out.get_nowait() for _ in range(2)] == [_Close(None), "after the close"]
+    # Frames of the audio source's length take its header made once; any other length gets its own.
+    audio, other = bytes(640), bytes(200)
+    client._turn = [audio, "x", other, audio]
+    WebsocketClient._end_turn(client)
+    assert socket.writes[1] == (b"\x82\x7e\x02\x80" + audio + b"\x81\x01x" + b"\x82\x7e\x00\xc8" + other
+                                + b"\x82\x7e\x02\x80" + audio)
+    assert client.frames_sent == 4 and client._out.empty()
 
 
 @pytest.mark.parametrize("why", ["writer busy", "writer has a queue", "socket backlog", "compressed"])
