@@ -741,11 +741,11 @@ class SideChecker:
             message = history[index].get("message")
             # A cut the side cannot see (user-interrupted not subscribed, or the customer hanging up
             # mid-answer) truncates history the same way.
-            # A live `say` that cuts the assistant off (interruptAssistantEnabled) is spoken right after the cut:
-            # two bot items back to back, or with a system message between them (an add-message that waited for
-            # the turn's end, which the cut brought).
-            following = next((h.get("role") for h in history[index + 1:] if h.get("role") != "system"), None)
-            said_over = following == "bot"
+            # A live `say` that cuts the assistant off (interruptAssistantEnabled) is spoken right after the cut
+            # (20 ms): the next bot item begins as the cut one ends. Other items may come between them in
+            # history: an add-message's system item that waited for the turn's end, or the customer's words
+            # begun (barging in) before the say.
+            said_over = _said_over(history, index)
             unseen_cut = not self._of("user-interrupted") or index == self._last_bot(history) or said_over
             if turn in interrupted or (unseen_cut and text != message):
                 # The LLM streams ahead of speech: history holds only the words spoken by the cut, a
@@ -878,3 +878,14 @@ class SideChecker:
                     self._bad(i, "realistic tool-calls needs `toolCalls` == toolCallList")
                 if not realistic and "toolCalls" in m:
                     self._bad(i, "spec tool-calls has the legacy `toolCalls`")
+
+
+def _said_over(history: list[dict[str, Any]], index: int) -> bool:
+    """Whether a live say follows the cut item `history[index]`: the next item but system ones is a bot one, or
+    the next bot item begins within 100 ms of the cut item's end (the customer's words, begun first, between)."""
+    if next((h.get("role") for h in history[index + 1:] if h.get("role") != "system"), None) == "bot":
+        return True
+    end = history[index].get("endTime")
+    following = next((h for h in history[index + 1:] if h.get("role") == "bot"), None)
+    begins = None if following is None else following.get("time")
+    return isinstance(end, int | float) and isinstance(begins, int | float) and begins - end <= 100

@@ -530,3 +530,27 @@ def test_a_say_cutting_the_assistant_after_a_waiting_add_message_keeps_the_invar
     cut = roles.index(("bot", "Sure"))
     assert roles[cut:cut + 3] == [("bot", "Sure"), ("system", "Be brief."), ("bot", "One moment, please.")]
     _assert_invariants(timeline, scenario, [say, add])
+
+
+def test_a_say_cutting_the_first_message_as_the_customer_barges_in_keeps_the_invariants() -> None:
+    # Found by a 1,500-example hunt: a say queued at once cuts the generated first message as it begins, just as
+    # the customer starts talking over it; the customer's words began first, so history holds the cut item,
+    # the customer's item, then the said line.
+    scenario = Scenario.model_validate({
+        "version": 1, "name": "said-over-barge-in", "seed": 0,
+        "assistant": {"name": "Riley", "firstMessage": "Sure sure.", "system": "Sure.",
+                      "firstMessageMode": "assistant-speaks-first-with-model-generated-message",
+                      "firstMessageInterruptionsEnabled": False},
+        "timing": {"tokens_per_second": 5.0, "first_token_latency": 0.0, "jitter": 0.0, "words_per_minute": 90.0,
+                   "user_words_per_minute": 90.0, "user_pause": 0.0, "wait_seconds": 0.0, "voice_latency": 0.0,
+                   "voice_seconds": 0.0, "hang_after": 1.0, "ring": 3.0},
+        "steps": [{"user": {"say": "Sure.", "barge_in": 0.0}},
+                  {"assistant": {"say": "Sure.", "interrupted": {"after": "0ms", "by": "Sure."}}}],
+    })
+    say = {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True}
+    sim = CallSimulation(scenario, seed=0)
+    sim.control(say, 0)
+    timeline = drive(sim)
+    roles = [(item["role"], item.get("message")) for item in timeline.history]
+    assert roles[1:4] == [("bot", "Sure"), ("user", "Sure."), ("bot", "One moment, please.")]
+    _assert_invariants(timeline, scenario, [say])
