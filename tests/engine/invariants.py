@@ -881,11 +881,16 @@ class SideChecker:
 
 
 def _said_over(history: list[dict[str, Any]], index: int) -> bool:
-    """Whether a live say follows the cut item `history[index]`: the next item but system ones is a bot one, or
-    the next bot item begins within 100 ms of the cut item's end (the customer's words, begun first, between)."""
-    if next((h.get("role") for h in history[index + 1:] if h.get("role") != "system"), None) == "bot":
-        return True
-    end = history[index].get("endTime")
-    following = next((h for h in history[index + 1:] if h.get("role") == "bot"), None)
-    begins = None if following is None else following.get("time")
-    return isinstance(end, int | float) and isinstance(begins, int | float) and begins - end <= 100
+    """Whether a live say follows the cut item `history[index]`: the next bot item comes with only system items
+    between (an add-message that waited for the turn's end), or it begins while the customer's words that came
+    between (begun first, barging in) still go on: an answer to them would wait for their end."""
+    following = next((n for n in range(index + 1, len(history)) if history[n].get("role") == "bot"), None)
+    if following is None:
+        return False
+    begins = history[following].get("time")
+    for item in history[index + 1:following]:
+        if item.get("role") == "user":
+            end = item.get("endTime")
+            if not (isinstance(begins, int | float) and isinstance(end, int | float) and begins < end):
+                return False
+    return True

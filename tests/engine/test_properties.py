@@ -13,6 +13,7 @@ import os
 from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -532,18 +533,20 @@ def test_a_say_cutting_the_assistant_after_a_waiting_add_message_keeps_the_invar
     _assert_invariants(timeline, scenario, [say, add])
 
 
-def test_a_say_cutting_the_first_message_as_the_customer_barges_in_keeps_the_invariants() -> None:
-    # Found by a 1,500-example hunt: a say queued at once cuts the generated first message as it begins, just as
-    # the customer starts talking over it; the customer's words began first, so history holds the cut item,
-    # the customer's item, then the said line.
+@pytest.mark.parametrize("voice_latency", [0.0, 0.081])
+def test_a_say_cutting_the_first_message_as_the_customer_barges_in_keeps_the_invariants(voice_latency: float) -> None:
+    # Found by 1,500- and 3,000-example hunts: a say queued at once cuts the generated first message as it
+    # begins, just as the customer starts talking over it; the customer's words began first, so history holds
+    # the cut item, the customer's item, then the said line (its words begin 20 ms + the voice latency after
+    # the cut, while the customer still talks).
     scenario = Scenario.model_validate({
         "version": 1, "name": "said-over-barge-in", "seed": 0,
         "assistant": {"name": "Riley", "firstMessage": "Sure sure.", "system": "Sure.",
                       "firstMessageMode": "assistant-speaks-first-with-model-generated-message",
                       "firstMessageInterruptionsEnabled": False},
         "timing": {"tokens_per_second": 5.0, "first_token_latency": 0.0, "jitter": 0.0, "words_per_minute": 90.0,
-                   "user_words_per_minute": 90.0, "user_pause": 0.0, "wait_seconds": 0.0, "voice_latency": 0.0,
-                   "voice_seconds": 0.0, "hang_after": 1.0, "ring": 3.0},
+                   "user_words_per_minute": 90.0, "user_pause": 0.0, "wait_seconds": 0.0,
+                   "voice_latency": voice_latency, "voice_seconds": 0.0, "hang_after": 1.0, "ring": 3.0},
         "steps": [{"user": {"say": "Sure.", "barge_in": 0.0}},
                   {"assistant": {"say": "Sure.", "interrupted": {"after": "0ms", "by": "Sure."}}}],
     })
