@@ -328,7 +328,14 @@ class Controls:
                     call.remember(item, min(at, t) if mode == "end" else at)
                 done = max(done, upto)
                 continue
-            if mode == "end" or (mode != "keep" and isinstance(m, Hang)):
+            if mode == "end":
+                # What closes the assistant's voice on the wire by `t` still goes out: a say's cut planned
+                # just before (its utterance is marked stopped, so it is not stopped again here).
+                if isinstance(m, SpeechUpdate | Transcript) and m.role == "assistant" and event.at_ms <= t \
+                        and (not isinstance(m, SpeechUpdate) or m.status == "stopped"):
+                    call.emit(event.at_ms, m, history_len=_ANNOUNCED)
+                continue
+            if mode != "keep" and isinstance(m, Hang):
                 continue
             if isinstance(m, ModelOutput) and mode == "cut":
                 continue

@@ -557,3 +557,34 @@ def test_a_say_cutting_the_first_message_as_the_customer_barges_in_keeps_the_inv
     roles = [(item["role"], item.get("message")) for item in timeline.history]
     assert roles[1:4] == [("bot", "Sure"), ("user", "Sure."), ("bot", "One moment, please.")]
     _assert_invariants(timeline, scenario, [say])
+
+
+def test_a_say_and_an_end_call_arriving_together_close_the_assistant_speech_before_the_end() -> None:
+    # Found by 3,000-example hunts: the say cuts the utterance (its stop planned, not yet sent) and the end-call
+    # that arrives with it dropped everything planned, that stop too: the call ended with the speech open.
+    from mockvapi.library import resolve
+
+    scenario = resolve("happy-path").scenario
+    speaking = [at for at, m in simulate(scenario, seed=1).messages(side="client")
+                if m["type"] == "speech-update" and m["role"] == "assistant" and m["status"] == "started"][1]
+    say = {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True}
+
+    async def play() -> Any:
+        clock = VirtualClock()
+        player = CallPlayer(scenario, clock=clock, seed=1)
+
+        async def send() -> None:
+            await player.started.wait()
+            assert player.started_at is not None
+            await clock.sleep_until(player.started_at + speaking + 0.3)
+            player.control(say)
+            player.control({"type": "end-call"})
+
+        return await _run_while_sending(player, send())
+
+    timeline = asyncio.run(play())
+    assistant = [m["status"] for _, m in timeline.messages(side="server")
+                 if m["type"] == "speech-update" and m["role"] == "assistant"]
+    assert assistant[-2:] == ["started", "stopped"]
+    assert timeline.ended_reason == "customer-ended-call"
+    _assert_invariants(timeline, scenario, [say, {"type": "end-call"}])
