@@ -400,7 +400,7 @@ class Transcript(Message):
     confidence: float | None = None
 
     def body(self, profile: Profile) -> dict[str, Any]:
-        out = _plain_body(self) or {"type": self.type_name, **self.wire()}
+        out = super().body(profile)
         if self.confidence is not None and profile == "spec":
             # The spec's transcript schema has no `confidence`; it only exists on live traffic.
             del out["confidence"]
