@@ -41,11 +41,25 @@ import gc
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mockvapi.scenario.gcpause import automatic_off, automatic_restore
 
-__all__ = ["GcPacer", "pace", "release"]
+__all__ = ["GcPacer", "Timers", "pace", "release"]
+
+
+class Timers(Protocol):
+    """What the pacer needs of an event loop: an asyncio loop is one; `mockvapi.load` adapts gevent's hub.
+
+    A loop without asyncio's `_ready` and `_scheduled` queues never reports an idle gap, so an older
+    generation is collected as soon as it is due (what survives is frozen, so that stays small).
+    """
+
+    def call_later(self, delay: float, callback: Callable[[], object], /) -> Any: ...  # has .cancel()
+
+    def time(self) -> float: ...
+
+    def is_closed(self) -> bool: ...
 
 _lock = threading.Lock()
 _users = 0
@@ -56,7 +70,7 @@ class GcPacer:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        loop: Timers | asyncio.AbstractEventLoop,
         *,
         every: float = 0.01,
         min_gap: float = 0.002,
@@ -87,7 +101,7 @@ class GcPacer:
         self.collections = [0, 0, 0]
         self.forced = 0
         self._took = [0.0, 0.0, 0.0]
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: Any = None  # the loop's timer handle (anything with .cancel())
         self.counted = False  # holds one of the process-wide users (see pace / release)
 
     def start(self) -> None:
@@ -161,7 +175,7 @@ class GcPacer:
         return f"GcPacer(collections={young}/{middle}/{old}, forced={self.forced}, running={self._handle is not None})"
 
 
-def pace(loop: asyncio.AbstractEventLoop) -> GcPacer:
+def pace(loop: Timers | asyncio.AbstractEventLoop) -> GcPacer:
     """Start pacing collections on `loop`; the first user turns the automatic GC off (see module doc)."""
     global _users
     automatic_off()  # counted with scenario loading's pauses (scenario.gcpause)

@@ -31,6 +31,9 @@ profile     ``--mockvapi-profile``              ``MOCKVAPI_PROFILE``    realisti
 ``name=w,name=w`` by file stem; unlisted scenarios weigh 1, weight 0 leaves one out. ``speed``
 plays calls faster than real time (for tests and smoke runs; load tests want 1).
 
+While any user of the process plays, the cyclic GC is paced (`mockvapi.load.pacing`): its automatic
+collections, which paused a worker of 400 real-time calls for hundreds of milliseconds, are off.
+
 Importing this module imports locust, which monkey-patches the process for gevent.
 """
 
@@ -50,12 +53,14 @@ from mockvapi.engine.expectations import EXPECTATION
 from mockvapi.errors import DeliveryError, ExpectationFailed
 from mockvapi.load.calls import CallResult, DeliveryRecord, GeventCall, WebhookClient
 from mockvapi.load.mix import load_mix, next_call, user_seed
+from mockvapi.load.pacing import PacingShare
 from mockvapi.models.messages import Profile, profile_named
 from mockvapi.scenario.loader import LoadedScenario
 
 __all__ = ["VapiCallUser", "call_failure"]
 
 _USER_INDEX = itertools.count()  # per process, across every VapiCallUser subclass
+_PACING = PacingShare()  # one GC pacer per process while any user plays
 
 _OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("scenarios", "MOCKVAPI_SCENARIOS", "scenario folder, or comma-separated files/bundled names"),
@@ -130,6 +135,7 @@ class VapiCallUser(User):
         self.calls_played = 0
         self.last_result: CallResult | None = None
         self._call: GeventCall | None = None
+        self._paced = False
 
     def _setting(self, name: str) -> str | None:
         options = self.environment.parsed_options
@@ -146,6 +152,9 @@ class VapiCallUser(User):
     def play(self, name: str, scenario: LoadedScenario, seed: int) -> CallResult:
         """Play one call to its end and report it (its deliveries are reported as they finish)."""
         context = {"scenario": name, "seed": seed, "user": f"{self.worker_index}:{self.user_index}"}
+        if not self._paced:  # here, not in on_start, which a subclass may override without super()
+            _PACING.acquire()
+            self._paced = True
 
         def delivered(record: DeliveryRecord) -> None:
             self.environment.events.request.fire(
@@ -187,6 +196,9 @@ class VapiCallUser(User):
         if self._call is not None:
             self._call.kill()
         self.client.close()
+        if self._paced:
+            self._paced = False
+            _PACING.release()
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(worker={self.worker_index}, user={self.user_index}, "
