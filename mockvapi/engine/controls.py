@@ -318,7 +318,7 @@ class Controls:
         for event in pending:
             m = event.message
             if isinstance(m, ConversationUpdate):
-                upto = len(m.messages)
+                upto = event.history_base + len(m.messages)  # after a handoff its messages start at the base
                 for item in taken[done - base : upto - base]:
                     if not kept(item):
                         continue

@@ -501,3 +501,21 @@ def test_a_control_arriving_as_a_member_takes_over_acts_once_the_takeover_is_ann
         announced = [m["newAssistant"] for m in server if m["type"] == "assistant.started"][-1]
         ended = next(m for m in server if m["type"] == "status-update" and m["status"] == "ended")
         assert ended["assistant"] == announced
+
+
+@pytest.mark.parametrize("plan", ["{type: none}", "{type: lastNMessages, maxMessages: 1}"])
+def test_an_add_message_before_the_next_members_greeting_keeps_the_greeting_in_history(plan: str) -> None:
+    # Found by a 1,500-example hunt: after a handoff whose plan drops earlier history, a conversation-update's
+    # messages begin at the new base; an add-message arriving as the new member's greeting was planned, not
+    # yet spoken, took the greeting's item back and never put it back (its transcript still went out).
+    scenario = load_text(squad(plan), "squad.yaml").scenario
+    started = next(at for at, m in simulate(scenario, seed=0).messages(side="server")
+                   if m["type"] == "assistant.started" and m["newAssistant"]["name"] == "Billing")
+    add = {"type": "add-message", "message": {"role": "system", "content": "Be brief."}}
+    sim = CallSimulation(scenario, seed=0)
+    sim.control(add, started + 0.05)  # after the takeover is announced, before the greeting's words
+    timeline = drive(sim)
+    items = [(item["role"], item.get("message")) for item in timeline.history]
+    greeting = items.index(("bot", "Billing here."))
+    assert items[greeting - 1:greeting + 1] == [("system", "Be brief."), ("bot", "Billing here.")]
+    assert check_invariants(timeline) == []
