@@ -11,8 +11,9 @@ Goal: under 0.5 s (issue 17). Also, for scale: `MockVapi(serve=True)` in a warm 
 against a one-route aiohttp app started and asked the same way. Runs alternate; best of each is kept.
 Every child loads its modules' bytecode from one cache, as an installed package does (pip compiles it at
 install time, a checkout writes `__pycache__` on its first import): each command runs once untimed to fill
-it. Without it, in an environment with PYTHONDONTWRITEBYTECODE set, mockvapi's own ~95 modules were compiled
-from source at every start (~100 ms) while the peer and the floors loaded site-packages' bytecode.
+it. Without it, in an environment with PYTHONDONTWRITEBYTECODE set, mockvapi's own ~60-90 modules were compiled
+from source at every start (~100 ms of the import, more of serve) while the peer and the floors loaded
+site-packages' bytecode.
 """
 
 from __future__ import annotations
