@@ -18,12 +18,23 @@ import argparse
 import asyncio
 import inspect
 import math
+import sys
 from collections.abc import Callable, Coroutine, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import pytest
 
-from mockvapi.testing import Call, MockVapi
+if TYPE_CHECKING:
+    from mockvapi.testing import Call, MockVapi
+
+# `mockvapi.testing` (the engine, its pydantic models: ~150 ms) is imported when a test first uses a
+# fixture, not when pytest loads this plugin: every pytest run where mockvapi is installed loads it.
+
+
+def _is_mockvapi(value: object) -> TypeGuard[MockVapi]:
+    """Whether `value` is a MockVapi, without importing mockvapi.testing (none exists before it is imported)."""
+    testing = sys.modules.get("mockvapi.testing")
+    return testing is not None and isinstance(value, testing.MockVapi)
 
 MARKER_HELP = (
     "mockvapi(scenario=None, seed=None, speed=None, profile=None, strict=True, webhook=None, "
@@ -150,7 +161,7 @@ async def _run_on_loop(
     test: Callable[..., Coroutine[Any, Any, object]], arguments: dict[str, Any], vapi: object
 ) -> None:
     """The test on this loop, with the fixture's MockVapi (if it uses one) started on it and closed after it."""
-    if not isinstance(vapi, MockVapi):
+    if not _is_mockvapi(vapi):
         await test(**arguments)
         return
     await vapi.start()
@@ -165,6 +176,8 @@ try:
 
     @pytest_asyncio.fixture
     async def _mockvapi_async(mockvapi_options: dict[str, Any]) -> Any:
+        from mockvapi.testing import MockVapi
+
         vapi = MockVapi(**mockvapi_options)
         await vapi.start()
         try:
@@ -179,6 +192,8 @@ except ImportError:  # pragma: no cover - async tests need pytest-asyncio
 @pytest.fixture
 def mockvapi(request: pytest.FixtureRequest, mockvapi_options: dict[str, Any]) -> Iterator[MockVapi]:
     """A fresh MockVapi for this test; fails the test at teardown if problems were recorded (strict)."""
+    from mockvapi.testing import MockVapi
+
     if _runs_here(request.node):
         vapi: MockVapi = MockVapi(**mockvapi_options)  # started on the test's loop by pytest_pyfunc_call
     elif _is_async(request):
@@ -213,7 +228,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.rep_call = report  # type: ignore[attr-defined]
     if report.failed:
         vapi = getattr(item, "funcargs", {}).get("mockvapi")
-        if isinstance(vapi, MockVapi) and vapi.calls:
+        if _is_mockvapi(vapi) and vapi.calls:
             report.sections.append(("mockvapi", _replay_hint(vapi)))
     return report
 

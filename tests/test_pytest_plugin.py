@@ -319,3 +319,34 @@ def test_parallel_under_xdist(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("-n", "2", "-p", "no:randomly")
     result.assert_outcomes(passed=7)
     assert "2 workers" in result.stdout.str()
+
+
+def test_a_run_whose_tests_use_no_mockvapi_never_imports_the_engine(project: pytest.Pytester) -> None:
+    # pytest loads the plugin in every run where mockvapi is installed; the engine and its models (~150 ms)
+    # wait for a test that uses them. A fresh process: this one has imported everything already.
+    project.makeconftest(
+        """
+        import sys
+
+        def pytest_sessionfinish(session):
+            with open("imported.txt", "w") as out:
+                out.write(str(sorted(m for m in ("mockvapi.testing", "pydantic") if m in sys.modules)))
+        """
+    )
+    project.makepyfile(
+        test_plain="""
+        def test_passes():
+            pass
+
+        def test_fails():
+            assert 1 == 2
+
+        async def test_async():
+            pass
+        """
+    )
+    project.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=2, failed=1)
+    assert (project.path / "imported.txt").read_text() == "[]"
+    project.makepyfile(test_uses="def test_call(mockvapi):\n    mockvapi.play_sync('happy-path')\n")
+    project.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=3, failed=1)
+    assert (project.path / "imported.txt").read_text() == "['mockvapi.testing', 'pydantic']"

@@ -28,15 +28,14 @@ import contextvars
 import inspect
 import io
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from mockvapi.transports.envelope import parse_json
@@ -50,6 +49,10 @@ from mockvapi.transports.http import (
     check_timeout,
     describe_exception,
 )
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
 
 __all__ = [
     "AiohttpAppTarget",
@@ -349,6 +352,8 @@ class AiohttpAppTarget:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._client is None:
+                from aiohttp.test_utils import TestServer
+
                 server = TestServer(self.app, host="127.0.0.1", port=0)
                 await server.start_server()
                 self._server = server
@@ -513,7 +518,9 @@ def resolve_app(app: object, *, path: str = "/") -> HttpTarget:
     those names or Flask's ``wsgi_app``; any other callable is a ``(body, headers)`` handler. Wrap
     the app in ``AsgiTarget`` / ``WsgiTarget`` / ``CallableTarget`` yourself if the guess is wrong.
     """
-    if isinstance(app, web.Application):
+    # aiohttp costs ~100 ms to import and an app of it can only exist once it is imported.
+    aiohttp_web = sys.modules.get("aiohttp.web")
+    if aiohttp_web is not None and isinstance(app, aiohttp_web.Application):
         return AiohttpAppTarget(app, path)
     if not callable(app):
         raise TypeError(

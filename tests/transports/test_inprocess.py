@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,6 +29,7 @@ from mockvapi.transports.inprocess import (
     WsgiTarget,
 )
 from mockvapi.transports.targets import resolve_target
+from tests.imports import imported_after
 
 from .conftest import Recorder, comparable
 
@@ -435,3 +438,13 @@ async def test_aiohttp_app_target_restarts_after_aclose() -> None:
         assert (await target.send(request(""), timeout=SEND_TIMEOUT)).ok
         await target.aclose()
     assert len(seen) == 2
+
+
+def test_importing_mockvapi_leaves_aiohttp_unimported_and_an_aiohttp_app_still_resolves() -> None:
+    # aiohttp's import is ~100 ms of `import mockvapi` (and of every user's pytest run, through the
+    # plugin); only an aiohttp app target needs it, and that app's module imports it first.
+    assert imported_after("import mockvapi; from mockvapi import MockVapi", ("aiohttp", "aiohttp.web")) == []
+    resolved = ("from mockvapi.transports.targets import resolve_target; from aiohttp import web; "
+                "print(type(resolve_target(web.Application())).__name__)")
+    assert "AiohttpAppTarget" in subprocess.run([sys.executable, "-c", resolved], capture_output=True,
+                                                text=True, check=True).stdout.split()
