@@ -273,6 +273,9 @@ class Controls:
         announces) and the caller is given nothing to deliver as planned."""
         call = self.call
         utterance = self._open_utterance() if mode != "keep" else None
+        # A customer's cut under way (user-interrupted delivered, its stopped and last final planned after
+        # `t`) still closes the assistant's voice when the call ends at `t`.
+        closing_cut = mode == "end" and utterance is None and self._cut_under_way()
         base = call.announced
         taken = call.forget_unannounced()
         stopped_at: int | None = None  # when the stopped utterance's history item is announced
@@ -331,9 +334,10 @@ class Controls:
             if mode == "end":
                 # What closes the assistant's voice on the wire by `t` still goes out: a say's cut planned
                 # just before (its utterance is marked stopped, so it is not stopped again here).
-                if isinstance(m, SpeechUpdate | Transcript) and m.role == "assistant" and event.at_ms <= t \
+                if isinstance(m, SpeechUpdate | Transcript) and m.role == "assistant" \
+                        and (event.at_ms <= t or closing_cut) \
                         and (not isinstance(m, SpeechUpdate) or m.status == "stopped"):
-                    call.emit(event.at_ms, m, history_len=_ANNOUNCED)
+                    call.emit(min(event.at_ms, t), m, history_len=_ANNOUNCED)
                 continue
             if mode != "keep" and isinstance(m, Hang):
                 continue
@@ -351,17 +355,31 @@ class Controls:
         return []
 
     def _open_utterance(self) -> Utterance | None:
-        """The utterance whose speech-update started was delivered and its stopped not yet."""
-        call = self.call
-        heard = next(
-            (e.message for e in reversed(call.events)
+        """The utterance whose speech-update started was delivered and its stopped not yet, unless the
+        customer's user-interrupted has cut it already (its stopped follows 20 ms later, as planned)."""
+        heard = self._heard_assistant()
+        if heard is None or heard.status != "started" or self._cut_under_way():
+            return None
+        found = next((u for u in reversed(self.call.utterances) if u.turn == heard.turn), None)
+        return None if found is None or found.stopped else found
+
+    def _heard_assistant(self) -> SpeechUpdate | None:
+        """The assistant's last speech-update delivered."""
+        return next(
+            (e.message for e in reversed(self.call.events)
              if isinstance(e.message, SpeechUpdate) and e.message.role == "assistant"),
             None,
         )
-        if heard is None or heard.status != "started":
-            return None
-        found = next((u for u in reversed(call.utterances) if u.turn == heard.turn), None)
-        return None if found is None or found.stopped else found
+
+    def _cut_under_way(self) -> bool:
+        """A user-interrupted was delivered after the assistant's last speech-update (a started)."""
+        for event in reversed(self.call.events):
+            m = event.message
+            if isinstance(m, UserInterrupted):
+                return True
+            if isinstance(m, SpeechUpdate) and m.role == "assistant":
+                return False
+        return False
 
     def _said_by(self, item: HistoryItem, t: int) -> bool:
         """An item whose words had all been said by `t` stays in history."""

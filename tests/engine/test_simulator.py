@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from mockvapi.engine.events import Ask, Event, Reply, Waiting
-from mockvapi.engine.simulator import CallSimulation, natural_call_id, simulate, timeline_of
+from mockvapi.engine.simulator import CallSimulation, drive, natural_call_id, simulate, timeline_of
 from mockvapi.engine.speech import chunks, tokenize, tokens_for_words
 from mockvapi.engine.timeline import Timeline
 from mockvapi.engine.tools import NO_RESULT
@@ -916,3 +916,30 @@ def test_natural_call_id_is_the_id_a_call_draws_without_being_built(path: Path) 
     for seed in (None, 0, 5):
         assert natural_call_id(loaded, seed) == CallSimulation(loaded, seed=seed).context.call["id"]
     assert natural_call_id(loaded.scenario) == CallSimulation(loaded).context.call["id"]
+
+
+_CONTROLS_AT_A_CUT = [
+    {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True},
+    {"type": "say", "content": "Goodbye for now.", "interruptAssistantEnabled": True, "endCallAfterSpoken": True},
+    {"type": "end-call"},
+    {"type": "transfer", "destination": {"type": "number", "number": "+14155550100"}},
+]
+
+
+@pytest.mark.parametrize("control", _CONTROLS_AT_A_CUT, ids=lambda c: c["type"] + ("-end" if len(c) > 3 else ""))
+@pytest.mark.parametrize("name", ["barge-in", "double-barge-in"])
+def test_a_control_arriving_as_the_customer_cuts_the_assistant_keeps_the_cut_where_it_was(
+    control: dict[str, Any], name: str
+) -> None:
+    # Found by a 3,000-example hunt: an interrupting say arriving after the user-interrupted but before the
+    # speech-update stopped 20 ms later cut the utterance again, so its history item ended after the
+    # interruption; and an end arriving then dropped the planned stopped, leaving the assistant's voice open.
+    scenario = next(p for p in bundled_paths() if p.stem == name)
+    loaded = load_file(scenario)
+    cuts = [at for at, m in simulate(loaded, seed=0).messages(side="server") if m["type"] == "user-interrupted"]
+    assert cuts
+    for offset_ms in (0, 1, 10, 19, 20):
+        sim = CallSimulation(loaded, seed=0)
+        sim.control(control, cuts[0] + offset_ms / 1000)
+        timeline = drive(sim)
+        assert check_invariants(timeline, hang_after=hang_threshold(loaded.scenario)) == [], offset_ms
