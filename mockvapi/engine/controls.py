@@ -302,9 +302,16 @@ class Controls:
             while inserts and (begun is None or begun >= call.epoch_ms(inserts[0][0])):
                 inserts.pop(0)[1]()
 
+        # The customer's words join history with their final transcript: one due after an end never comes.
+        unheard = {e.message.transcript for e in pending if mode == "end" and e.at_ms > t
+                   and isinstance(e.message, Transcript) and e.message.role == "user"
+                   and e.message.transcript_type == "final"}
+
         def kept(item: HistoryItem) -> bool:
             dropped = mode == "end" or (mode != "keep" and isinstance(item, BotMessage))
             if dropped and not self._said_by(item, t):
+                return False
+            if isinstance(item, UserMessage) and item.message in unheard:
                 return False
             # The utterance being stopped is committed by `stop`, cut.
             return not (dropped and utterance is not None and isinstance(item, BotMessage)

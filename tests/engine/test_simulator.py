@@ -943,3 +943,18 @@ def test_a_control_arriving_as_the_customer_cuts_the_assistant_keeps_the_cut_whe
         sim.control(control, cuts[0] + offset_ms / 1000)
         timeline = drive(sim)
         assert check_invariants(timeline, hang_after=hang_threshold(loaded.scenario)) == [], offset_ms
+
+
+@pytest.mark.parametrize("name", ["happy-path", "tool-call"])
+def test_an_end_arriving_before_the_customers_final_transcript_leaves_their_words_out_of_history(name: str) -> None:
+    # Found by a 3,000-example hunt: an end-call after the customer's last word but before their final
+    # transcript (~150 ms later) kept their history item, whose final never went out.
+    loaded = load_file(next(p for p in bundled_paths() if p.stem == name))
+    finals = [at for at, m in simulate(loaded, seed=0).messages(side="client")
+              if m["type"] == "transcript" and m["role"] == "user" and m["transcriptType"] == "final"]
+    assert finals
+    for final in finals:
+        sim = CallSimulation(loaded, seed=0)
+        sim.control({"type": "end-call"}, final - 0.01)
+        timeline = drive(sim)
+        assert check_invariants(timeline, hang_after=hang_threshold(loaded.scenario)) == [], final
