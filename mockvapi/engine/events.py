@@ -124,8 +124,6 @@ def _layout_code(message: WireModel) -> int:
 
 def _rebuild(code: int, values: list[Any]) -> Any:
     """The message flattened as `code` and `values`: equal to the one logged, field for field."""
-    if code == _TOKEN:
-        return ModelToken(values[0], values[1])
     cls, names, given, private = _LAYOUTS[code - 2]
     message = cls.__new__(cls)
     object.__setattr__(message, "__dict__", dict(zip(names, values, strict=True)))
@@ -140,12 +138,13 @@ class EventLog(Sequence[Event]):
     """The events a call delivered, in order, kept compactly: a live call keeps every one for its timeline,
     and as objects (an `Event`, its time as an int object, a pydantic message with its `__dict__`) they were
     the largest part of a live call's memory. Here the numbers sit in arrays, a message's field values in
-    one flat list (the values themselves shared with the message logged), and the context and live fields
-    once per run of events that share them. Reading gives new `Event`s equal to the ones appended (the
-    same values, field for field, the same shared objects); only identity differs.
+    one flat list (the values themselves shared with the message logged; a model token's text as UTF-8 in
+    one buffer), and the context and live fields once per run of events that share them. Reading gives new
+    `Event`s equal to the ones appended (the same values, field for field, the same shared objects but a
+    token's text, an equal string); only identity differs.
     """
 
-    __slots__ = ("_at", "_numbers", "_codes", "_starts", "_values", "_run_starts", "_runs")
+    __slots__ = ("_at", "_numbers", "_codes", "_starts", "_values", "_text", "_text_starts", "_run_starts", "_runs")
 
     _WIDTH = 4  # history_len, step, seq, history_base: counts and indexes
 
@@ -157,6 +156,10 @@ class EventLog(Sequence[Event]):
         self._codes = bytearray()
         self._starts = array("i")  # where each event's values start in `_values`
         self._values: list[Any] = []
+        # A model token's text, UTF-8, one after another (each event's text starts at its `_text_starts`):
+        # as a string object of its own a token took ~55 bytes, most of a call's events being tokens.
+        self._text = bytearray()
+        self._text_starts = array("i")
         self._run_starts = array("i")  # the first event of each run of equal (context, live)
         self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None]] = []
         for event in events:
@@ -179,10 +182,13 @@ class EventLog(Sequence[Event]):
             self._numbers = array("q", self._numbers)
             self._numbers.extend(numbers)
         self._starts.append(len(values))
+        self._text_starts.append(len(self._text))
         message = event.message
-        if type(message) is ModelToken:
+        if type(message) is ModelToken and type(message.token) is str:
             codes.append(_TOKEN)
-            values += (message.turn_id, message.token)
+            values.append(message.turn_id)
+            # "surrogatepass": a lone surrogate (JSON allows one in a reply the assistant says) reads back too.
+            self._text += message.token.encode("utf-8", "surrogatepass")
         else:
             code = _layout_code(message) if isinstance(message, WireModel) else _OPAQUE
             fields = message.__dict__ if code != _OPAQUE else None
@@ -205,6 +211,7 @@ class EventLog(Sequence[Event]):
         event = self._event(len(self._codes) - 1)
         n = len(self._codes) - 1
         del self._at[n], self._numbers[n * self._WIDTH:], self._values[self._starts[n]:]
+        del self._text[self._text_starts[n]:], self._text_starts[n]
         del self._starts[n], self._codes[n]
         if self._run_starts[-1] == n:
             del self._run_starts[-1], self._runs[-1]
@@ -216,7 +223,14 @@ class EventLog(Sequence[Event]):
         start = self._starts[i]
         end = self._starts[i + 1] if i + 1 < len(self._starts) else len(self._values)
         code = self._codes[i]
-        message = self._values[start] if code == _OPAQUE else _rebuild(code, self._values[start:end])
+        if code == _TOKEN:
+            text_end = self._text_starts[i + 1] if i + 1 < len(self._text_starts) else len(self._text)
+            token = self._text[self._text_starts[i]:text_end].decode("utf-8", "surrogatepass")
+            message = ModelToken(self._values[start], token)
+        elif code == _OPAQUE:
+            message = self._values[start]
+        else:
+            message = _rebuild(code, self._values[start:end])
         context, live = self._runs[bisect_right(self._run_starts, i) - 1]
         return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2],
                      numbers[k + 3], context, live)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mockvapi.engine.simulator import CallSimulation
-from mockvapi.library import bundled_paths
+from mockvapi.library import bundled_paths, resolve
 from mockvapi.scenario.loader import load_file
 
 from .test_simulator import drive_with
@@ -65,3 +65,11 @@ def test_arrivals_are_the_simulations_own_while_it_lives() -> None:
     del sim
     gc.collect()
     assert state.arrivals is None  # held weakly: the state does not keep its simulation alive
+
+
+def test_a_call_s_state_has_slots_not_an_instance_dict() -> None:
+    # Over 30 attributes, an instance dict stops sharing its keys: ~1.6 kB of every live call's memory.
+    state = CallSimulation(resolve("happy-path"), seed=1).state
+    assert not hasattr(state, "__dict__")
+    with pytest.raises(AttributeError):
+        state.not_an_attribute = 1  # type: ignore[attr-defined]
