@@ -182,13 +182,14 @@ class EventLog(Sequence[Event]):
             self._numbers = array("q", self._numbers)
             self._numbers.extend(numbers)
         self._starts.append(len(values))
-        self._text_starts.append(len(self._text))
+        text = self._text
+        self._text_starts.append(len(text))
         message = event.message
         if type(message) is ModelToken and type(message.token) is str:
             codes.append(_TOKEN)
             values.append(message.turn_id)
             # "surrogatepass": a lone surrogate (JSON allows one in a reply the assistant says) reads back too.
-            self._text += message.token.encode("utf-8", "surrogatepass")
+            text += message.token.encode("utf-8", "surrogatepass")
         else:
             code = _layout_code(message) if isinstance(message, WireModel) else _OPAQUE
             fields = message.__dict__ if code != _OPAQUE else None
