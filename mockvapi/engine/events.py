@@ -236,6 +236,18 @@ class EventLog(Sequence[Event]):
         return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2],
                      numbers[k + 3], context, live)
 
+    def messages_back(self, cls: type[Message]) -> Iterator[Message]:
+        """The messages of type `cls` logged, last first: only those are read back (a scan of every event
+        rebuilds each one)."""
+        codes, values, starts = self._codes, self._values, self._starts
+        for i in range(len(codes) - 1, -1, -1):
+            code = codes[i]
+            if code == _OPAQUE:
+                if isinstance(values[starts[i]], cls):
+                    yield values[starts[i]]
+            elif issubclass(ModelToken if code == _TOKEN else _LAYOUTS[code - 2][0], cls):
+                yield self._event(i).message
+
     def __len__(self) -> int:
         return len(self._codes)
 

@@ -25,6 +25,7 @@ from mockvapi.models.messages import (
     HistoryPrefix,
     Message,
     ModelToken,
+    SpeechUpdate,
     StatusUpdate,
     openai_format,
 )
@@ -248,6 +249,7 @@ class CallState:
         (`arrivals`); a driver that sends `Retract` for the event just yielded gives it back undelivered."""
         pending = sorted(self._batch, key=_order)
         self._batch = []
+        self._forget_utterances()
         # The driver waits for each event's time: the random streams' state can go. Nothing draws between
         # two events of one flush but a live control acting (below), so once here and after each act
         # instead of per event (a call's every event paid for the check).
@@ -288,6 +290,44 @@ class CallState:
                 self.events.pop()
                 self._last_ms, self._announced, self._live = last_ms, announced, live
                 pending.insert(0, original)
+
+    def _forget_utterances(self) -> None:
+        """Let go of the utterances no live control can ask for any more (a long call says hundreds).
+
+        Controls ask for the last one, for the one being said at a time no earlier than the last event
+        delivered (`Controls.speaking` looks back for the latest begun by then), and for the one whose
+        speech-update was delivered last (`Controls._open_utterance`, by turn: the assistant's turns are
+        delivered in increasing order, tests/engine/invariants.py). An utterance before the latest begun by
+        now, of a turn before the last one delivered, is none of these. Called between deliveries."""
+        utterances = self.utterances
+        if len(utterances) < 2:
+            return
+        begun = next(
+            (i for i in range(len(utterances) - 1, -1, -1)
+             if utterances[i].segments and utterances[i].start <= self._last_ms),
+            0,
+        )
+        if begun == 0:
+            return
+        heard = self._last_assistant_turn()
+        if heard is None:
+            return
+        drop = 0
+        while drop < begun and utterances[drop].turn < heard:
+            drop += 1
+        del utterances[:drop]
+
+    def _last_assistant_turn(self) -> int | None:
+        """The turn of the assistant's last speech-update delivered."""
+        events = self.events
+        updates = (
+            events.messages_back(SpeechUpdate) if isinstance(events, EventLog)
+            else (e.message for e in reversed(events) if isinstance(e.message, SpeechUpdate))
+        )
+        for message in updates:
+            if isinstance(message, SpeechUpdate) and message.role == "assistant":
+                return message.turn
+        return None
 
     @contextmanager
     def undelivered(self) -> Iterator[list[Event]]:
