@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from mockvapi.models.messages import Message, ModelToken, WireModel
+from mockvapi.models.messages import Message, ModelToken, Transcript, WireModel
 
 if TYPE_CHECKING:
     from mockvapi.engine.context import CallContext
@@ -84,6 +84,8 @@ _set_at_ms, _set_message, _set_history_len, _set_step, _set_seq, _set_history_ba
 _NO_STEP = -(1 << 15)  # `step` None in the log's integer column (steps count from 0)
 _OPAQUE = 0  # a message the log keeps as the object itself
 _TOKEN = 1  # a ModelToken: its turn id and token
+_IN_TEXT = object()  # a field value that sits in the log's text buffer (a partial transcript's text)
+_TRANSCRIPT_AT = tuple(Transcript.model_fields).index("transcript")  # in a Transcript's values, in model order
 # Message layouts the log flattens, by code (from 2): the model class, the field names in order, the shared
 # set of fields given, and whether `__pydantic_private__` was set (a `model_construct`ed model lacks it).
 _LAYOUTS: list[tuple[type[WireModel], tuple[str, ...], set[str], bool]] = []
@@ -138,10 +140,10 @@ class EventLog(Sequence[Event]):
     """The events a call delivered, in order, kept compactly: a live call keeps every one for its timeline,
     and as objects (an `Event`, its time as an int object, a pydantic message with its `__dict__`) they were
     the largest part of a live call's memory. Here the numbers sit in arrays, a message's field values in
-    one flat list (the values themselves shared with the message logged; a model token's text as UTF-8 in
-    one buffer), and the context and live fields once per run of events that share them. Reading gives new
-    `Event`s equal to the ones appended (the same values, field for field, the same shared objects but a
-    token's text, an equal string); only identity differs.
+    one flat list (the values themselves shared with the message logged; the text of a model token or a
+    partial transcript as UTF-8 in one buffer), and the context and live fields once per run of events that
+    share them. Reading gives new `Event`s equal to the ones appended (the same values, field for field, the
+    same shared objects but that text, an equal string); only identity differs.
     """
 
     __slots__ = ("_at", "_numbers", "_codes", "_starts", "_values", "_text", "_text_starts", "_run_starts", "_runs")
@@ -196,6 +198,13 @@ class EventLog(Sequence[Event]):
             if fields is not None and tuple(fields) == _LAYOUTS[code - 2][1]:  # the fields in model order
                 codes.append(code)
                 values += fields.values()
+                if type(message) is Transcript and message.transcript_type == "partial":
+                    # Each partial is a string of its own (every two words the customer says, all the words so
+                    # far); a final is shared with history, so it stays the object.
+                    at = len(values) - len(fields) + _TRANSCRIPT_AT
+                    if type(values[at]) is str:
+                        text += values[at].encode("utf-8", "surrogatepass")
+                        values[at] = _IN_TEXT
             else:
                 codes.append(_OPAQUE)
                 values.append(message)
@@ -225,16 +234,21 @@ class EventLog(Sequence[Event]):
         end = self._starts[i + 1] if i + 1 < len(self._starts) else len(self._values)
         code = self._codes[i]
         if code == _TOKEN:
-            text_end = self._text_starts[i + 1] if i + 1 < len(self._text_starts) else len(self._text)
-            token = self._text[self._text_starts[i]:text_end].decode("utf-8", "surrogatepass")
-            message = ModelToken(self._values[start], token)
+            message = ModelToken(self._values[start], self._text_of(i))
         elif code == _OPAQUE:
             message = self._values[start]
         else:
-            message = _rebuild(code, self._values[start:end])
+            fields = self._values[start:end]
+            if _LAYOUTS[code - 2][0] is Transcript and _IN_TEXT in fields:
+                fields[fields.index(_IN_TEXT)] = self._text_of(i)
+            message = _rebuild(code, fields)
         context, live = self._runs[bisect_right(self._run_starts, i) - 1]
         return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2],
                      numbers[k + 3], context, live)
+
+    def _text_of(self, i: int) -> str:
+        end = self._text_starts[i + 1] if i + 1 < len(self._text_starts) else len(self._text)
+        return self._text[self._text_starts[i]:end].decode("utf-8", "surrogatepass")
 
     def messages_back(self, cls: type[Message]) -> Iterator[Message]:
         """The messages of type `cls` logged, last first: only those are read back (a scan of every event
