@@ -250,18 +250,6 @@ class EventLog(Sequence[Event]):
         end = self._text_starts[i + 1] if i + 1 < len(self._text_starts) else len(self._text)
         return self._text[self._text_starts[i]:end].decode("utf-8", "surrogatepass")
 
-    def messages_back(self, cls: type[Message]) -> Iterator[Message]:
-        """The messages of type `cls` logged, last first: only those are read back (a scan of every event
-        rebuilds each one)."""
-        codes, values, starts = self._codes, self._values, self._starts
-        for i in range(len(codes) - 1, -1, -1):
-            code = codes[i]
-            if code == _OPAQUE:
-                if isinstance(values[starts[i]], cls):
-                    yield values[starts[i]]
-            elif issubclass(ModelToken if code == _TOKEN else _LAYOUTS[code - 2][0], cls):
-                yield self._event(i).message
-
     def __len__(self) -> int:
         return len(self._codes)
 

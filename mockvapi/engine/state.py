@@ -103,7 +103,7 @@ class CallState:
         "history", "rendered", "openai", "events", "problems", "ended_reason", "started_ms", "ended_ms",
         "tool_results", "destination", "servers", "assistant_tools", "_cursor", "busy_until", "taking_over_until",
         "turn", "step", "utterances", "muted", "_arrivals", "settings", "deadline", "overran", "_context", "_batch",
-        "_seq", "_last_ms", "_announced", "_announce_floor", "_held", "_live", "history_base", "activations",
+        "_seq", "_last_ms", "_announced", "_announce_floor", "_held", "_live", "_heard", "history_base", "activations",
         "rest_squad",
     )
 
@@ -163,6 +163,7 @@ class CallState:
         self._last_ms = 0
         self._announced = 0  # history items announced by the conversation-updates flushed so far
         self._announce_floor = 0  # ms of the last conversation-update planned: the next comes no earlier
+        self._heard: int | None = None  # the turn of the assistant's last speech-update delivered
         # While a driver holds the event `flush` yields: (last ms, announced, message.call) from before it,
         # and the events still to deliver (that one, as planned, first).
         self._held: tuple[int, int, dict[str, Any] | None, Event, list[Event]] | None = None
@@ -290,6 +291,8 @@ class CallState:
                 self.events.pop()
                 self._last_ms, self._announced, self._live = last_ms, announced, live
                 pending.insert(0, original)
+            elif not token and type(message) is SpeechUpdate and message.role == "assistant":
+                self._heard = message.turn  # delivered (not taken back): see `_forget_utterances`
 
     def _forget_utterances(self) -> None:
         """Let go of the utterances no live control can ask for any more (a long call says hundreds).
@@ -298,36 +301,20 @@ class CallState:
         delivered (`Controls.speaking` looks back for the latest begun by then), and for the one whose
         speech-update was delivered last (`Controls._open_utterance`, by turn: the assistant's turns are
         delivered in increasing order, tests/engine/invariants.py). An utterance before the latest begun by
-        now, of a turn before the last one delivered, is none of these. Called between deliveries."""
+        now, of a turn before the last one delivered (`_heard`), is none of these. Called between deliveries."""
         utterances = self.utterances
-        if len(utterances) < 2:
+        if len(utterances) < 2 or self._heard is None:
             return
-        begun = next(
-            (i for i in range(len(utterances) - 1, -1, -1)
-             if utterances[i].segments and utterances[i].start <= self._last_ms),
-            0,
-        )
-        if begun == 0:
-            return
-        heard = self._last_assistant_turn()
-        if heard is None:
-            return
+        for begun in range(len(utterances) - 1, 0, -1):
+            segments = utterances[begun].segments
+            if segments and segments[0][1] <= self._last_ms:
+                break
+        else:
+            return  # none but the first has begun
         drop = 0
-        while drop < begun and utterances[drop].turn < heard:
+        while drop < begun and utterances[drop].turn < self._heard:
             drop += 1
         del utterances[:drop]
-
-    def _last_assistant_turn(self) -> int | None:
-        """The turn of the assistant's last speech-update delivered."""
-        events = self.events
-        updates = (
-            events.messages_back(SpeechUpdate) if isinstance(events, EventLog)
-            else (e.message for e in reversed(events) if isinstance(e.message, SpeechUpdate))
-        )
-        for message in updates:
-            if isinstance(message, SpeechUpdate) and message.role == "assistant":
-                return message.turn
-        return None
 
     @contextmanager
     def undelivered(self) -> Iterator[list[Event]]:
