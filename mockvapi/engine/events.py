@@ -158,8 +158,8 @@ class EventLog(Sequence[Event]):
         self._codes = bytearray()
         self._starts = array("i")  # where each event's values start in `_values`
         self._values: list[Any] = []
-        # A model token's text, UTF-8, one after another (each event's text starts at its `_text_starts`):
-        # as a string object of its own a token took ~55 bytes, most of a call's events being tokens.
+        # The text of model tokens and partial transcripts, UTF-8, one after another (each event's starts at its
+        # `_text_starts`): as a string object of its own a token took ~55 bytes, and most events are tokens.
         self._text = bytearray()
         self._text_starts = array("i")
         self._run_starts = array("i")  # the first event of each run of equal (context, live)
