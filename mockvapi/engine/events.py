@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from mockvapi.models.messages import Message, ModelToken, WireModel
+from mockvapi.models.messages import Message, ModelToken, Transcript, WireModel
 
 if TYPE_CHECKING:
     from mockvapi.engine.context import CallContext
@@ -84,6 +84,8 @@ _set_at_ms, _set_message, _set_history_len, _set_step, _set_seq, _set_history_ba
 _NO_STEP = -(1 << 15)  # `step` None in the log's integer column (steps count from 0)
 _OPAQUE = 0  # a message the log keeps as the object itself
 _TOKEN = 1  # a ModelToken: its turn id and token
+_IN_TEXT = object()  # a field value that sits in the log's text buffer (a partial transcript's text)
+_TRANSCRIPT_AT = tuple(Transcript.model_fields).index("transcript")  # in a Transcript's values, in model order
 # Message layouts the log flattens, by code (from 2): the model class, the field names in order, the shared
 # set of fields given, and whether `__pydantic_private__` was set (a `model_construct`ed model lacks it).
 _LAYOUTS: list[tuple[type[WireModel], tuple[str, ...], set[str], bool]] = []
@@ -124,8 +126,6 @@ def _layout_code(message: WireModel) -> int:
 
 def _rebuild(code: int, values: list[Any]) -> Any:
     """The message flattened as `code` and `values`: equal to the one logged, field for field."""
-    if code == _TOKEN:
-        return ModelToken(values[0], values[1])
     cls, names, given, private = _LAYOUTS[code - 2]
     message = cls.__new__(cls)
     object.__setattr__(message, "__dict__", dict(zip(names, values, strict=True)))
@@ -140,12 +140,13 @@ class EventLog(Sequence[Event]):
     """The events a call delivered, in order, kept compactly: a live call keeps every one for its timeline,
     and as objects (an `Event`, its time as an int object, a pydantic message with its `__dict__`) they were
     the largest part of a live call's memory. Here the numbers sit in arrays, a message's field values in
-    one flat list (the values themselves shared with the message logged), and the context and live fields
-    once per run of events that share them. Reading gives new `Event`s equal to the ones appended (the
-    same values, field for field, the same shared objects); only identity differs.
+    one flat list (the values themselves shared with the message logged; the text of a model token or a
+    partial transcript as UTF-8 in one buffer), and the context and live fields once per run of events that
+    share them. Reading gives new `Event`s equal to the ones appended (the same values, field for field, the
+    same shared objects but that text, an equal string); only identity differs.
     """
 
-    __slots__ = ("_at", "_numbers", "_codes", "_starts", "_values", "_run_starts", "_runs")
+    __slots__ = ("_at", "_numbers", "_codes", "_starts", "_values", "_text", "_text_starts", "_run_starts", "_runs")
 
     _WIDTH = 4  # history_len, step, seq, history_base: counts and indexes
 
@@ -157,6 +158,10 @@ class EventLog(Sequence[Event]):
         self._codes = bytearray()
         self._starts = array("i")  # where each event's values start in `_values`
         self._values: list[Any] = []
+        # The text of model tokens and partial transcripts, UTF-8, one after another (each event's starts at its
+        # `_text_starts`): as a string object of its own a token took ~55 bytes, and most events are tokens.
+        self._text = bytearray()
+        self._text_starts = array("i")
         self._run_starts = array("i")  # the first event of each run of equal (context, live)
         self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None]] = []
         for event in events:
@@ -179,16 +184,27 @@ class EventLog(Sequence[Event]):
             self._numbers = array("q", self._numbers)
             self._numbers.extend(numbers)
         self._starts.append(len(values))
+        text = self._text
+        self._text_starts.append(len(text))
         message = event.message
-        if type(message) is ModelToken:
+        if type(message) is ModelToken and type(message.token) is str:
             codes.append(_TOKEN)
-            values += (message.turn_id, message.token)
+            values.append(message.turn_id)
+            # "surrogatepass": a lone surrogate (JSON allows one in a reply the assistant says) reads back too.
+            text += message.token.encode("utf-8", "surrogatepass")
         else:
             code = _layout_code(message) if isinstance(message, WireModel) else _OPAQUE
             fields = message.__dict__ if code != _OPAQUE else None
             if fields is not None and tuple(fields) == _LAYOUTS[code - 2][1]:  # the fields in model order
                 codes.append(code)
                 values += fields.values()
+                if type(message) is Transcript and message.transcript_type == "partial":
+                    # Each partial is a string of its own (every two words the customer says, all the words so
+                    # far); a final is shared with history, so it stays the object.
+                    at = len(values) - len(fields) + _TRANSCRIPT_AT
+                    if type(values[at]) is str:
+                        text += values[at].encode("utf-8", "surrogatepass")
+                        values[at] = _IN_TEXT
             else:
                 codes.append(_OPAQUE)
                 values.append(message)
@@ -205,6 +221,7 @@ class EventLog(Sequence[Event]):
         event = self._event(len(self._codes) - 1)
         n = len(self._codes) - 1
         del self._at[n], self._numbers[n * self._WIDTH:], self._values[self._starts[n]:]
+        del self._text[self._text_starts[n]:], self._text_starts[n]
         del self._starts[n], self._codes[n]
         if self._run_starts[-1] == n:
             del self._run_starts[-1], self._runs[-1]
@@ -216,10 +233,22 @@ class EventLog(Sequence[Event]):
         start = self._starts[i]
         end = self._starts[i + 1] if i + 1 < len(self._starts) else len(self._values)
         code = self._codes[i]
-        message = self._values[start] if code == _OPAQUE else _rebuild(code, self._values[start:end])
+        if code == _TOKEN:
+            message = ModelToken(self._values[start], self._text_of(i))
+        elif code == _OPAQUE:
+            message = self._values[start]
+        else:
+            fields = self._values[start:end]
+            if _LAYOUTS[code - 2][0] is Transcript and _IN_TEXT in fields:
+                fields[fields.index(_IN_TEXT)] = self._text_of(i)
+            message = _rebuild(code, fields)
         context, live = self._runs[bisect_right(self._run_starts, i) - 1]
         return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2],
                      numbers[k + 3], context, live)
+
+    def _text_of(self, i: int) -> str:
+        end = self._text_starts[i + 1] if i + 1 < len(self._text_starts) else len(self._text)
+        return self._text[self._text_starts[i]:end].decode("utf-8", "surrogatepass")
 
     def __len__(self) -> int:
         return len(self._codes)

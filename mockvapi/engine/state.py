@@ -25,6 +25,7 @@ from mockvapi.models.messages import (
     HistoryPrefix,
     Message,
     ModelToken,
+    SpeechUpdate,
     StatusUpdate,
     openai_format,
 )
@@ -95,6 +96,17 @@ class Arrivals(Protocol):
 class CallState:
     """Everything one call has said and decided so far, and where it stands."""
 
+    # Slots: with more than 30 attributes an instance dict no longer shares its keys with the class's
+    # other instances, and a call's own dict took ~1.6 kB of its live memory (~0.4 kB as slots).
+    __slots__ = (
+        "scenario", "loaded", "seed", "fakes", "template_budget", "start_ms", "timing", "lenient_templates",
+        "history", "rendered", "openai", "events", "problems", "ended_reason", "started_ms", "ended_ms",
+        "tool_results", "destination", "servers", "assistant_tools", "_cursor", "busy_until", "taking_over_until",
+        "turn", "step", "utterances", "muted", "_arrivals", "settings", "deadline", "overran", "_context", "_batch",
+        "_seq", "_last_ms", "_announced", "_announce_floor", "_held", "_live", "_heard", "history_base", "activations",
+        "rest_squad",
+    )
+
     def __init__(
         self,
         scenario: Scenario,
@@ -151,6 +163,7 @@ class CallState:
         self._last_ms = 0
         self._announced = 0  # history items announced by the conversation-updates flushed so far
         self._announce_floor = 0  # ms of the last conversation-update planned: the next comes no earlier
+        self._heard: int | None = None  # the turn of the assistant's last speech-update delivered
         # While a driver holds the event `flush` yields: (last ms, announced, message.call) from before it,
         # and the events still to deliver (that one, as planned, first).
         self._held: tuple[int, int, dict[str, Any] | None, Event, list[Event]] | None = None
@@ -237,6 +250,7 @@ class CallState:
         (`arrivals`); a driver that sends `Retract` for the event just yielded gives it back undelivered."""
         pending = sorted(self._batch, key=_order)
         self._batch = []
+        self._forget_utterances()
         # The driver waits for each event's time: the random streams' state can go. Nothing draws between
         # two events of one flush but a live control acting (below), so once here and after each act
         # instead of per event (a call's every event paid for the check).
@@ -277,6 +291,30 @@ class CallState:
                 self.events.pop()
                 self._last_ms, self._announced, self._live = last_ms, announced, live
                 pending.insert(0, original)
+            elif not token and type(message) is SpeechUpdate and message.role == "assistant":
+                self._heard = message.turn  # delivered (not taken back): see `_forget_utterances`
+
+    def _forget_utterances(self) -> None:
+        """Let go of the utterances no live control can ask for any more (a long call says hundreds).
+
+        Controls ask for the last one, for the one being said at a time no earlier than the last event
+        delivered (`Controls.speaking` looks back for the latest begun by then), and for the one whose
+        speech-update was delivered last (`Controls._open_utterance`, by turn: the assistant's turns are
+        delivered in increasing order, tests/engine/invariants.py). An utterance before the latest begun by
+        now, of a turn before the last one delivered (`_heard`), is none of these. Called between deliveries."""
+        utterances = self.utterances
+        if len(utterances) < 2 or self._heard is None:
+            return
+        for begun in range(len(utterances) - 1, 0, -1):
+            segments = utterances[begun].segments
+            if segments and segments[0][1] <= self._last_ms:
+                break
+        else:
+            return  # none but the first has begun
+        drop = 0
+        while drop < begun and utterances[drop].turn < self._heard:
+            drop += 1
+        del utterances[:drop]
 
     @contextmanager
     def undelivered(self) -> Iterator[list[Event]]:

@@ -10,7 +10,15 @@ import pytest
 from mockvapi.engine.events import Event, EventLog
 from mockvapi.engine.simulator import CallSimulation, drive, simulate
 from mockvapi.library import bundled_names, resolve
-from mockvapi.models.messages import PROFILES, ConversationUpdate, Message, ModelToken, StatusUpdate, WireModel
+from mockvapi.models.messages import (
+    PROFILES,
+    ConversationUpdate,
+    Message,
+    ModelToken,
+    StatusUpdate,
+    Transcript,
+    WireModel,
+)
 
 
 def _state(message: Any) -> tuple[Any, ...]:
@@ -32,10 +40,15 @@ def _same(read: Event, logged: Event) -> None:
     assert read.context is logged.context and read.live is logged.live
     assert type(read.message) is type(logged.message)
     assert _state(read.message) == _state(logged.message)
-    # The values themselves are the ones logged (shared, not copies): a history prefix, a dict, a string.
+    # The values themselves are the ones logged (shared, not copies): a history prefix, a dict, a string; but a
+    # partial transcript's text, kept as UTF-8 (an equal string).
     if isinstance(logged.message, WireModel) and type(logged.message) is not ModelToken:
+        partial = isinstance(logged.message, Transcript) and logged.message.transcript_type == "partial"
         for key, value in logged.message.__dict__.items():
-            assert read.message.__dict__[key] is value
+            if partial and key == "transcript":
+                assert read.message.__dict__[key] == value and type(read.message.__dict__[key]) is str
+            else:
+                assert read.message.__dict__[key] is value
     for profile in PROFILES:
         assert read.message.body(profile) == logged.message.body(profile)
 
@@ -150,3 +163,32 @@ def test_an_event_built_by_its_own_init_is_the_frozen_dataclass_it_was() -> None
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.seq = 4  # type: ignore[misc]
     assert [f.name for f in dataclasses.fields(Event)][-3:] == ["history_base", "context", "live"]
+
+
+def test_a_token_s_text_is_kept_as_utf8_not_as_a_string_of_its_own() -> None:
+    """A model token's text sits in one byte buffer (a string object per token was ~55 bytes of a live call's
+    memory, most of its events being tokens); it reads back equal, whatever its characters."""
+    tokens = [" Hello", ",", " naïve", " 東京", " \ud800", "", " 🙂", "."]
+    events = [Event(i, ModelToken("turn-1", token), 0, 0, i) for i, token in enumerate(tokens)]
+    log = EventLog(events)
+    assert [e.message.token for e in log] == tokens and list(log) == events
+    assert not any(type(x) is str and x in tokens for x in gc.get_referents(*gc.get_referents(log)))
+    assert log.pop() == events[-1] and log.pop() == events[-2]
+    log.append(events[-1])
+    assert [e.message.token for e in log] == [*tokens[:-2], "."]
+    assert log[4].message.token == " \ud800" and log[4].message.turn_id == "turn-1"
+
+
+def test_a_partial_transcript_s_text_is_kept_as_utf8_and_a_final_s_as_the_string_it_shares() -> None:
+    """Each partial transcript is a string of its own (all the customer's words so far, every two words): the
+    log keeps its text in the buffer; a final's text is shared with history, so the log keeps the object."""
+    partials = [Transcript(role="user", transcript_type="partial", transcript=t) for t in ("I'd like", "", "é \ud800")]
+    final = Transcript(role="user", transcript_type="final", transcript="I'd like a table.", confidence=0.9)
+    events = [Event(i, m, 0, 0, i) for i, m in enumerate([*partials, final])]
+    log = EventLog(events)
+    for read, logged in zip(log, events, strict=True):
+        _same(read, logged)
+    reachable = gc.get_referents(*gc.get_referents(log))
+    assert not any(x is p.transcript for p in partials for x in reachable if x)
+    assert any(x is final.transcript for x in reachable)
+    assert log.pop() == events[-1] and log.pop() == events[-2] and list(log) == events[:2]
