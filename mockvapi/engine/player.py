@@ -380,9 +380,11 @@ class CallPlayer:
         yielded), so the journal can keep its server message as the way to render it again."""
         context = event.context or self.sim.context
         message = event.message
-        if isinstance(message, StatusUpdate):
+        # Told by exact type (neither has subclasses): `isinstance` against a pydantic model class goes through
+        # ABCMeta's check, and a model token (most events) answers it through its Python-level `__class__`.
+        if type(message) is StatusUpdate:
             self.status = message.status
-        if isinstance(message, SpeechUpdate) and message.role == "assistant":
+        elif type(message) is SpeechUpdate and message.role == "assistant":
             for client in self.clients:
                 client.speaking(message.status == "started")
         reply: Awaitable[Reply | None] | None = None

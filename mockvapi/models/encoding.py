@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Mapping, Sequence
+from math import isfinite
 from operator import is_, itemgetter
 from typing import Any
 
@@ -71,9 +72,11 @@ _QUOTED_MARKERS = {_marker(n): compact(_marker(n)) for n in range(8)}
 
 # A message's steady keys at its end, a getter giving their values as a tuple, whether the rest of the
 # message holds nothing to splice (no history list, artifact or steady key, and only string keys), whether
-# the rest ends with `artifact` after only such plain keys (a server message's usual shape), and whether the
-# rest's keys are all strings (see `WireEncoder._listed_parts`).
-_TailShape = tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]], bool, bool, bool]
+# the rest ends with `artifact` after only such plain keys (a server message's usual shape), whether the
+# rest's keys are all strings (see `WireEncoder._listed_parts`), and for a rest of such plain keys its
+# template and a getter of its values (see `_plain_head`).
+_Head = tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]
+_TailShape = tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]], bool, bool, bool, _Head | None]
 # A message's keys -> its tail shape, or None when no steady object ends it (memoised: wire messages come in a
 # few dozen shapes; bounded, past it shapes are worked out each time).
 _tail_shapes: dict[tuple[Any, ...], _TailShape | None] = {}
@@ -93,17 +96,53 @@ def _tail_shape(message: dict[Any, Any]) -> _TailShape | None:
     shape: _TailShape | None = None
     if start < len(keys):
         steady = keys[start:]
-        getter = itemgetter(*steady) if len(steady) > 1 else _one_getter(steady[0])
         plain = all(type(key) is str for key in rest)
-        shape = (steady, getter, plain and _SHORTCUT_KEYS.isdisjoint(rest),
-                 plain and rest[-1:] == ("artifact",) and _SHORTCUT_KEYS.isdisjoint(rest[:-1]), plain)
+        only_plain = plain and _SHORTCUT_KEYS.isdisjoint(rest)
+        head: _Head | None = None
+        if only_plain and rest:
+            # The rest's text with a slot for each value: '{"type":%s,"turnId":%s,...' (no closing brace).
+            template = "{" + ",".join(compact(key).replace("%", "%%") + ":%s" for key in rest)
+            head = (template, _getter(rest))
+        shape = (steady, _getter(steady), only_plain,
+                 plain and rest[-1:] == ("artifact",) and _SHORTCUT_KEYS.isdisjoint(rest[:-1]), plain, head)
     if len(_tail_shapes) < _MAX_TAIL_SHAPES:
         _tail_shapes[keys] = shape
     return shape
 
 
-def _one_getter(key: str) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+def _getter(keys: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """What gives the values of `keys` (one or more) in a message, as a tuple."""
+    if len(keys) > 1:
+        return itemgetter(*keys)
+    key = keys[0]
     return lambda message: (message[key],)
+
+
+def _plain_head(head: _Head, message: Mapping[str, Any]) -> str | None:
+    """The text of a message's plain fields (its keys before the steady objects), from its opening brace,
+    when each holds a str, int, float, bool or None, as a client message's own fields do; None otherwise.
+    Each value is encoded as json's C encoder would (the same functions) into the shape's template: no copy
+    of the message without its steady objects and no C encoder call, whose set-up alone costs more than
+    encoding four fields this way (lever 99)."""
+    template, values_of = head
+    texts = []
+    for value in values_of(message):
+        kind = type(value)
+        if kind is str:
+            texts.append(_quote(value))
+        elif kind is int:
+            texts.append(int.__repr__(value))
+        elif kind is float and isfinite(value):
+            texts.append(float.__repr__(value))
+        elif kind is bool or value is None:
+            texts.append(_CONSTANTS[value])
+        else:
+            return None  # NaN and infinities, containers, subclasses: json itself
+    return template % tuple(texts)
+
+
+_quote = json.encoder.encode_basestring  # what the C encoder calls for a string (ensure_ascii=False)
+_CONSTANTS = {True: "true", False: "false", None: "null"}
 
 
 def _without(message: dict[Any, Any], keys: tuple[str, ...]) -> dict[Any, Any]:
@@ -132,6 +171,9 @@ class WireEncoder:
             if shape is not None and shape[2]:
                 tail = self._tail(message, shape)
                 if tail is not None:
+                    head = None if shape[5] is None else _plain_head(shape[5], message)
+                    if head is not None:
+                        return head + tail
                     rest = _without(message, shape[0])
                     return compact(rest)[:-1] + tail if rest else "{" + tail[1:]
         return "".join(self.encode_parts(message))

@@ -214,3 +214,30 @@ def test_history_lists_at_the_top_and_in_an_artifact_encode_alike_around_plain_f
         message = {**shape, "call": call, "assistant": {"name": "A"}}
         assert "".join(encoder.encode_parts(message)) == dumps(message)
         assert encoder.encode(message) == dumps(message)
+
+
+def test_a_messages_plain_fields_before_its_tail_encode_alike_whatever_they_hold() -> None:
+    # A client message's own fields are put into its shape's template one by one (lever 99): every kind of
+    # value, and keys json must escape, give json's bytes; anything else in one of them falls back whole.
+    import enum
+
+    class Kind(enum.IntEnum):
+        ONE = 1
+
+    class Text(str):
+        pass
+
+    call = {"id": "c1"}
+    values: list[Any] = [
+        "plain", 'quote " back \\ slash', "ünïcode ✓ \U0001f600", "\x00\x1f\n\t\u2028", "", "%s %d %%",
+        0, -7, 10**30, True, False, None, 0.0, -0.0, 1.5, 1e300, 5e-324, float("nan"), float("inf"),
+        float("-inf"), Kind.ONE, Text("sub"), {"nested": 1}, [1, 2], (1, 2),
+    ]
+    encoder = WireEncoder()
+    for value in values:
+        for key in ("output", 'k"%s\\é', "%"):
+            message = {"type": "model-output", key: value, "timestamp": 12, "call": call}
+            assert encoder.encode(message) == dumps(message), (key, value)
+    for value in values:  # the same shape again, values changing from one message to the next
+        message = {"type": "transcript", "transcript": value, "confidence": value, "call": call}
+        assert encoder.encode(message) == dumps(message), value
