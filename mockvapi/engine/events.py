@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from mockvapi.models.messages import Message, ModelToken, Transcript, WireModel
+from mockvapi.models.messages import ConversationUpdate, HistoryPrefix, Message, ModelToken, Transcript, WireModel
 
 if TYPE_CHECKING:
     from mockvapi.engine.context import CallContext
@@ -87,8 +87,10 @@ _TOKEN = 1  # a ModelToken: its turn id and token
 _IN_TEXT = object()  # a field value that sits in the log's text buffer (a partial transcript's text)
 _TRANSCRIPT_AT = tuple(Transcript.model_fields).index("transcript")  # in a Transcript's values, in model order
 # Message layouts the log flattens, by code (from 2): the model class, the field names in order, the shared
-# set of fields given, and whether `__pydantic_private__` was set (a `model_construct`ed model lacks it).
-_LAYOUTS: list[tuple[type[WireModel], tuple[str, ...], set[str], bool]] = []
+# set of fields given, whether `__pydantic_private__` was set (a `model_construct`ed model lacks it), and the
+# positions of the values that are a `HistoryPrefix` of the event's `history_len` items (a conversation-update's
+# two histories), kept as their list: the prefix is made again on reading.
+_LAYOUTS: list[tuple[type[WireModel], tuple[str, ...], set[str], bool, tuple[int, ...]]] = []
 _LAYOUT_CODES: dict[tuple[type[WireModel], frozenset[str], bool], int] = {}
 _MAX_LAYOUTS = 254  # codes fit a byte; a message of any further layout is kept as it is
 # The same by the identity of the (shared) fields-given set, which the entry holds so the id stays its own.
@@ -118,15 +120,32 @@ def _layout_code(message: WireModel) -> int:
             return _OPAQUE
         names = tuple(cls.model_fields)
         code = _LAYOUT_CODES[key] = len(_LAYOUTS) + 2
-        _LAYOUTS.append((cls, names, given, private))
+        _LAYOUTS.append((cls, names, given, private, ()))
     if len(_BY_SET) < 4 * _MAX_LAYOUTS:
         _BY_SET[cls, id(given), private] = (code, given)
     return code
 
 
+# The codes of layouts with prefixes, by (the code without them, their positions).
+_PREFIXED_CODES: dict[tuple[int, tuple[int, ...]], int] = {}
+
+
+def _prefixed_code(code: int, positions: tuple[int, ...]) -> int:
+    """The code of `code`'s layout with `HistoryPrefix`es at `positions` (registered on first sight), or
+    `_OPAQUE` when the codes are used up."""
+    prefixed = _PREFIXED_CODES.get((code, positions))
+    if prefixed is None:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            return _OPAQUE
+        cls, names, given, private, _ = _LAYOUTS[code - 2]
+        prefixed = _PREFIXED_CODES[code, positions] = len(_LAYOUTS) + 2
+        _LAYOUTS.append((cls, names, given, private, positions))
+    return prefixed
+
+
 def _rebuild(code: int, values: list[Any]) -> Any:
     """The message flattened as `code` and `values`: equal to the one logged, field for field."""
-    cls, names, given, private = _LAYOUTS[code - 2]
+    cls, names, given, private, _ = _LAYOUTS[code - 2]
     message = cls.__new__(cls)
     object.__setattr__(message, "__dict__", dict(zip(names, values, strict=True)))
     object.__setattr__(message, "__pydantic_fields_set__", given)
@@ -196,8 +215,27 @@ class EventLog(Sequence[Event]):
             code = _layout_code(message) if isinstance(message, WireModel) else _OPAQUE
             fields = message.__dict__ if code != _OPAQUE else None
             if fields is not None and tuple(fields) == _LAYOUTS[code - 2][1]:  # the fields in model order
-                codes.append(code)
-                values += fields.values()
+                flat = False
+                if type(message) is ConversationUpdate:
+                    # Its histories are prefixes of the call's shared lists (48 bytes each, two per update): kept
+                    # as the list, the event's `history_len` is their length.
+                    length = event.history_len
+                    positions = tuple(
+                        i for i, value in enumerate(fields.values())
+                        if type(value) is HistoryPrefix and len(value) == length and type(value._items) is list
+                    )
+                    if positions:
+                        prefixed = _prefixed_code(code, positions)
+                        if prefixed != _OPAQUE:
+                            codes.append(prefixed)
+                            at = len(values)
+                            values += fields.values()
+                            for i in positions:
+                                values[at + i] = values[at + i]._items
+                            flat = True
+                if not flat:
+                    codes.append(code)
+                    values += fields.values()
                 if type(message) is Transcript and message.transcript_type == "partial":
                     # Each partial is a string of its own (every two words the customer says, all the words so
                     # far); a final is shared with history, so it stays the object.
@@ -239,8 +277,11 @@ class EventLog(Sequence[Event]):
             message = self._values[start]
         else:
             fields = self._values[start:end]
-            if _LAYOUTS[code - 2][0] is Transcript and _IN_TEXT in fields:
+            layout = _LAYOUTS[code - 2]
+            if layout[0] is Transcript and _IN_TEXT in fields:
                 fields[fields.index(_IN_TEXT)] = self._text_of(i)
+            for at in layout[4]:
+                fields[at] = HistoryPrefix(fields[at], numbers[k])
             message = _rebuild(code, fields)
         context, live = self._runs[bisect_right(self._run_starts, i) - 1]
         return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2],

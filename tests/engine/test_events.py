@@ -13,6 +13,7 @@ from mockvapi.library import bundled_names, resolve
 from mockvapi.models.messages import (
     PROFILES,
     ConversationUpdate,
+    HistoryPrefix,
     Message,
     ModelToken,
     StatusUpdate,
@@ -47,6 +48,10 @@ def _same(read: Event, logged: Event) -> None:
         for key, value in logged.message.__dict__.items():
             if partial and key == "transcript":
                 assert read.message.__dict__[key] == value and type(read.message.__dict__[key]) is str
+            elif type(value) is HistoryPrefix and len(value) == logged.history_len:
+                # A conversation-update's history: made again, over the very list logged.
+                again = read.message.__dict__[key]
+                assert type(again) is HistoryPrefix and again == value and again._items is value._items
             else:
                 assert read.message.__dict__[key] is value
     for profile in PROFILES:
@@ -75,6 +80,9 @@ def test_the_log_keeps_no_event_or_model_objects() -> None:
     assert not any(isinstance(x, Event | ModelToken) for x in reachable)
     # Only messages the log cannot flatten are kept whole; a long call has none.
     assert not any(isinstance(x, Message) for x in reachable)
+    # Nor the conversation-updates' history prefixes (48 bytes each): the shared lists only.
+    assert not any(isinstance(x, HistoryPrefix) for x in reachable)
+    assert any(type(e.message).__name__ == "ConversationUpdate" for e in log)
     assert [type(e.message).__name__ for e in log].count("ModelToken") > 400
 
 
@@ -192,3 +200,17 @@ def test_a_partial_transcript_s_text_is_kept_as_utf8_and_a_final_s_as_the_string
     assert not any(x is p.transcript for p in partials for x in reachable if x)
     assert any(x is final.transcript for x in reachable)
     assert log.pop() == events[-1] and log.pop() == events[-2] and list(log) == events[:2]
+
+
+def test_a_history_prefix_of_another_length_than_the_event_says_is_kept_as_it_is() -> None:
+    items = [{"role": "bot", "message": "hi"}, {"role": "user", "message": "yo"}]
+    update = ConversationUpdate.model_construct(
+        messages=HistoryPrefix(items, 1), messages_openai_formatted=HistoryPrefix(items, 2))
+    event = Event(5, update, 2, None, 7)
+    log = EventLog([event])
+    read = log[0].message
+    assert read.messages == [items[0]] and read.messages is update.messages
+    again = read.messages_openai_formatted
+    assert again == items and again is not update.messages_openai_formatted
+    assert type(again) is HistoryPrefix and again._items is items
+    assert log.pop() == event and len(log) == 0
