@@ -155,6 +155,13 @@ def _rebuild(code: int, values: list[Any]) -> Any:
     return message
 
 
+def _widened(offsets: array[int], value: int) -> array[int]:
+    """`offsets` in 64 bits, then `value` (which did not fit)."""
+    wide = array("q", offsets)
+    wide.append(value)
+    return wide
+
+
 class EventLog(Sequence[Event]):
     """The events a call delivered, in order, kept compactly: a live call keeps every one for its timeline,
     and as objects (an `Event`, its time as an int object, a pydantic message with its `__dict__`) they were
@@ -175,12 +182,13 @@ class EventLog(Sequence[Event]):
         self._at = array("i")  # at_ms
         self._numbers = array("h")
         self._codes = bytearray()
-        self._starts = array("i")  # where each event's values start in `_values`
+        # Where each event's values start in `_values` (and its text in `_text`): 16 bits, widened (see `_widened`).
+        self._starts = array("H")
         self._values: list[Any] = []
         # The text of model tokens and partial transcripts, UTF-8, one after another (each event's starts at its
         # `_text_starts`): as a string object of its own a token took ~55 bytes, and most events are tokens.
         self._text = bytearray()
-        self._text_starts = array("i")
+        self._text_starts = array("H")
         self._run_starts = array("i")  # the first event of each run of equal (context, live)
         self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None]] = []
         for event in events:
@@ -202,9 +210,15 @@ class EventLog(Sequence[Event]):
             del self._numbers[n * self._WIDTH:]  # what extend appended before the value that did not fit
             self._numbers = array("q", self._numbers)
             self._numbers.extend(numbers)
-        self._starts.append(len(values))
+        try:
+            self._starts.append(len(values))
+        except OverflowError:
+            self._starts = _widened(self._starts, len(values))
         text = self._text
-        self._text_starts.append(len(text))
+        try:
+            self._text_starts.append(len(text))
+        except OverflowError:
+            self._text_starts = _widened(self._text_starts, len(text))
         message = event.message
         if type(message) is ModelToken and type(message.token) is str:
             codes.append(_TOKEN)

@@ -214,3 +214,16 @@ def test_a_history_prefix_of_another_length_than_the_event_says_is_kept_as_it_is
     assert again == items and again is not update.messages_openai_formatted
     assert type(again) is HistoryPrefix and again._items is items
     assert log.pop() == event and len(log) == 0
+
+
+def test_offsets_sit_in_16_bits_until_a_call_outgrows_them() -> None:
+    # Where each event's values and text start: 2 bytes an event (a live call's memory), widened the first time
+    # the values or the text pass 65,535.
+    log = EventLog(simulate(resolve("happy-path")).events)
+    assert log._starts.itemsize == 2 and log._text_starts.itemsize == 2
+    events = [Event(i, ModelToken("turn-1", "é" if i % 3 else "ab"), 0, 0, i) for i in range(70_000)]
+    log = EventLog(events)
+    assert log._starts.itemsize == 8 and log._text_starts.itemsize == 8
+    assert log[0] == events[0] and log[-1] == events[-1] and log[40_000] == events[40_000]
+    assert [e.message.token for e in log[32_760:32_780]] == [e.message.token for e in events[32_760:32_780]]
+    assert log.pop() == events[-1] and log[-1] == events[-2] and len(log) == 69_999
