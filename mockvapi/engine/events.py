@@ -127,19 +127,23 @@ def _layout_code(message: WireModel) -> int:
 
 
 # The codes of layouts with prefixes, by (the code without them, their positions).
-_PREFIXED_CODES: dict[tuple[int, tuple[int, ...]], int] = {}
+_PREFIXED_CODES: dict[int, int] = {}
+# Where a conversation-update's two histories sit among its values (in model order).
+_UPDATE_HISTORIES = tuple(
+    tuple(ConversationUpdate.model_fields).index(name) for name in ("messages", "messages_openai_formatted")
+)
 
 
-def _prefixed_code(code: int, positions: tuple[int, ...]) -> int:
-    """The code of `code`'s layout with `HistoryPrefix`es at `positions` (registered on first sight), or
-    `_OPAQUE` when the codes are used up."""
-    prefixed = _PREFIXED_CODES.get((code, positions))
+def _prefixed_code(code: int) -> int:
+    """The code of conversation-update layout `code` with its two histories kept as their lists (registered on
+    first sight), or `_OPAQUE` when the codes are used up."""
+    prefixed = _PREFIXED_CODES.get(code)
     if prefixed is None:
         if len(_LAYOUTS) >= _MAX_LAYOUTS:
             return _OPAQUE
         cls, names, given, private, _ = _LAYOUTS[code - 2]
-        prefixed = _PREFIXED_CODES[code, positions] = len(_LAYOUTS) + 2
-        _LAYOUTS.append((cls, names, given, private, positions))
+        prefixed = _PREFIXED_CODES[code] = len(_LAYOUTS) + 2
+        _LAYOUTS.append((cls, names, given, private, _UPDATE_HISTORIES))
     return prefixed
 
 
@@ -233,19 +237,20 @@ class EventLog(Sequence[Event]):
                 if type(message) is ConversationUpdate:
                     # Its histories are prefixes of the call's shared lists (48 bytes each, two per update): kept
                     # as the list, the event's `history_len` is their length.
+                    history, openai = fields.get("messages"), fields.get("messages_openai_formatted")
                     length = event.history_len
-                    positions = tuple(
-                        i for i, value in enumerate(fields.values())
-                        if type(value) is HistoryPrefix and len(value) == length and type(value._items) is list
-                    )
-                    if positions:
-                        prefixed = _prefixed_code(code, positions)
+                    if (
+                        type(history) is HistoryPrefix and type(openai) is HistoryPrefix
+                        and history._length == length == openai._length
+                        and type(history._items) is list and type(openai._items) is list
+                    ):
+                        prefixed = _PREFIXED_CODES.get(code) or _prefixed_code(code)
                         if prefixed != _OPAQUE:
                             codes.append(prefixed)
                             at = len(values)
                             values += fields.values()
-                            for i in positions:
-                                values[at + i] = values[at + i]._items
+                            values[at + _UPDATE_HISTORIES[0]] = history._items
+                            values[at + _UPDATE_HISTORIES[1]] = openai._items
                             flat = True
                 if not flat:
                     codes.append(code)

@@ -202,18 +202,20 @@ def test_a_partial_transcript_s_text_is_kept_as_utf8_and_a_final_s_as_the_string
     assert log.pop() == events[-1] and log.pop() == events[-2] and list(log) == events[:2]
 
 
-def test_a_history_prefix_of_another_length_than_the_event_says_is_kept_as_it_is() -> None:
+def test_history_prefixes_of_another_length_than_the_event_says_are_kept_as_they_are() -> None:
     items = [{"role": "bot", "message": "hi"}, {"role": "user", "message": "yo"}]
-    update = ConversationUpdate.model_construct(
+    odd = ConversationUpdate.model_construct(
         messages=HistoryPrefix(items, 1), messages_openai_formatted=HistoryPrefix(items, 2))
-    event = Event(5, update, 2, None, 7)
-    log = EventLog([event])
+    even = ConversationUpdate.model_construct(
+        messages=HistoryPrefix(items, 2), messages_openai_formatted=HistoryPrefix(items, 2))
+    events = [Event(5, odd, 2, None, 7), Event(6, even, 2, None, 8)]
+    log = EventLog(events)
     read = log[0].message
-    assert read.messages == [items[0]] and read.messages is update.messages
-    again = read.messages_openai_formatted
-    assert again == items and again is not update.messages_openai_formatted
-    assert type(again) is HistoryPrefix and again._items is items
-    assert log.pop() == event and len(log) == 0
+    assert read.messages is odd.messages and read.messages_openai_formatted is odd.messages_openai_formatted
+    again = log[1].message
+    assert again.messages == items and again.messages is not even.messages and again.messages._items is items
+    assert type(again.messages_openai_formatted) is HistoryPrefix and again.messages_openai_formatted == items
+    assert log.pop() == events[1] and log.pop() == events[0] and len(log) == 0
 
 
 def test_offsets_sit_in_16_bits_until_a_call_outgrows_them() -> None:
