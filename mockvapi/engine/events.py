@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from mockvapi.models.messages import Message, ModelToken, Transcript, WireModel
+from mockvapi.models.messages import ConversationUpdate, HistoryPrefix, Message, ModelToken, Transcript, WireModel
 
 if TYPE_CHECKING:
     from mockvapi.engine.context import CallContext
@@ -87,8 +87,10 @@ _TOKEN = 1  # a ModelToken: its turn id and token
 _IN_TEXT = object()  # a field value that sits in the log's text buffer (a partial transcript's text)
 _TRANSCRIPT_AT = tuple(Transcript.model_fields).index("transcript")  # in a Transcript's values, in model order
 # Message layouts the log flattens, by code (from 2): the model class, the field names in order, the shared
-# set of fields given, and whether `__pydantic_private__` was set (a `model_construct`ed model lacks it).
-_LAYOUTS: list[tuple[type[WireModel], tuple[str, ...], set[str], bool]] = []
+# set of fields given, whether `__pydantic_private__` was set (a `model_construct`ed model lacks it), and the
+# positions of the values that are a `HistoryPrefix` of the event's `history_len` items (a conversation-update's
+# two histories), kept as their list: the prefix is made again on reading.
+_LAYOUTS: list[tuple[type[WireModel], tuple[str, ...], set[str], bool, tuple[int, ...]]] = []
 _LAYOUT_CODES: dict[tuple[type[WireModel], frozenset[str], bool], int] = {}
 _MAX_LAYOUTS = 254  # codes fit a byte; a message of any further layout is kept as it is
 # The same by the identity of the (shared) fields-given set, which the entry holds so the id stays its own.
@@ -118,15 +120,36 @@ def _layout_code(message: WireModel) -> int:
             return _OPAQUE
         names = tuple(cls.model_fields)
         code = _LAYOUT_CODES[key] = len(_LAYOUTS) + 2
-        _LAYOUTS.append((cls, names, given, private))
+        _LAYOUTS.append((cls, names, given, private, ()))
     if len(_BY_SET) < 4 * _MAX_LAYOUTS:
         _BY_SET[cls, id(given), private] = (code, given)
     return code
 
 
+# The codes of layouts with prefixes, by (the code without them, their positions).
+_PREFIXED_CODES: dict[int, int] = {}
+# Where a conversation-update's two histories sit among its values (in model order).
+_UPDATE_HISTORIES = tuple(
+    tuple(ConversationUpdate.model_fields).index(name) for name in ("messages", "messages_openai_formatted")
+)
+
+
+def _prefixed_code(code: int) -> int:
+    """The code of conversation-update layout `code` with its two histories kept as their lists (registered on
+    first sight), or `_OPAQUE` when the codes are used up."""
+    prefixed = _PREFIXED_CODES.get(code)
+    if prefixed is None:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            return _OPAQUE
+        cls, names, given, private, _ = _LAYOUTS[code - 2]
+        prefixed = _PREFIXED_CODES[code] = len(_LAYOUTS) + 2
+        _LAYOUTS.append((cls, names, given, private, _UPDATE_HISTORIES))
+    return prefixed
+
+
 def _rebuild(code: int, values: list[Any]) -> Any:
     """The message flattened as `code` and `values`: equal to the one logged, field for field."""
-    cls, names, given, private = _LAYOUTS[code - 2]
+    cls, names, given, private, _ = _LAYOUTS[code - 2]
     message = cls.__new__(cls)
     object.__setattr__(message, "__dict__", dict(zip(names, values, strict=True)))
     object.__setattr__(message, "__pydantic_fields_set__", given)
@@ -134,6 +157,13 @@ def _rebuild(code: int, values: list[Any]) -> Any:
     if private:
         object.__setattr__(message, "__pydantic_private__", None)
     return message
+
+
+def _widened(offsets: array[int], value: int) -> array[int]:
+    """`offsets` in 64 bits, then `value` (which did not fit)."""
+    wide = array("q", offsets)
+    wide.append(value)
+    return wide
 
 
 class EventLog(Sequence[Event]):
@@ -156,12 +186,13 @@ class EventLog(Sequence[Event]):
         self._at = array("i")  # at_ms
         self._numbers = array("h")
         self._codes = bytearray()
-        self._starts = array("i")  # where each event's values start in `_values`
+        # Where each event's values start in `_values` (and its text in `_text`): 16 bits, widened (see `_widened`).
+        self._starts = array("H")
         self._values: list[Any] = []
         # The text of model tokens and partial transcripts, UTF-8, one after another (each event's starts at its
         # `_text_starts`): as a string object of its own a token took ~55 bytes, and most events are tokens.
         self._text = bytearray()
-        self._text_starts = array("i")
+        self._text_starts = array("H")
         self._run_starts = array("i")  # the first event of each run of equal (context, live)
         self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None]] = []
         for event in events:
@@ -183,9 +214,15 @@ class EventLog(Sequence[Event]):
             del self._numbers[n * self._WIDTH:]  # what extend appended before the value that did not fit
             self._numbers = array("q", self._numbers)
             self._numbers.extend(numbers)
-        self._starts.append(len(values))
+        try:
+            self._starts.append(len(values))
+        except OverflowError:
+            self._starts = _widened(self._starts, len(values))
         text = self._text
-        self._text_starts.append(len(text))
+        try:
+            self._text_starts.append(len(text))
+        except OverflowError:
+            self._text_starts = _widened(self._text_starts, len(text))
         message = event.message
         if type(message) is ModelToken and type(message.token) is str:
             codes.append(_TOKEN)
@@ -196,8 +233,28 @@ class EventLog(Sequence[Event]):
             code = _layout_code(message) if isinstance(message, WireModel) else _OPAQUE
             fields = message.__dict__ if code != _OPAQUE else None
             if fields is not None and tuple(fields) == _LAYOUTS[code - 2][1]:  # the fields in model order
-                codes.append(code)
-                values += fields.values()
+                flat = False
+                if type(message) is ConversationUpdate:
+                    # Its histories are prefixes of the call's shared lists (48 bytes each, two per update): kept
+                    # as the list, the event's `history_len` is their length.
+                    history, openai = fields.get("messages"), fields.get("messages_openai_formatted")
+                    length = event.history_len
+                    if (
+                        type(history) is HistoryPrefix and type(openai) is HistoryPrefix
+                        and history._length == length == openai._length
+                        and type(history._items) is list and type(openai._items) is list
+                    ):
+                        prefixed = _PREFIXED_CODES.get(code) or _prefixed_code(code)
+                        if prefixed != _OPAQUE:
+                            codes.append(prefixed)
+                            at = len(values)
+                            values += fields.values()
+                            values[at + _UPDATE_HISTORIES[0]] = history._items
+                            values[at + _UPDATE_HISTORIES[1]] = openai._items
+                            flat = True
+                if not flat:
+                    codes.append(code)
+                    values += fields.values()
                 if type(message) is Transcript and message.transcript_type == "partial":
                     # Each partial is a string of its own (every two words the customer says, all the words so
                     # far); a final is shared with history, so it stays the object.
@@ -239,8 +296,11 @@ class EventLog(Sequence[Event]):
             message = self._values[start]
         else:
             fields = self._values[start:end]
-            if _LAYOUTS[code - 2][0] is Transcript and _IN_TEXT in fields:
+            layout = _LAYOUTS[code - 2]
+            if layout[0] is Transcript and _IN_TEXT in fields:
                 fields[fields.index(_IN_TEXT)] = self._text_of(i)
+            for at in layout[4]:
+                fields[at] = HistoryPrefix(fields[at], numbers[k])
             message = _rebuild(code, fields)
         context, live = self._runs[bisect_right(self._run_starts, i) - 1]
         return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2],

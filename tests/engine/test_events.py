@@ -13,6 +13,7 @@ from mockvapi.library import bundled_names, resolve
 from mockvapi.models.messages import (
     PROFILES,
     ConversationUpdate,
+    HistoryPrefix,
     Message,
     ModelToken,
     StatusUpdate,
@@ -47,6 +48,10 @@ def _same(read: Event, logged: Event) -> None:
         for key, value in logged.message.__dict__.items():
             if partial and key == "transcript":
                 assert read.message.__dict__[key] == value and type(read.message.__dict__[key]) is str
+            elif type(value) is HistoryPrefix and len(value) == logged.history_len:
+                # A conversation-update's history: made again, over the very list logged.
+                again = read.message.__dict__[key]
+                assert type(again) is HistoryPrefix and again == value and again._items is value._items
             else:
                 assert read.message.__dict__[key] is value
     for profile in PROFILES:
@@ -75,6 +80,9 @@ def test_the_log_keeps_no_event_or_model_objects() -> None:
     assert not any(isinstance(x, Event | ModelToken) for x in reachable)
     # Only messages the log cannot flatten are kept whole; a long call has none.
     assert not any(isinstance(x, Message) for x in reachable)
+    # Nor the conversation-updates' history prefixes (48 bytes each): the shared lists only.
+    assert not any(isinstance(x, HistoryPrefix) for x in reachable)
+    assert any(type(e.message).__name__ == "ConversationUpdate" for e in log)
     assert [type(e.message).__name__ for e in log].count("ModelToken") > 400
 
 
@@ -192,3 +200,32 @@ def test_a_partial_transcript_s_text_is_kept_as_utf8_and_a_final_s_as_the_string
     assert not any(x is p.transcript for p in partials for x in reachable if x)
     assert any(x is final.transcript for x in reachable)
     assert log.pop() == events[-1] and log.pop() == events[-2] and list(log) == events[:2]
+
+
+def test_history_prefixes_of_another_length_than_the_event_says_are_kept_as_they_are() -> None:
+    items = [{"role": "bot", "message": "hi"}, {"role": "user", "message": "yo"}]
+    odd = ConversationUpdate.model_construct(
+        messages=HistoryPrefix(items, 1), messages_openai_formatted=HistoryPrefix(items, 2))
+    even = ConversationUpdate.model_construct(
+        messages=HistoryPrefix(items, 2), messages_openai_formatted=HistoryPrefix(items, 2))
+    events = [Event(5, odd, 2, None, 7), Event(6, even, 2, None, 8)]
+    log = EventLog(events)
+    read = log[0].message
+    assert read.messages is odd.messages and read.messages_openai_formatted is odd.messages_openai_formatted
+    again = log[1].message
+    assert again.messages == items and again.messages is not even.messages and again.messages._items is items
+    assert type(again.messages_openai_formatted) is HistoryPrefix and again.messages_openai_formatted == items
+    assert log.pop() == events[1] and log.pop() == events[0] and len(log) == 0
+
+
+def test_offsets_sit_in_16_bits_until_a_call_outgrows_them() -> None:
+    # Where each event's values and text start: 2 bytes an event (a live call's memory), widened the first time
+    # the values or the text pass 65,535.
+    log = EventLog(simulate(resolve("happy-path")).events)
+    assert log._starts.itemsize == 2 and log._text_starts.itemsize == 2
+    events = [Event(i, ModelToken("turn-1", "é" if i % 3 else "ab"), 0, 0, i) for i in range(70_000)]
+    log = EventLog(events)
+    assert log._starts.itemsize == 8 and log._text_starts.itemsize == 8
+    assert log[0] == events[0] and log[-1] == events[-1] and log[40_000] == events[40_000]
+    assert [e.message.token for e in log[32_760:32_780]] == [e.message.token for e in events[32_760:32_780]]
+    assert log.pop() == events[-1] and log[-1] == events[-2] and len(log) == 69_999
