@@ -105,7 +105,7 @@ class Controls:
                     continue
                 if kind == "add-message" and not answering and self._nothing_said_before(when):
                     return index, when
-                if kind == "say" and (quiet or self._fits(message, when, at_ms)):
+                if kind == "say" and ((quiet and not self._answer_planned(when)) or self._fits(message, when, at_ms)):
                     return index, when
         return None
 
@@ -116,9 +116,14 @@ class Controls:
         if not isinstance(text, str):
             return False
         done = when + self.speech.longest(text) + _FIT_MARGIN_MS
-        # An answer already planned (its speech turn numbered) is not overtaken: turns count up as spoken.
-        planned = bool(self.call.utterances) and self.call.utterances[-1].start >= when
-        return done <= at_ms and not planned and self._nothing_said_before(done) and not self._user_speaking()
+        return done <= at_ms and not self._answer_planned(when) and self._nothing_said_before(done) \
+            and not self._user_speaking()
+
+    def _answer_planned(self, when: int) -> bool:
+        """An answer is planned to be spoken from `when` on (its speech turn already numbered): a say does not
+        overtake it, as turns count up as spoken (even when nothing it plans changes history: an answer the
+        call's end cuts short announces none)."""
+        return bool(self.call.utterances) and self.call.utterances[-1].start >= when
 
     def _user_speaking(self) -> bool:
         """The customer's speech-update started was delivered and its stopped not yet."""

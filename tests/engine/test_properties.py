@@ -588,3 +588,53 @@ def test_a_say_and_an_end_call_arriving_together_close_the_assistant_speech_befo
     assert assistant[-2:] == ["started", "stopped"]
     assert timeline.ended_reason == "customer-ended-call"
     _assert_invariants(timeline, scenario, [say, {"type": "end-call"}])
+
+
+SAY_AFTER_A_TURN_WITH_AN_ANSWER_PLANNED = {
+    "version": 1, "name": "random", "seed": 0, "call": {"type": "webCall", "customer": {}},
+    "assistant": {
+        "name": "Riley", "firstMessage": "Sure.", "model": "gpt-4o", "maxDurationSeconds": 17.0,
+        "tools": [{"name": "check_availability", "parameters": {"date": "string"}},
+                  {"name": "book_slot", "parameters": {"date": "string"}},
+                  {"name": "lookup_order", "parameters": {"date": "string"}},
+                  {"name": "log_call", "parameters": {"date": "string"}, "async_": True}],
+        "startSpeakingPlan": {"smartEndpointingPlan": {"provider": "custom-endpointing-model"}},
+    },
+    "timing": {"tokens_per_second": 5.0, "first_token_latency": 0.096, "jitter": 0.0, "words_per_minute": 90.0,
+               "user_words_per_minute": 124.0, "user_pause": 0.0, "wait_seconds": 0.155, "voice_latency": 1.0,
+               "voice_seconds": 0.001, "backoff_seconds": 0.008, "hang_after": 1.017},
+    "steps": [
+        {"user": {"say": "Sure sure sure sure sure sure sure.", "barge_in": 0.0}},
+        {"assistant": {"say": "Let sure let?", "delay": 0.461}},
+        {"silence": {"duration": 4.275}},
+        {"assistant": {"say": "Sure.", "knowledge": {"documents": [{"content": "sure.", "similarity": 0.5}]},
+                       "delay": 1.395}},
+        {"user": {"say": "Sure.", "endpointing": 0.0, "language": "es"}},
+    ],
+}
+
+
+def test_a_say_does_not_overtake_an_answer_planned_that_the_calls_end_cuts_short() -> None:
+    # Found by a 3,000-example hunt: a say arriving just after a turn, with the next answer already planned
+    # (its speech turn numbered) but cut short by the max duration (so it announces no history), was said at
+    # once as the next turn; the planned answer then began with a lower turn number than the say's.
+    scenario = Scenario.model_validate(SAY_AFTER_A_TURN_WITH_AN_ANSWER_PLANNED)
+    say = {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True}
+
+    async def play() -> Any:
+        clock = VirtualClock(io_speed=1e-3)
+        player = CallPlayer(scenario, clock=clock, seed=0, server=SlowReplies(clock, 10.0))
+
+        async def send() -> None:
+            await player.started.wait()
+            assert player.started_at is not None
+            await clock.sleep_until(player.started_at + 9.969)
+            player.control(say)
+
+        return await _run_while_sending(player, send())
+
+    timeline = asyncio.run(play())
+    turns = [m["turn"] for _, m in timeline.messages(side="client")
+             if m["type"] == "speech-update" and m["role"] == "assistant" and m["status"] == "started"]
+    assert turns == sorted(turns) and len(set(turns)) == len(turns)
+    _assert_invariants(timeline, scenario, [say])
