@@ -369,19 +369,16 @@ class Controls:
     def _open_utterance(self) -> Utterance | None:
         """The utterance whose speech-update started was delivered and its stopped not yet, unless the
         customer's user-interrupted has cut it already (its stopped follows 20 ms later, as planned)."""
-        heard = self._heard_assistant()
-        if heard is None or heard.status != "started" or self._cut_under_way():
-            return None
-        found = next((u for u in reversed(self.call.utterances) if u.turn == heard.turn), None)
-        return None if found is None or found.stopped else found
-
-    def _heard_assistant(self) -> SpeechUpdate | None:
-        """The assistant's last speech-update delivered."""
-        return next(
-            (e.message for e in reversed(self.call.events)
-             if isinstance(e.message, SpeechUpdate) and e.message.role == "assistant"),
-            None,
-        )
+        for event in reversed(self.call.events):
+            m = event.message
+            if isinstance(m, UserInterrupted):
+                return None
+            if isinstance(m, SpeechUpdate) and m.role == "assistant":
+                if m.status != "started":
+                    return None
+                found = next((u for u in reversed(self.call.utterances) if u.turn == m.turn), None)
+                return None if found is None or found.stopped else found
+        return None
 
     def _cut_under_way(self) -> bool:
         """A user-interrupted was delivered after the assistant's last speech-update (a started)."""
