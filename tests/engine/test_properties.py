@@ -347,6 +347,26 @@ async def _run_while_sending(player: CallPlayer, sending: Coroutine[Any, Any, No
         sender.cancel()
 
 
+def _play_sending_at(scenario: Scenario, seconds_in: float, *controls: dict[str, Any]) -> Any:
+    """Play on a virtual clock against a server taking 10 s to answer, sending `controls` `seconds_in` into
+    the call (seed 0)."""
+
+    async def play() -> Any:
+        clock = VirtualClock(io_speed=1e-3)
+        player = CallPlayer(scenario, clock=clock, seed=0, server=SlowReplies(clock, 10.0))
+
+        async def send() -> None:
+            await player.started.wait()
+            assert player.started_at is not None
+            await clock.sleep_until(player.started_at + seconds_in)
+            for control in controls:
+                player.control(control)
+
+        return await _run_while_sending(player, send())
+
+    return asyncio.run(play())
+
+
 def _assert_invariants(timeline: Any, scenario: Scenario, controls: Sequence[object]) -> None:
     violations = check_invariants(timeline, hang_after=hang_threshold(scenario))
     assert violations == [], "\n".join(violations[:20]) + f"\ncontrols: {controls}"
@@ -513,20 +533,7 @@ def test_a_say_cutting_the_assistant_after_a_waiting_add_message_keeps_the_invar
     begins = [at for at, m in simulate(scenario, seed=0).messages(side="client")
               if m["type"] == "speech-update" and m["role"] == "assistant" and m["status"] == "started"][1]
 
-    async def play() -> Any:
-        clock = VirtualClock(io_speed=1e-3)
-        player = CallPlayer(scenario, clock=clock, seed=0, server=SlowReplies(clock, 10.0))
-
-        async def send() -> None:
-            await player.started.wait()
-            assert player.started_at is not None
-            await clock.sleep_until(player.started_at + begins + 0.05)
-            player.control(say)
-            player.control(add)
-
-        return await _run_while_sending(player, send())
-
-    timeline = asyncio.run(play())
+    timeline = _play_sending_at(scenario, begins + 0.05, say, add)
     roles = [(item["role"], item.get("message")) for item in timeline.history]
     cut = roles.index(("bot", "Sure"))
     assert roles[cut:cut + 3] == [("bot", "Sure"), ("system", "Be brief."), ("bot", "One moment, please.")]
@@ -621,19 +628,7 @@ def test_a_say_does_not_overtake_an_answer_planned_that_the_calls_end_cuts_short
     scenario = Scenario.model_validate(SAY_AFTER_A_TURN_WITH_AN_ANSWER_PLANNED)
     say = {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True}
 
-    async def play() -> Any:
-        clock = VirtualClock(io_speed=1e-3)
-        player = CallPlayer(scenario, clock=clock, seed=0, server=SlowReplies(clock, 10.0))
-
-        async def send() -> None:
-            await player.started.wait()
-            assert player.started_at is not None
-            await clock.sleep_until(player.started_at + 9.969)
-            player.control(say)
-
-        return await _run_while_sending(player, send())
-
-    timeline = asyncio.run(play())
+    timeline = _play_sending_at(scenario, 9.969, say)
     turns = [m["turn"] for _, m in timeline.messages(side="client")
              if m["type"] == "speech-update" and m["role"] == "assistant" and m["status"] == "started"]
     assert turns == sorted(turns) and len(set(turns)) == len(turns)
