@@ -10,6 +10,13 @@ the pool or session made) and close are outside the timed region of each. The mo
 simulating the call. A second figure plays several calls at once against as many concurrent posting
 loops (one pool or session each, as each call has its own). Runs alternate, best of each is kept.
 Goal: at least 0.7 of the lean-client floor.
+
+A third figure for each, with no goal, says how much the delivery itself adds: its floor is the lean
+client's time plus the same calls played into a webhook that costs nothing (bench._play's null target:
+simulating, rendering, encoding and journaling every webhook, no I/O), one after the other. Neither half
+can be skipped by a mock that simulates its calls in one process, so the sum is the bound on that design;
+a ratio near 1 means the delivery adds little beyond its two parts, and what the first figure misses is
+the simulation's own cost.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ import aiohttp
 
 from bench._core import Figure
 from bench._peers import Peer
+from bench._play import NullTarget, play_null
 from bench._scenarios import support_call
+from mockvapi.engine.clock import VirtualClock
 from mockvapi.scenario.loader import LoadedScenario
 from mockvapi.testing import MockVapi
 from mockvapi.transports.http1 import Http1Pool
@@ -84,6 +93,15 @@ async def aiohttp_floor_run(posts: list[Post], url: str, loops: int) -> float:
             await session.close()
 
 
+async def null_pipeline_run(loaded: LoadedScenario, calls: int) -> float:
+    """The same calls on one virtual clock into a target that answers at once (no I/O): the mock's own work."""
+    clock = VirtualClock()
+    target = NullTarget()
+    started = time.perf_counter()
+    await asyncio.gather(*(play_null(loaded, clock, target) for _ in range(calls)))
+    return time.perf_counter() - started
+
+
 async def measure(quick: bool) -> list[Figure]:
     repeat = 3 if quick else 7
     loaded = support_call(50)
@@ -91,13 +109,14 @@ async def measure(quick: bool) -> list[Figure]:
     async with Peer("receiver") as receiver:
         url = f"http://127.0.0.1:{receiver.first_line.split()[1]}/hook"
         for calls in (1, 8):
-            best_mock = best_lean = best_aiohttp = float("inf")
+            best_mock = best_lean = best_aiohttp = best_null = float("inf")
             posts: list[Post] = []
             for _ in range(repeat):
                 took, posts = await mock_run(loaded, url, calls)
                 best_mock = min(best_mock, took)
                 best_lean = min(best_lean, await lean_floor_run(posts, url, calls))
                 best_aiohttp = min(best_aiohttp, await aiohttp_floor_run(posts, url, calls))
+                best_null = min(best_null, await null_pipeline_run(loaded, calls))
             count = len(posts) * calls
             value, lean, slow = count / best_mock, count / best_lean, count / best_aiohttp
             label = "one call, in order" if calls == 1 else f"{calls} calls at once"
@@ -112,6 +131,14 @@ async def measure(quick: bool) -> list[Figure]:
                 NAME, f"deliveries/s, {label}, vs aiohttp", round(value), "msg/s", round(slow),
                 round(value / slow, 3), None, None, f"{size}; second floor: a bare aiohttp client",
                 {"seconds": best_mock, "floor_seconds": best_aiohttp},
+            ))
+            bound = count / (best_lean + best_null)
+            figures.append(Figure(
+                NAME, f"deliveries/s, {label}, vs floor + null pipeline", round(value), "msg/s", round(bound),
+                round(value / bound, 3), None, None,
+                f"{size}; bound: the lean floor plus the same calls into a null webhook "
+                f"({count / best_null:.0f} msg/s alone), one after the other",
+                {"seconds": best_mock, "floor_seconds": best_lean + best_null, "null_pipeline_seconds": best_null},
             ))
     return figures
 
