@@ -314,8 +314,9 @@ class Handoffs:
             call.scenario = scenario
 
     def switch(self, member: Member, plan: ContextPlan, at_ms: float) -> Steps:
-        """`member` takes over the call at `at_ms`."""
+        """`member` takes over the call at `at_ms`, or once a live control's say ends (see `_after_said`)."""
         call = self.call
+        at_ms = _after_said(call, at_ms)
         if call.past_deadline(at_ms + 10):
             return  # maxDurationSeconds runs out first: the call ends before the member takes over
         assistant = self._assistant_of(member)
@@ -330,6 +331,7 @@ class Handoffs:
         """An assistant from outside the squad takes over the call at `at_ms`: it is used as returned (its
         server, tools and subscriptions, Vapi's defaults for what it omits), as assistant-request's is."""
         call = self.call
+        at_ms = _after_said(call, at_ms)
         if call.past_deadline(at_ms + 10):
             return
         if self.outside is None:
@@ -390,6 +392,13 @@ class Handoffs:
             generated = mode == "assistant-speaks-first-with-model-generated-message"
             call.cursor = self.speech.speak(str(first), call.cursor, streamed=generated)
             yield from call.flush()
+
+
+def _after_said(call: CallState, at_ms: float) -> float:
+    """A take-over planned at `at_ms` waits for what a live control said meanwhile (a say arriving during the
+    handoff is spoken first): its events go out after the say's anyway, and the new member's system
+    message must carry that time too, or history would list it before the say's line."""
+    return max(at_ms, call.busy_until)
 
 
 def _plan(value: Any) -> ContextPlan | None:

@@ -519,3 +519,28 @@ def test_an_add_message_before_the_next_members_greeting_keeps_the_greeting_in_h
     greeting = items.index(("bot", "Billing here."))
     assert items[greeting - 1:greeting + 1] == [("system", "Be brief."), ("bot", "Billing here.")]
     assert check_invariants(timeline) == []
+
+
+def test_a_say_arriving_during_a_transfer_call_handoff_comes_before_the_next_members_system_message() -> None:
+    # Found by a 3,000-example hunt: a say arriving between the transferCall's result and the take-over is
+    # spoken first, so the take-over's events go out after it; the new member's system message still carried
+    # the planned take-over time, and history listed it before the said line it followed.
+    text = squad().replace('          message: "Connecting you to billing."\n', "")
+    scenario = load_text(text.replace("  - handoff: Billing", "  - handoff: {to: Billing, via: transferCall}"),
+                         "squad.yaml").scenario
+    server = simulate(scenario, seed=0).messages(side="server")
+    result_at = next(at for at, m in server
+                     if m["type"] == "conversation-update" and m["messages"][-1]["role"] == "tool_call_result")
+    say = {"type": "say", "content": "One moment, please."}
+    for after_ms in (0, 20, 40):
+        sim = CallSimulation(scenario, seed=0)
+        sim.control(say, result_at + after_ms / 1000)
+        timeline = drive(sim)
+        assert check_invariants(timeline) == [], after_ms
+        items = [(item["role"], item.get("message")) for item in timeline.history]
+        said = items.index(("bot", "One moment, please."))
+        assert items[said + 1] == ("system", "You are billing."), after_ms
+        started = next(at for at, m in timeline.messages(side="server")
+                       if m["type"] == "assistant.started" and m["newAssistant"]["name"] == "Billing")
+        system = timeline.history[said + 1]
+        assert system["secondsFromStart"] <= started, after_ms
