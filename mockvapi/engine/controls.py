@@ -105,7 +105,8 @@ class Controls:
                     continue
                 if kind == "add-message" and not answering and self._nothing_said_before(when):
                     return index, when
-                if kind == "say" and ((quiet and not self._answer_planned(when)) or self._fits(message, when, at_ms)):
+                if kind == "say" and ((quiet and not answering and not self._answer_planned(when))
+                                      or self._fits(message, when, at_ms)):
                     return index, when
         return None
 
@@ -122,8 +123,14 @@ class Controls:
     def _answer_planned(self, when: int) -> bool:
         """An answer is planned to be spoken from `when` on (its speech turn already numbered): a say does not
         overtake it, as turns count up as spoken (even when nothing it plans changes history: an answer the
-        call's end cuts short announces none)."""
-        return bool(self.call.utterances) and self.call.utterances[-1].start >= when
+        call's end cuts short announces none), or its speech-update started is (the call's end cuts it before
+        its first word: that speech-update still goes out, with its turn)."""
+        if not self.call.utterances:
+            return False
+        last = self.call.utterances[-1]
+        if last.segments:
+            return last.start >= when
+        return last.started_at is not None and last.started_at >= when
 
     def _user_speaking(self) -> bool:
         """The customer's speech-update started was delivered and its stopped not yet."""
@@ -400,6 +407,10 @@ class Controls:
         Returns when the history item is announced."""
         call = self.call
         call.emit(t, SpeechUpdate(status="stopped", role="assistant", turn=utterance.turn))
+        if not utterance.segments:
+            # The call's end cut it before its first word (Speech.cut_at_deadline): nothing was said.
+            utterance.stopped = True
+            return t
         # Once its speech has started a word is under way (as with a barge-in, engine/interruptions.py).
         spoken = utterance.spoken_by(t) or utterance.text.split()[0]
         transcribed: list[str] = []  # the finals of this turn already delivered

@@ -85,7 +85,8 @@ class Interruptions:
         spoken_turn = call.turn
         call.turn += 1
         call.emit(speech_start, SpeechUpdate(status="started", role="assistant", turn=spoken_turn))
-        utterance = Utterance(spoken_turn, turn_id, text.strip(), "model" if streamed else "force-say")
+        utterance = Utterance(spoken_turn, turn_id, text.strip(), "model" if streamed else "force-say",
+                              started_at=speech_start)
         call.utterances.append(utterance)
         total = len(text.split())
         # Assistant finals: whole chunks spoken before the cut, then the rest of what was said.

@@ -141,6 +141,7 @@ class Speech:
         if call.deadline is not None and call.deadline < round(end + 50):
             return self.cut_at_deadline(sentences, spans, start, utterance, total)
         call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
+        utterance.started_at = start
         spoken = []
         for (sentence, _), (t, duration) in zip(sentences, spans, strict=True):
             utterance.segments.append((sentence, t, t + duration))
@@ -183,6 +184,7 @@ class Speech:
         if start > deadline:
             return deadline  # the call ends before the voice starts: nothing of it is heard
         call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
+        utterance.started_at = start
         spoken: list[str] = []
         late: list[str] = []  # spoken words whose final transcript would come after the deadline
         for (sentence, _), (t, duration) in zip(sentences, spans, strict=True):

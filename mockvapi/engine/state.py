@@ -50,6 +50,9 @@ class Utterance:
     segments: list[tuple[str, float, float]] = field(default_factory=list)
     stopped: bool = False  # cut off by a live control
     words_started: int = 0  # words in the segments whose speech started (a running count: a turn may be long)
+    # When its speech-update started is planned, once it is: an utterance the call's end cuts before its first
+    # word has one but no segment (see `Controls._answer_planned`).
+    started_at: float | None = None
 
     @property
     def start(self) -> float:

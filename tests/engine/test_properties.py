@@ -633,3 +633,36 @@ def test_a_say_does_not_overtake_an_answer_planned_that_the_calls_end_cuts_short
              if m["type"] == "speech-update" and m["role"] == "assistant" and m["status"] == "started"]
     assert turns == sorted(turns) and len(set(turns)) == len(turns)
     _assert_invariants(timeline, scenario, [say])
+
+
+def _answer_past_the_deadline(delay: float) -> Scenario:
+    """A call whose second answer the max duration (10 s) cuts: with `delay` 6.386 its speech-update started
+    falls on the deadline itself (no word is said), with 6.387 after it (nothing of it goes out); either way
+    its model is late enough for a `hang` 1 s after the first message ends."""
+    return Scenario.model_validate({
+        "version": 1, "name": "answer-past-the-deadline", "seed": 0, "call": {"type": "webCall", "customer": {}},
+        "assistant": {"name": "Riley", "firstMessage": "Sure sure sure sure.", "model": "gpt-4o",
+                      "maxDurationSeconds": 10.0},
+        "timing": {"tokens_per_second": 5.0, "first_token_latency": 0.0, "jitter": 0.0, "words_per_minute": 253.0,
+                   "voice_latency": 0.0, "hang_after": 1.0},
+        "steps": [{"silence": {"duration": 2.0}}, {"assistant": {"say": "Sure.", "delay": delay}}],
+    })
+
+
+@pytest.mark.parametrize("delay", [6.386, 6.387])
+@pytest.mark.parametrize("say_at", [3.0, 5.0, 7.0])
+def test_a_say_waits_for_an_answer_the_max_duration_cuts_before_its_first_word(delay: float, say_at: float) -> None:
+    # Found by a 3,000-example hunt (a knowledge-base reply that came late): a say arriving while the model
+    # worked on an answer whose first word the max duration cuts was said at once, ahead of it: with the
+    # answer's speech-update started on the deadline the say took the next turn number and that speech-update
+    # went out after it with a lower one; with nothing of the answer going out, the `hang` still planned went
+    # out just after the say's words. A say now waits while the model is answering (tokens or a hang to come),
+    # and cutting an utterance that has no word yet commits nothing to history.
+    scenario = _answer_past_the_deadline(delay)
+    say = {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True}
+    sim = CallSimulation(scenario, seed=0)
+    sim.control(say, say_at)
+    timeline = drive(sim)
+    _assert_invariants(timeline, scenario, [say])
+    history = [(item["role"], item.get("message")) for item in timeline.history]
+    assert ("bot", "Sure.") not in history  # no word of the cut answer was said
