@@ -350,24 +350,6 @@ class _Shared:
         )
         self.source, self.counted = source, counted
 
-    def fits(self, delivery: Delivery, source: MessageSource) -> bool:
-        # Objects a reader could change in place (headers, the parsed reply, the request body's encoder) must be
-        # the very ones; values are compared.
-        return (
-            delivery.request_headers is self.headers
-            and delivery.response_json is self.response_json
-            and _raw_request_body(delivery) is self.request_body
-            and source is self.source
-            and delivery.status == self.status
-            and delivery.response_body == self.response_body
-            and delivery.error == self.error
-            and delivery.attempts == self.attempts
-            and delivery.injected == self.injected
-            and delivery.sent == self.sent
-            and delivery.target == self.target
-            and delivery.channel == self.channel
-        )
-
 
 _UNSET = array("d", bytes(4 * 8))  # a row's numbers until its delivery is settled
 
@@ -379,7 +361,7 @@ class _Run:
     compact: four numbers (`seq`, `at`, `latency`, the message's index) and three references (the `_Shared` it
     has in common with its neighbours, `message_type`, the message's frame)."""
 
-    __slots__ = ("base", "call_id", "first", "numbers", "pending", "refs", "shared")
+    __slots__ = ("base", "call_id", "first", "numbers", "refs", "shared")
 
     def __init__(self, call_id: str) -> None:
         self.call_id = call_id
@@ -387,31 +369,21 @@ class _Run:
         self.refs: list[Any] = []  # three per row: the Delivery or its _Shared, message_type, frame
         self.base = 0  # the row number of numbers[0] and refs[0] (rows before it were let go)
         self.first = 0  # the row number of the first row still in the journal
-        self.pending: dict[int, int] | None = None  # id(delivery) -> row, for the rows not settled yet
         self.shared: _Shared | None = None  # the last row's
 
     def __len__(self) -> int:
         return len(self.refs) // 3 + self.base - self.first
 
-    def hold(self, delivery: Delivery) -> None:
-        """A new row, `delivery` itself until `settle`."""
-        row = self.base + len(self.refs) // 3
-        self.refs.extend((delivery, None, None))
-        self.numbers.extend(_UNSET)
-        pending = self.pending
-        if pending is None:
-            pending = self.pending = {}
-        pending[id(delivery)] = row
-
     def settle(self, delivery: Delivery, counted: int) -> bool:
-        """Make `delivery`'s row compact, if it is one of this run's rows not settled yet and its values read back
-        exactly (floats, and integers a double holds). Returns whether it did."""
-        pending = self.pending
-        row = pending.pop(id(delivery), None) if pending is not None else None
-        if row is None:
+        """Make `delivery`'s row compact, if it is one of this run's rows and its values read back exactly
+        (floats, and integers a double holds). Returns whether it did."""
+        refs = self.refs
+        j = len(refs) - 3
+        first = 3 * (self.first - self.base)
+        while j >= first and refs[j] is not delivery:  # from the newest: it is the last row, or close to it
+            j -= 3
+        if j < first:
             return False
-        if not pending:
-            self.pending = None
         kept, at, latency, seq = _raw_message(delivery), delivery.at, delivery.latency, delivery.seq
         if (
             type(kept) is not KeptMessage or type(at) is not float or type(latency) is not float
@@ -420,10 +392,24 @@ class _Run:
         ):
             return False  # the row stays the Delivery
         shared = self.shared
-        if shared is None or not shared.fits(delivery, kept.source):
+        # Objects a reader could change in place (headers, the parsed reply, the request body's encoder) must be
+        # the very ones; values are compared.
+        if shared is None or not (
+            delivery.request_headers is shared.headers
+            and delivery.response_json is shared.response_json
+            and _raw_request_body(delivery) is shared.request_body
+            and kept.source is shared.source
+            and delivery.status == shared.status
+            and delivery.response_body == shared.response_body
+            and delivery.error == shared.error
+            and delivery.attempts == shared.attempts
+            and delivery.injected == shared.injected
+            and delivery.sent == shared.sent
+            and delivery.target == shared.target
+            and delivery.channel == shared.channel
+        ):
             shared = self.shared = _Shared(delivery, kept.source, counted)
-        k = row - self.base
-        numbers, refs, i, j = self.numbers, self.refs, 4 * k, 3 * k
+        numbers, i = self.numbers, 4 * (j // 3)
         numbers[i] = seq
         numbers[i + 1] = at
         numbers[i + 2] = latency
@@ -471,11 +457,6 @@ class _Run:
             return held.counted
         counted: int = getattr(held, _COUNTED, None) or 0
         setattr(held, _COUNTED, None)
-        pending = self.pending
-        if pending is not None:
-            pending.pop(id(held), None)
-            if not pending:
-                self.pending = None
         return counted
 
     def popleft(self) -> int:
@@ -495,7 +476,7 @@ class _Run:
     def clear(self) -> int:
         """Every row leaves the journal; returns what they were counted as."""
         counted = sum(self._let_go(k) for k in range(self.first - self.base, len(self.refs) // 3))
-        self.refs, self.numbers, self.pending, self.shared = [], array("d"), None, None
+        self.refs, self.numbers, self.shared = [], array("d"), None
         self.base = self.first = 0
         return counted
 
@@ -556,18 +537,12 @@ class Journal:
         with self._lock:
             self._seq += 1
             delivery.seq = self._seq
-            body = _raw_request_body(delivery)
-            # A webhook (its body and message kept as the way to make them again) joins its call's run, to be
-            # made compact once settled; the body's type first, the cheaper test for a client message.
-            if type(body) is OfMessage and type(_raw_message(delivery)) is KeptMessage:
-                run = self._runs.get(delivery.call_id)
-                if run is None:
-                    run = self._runs[delivery.call_id] = _Run(delivery.call_id)
-                run.hold(delivery)
-                self._deliveries.append(run)
-            else:
-                self._deliveries.append(delivery)
-            if delivery.response_body is None and delivery.response_json is None and not isinstance(body, str):
+            self._deliveries.append(delivery)
+            if (
+                delivery.response_body is None
+                and delivery.response_json is None
+                and not isinstance(_raw_request_body(delivery), str)
+            ):
                 # Nothing of its own to count (held_chars() is 0): a client message, a webhook not answered
                 # yet. Most deliveries; `_count` and the budget's walk, inline.
                 self._held -= getattr(delivery, _COUNTED, None) or 0
@@ -575,6 +550,34 @@ class Journal:
             else:
                 _share_short_reply(delivery)
                 self._count(delivery)
+            if len(self._deliveries) > self._max:
+                self._evict_oldest()
+            if self._held > self._max_bytes:
+                self._keep_budget()
+        return delivery
+
+    def record_webhook(self, delivery: Delivery) -> Delivery:
+        """`record` for a webhook not answered yet whose message is a `KeptMessage` and body `OfMessage` (the
+        webhook sink's): it takes a row of its call's `_Run`, made compact once `settled`. Anything else is
+        recorded by `record`. (Its own method: `record`, on every client message's path, tests nothing more.)"""
+        if (
+            type(_raw_message(delivery)) is not KeptMessage or type(_raw_request_body(delivery)) is not OfMessage
+            or delivery.response_body is not None or delivery.response_json is not None
+        ):
+            return self.record(delivery)
+        delivery.target = redact_url(delivery.target)
+        with self._lock:
+            self._seq += 1
+            delivery.seq = self._seq
+            run = self._runs.get(delivery.call_id)
+            if run is None:
+                run = self._runs[delivery.call_id] = _Run(delivery.call_id)
+            run.refs.extend((delivery, None, None))  # a new row: the delivery itself until settled
+            run.numbers.extend(_UNSET)
+            self._deliveries.append(run)
+            # Nothing of its own to count yet (held_chars() is 0), as in `record`.
+            self._held -= getattr(delivery, _COUNTED, None) or 0
+            setattr(delivery, _COUNTED, 0)
             if len(self._deliveries) > self._max:
                 self._evict_oldest()
             if self._held > self._max_bytes:
@@ -589,10 +592,10 @@ class Journal:
             if counted is not None:
                 _share_short_reply(delivery)
                 self._count(delivery)
-                if type(_raw_message(delivery)) is KeptMessage:
-                    run = self._runs.get(delivery.call_id)
-                    if run is not None:
-                        run.settle(delivery, getattr(delivery, _COUNTED))
+                # Only what `record_webhook` gave a row (its message kept as a way to render it) is looked for in a run.
+                run = self._runs.get(delivery.call_id) if type(_raw_message(delivery)) is KeptMessage else None
+                if run is not None:
+                    run.settle(delivery, getattr(delivery, _COUNTED))
                 self._keep_budget()
 
     def _count(self, delivery: Delivery) -> None:

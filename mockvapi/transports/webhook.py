@@ -350,7 +350,7 @@ class WebhookSink:
         *, sent: bool = True, later: float = 0.0,
     ) -> Delivery:
         """The delivery, in the journal (a method: a closure made per delivery, with six cells, cost ~1 us)."""
-        return self.journal.record(
+        return self.journal.record_webhook(  # a row of the call's run once settled (engine.journal `_Run`)
             Delivery(
                 call_id=outgoing.call_id,
                 channel="webhook",

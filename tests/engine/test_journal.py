@@ -366,7 +366,7 @@ def test_a_settled_webhook_reads_back_equal_but_the_journal_no_longer_holds_its_
     source = _Renders()
     journal = Journal()
     headers = {"x-vapi-secret": "s"}
-    recorded = [journal.record(_kept(source, i, at=0.1 * i + 1e-9, request_headers=headers)) for i in range(5)]
+    recorded = [journal.record_webhook(_kept(source, i, at=0.1 * i + 1e-9, request_headers=headers)) for i in range(5)]
     # Until settled, a reader gets the very object the transport fills in.
     assert [d is r for d, r in zip(journal.deliveries(), recorded, strict=True)] == [True] * 5
     expected = []
@@ -397,7 +397,7 @@ def test_webhook_rows_of_interleaved_calls_keep_their_order_filters_bound_budget
         if i % 7 == 3:
             recorded.append(journal.record(_delivery(call_id, "transcript", "client")))  # a plain delivery between
             continue
-        delivery = journal.record(_kept(source, i, call_id, at=float(i)))
+        delivery = journal.record_webhook(_kept(source, i, call_id, at=float(i)))
         recorded.append(delivery)
         if i % 5 == 4:
             continue  # never settled (a request the network lost): stays the object
@@ -419,7 +419,7 @@ def test_webhook_rows_of_interleaved_calls_keep_their_order_filters_bound_budget
     rest = [d for d in kept if d.call_id != "call-1"]
     assert journal.deliveries() == rest and journal.held_bytes == sum(d.held_chars() for d in rest)
     # The budget evicts rows too, oldest first, never the newest.
-    late = journal.record(_kept(source, 99, "call-0", at=99.0))
+    late = journal.record_webhook(_kept(source, 99, "call-0", at=99.0))
     _settle(journal, late, response_body="y" * 10_000)
     left = journal.deliveries()
     assert left[-1] == late and journal.held_bytes == 10_000 and journal.dropped > 20
@@ -435,7 +435,7 @@ def test_a_long_webhook_call_in_a_small_journal_holds_only_its_kept_rows() -> No
     source = _Renders()
     journal = Journal(max_entries=10)
     for i in range(1000):
-        _settle(journal, journal.record(_kept(source, i, at=float(i))))
+        _settle(journal, journal.record_webhook(_kept(source, i, at=float(i))))
     (run,) = set(journal._deliveries)
     assert len(run) == 10 and len(run.refs) <= 3 * 2 * 16 + 30  # the rows let go are dropped, not kept
     assert [d.message["n"] for d in journal] == list(range(990, 1000)) and journal.dropped == 990
@@ -454,7 +454,15 @@ async def test_a_played_calls_journal_reads_back_every_webhook_as_recorded() -> 
             return record(delivery)
 
         vapi.journal.record = keep  # type: ignore[method-assign]
+        record_webhook = vapi.journal.record_webhook
+
+        def keep_webhook(delivery: Delivery) -> Delivery:
+            recorded.append(delivery)
+            return record_webhook(delivery)
+
+        vapi.journal.record_webhook = keep_webhook  # type: ignore[method-assign]
         call = await vapi.play(resolve("happy-path"))
+        recorded = list({id(d): d for d in recorded}.values())  # `record_webhook` hands anything else to `record`
         read = vapi.journal.deliveries()
         assert read == recorded and [d.to_dict() for d in read] == [d.to_dict() for d in recorded]
         webhooks = call.deliveries(channel="webhook")
