@@ -588,8 +588,7 @@ class Journal:
         """A transport filled in ``delivery``'s response after recording it: count what it holds now (and
         evict the oldest deliveries if that takes the journal over ``max_bytes``)."""
         with self._lock:
-            counted = getattr(delivery, _COUNTED, None)
-            if counted is not None:
+            if getattr(delivery, _COUNTED, None) is not None:
                 _share_short_reply(delivery)
                 self._count(delivery)
                 # Only what `record_webhook` gave a row (its message kept as a way to render it) is looked for in a run.
