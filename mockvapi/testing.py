@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -687,15 +688,18 @@ class MockVapi:
         self.calls.append(call)
         call.task = asyncio.ensure_future(player.run(wait_for_client=wait_for_client))
         call.task.add_done_callback(_consume_exception)
-        if not isinstance(target, HttpTarget):
-            # The pool (an aiohttp session with its sockets, or an app server) is this call's own: close
-            # it when the call ends, or a long run leaks one per call. A target object the caller passed
-            # in is theirs, shared by calls, and closed with the rest at aclose().
-            call.task.add_done_callback(lambda _: self._release(pool))
-        # Over the bound with every held call running, nothing goes now: the first to end makes room.
-        call.task.add_done_callback(lambda _: self._retain())
+        # The pool (an aiohttp session with its sockets, or an app server) is this call's own: closed when the
+        # call ends, or a long run leaks one per call. A target object the caller passed in is theirs, shared by
+        # calls, and closed with the rest at aclose(). One partial, not two closures (~0.7 kB of a live call).
+        call.task.add_done_callback(partial(self._call_ended, None if isinstance(target, HttpTarget) else pool))
         self._retain()
         return call
+
+    def _call_ended(self, pool: TargetPool | None, _task: object) -> None:
+        if pool is not None:
+            self._release(pool)
+        # Over the bound with every held call running, nothing went at the start: the first to end makes room.
+        self._retain()
 
     def _on_own_loop(self) -> bool:
         """True on the loop MockVapi runs on; False from sync code beside `start_sync()`'s thread.

@@ -184,3 +184,15 @@ async def test_each_repeat_of_a_scenario_and_seed_derives_its_id_once(monkeypatc
     assert len({c.id for c in calls}) == 30 and vapi.forgotten_calls == 25
     derived = [name for name in made if "#" in name]
     assert [name.rsplit("#", 1)[1] for name in derived] == [str(n) for n in range(2, 31)]
+
+
+async def test_when_a_call_ends_its_own_target_pool_closes_and_the_ended_calls_over_the_bound_go() -> None:
+    # Both happen in the one callback a call's task has from MockVapi (it had two closures: memory per live call).
+    async with MockVapi(webhook=ok, max_calls=2) as vapi:
+        calls = [vapi.start_call(SHORT, seed=i) for i in range(3)]
+        assert len(vapi._pools) == 3 and vapi.calls == calls  # over the bound, but every call still runs
+        for call in calls:
+            await call.wait()
+        await asyncio.sleep(0)  # the tasks' done callbacks
+        assert vapi._pools == [] and len(vapi.calls) == 2 and all(call in calls for call in vapi.calls)
+        assert all(call.deliveries(channel="webhook") for call in calls)

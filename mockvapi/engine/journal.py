@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
@@ -261,6 +262,7 @@ class Delivery(_Counted):
 _raw_request_body = vars(Delivery)["request_body"].__get__
 _set_raw_request_body = vars(Delivery)["request_body"].__set__
 _set_raw_message = vars(Delivery)["message"].__set__
+_raw_message = vars(Delivery)["message"].__get__
 Delivery.request_body = _Text(vars(Delivery)["request_body"])  # type: ignore[misc]  # replaces the slot's descriptor
 Delivery.message = _Message(vars(Delivery)["message"])  # type: ignore[misc]
 
@@ -320,6 +322,168 @@ def _share_short_reply(delivery: Delivery) -> None:
         delivery.response_body = shared
 
 
+# -- compact deliveries ------------------------------------------------------------------------------------
+#
+# A live call's journal grows a delivery per webhook: as a `Delivery` (176 bytes), its `KeptMessage` (56) and
+# its `at`, `latency` and `seq` objects (~80), ~310 bytes each, 27 a minute of a call. Once a transport has
+# settled one, every field but five is what the call's previous delivery had too; the journal then keeps it as
+# a row of a `_Run` (~60 bytes) and makes the `Delivery` again on each read (equal to the one recorded).
+
+_EXACT = 1 << 53  # seq and a message's index sit in a double: exact below this
+
+
+class _Shared:
+    """What a run of a call's compact deliveries has in common: every field but `seq`, `message_type`, the
+    message's index and frame, `at` and `latency`; and what the journal counted each as (see `held_chars`)."""
+
+    __slots__ = ("attempts", "channel", "counted", "error", "headers", "injected", "request_body", "response_body",
+                 "response_json", "sent", "source", "status", "target")
+
+    def __init__(self, delivery: Delivery, source: MessageSource, counted: int) -> None:
+        self.channel, self.target, self.headers = delivery.channel, delivery.target, delivery.request_headers
+        self.request_body = _raw_request_body(delivery)
+        self.status, self.response_body, self.response_json = (
+            delivery.status, delivery.response_body, delivery.response_json,
+        )
+        self.attempts, self.error, self.injected, self.sent = (
+            delivery.attempts, delivery.error, delivery.injected, delivery.sent,
+        )
+        self.source, self.counted = source, counted
+
+
+_UNSET = array("d", bytes(4 * 8))  # a row's numbers until its delivery is settled
+
+
+class _Run:
+    """One call's deliveries whose message is a `KeptMessage` (its webhooks), in seq order. The journal's deque
+    holds the run once per such delivery, at the delivery's place: the run's n-th place in the deque is its n-th
+    row. A row is the `Delivery` itself until a transport settles it (and if it cannot be made compact), then
+    compact: four numbers (`seq`, `at`, `latency`, the message's index) and three references (the `_Shared` it
+    has in common with its neighbours, `message_type`, the message's frame)."""
+
+    __slots__ = ("base", "call_id", "first", "numbers", "refs", "shared")
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.numbers = array("d")  # four per row
+        self.refs: list[Any] = []  # three per row: the Delivery or its _Shared, message_type, frame
+        self.base = 0  # the row number of numbers[0] and refs[0] (rows before it were let go)
+        self.first = 0  # the row number of the first row still in the journal
+        self.shared: _Shared | None = None  # the last row's
+
+    def __len__(self) -> int:
+        return len(self.refs) // 3 + self.base - self.first
+
+    def settle(self, delivery: Delivery, counted: int) -> bool:
+        """Make `delivery`'s row compact, if it is one of this run's rows and its values read back exactly
+        (floats, and integers a double holds). Returns whether it did."""
+        refs = self.refs
+        j = len(refs) - 3
+        first = 3 * (self.first - self.base)
+        while j >= first and refs[j] is not delivery:  # from the newest: it is the last row, or close to it
+            j -= 3
+        if j < first:
+            return False
+        kept, at, latency, seq = _raw_message(delivery), delivery.at, delivery.latency, delivery.seq
+        if (
+            type(kept) is not KeptMessage or type(at) is not float or type(latency) is not float
+            or type(kept.index) is not int or not 0 <= kept.index < _EXACT or type(seq) is not int
+            or not 0 <= seq < _EXACT
+        ):
+            return False  # the row stays the Delivery
+        shared = self.shared
+        # Objects a reader could change in place (headers, the parsed reply, the request body's encoder) must be
+        # the very ones; values are compared.
+        if shared is None or not (
+            delivery.request_headers is shared.headers
+            and delivery.response_json is shared.response_json
+            and _raw_request_body(delivery) is shared.request_body
+            and kept.source is shared.source
+            and delivery.status == shared.status
+            and delivery.response_body == shared.response_body
+            and delivery.error == shared.error
+            and delivery.attempts == shared.attempts
+            and delivery.injected == shared.injected
+            and delivery.sent == shared.sent
+            and delivery.target == shared.target
+            and delivery.channel == shared.channel
+        ):
+            shared = self.shared = _Shared(delivery, kept.source, counted)
+        numbers, i = self.numbers, 4 * (j // 3)
+        numbers[i] = seq
+        numbers[i + 1] = at
+        numbers[i + 2] = latency
+        numbers[i + 3] = kept.index
+        refs[j] = shared
+        refs[j + 1] = delivery.message_type
+        refs[j + 2] = kept.frame
+        setattr(delivery, _COUNTED, None)  # no longer in the journal: its row is
+        return True
+
+    def delivery(self, row: int) -> Delivery:
+        """The row's delivery: the very object until settled, else one made again (equal to it)."""
+        k = row - self.base
+        j = 3 * k
+        refs = self.refs
+        shared = refs[j]
+        if type(shared) is not _Shared:
+            return shared  # type: ignore[no-any-return]
+        numbers, i = self.numbers, 4 * k
+        return Delivery(
+            seq=int(numbers[i]),
+            call_id=self.call_id,
+            channel=shared.channel,
+            target=shared.target,
+            message_type=refs[j + 1],
+            message=KeptMessage(shared.source, int(numbers[i + 3]), refs[j + 2]),
+            at=numbers[i + 1],
+            request_headers=shared.headers,
+            request_body=shared.request_body,
+            status=shared.status,
+            response_body=shared.response_body,
+            response_json=shared.response_json,
+            latency=numbers[i + 2],
+            attempts=shared.attempts,
+            error=shared.error,
+            injected=shared.injected,
+            sent=shared.sent,
+        )
+
+    def _let_go(self, k: int) -> int:
+        """Row `base + k` leaves the journal; returns what it was counted as."""
+        refs, j = self.refs, 3 * k
+        held = refs[j]
+        if type(held) is _Shared:
+            return held.counted
+        counted: int = getattr(held, _COUNTED, None) or 0
+        setattr(held, _COUNTED, None)
+        return counted
+
+    def popleft(self) -> int:
+        """The first row leaves the journal; returns what it was counted as."""
+        k = self.first - self.base
+        counted = self._let_go(k)
+        refs, j = self.refs, 3 * k
+        refs[j] = refs[j + 1] = refs[j + 2] = None
+        self.first += 1
+        gone = self.first - self.base
+        if gone >= 16 and 2 * gone >= len(refs) // 3:  # the rows let go, dropped in one go (amortised)
+            del refs[: 3 * gone]
+            del self.numbers[: 4 * gone]
+            self.base = self.first
+        return counted
+
+    def clear(self) -> int:
+        """Every row leaves the journal; returns what they were counted as."""
+        counted = sum(self._let_go(k) for k in range(self.first - self.base, len(self.refs) // 3))
+        self.refs, self.numbers, self.shared = [], array("d"), None
+        self.base = self.first = 0
+        return counted
+
+    def __repr__(self) -> str:
+        return f"_Run({self.call_id!r}, {len(self)} rows)"
+
+
 #: The journal's default byte budget: characters of reply (and kept request) text its deliveries may hold,
 #: a parsed reply counted as its text once more. Only large replies reach it (request bodies are kept as the
 #: way to encode them again), and each held byte of budget is a byte of RSS: a test double's default.
@@ -343,7 +507,9 @@ class Journal:
         self._max = max_entries
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._deliveries: deque[Delivery] = deque()
+        # A delivery, or the `_Run` of its call standing for its row (a call's webhooks: see `_Run`).
+        self._deliveries: deque[Delivery | _Run] = deque()
+        self._runs: dict[str, _Run] = {}  # by call id: the run a call's next kept-message delivery joins
         self._problems: deque[Problem] = deque()
         self._dropped = 0
         self._seq = 0
@@ -390,6 +556,34 @@ class Journal:
                 self._keep_budget()
         return delivery
 
+    def record_webhook(self, delivery: Delivery) -> Delivery:
+        """`record` for a webhook not answered yet whose message is a `KeptMessage` and body `OfMessage` (the
+        webhook sink's): it takes a row of its call's `_Run`, made compact once `settled`. Anything else is
+        recorded by `record`. (Its own method: `record`, on every client message's path, tests nothing more.)"""
+        if (
+            type(_raw_message(delivery)) is not KeptMessage or type(_raw_request_body(delivery)) is not OfMessage
+            or delivery.response_body is not None or delivery.response_json is not None
+        ):
+            return self.record(delivery)
+        delivery.target = redact_url(delivery.target)
+        with self._lock:
+            self._seq += 1
+            delivery.seq = self._seq
+            run = self._runs.get(delivery.call_id)
+            if run is None:
+                run = self._runs[delivery.call_id] = _Run(delivery.call_id)
+            run.refs.extend((delivery, None, None))  # a new row: the delivery itself until settled
+            run.numbers.extend(_UNSET)
+            self._deliveries.append(run)
+            # Nothing of its own to count yet (held_chars() is 0), as in `record`.
+            self._held -= getattr(delivery, _COUNTED, None) or 0
+            setattr(delivery, _COUNTED, 0)
+            if len(self._deliveries) > self._max:
+                self._evict_oldest()
+            if self._held > self._max_bytes:
+                self._keep_budget()
+        return delivery
+
     def settled(self, delivery: Delivery) -> None:
         """A transport filled in ``delivery``'s response after recording it: count what it holds now (and
         evict the oldest deliveries if that takes the journal over ``max_bytes``)."""
@@ -397,6 +591,10 @@ class Journal:
             if getattr(delivery, _COUNTED, None) is not None:
                 _share_short_reply(delivery)
                 self._count(delivery)
+                # Only what `record_webhook` gave a row (its message kept as a way to render it) is looked for in a run.
+                run = self._runs.get(delivery.call_id) if type(_raw_message(delivery)) is KeptMessage else None
+                if run is not None:
+                    run.settle(delivery, getattr(delivery, _COUNTED))
                 self._keep_budget()
 
     def _count(self, delivery: Delivery) -> None:
@@ -411,7 +609,13 @@ class Journal:
         setattr(delivery, _COUNTED, None)
 
     def _evict_oldest(self) -> None:
-        self._forget(self._deliveries.popleft())
+        oldest = self._deliveries.popleft()
+        if isinstance(oldest, _Run):
+            self._held -= oldest.popleft()
+            if not oldest and self._runs.get(oldest.call_id) is oldest:
+                del self._runs[oldest.call_id]  # nothing of it left
+        else:
+            self._forget(oldest)
         self._dropped += 1
 
     def _keep_budget(self) -> None:
@@ -430,8 +634,12 @@ class Journal:
         with self._lock:
             if call_id is None:
                 for d in self._deliveries:
-                    setattr(d, _COUNTED, None)
+                    if type(d) is _Run:
+                        d.clear()
+                    else:
+                        setattr(d, _COUNTED, None)
                 self._deliveries.clear()
+                self._runs.clear()
                 self._problems.clear()
                 self._dropped = 0
                 self._seq = 0
@@ -439,8 +647,12 @@ class Journal:
             else:
                 for d in self._deliveries:
                     if d.call_id == call_id:
-                        self._forget(d)
+                        if isinstance(d, _Run):
+                            self._held -= d.clear()  # once (an emptied run has nothing more to count)
+                        else:
+                            self._forget(d)
                 self._deliveries = deque(d for d in self._deliveries if d.call_id != call_id)
+                self._runs.pop(call_id, None)
                 self._problems = deque(p for p in self._problems if p.call_id != call_id)
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -457,16 +669,29 @@ class Journal:
         """Deliveries in ``seq`` order, filtered by every argument given (``injected``: whether a fault
         was injected into it)."""
         with self._lock:
-            snapshot = list(self._deliveries)
+            snapshot = self._snapshot(call_id)
         return [
             d
             for d in snapshot
-            if (call_id is None or d.call_id == call_id)
-            and (type is None or d.message_type == type)
+            if (type is None or d.message_type == type)
             and (channel is None or d.channel == channel)
             and (outcome is None or d.ok == (outcome == "ok"))
             and (injected is None or (d.injected is not None) == injected)
         ]
+
+    def _snapshot(self, call_id: str | None = None) -> list[Delivery]:
+        """The deliveries (of `call_id`, if given) as a list, in seq order; under the lock."""
+        out: list[Delivery] = []
+        rows: dict[_Run, int] = {}  # each run's next row
+        for entry in self._deliveries:
+            if isinstance(entry, _Run):
+                if call_id is None or entry.call_id == call_id:
+                    row = rows.get(entry, entry.first)
+                    rows[entry] = row + 1
+                    out.append(entry.delivery(row))
+            elif call_id is None or entry.call_id == call_id:
+                out.append(entry)
+        return out
 
     @property
     def problems(self) -> list[Problem]:
@@ -488,7 +713,7 @@ class Journal:
         """One JSON object per line: deliveries (``Delivery.to_dict``) in seq order, then problems as
         ``{"problem": {...}}``, then ``{"dropped": N}`` if anything was evicted."""
         with self._lock:
-            deliveries = list(self._deliveries)
+            deliveries = self._snapshot()
             problems = list(self._problems)
             dropped = self._dropped
         lines = [json.dumps(d.to_dict(), ensure_ascii=False, default=str) for d in deliveries]
@@ -527,7 +752,7 @@ class Journal:
 
     def __iter__(self) -> Iterator[Delivery]:
         with self._lock:
-            return iter(list(self._deliveries))
+            return iter(self._snapshot())
 
     def __repr__(self) -> str:
         with self._lock:

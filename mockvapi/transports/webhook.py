@@ -254,8 +254,10 @@ class WebhookSink:
                     await asyncio.sleep(0)
         if self._queue is queue:
             # Everything went out: let the queue go with the worker (a deque is 624 bytes, and a live call spends
-            # most of its time between bursts of messages); the next `submit` makes a queue and a worker.
+            # most of its time between bursts of messages); the next `submit` makes a queue and a worker. The
+            # worker's own task goes too (~250 bytes once done): nothing runs between here and its end.
             self._queue = None
+            self._worker = None
 
     async def _settle(self, item: _Queued) -> None:
         future = item.future
@@ -350,7 +352,7 @@ class WebhookSink:
         *, sent: bool = True, later: float = 0.0,
     ) -> Delivery:
         """The delivery, in the journal (a method: a closure made per delivery, with six cells, cost ~1 us)."""
-        return self.journal.record(
+        return self.journal.record_webhook(  # a row of the call's run once settled (engine.journal `_Run`)
             Delivery(
                 call_id=outgoing.call_id,
                 channel="webhook",

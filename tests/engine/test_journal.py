@@ -341,3 +341,130 @@ def test_the_deliverys_own_init_takes_every_field_with_the_fields_defaults() -> 
     kept = _delivery(message=KeptMessage(source, 2, ({"id": "c"},)), request_body=OfMessage(json.dumps))
     assert kept.message == {"type": "status-update", "n": 2, "call": {"id": "c"}}
     assert kept.request_body == json.dumps(kept.message)
+
+
+# -- a settled webhook's delivery kept as a row of its call's run (memory per live call, issue 17) ------------
+
+
+def _kept(source: MessageSource, index: int, call_id: str = "call-1", **kw: Any) -> Delivery:
+    frame = kw.pop("frame", ({"id": call_id},))
+    return _delivery(call_id, message=KeptMessage(source, index, frame), request_body=OfMessage(json.dumps), **kw)
+
+
+def _settle(journal: Journal, delivery: Delivery, *, latency: float = 0.003, **response: Any) -> None:
+    # What a webhook transport does once the reply is in (transports.webhook `_fill`).
+    delivery.latency = latency
+    delivery.status = response.pop("status", 200)
+    delivery.response_body = response.pop("response_body", "{}")
+    delivery.response_json = response.pop("response_json", None)
+    for name, value in response.items():
+        setattr(delivery, name, value)
+    journal.settled(delivery)
+
+
+def test_a_settled_webhook_reads_back_equal_but_the_journal_no_longer_holds_its_object() -> None:
+    source = _Renders()
+    journal = Journal()
+    headers = {"x-vapi-secret": "s"}
+    recorded = [journal.record_webhook(_kept(source, i, at=0.1 * i + 1e-9, request_headers=headers)) for i in range(5)]
+    # Until settled, a reader gets the very object the transport fills in.
+    assert [d is r for d, r in zip(journal.deliveries(), recorded, strict=True)] == [True] * 5
+    expected = []
+    for i, delivery in enumerate(recorded):
+        _settle(journal, delivery, latency=0.001 * (i + 1) + 1e-12)
+        expected.append(delivery.to_dict())
+    read = journal.deliveries()
+    assert [d.to_dict() for d in read] == expected and read == recorded
+    assert [repr(d) for d in read] == [repr(d) for d in recorded]
+    assert [(d.at, d.latency, d.seq) for d in read] == [(d.at, d.latency, d.seq) for d in recorded]  # exact
+    assert all(d is not r for d, r in zip(read, recorded, strict=True))
+    assert all(d.request_headers is headers for d in read)  # shared, as the recorded ones shared it
+    assert not any(isinstance(e, Delivery) for e in journal._deliveries)
+    assert journal.to_jsonl() == "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in expected)
+    assert journal.held_bytes == 5 * 2  # each reply's "{}"
+    # Neither reading nor settling again changes what the journal counts.
+    journal.settled(recorded[0])
+    journal.settled(read[0])
+    assert journal.held_bytes == 10 and journal.deliveries() == recorded
+
+
+def test_webhook_rows_of_interleaved_calls_keep_their_order_filters_bound_budget_and_clear() -> None:
+    source = _Renders()
+    journal = Journal(max_entries=40, max_bytes=10_000)
+    recorded: list[Delivery] = []
+    for i in range(60):
+        call_id = f"call-{i % 3}"
+        if i % 7 == 3:
+            recorded.append(journal.record(_delivery(call_id, "transcript", "client")))  # a plain delivery between
+            continue
+        delivery = journal.record_webhook(_kept(source, i, call_id, at=float(i)))
+        recorded.append(delivery)
+        if i % 5 == 4:
+            continue  # never settled (a request the network lost): stays the object
+        # Replies that differ from the previous one (a status, a text, an error) make their own shared part.
+        status = 500 if i % 11 == 0 else 200
+        _settle(journal, delivery, status=status, response_body='{"x":1}' if i % 13 == 0 else "{}",
+                error="boom" if i % 17 == 0 else None)
+    kept = recorded[-40:]
+    assert journal.deliveries() == kept and [d.seq for d in journal] == list(range(21, 61))
+    assert journal.dropped == 20
+    assert journal.held_bytes == sum(d.held_chars() for d in kept)
+    for call_id in ("call-0", "call-1", "call-2"):
+        assert journal.deliveries(call_id=call_id) == [d for d in kept if d.call_id == call_id]
+    assert journal.deliveries(outcome="failed") == [d for d in kept if not d.ok]
+    assert journal.deliveries(channel="client") == [d for d in kept if d.channel == "client"]
+    unsettled = [d for d in kept if d.latency is None and d.channel == "webhook"]
+    assert unsettled and all(any(d is u for d in journal.deliveries()) for u in unsettled)
+    journal.clear("call-1")
+    rest = [d for d in kept if d.call_id != "call-1"]
+    assert journal.deliveries() == rest and journal.held_bytes == sum(d.held_chars() for d in rest)
+    # The budget evicts rows too, oldest first, never the newest.
+    late = journal.record_webhook(_kept(source, 99, "call-0", at=99.0))
+    _settle(journal, late, response_body="y" * 10_000)
+    left = journal.deliveries()
+    assert left[-1] == late and journal.held_bytes == 10_000 and journal.dropped > 20
+    assert left == rest[len(rest) - len(left) + 1:] + [late] and not any(d.held_chars() for d in left[:-1])
+    journal.clear()
+    assert journal.deliveries() == [] and journal.held_bytes == 0 and len(journal) == 0
+    late.response_body = "z"
+    journal.settled(late)  # gone: nothing to count
+    assert journal.held_bytes == 0
+
+
+def test_a_long_webhook_call_in_a_small_journal_holds_only_its_kept_rows() -> None:
+    source = _Renders()
+    journal = Journal(max_entries=10)
+    for i in range(1000):
+        _settle(journal, journal.record_webhook(_kept(source, i, at=float(i))))
+    (run,) = set(journal._deliveries)
+    assert len(run) == 10 and len(run.refs) <= 3 * 2 * 16 + 30  # the rows let go are dropped, not kept
+    assert [d.message["n"] for d in journal] == list(range(990, 1000)) and journal.dropped == 990
+
+
+async def test_a_played_calls_journal_reads_back_every_webhook_as_recorded() -> None:
+    from mockvapi.library import resolve
+    from mockvapi.testing import MockVapi
+
+    async with MockVapi(webhook=lambda body: {}) as vapi:
+        recorded: list[Delivery] = []
+        record = vapi.journal.record
+
+        def keep(delivery: Delivery) -> Delivery:
+            recorded.append(delivery)
+            return record(delivery)
+
+        vapi.journal.record = keep  # type: ignore[method-assign]
+        record_webhook = vapi.journal.record_webhook
+
+        def keep_webhook(delivery: Delivery) -> Delivery:
+            recorded.append(delivery)
+            return record_webhook(delivery)
+
+        vapi.journal.record_webhook = keep_webhook  # type: ignore[method-assign]
+        call = await vapi.play(resolve("happy-path"))
+        recorded = list({id(d): d for d in recorded}.values())  # `record_webhook` hands anything else to `record`
+        read = vapi.journal.deliveries()
+        assert read == recorded and [d.to_dict() for d in read] == [d.to_dict() for d in recorded]
+        webhooks = call.deliveries(channel="webhook")
+        assert len(webhooks) > 10 and all(d.status == 200 for d in webhooks)
+        assert not any(d is r for d in webhooks for r in recorded)  # made again from the journal's rows

@@ -864,9 +864,10 @@ async def test_a_resting_sink_lets_go_of_its_encoder_once_idle_and_sends_the_sam
     assert spy.encoded == [messages[0].wire]
 
 
-async def test_a_sink_between_bursts_holds_no_queue_and_keeps_its_encoder() -> None:
+async def test_a_sink_between_bursts_holds_no_queue_nor_worker_and_keeps_its_encoder() -> None:
     # A live call spends most of its time between bursts of messages: its sink keeps no (624-byte) queue then,
-    # resting or not; the encoder stays (only `rest` lets it go), and the next burst goes out in order.
+    # nor its worker's ended task, resting or not; the encoder stays (only `rest` lets it go), and the next burst
+    # goes out in order.
     messages = await server_messages(scenario("{url: 'http://127.0.0.1:9/hook'}"), 5)
     target = _HeldTarget()
     sink, _, spy = sink_with_spy(target)
@@ -876,8 +877,9 @@ async def test_a_sink_between_bursts_holds_no_queue_and_keeps_its_encoder() -> N
     target.gate.set()
     await asyncio.gather(*replies)  # (not `drain`: the end of a call, which lets the encoder go)
     await asyncio.sleep(0)  # the worker ends
-    assert sink._queue is None and sink._encoder is spy
+    assert sink._queue is None and sink._worker is None and sink._encoder is spy
     replies += [sink.submit(o) for o in messages[3:]]
+    assert sink._worker is not None  # the next burst has a worker of its own
     await sink.drain()
     assert [getattr(r.result(), "status", None) for r in replies] == [200] * 5
     assert target.bodies == [envelope_body(o.wire) for o in messages]
