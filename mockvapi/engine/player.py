@@ -390,7 +390,8 @@ class CallPlayer:
         reply: Awaitable[Reply | None] | None = None
         wants_server = self.server is not None and context.wants(message, "server")
         if wants_server or self.listeners:  # rendered only for whoever reads it (a websocket-only call: nobody)
-            wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "server")
+            wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "server",
+                                  announced=True)
             # Listeners (e.g. the REST call record) see every message, subscribed or not.
             for listener in self.listeners:
                 listener(self, event, wire)
@@ -404,7 +405,8 @@ class CallPlayer:
                 else:
                     reply = self.server.submit(outgoing)
         if self.clients and context.wants(message, "client"):
-            wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "client")
+            wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "client",
+                                  announced=True)
             if not self._client_faults:  # no client has faults injected: each gets the message as it is
                 at = event.at
                 for client in tuple(self.clients):

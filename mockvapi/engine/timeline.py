@@ -12,6 +12,7 @@ from typing import Any
 from mockvapi.engine.context import CallContext
 from mockvapi.engine.events import Event, SimProblem
 from mockvapi.engine.journal import KeptMessage, MessageSource
+from mockvapi.models import encoding
 from mockvapi.models.messages import (
     AssistantRequest,
     ConversationUpdate,
@@ -94,15 +95,30 @@ class Timeline:
 Timeline.events = _Listed()  # type: ignore[assignment]  # after @dataclass: `events` stays a required field
 
 
-def _live_call(context: CallContext, live: Mapping[str, Any]) -> dict[str, Any]:
+def _live_call(context: CallContext, live: Mapping[str, Any], announced: bool) -> dict[str, Any]:
     """`{**context.call, **live}`, one object for every message until the live fields or the call change: a
-    call's messages then share it (memory) and the wire encoder reuses its text (it caches by identity)."""
+    call's messages then share it (memory) and the wire encoder reuses its text (it caches by identity).
+    `announced` (the player's messages): the call is compared with its copy only after an in-place change to a
+    steady object was announced (`encoding.steady_changed`), as the engine announces each of its own."""
     cached = context.live_call
-    if cached is not None and cached[0] is live and cached[1] == context.call:
-        return cached[2]
+    if cached is not None and cached[0] is live:
+        if (announced and cached[3] == encoding.steady_changes
+                and (not encoding.CHECK_ANNOUNCED or _unchanged(cached[1], context))):
+            return cached[2]
+        if cached[1] == context.call:
+            context.live_call = (live, cached[1], cached[2], encoding.steady_changes)
+            return cached[2]
     merged = {**context.call, **live}
-    context.live_call = (live, dict(context.call), merged)
+    context.live_call = (live, dict(context.call), merged, encoding.steady_changes)
     return merged
+
+
+def _unchanged(copied: dict[str, Any], context: CallContext) -> bool:
+    """Under `encoding.CHECK_ANNOUNCED`: whether the call still equals its copy; notes it when not."""
+    if copied == context.call:
+        return True
+    encoding.unannounced.append("the call changed in place with no steady_changed()")
+    return False
 
 
 def _artifact(
@@ -145,8 +161,11 @@ def render_message(
     history_openai: list[dict[str, Any]],
     profile: Profile,
     side: Side,
+    *,
+    announced: bool = False,
 ) -> dict[str, Any]:
-    """The bare wire message for `event` on `side` (no webhook envelope)."""
+    """The bare wire message for `event` on `side` (no webhook envelope). `announced`: the call's in-place
+    changes to its steady objects are announced (`encoding.steady_changed`), as while the engine plays it."""
     out = event.message.body(profile)
     out["timestamp"] = context.start_ms + event.at_ms
     if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
@@ -154,7 +173,7 @@ def render_message(
         artifact = out["artifact"] = _artifact(context, history, history_openai, base, n)
         if isinstance(event.message, ConversationUpdate):
             _share_history(out, artifact)
-    out["call"] = _live_call(context, event.live) if event.live else context.call
+    out["call"] = _live_call(context, event.live, announced) if event.live else context.call
     if context.assistant is not None and not isinstance(event.message, AssistantRequest):
         out["assistant"] = context.assistant
     if context.customer is not None:

@@ -119,7 +119,9 @@ class WebsocketClient:
         self._hold = hold and self._transport is not None  # bursts (see the module docstring)
         self._held = 0  # bytes in `_turn`, when holding
         self._flush: asyncio.Handle | None = None
-        self._encoder = WireEncoder()  # the call's history, encoded once (see models.encoding)
+        # The call's history and steady objects encoded once (see models.encoding): its messages come from
+        # `render_message`, whose steady objects the engine changes in place only where it announces it.
+        self._encoder = WireEncoder(announced=True)
         self._writer = asyncio.ensure_future(self._write())
         # The call offset the peer joined at (0 before the call starts): its frames start there.
         self._joined_at = player.offset()
