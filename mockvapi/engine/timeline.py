@@ -166,15 +166,20 @@ def render_message(
 ) -> dict[str, Any]:
     """The bare wire message for `event` on `side` (no webhook envelope). `announced`: the call's in-place
     changes to its steady objects are announced (`encoding.steady_changed`), as while the engine plays it."""
-    out = event.message.body(profile)
+    message = event.message
+    # Told by exact type (neither class has subclasses), as the player does: `isinstance` against a pydantic
+    # model class goes through ABCMeta's check, and a model token (half a call's messages) answers it through
+    # its Python-level `__class__` (lever 121).
+    kind = type(message)
+    out = message.body(profile)
     out["timestamp"] = context.start_ms + event.at_ms
-    if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
+    if side == "server" and "artifact" not in out and kind is not AssistantRequest:
         n, base = event.history_len, event.history_base
         artifact = out["artifact"] = _artifact(context, history, history_openai, base, n)
-        if isinstance(event.message, ConversationUpdate):
+        if kind is ConversationUpdate:
             _share_history(out, artifact)
     out["call"] = _live_call(context, event.live, announced) if event.live else context.call
-    if context.assistant is not None and not isinstance(event.message, AssistantRequest):
+    if context.assistant is not None and kind is not AssistantRequest:
         out["assistant"] = context.assistant
     if context.customer is not None:
         out["customer"] = context.customer
