@@ -105,6 +105,7 @@ _TailShape = tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...
 # A message's keys -> its tail shape, or None when no steady object ends it (memoised: wire messages come in a
 # few dozen shapes; bounded, past it shapes are worked out each time).
 _tail_shapes: dict[tuple[Any, ...], _TailShape | None] = {}
+_UNKNOWN: Any = object()  # a shape not memoised (see WireEncoder.encode)
 _MAX_TAIL_SHAPES = 1024
 
 
@@ -196,9 +197,17 @@ class WireEncoder:
 
     def encode(self, message: Mapping[Any, Any]) -> str:
         if type(message) is dict:
-            shape = _tail_shape(message)
+            shape = _tail_shapes.get(tuple(message), _UNKNOWN)  # `_tail_shape`'s memo, inline (lever 122)
+            if shape is _UNKNOWN:
+                shape = _tail_shape(message)
             if shape is not None and shape[2]:
-                tail = self._tail(message, shape)
+                # `_tail`'s commonest answer, inline: the very objects of last time, no change announced since.
+                held = self._tails.get(shape[0]) if self._announced else None
+                if (held is not None and held[3] == steady_changes and not CHECK_ANNOUNCED
+                        and all(map(is_, held[0], shape[1](message)))):
+                    tail: str | None = held[2]
+                else:
+                    tail = self._tail(message, shape)
                 if tail is not None:
                     head = None if shape[5] is None else _plain_head(shape[5], message)
                     if head is not None:
