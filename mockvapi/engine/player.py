@@ -293,7 +293,7 @@ class CallPlayer:
                 if faulted and item.seq != upcoming:
                     upcoming = item.seq
                     self._fault_step("upcoming", item)
-                at = self.next_event_at = item.at
+                at = self.next_event_at = item.at_ms / 1000  # `item.at`, without the property's call
                 deadline = base + at
                 # The common case on a virtual clock, as `_sleep_until_event` takes it first: no control
                 # queued, the event still ahead, nothing else ready on the loop: jump without a coroutine.
@@ -390,8 +390,8 @@ class CallPlayer:
         reply: Awaitable[Reply | None] | None = None
         wants_server = self.server is not None and context.wants(message, "server")
         if wants_server or self.listeners:  # rendered only for whoever reads it (a websocket-only call: nobody)
-            wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "server",
-                                  announced=True)
+            state = self.sim.state
+            wire = render_message(event, context, state.rendered, state.openai, self.profile, "server", announced=True)
             # Listeners (e.g. the REST call record) see every message, subscribed or not.
             for listener in self.listeners:
                 listener(self, event, wire)
@@ -405,10 +405,12 @@ class CallPlayer:
                 else:
                     reply = self.server.submit(outgoing)
         if self.clients and context.wants(message, "client"):
-            wire = render_message(event, context, self.sim.rendered, self.sim.openai, self.profile, "client",
-                                  announced=True)
+            # The history lists read from the call's state (slots) rather than through the simulation's
+            # properties: two Python calls per message less (lever 123).
+            state = self.sim.state
+            wire = render_message(event, context, state.rendered, state.openai, self.profile, "client", announced=True)
             if not self._client_faults:  # no client has faults injected: each gets the message as it is
-                at = event.at
+                at = event.at_ms / 1000  # `event.at`, without the property's call
                 for client in tuple(self.clients):
                     client.push(at, wire)
                 return reply
