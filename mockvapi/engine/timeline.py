@@ -178,7 +178,17 @@ def render_message(
         artifact = out["artifact"] = _artifact(context, history, history_openai, base, n)
         if kind is ConversationUpdate:
             _share_history(out, artifact)
-    out["call"] = _live_call(context, event.live, announced) if event.live else context.call
+    live = event.live
+    if not live:
+        out["call"] = context.call
+    else:
+        # `_live_call`'s commonest answer, inline (a call per message less): the merged call of the last message.
+        cached = context.live_call
+        if (announced and cached is not None and cached[0] is live and cached[3] == encoding.steady_changes
+                and not encoding.CHECK_ANNOUNCED):
+            out["call"] = cached[2]
+        else:
+            out["call"] = _live_call(context, live, announced)
     if context.assistant is not None and kind is not AssistantRequest:
         out["assistant"] = context.assistant
     if context.customer is not None:
