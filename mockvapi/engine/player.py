@@ -282,6 +282,7 @@ class CallPlayer:
         # message of the call, and its glue was a tenth of a message's cost (lever 45).
         faulted = bool(self.fault_rules)
         sim, problems, jump, base = self.sim, self.sim.problems, self._try_jump, self._base_or_zero()
+        controls = sim.controls  # the queue itself, one list all call: no property call per event (lever 124)
         now = self.clock.now
         while True:
             try:
@@ -298,7 +299,7 @@ class CallPlayer:
                 # The common case on a virtual clock, as `_sleep_until_event` takes it first: no control
                 # queued, the event still ahead, nothing else ready on the loop: jump without a coroutine.
                 # (When that jump fails, `_sleep_until_event` yields before it tries again.)
-                tried = jump is not None and not sim.controls and now() < deadline
+                tried = jump is not None and not controls and now() < deadline
                 if not (tried and jump is not None and jump(deadline)):
                     arrived = await self._sleep_until_event(item, jumped=tried)
                     if not arrived:
