@@ -282,7 +282,7 @@ class CallPlayer:
         # message of the call, and its glue was a tenth of a message's cost (lever 45).
         faulted = bool(self.fault_rules)
         sim, problems, jump, base = self.sim, self.sim.problems, self._try_jump, self._base_or_zero()
-        controls = sim.controls  # the queue itself, one list all call: no property call per event (lever 124)
+        controls = sim.controls  # the queue itself, one list all call: no property call per event (lever 125)
         now = self.clock.now
         while True:
             try:

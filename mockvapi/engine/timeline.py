@@ -182,7 +182,7 @@ def render_message(
     if not live:
         out["call"] = context.call
     else:
-        # `_live_call`'s commonest answer, inline (a call per message less): the merged call of the last message.
+        # `_live_call`'s commonest answer, inline (a call per message less, lever 124): the last message's merged call.
         cached = context.live_call
         if (announced and cached is not None and cached[0] is live and cached[3] == encoding.steady_changes
                 and not encoding.CHECK_ANNOUNCED):
