@@ -10,9 +10,13 @@ validates or serialises: the same schema, the same checks, only for the models a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from vapi.core import pydantic_utilities
+
+from mockvapi.models import encoding
 
 
 def _defer_sdk_model_builds() -> None:
@@ -27,3 +31,17 @@ def _defer_sdk_model_builds() -> None:
 
 
 _defer_sdk_model_builds()
+
+
+# Every test checks what the engine's encoders trust (models.encoding, lever 120): that each in-place change to
+# a call's steady objects (`call`, `assistant`, ...) is announced with `steady_changed`. An announced encoder
+# then also compares them with its snapshots, and a change nobody announced fails the test that made it.
+encoding.CHECK_ANNOUNCED = True
+
+
+@pytest.fixture(autouse=True)
+def _steady_changes_are_announced() -> Iterator[None]:
+    encoding.unannounced.clear()
+    yield
+    missed, encoding.unannounced[:] = list(encoding.unannounced), []
+    assert not missed, f"steady objects changed in place with no steady_changed(): {missed}"

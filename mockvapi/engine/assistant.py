@@ -22,6 +22,7 @@ from mockvapi.engine.squad import squad_reply
 from mockvapi.engine.state import CallState
 from mockvapi.engine.tools import tool_definition
 from mockvapi.models.dto import request_schemas
+from mockvapi.models.encoding import steady_changed
 from mockvapi.models.messages import AssistantRequest, StatusUpdate
 
 __all__ = ["ASSISTANT_REQUEST_TIMEOUT", "AssistantSource", "destination_errors", "redacted_assistant"]
@@ -155,6 +156,7 @@ class AssistantSource:
                 # No REST API behind this call (simulate(), `mockvapi run`): the scenario's assistant stands
                 # in for the one the id names.
                 context.call["assistantId"] = assistant_id
+                steady_changed()  # the call every message carries, changed in place (see models.encoding)
                 self.use(self.scripted_reply()["assistant"], scenario_routing=True)
                 return
             else:
@@ -166,6 +168,7 @@ class AssistantSource:
                     return
                 assistant = copy.deepcopy(dict(stored))
             context.call["assistantId"] = assistant_id
+            steady_changed()
         elif assistant is not None and not judged:
             # The scenario's own assistant (the scripted reply) may use mockvapi's legacy `server.secret`,
             # which the spec's Server lacks; a real reply is held to the spec.

@@ -81,8 +81,9 @@ class CallContext:
     server_messages: tuple[str, ...] = DEFAULT_SERVER_MESSAGES
     client_messages: tuple[str, ...] = DEFAULT_CLIENT_MESSAGES
     # The Call as the last rendered message carried it: (its live fields, `call` as it was then, the merged
-    # dict), so messages between two status changes share one Call object (see timeline.render_message).
-    live_call: tuple[Mapping[str, Any], dict[str, Any], dict[str, Any]] | None = field(
+    # dict, `encoding.steady_changes` when `call` last equalled that copy), so messages between two status
+    # changes share one Call object (see timeline.render_message).
+    live_call: tuple[Mapping[str, Any], dict[str, Any], dict[str, Any], int] | None = field(
         default=None, init=False, repr=False, compare=False)
     # The artifact the last rendered message carried: its (base, n) slice of the history, shared by the next
     # messages while the history up to n is the same (see timeline.render_message).

@@ -253,7 +253,8 @@ class Controls:
         # end-call, transfer: nothing planned after the arrival happens.
         # add-messages that came before still join history (they wait only so as not to split a turn).
         added = [m for arrival, m in self.queue[:index] if m.get("type") == "add-message"]
-        self.queue = [(arrival, m) for arrival, m in self.queue if m.get("type") != "add-message" or m not in added]
+        # In place: the queue stays one list all call (the player holds it to see whether anything is queued).
+        self.queue[:] = [(arrival, m) for arrival, m in self.queue if m.get("type") != "add-message" or m not in added]
 
         def add_first() -> None:
             for added_message in added:

@@ -34,6 +34,7 @@ from mockvapi.engine.speech import Speech
 from mockvapi.engine.squad import rest_member
 from mockvapi.engine.state import CallState
 from mockvapi.models.dto import request_schemas
+from mockvapi.models.encoding import steady_changed
 from mockvapi.models.messages import (
     AssistantStarted,
     HandoffDestinationRequest,
@@ -366,6 +367,9 @@ class Handoffs:
         if context.assistant is not None:
             for key in ("serverMessages", "clientMessages"):
                 context.assistant.pop(key, None)
+            # A new object no message carried yet (`_assistant_of`, `redacted`), said anyway: a steady object
+            # changed in place (see models.encoding).
+            steady_changed()
         call.context = context
         t = int(round(at_ms))
         call.activations.append((name, t))

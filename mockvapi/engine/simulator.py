@@ -368,7 +368,8 @@ class CallSimulation:
 
     @property
     def controls(self) -> list[tuple[int, dict[str, Any]]]:
-        """Control messages queued and not yet acted on: (arrival ms, message)."""
+        """Control messages queued and not yet acted on: (arrival ms, message). One list all call, changed in
+        place (the player holds it)."""
         return self._controls.queue
 
     @property

@@ -10,6 +10,7 @@ from typing import Any
 
 from mockvapi.engine.state import CallState
 from mockvapi.models.dto import request_schemas
+from mockvapi.models.encoding import steady_changed
 
 __all__ = ["SquadReply", "rest_member", "squad_reply"]
 
@@ -66,6 +67,7 @@ def squad_reply(call: CallState, body: Mapping[str, Any], at_ms: float, *,
     if not isinstance(squad, dict):
         squad_id = str(body["squadId"])
         call.context.call["squadId"] = squad_id
+        steady_changed()  # the call every message carries, changed in place (see models.encoding)
         if find_squad is None:
             return SquadReply()
         stored = find_squad(squad_id)

@@ -12,6 +12,7 @@ from typing import Any
 from mockvapi.engine.context import CallContext
 from mockvapi.engine.events import Event, SimProblem
 from mockvapi.engine.journal import KeptMessage, MessageSource
+from mockvapi.models import encoding
 from mockvapi.models.messages import (
     AssistantRequest,
     ConversationUpdate,
@@ -94,15 +95,30 @@ class Timeline:
 Timeline.events = _Listed()  # type: ignore[assignment]  # after @dataclass: `events` stays a required field
 
 
-def _live_call(context: CallContext, live: Mapping[str, Any]) -> dict[str, Any]:
+def _live_call(context: CallContext, live: Mapping[str, Any], announced: bool) -> dict[str, Any]:
     """`{**context.call, **live}`, one object for every message until the live fields or the call change: a
-    call's messages then share it (memory) and the wire encoder reuses its text (it caches by identity)."""
+    call's messages then share it (memory) and the wire encoder reuses its text (it caches by identity).
+    `announced` (the player's messages): the call is compared with its copy only after an in-place change to a
+    steady object was announced (`encoding.steady_changed`), as the engine announces each of its own."""
     cached = context.live_call
-    if cached is not None and cached[0] is live and cached[1] == context.call:
-        return cached[2]
+    if cached is not None and cached[0] is live:
+        if (announced and cached[3] == encoding.steady_changes
+                and (not encoding.CHECK_ANNOUNCED or _unchanged(cached[1], context))):
+            return cached[2]
+        if cached[1] == context.call:
+            context.live_call = (live, cached[1], cached[2], encoding.steady_changes)
+            return cached[2]
     merged = {**context.call, **live}
-    context.live_call = (live, dict(context.call), merged)
+    context.live_call = (live, dict(context.call), merged, encoding.steady_changes)
     return merged
+
+
+def _unchanged(copied: dict[str, Any], context: CallContext) -> bool:
+    """Under `encoding.CHECK_ANNOUNCED`: whether the call still equals its copy; notes it when not."""
+    if copied == context.call:
+        return True
+    encoding.unannounced.append("the call changed in place with no steady_changed()")
+    return False
 
 
 def _artifact(
@@ -145,17 +161,35 @@ def render_message(
     history_openai: list[dict[str, Any]],
     profile: Profile,
     side: Side,
+    *,
+    announced: bool = False,
 ) -> dict[str, Any]:
-    """The bare wire message for `event` on `side` (no webhook envelope)."""
-    out = event.message.body(profile)
+    """The bare wire message for `event` on `side` (no webhook envelope). `announced`: the call's in-place
+    changes to its steady objects are announced (`encoding.steady_changed`), as while the engine plays it."""
+    message = event.message
+    # Told by exact type (neither class has subclasses), as the player does: `isinstance` against a pydantic
+    # model class goes through ABCMeta's check, and a model token (half a call's messages) answers it through
+    # its Python-level `__class__` (lever 121).
+    kind = type(message)
+    out = message.body(profile)
     out["timestamp"] = context.start_ms + event.at_ms
-    if side == "server" and "artifact" not in out and not isinstance(event.message, AssistantRequest):
+    if side == "server" and "artifact" not in out and kind is not AssistantRequest:
         n, base = event.history_len, event.history_base
         artifact = out["artifact"] = _artifact(context, history, history_openai, base, n)
-        if isinstance(event.message, ConversationUpdate):
+        if kind is ConversationUpdate:
             _share_history(out, artifact)
-    out["call"] = _live_call(context, event.live) if event.live else context.call
-    if context.assistant is not None and not isinstance(event.message, AssistantRequest):
+    live = event.live
+    if not live:
+        out["call"] = context.call
+    else:
+        # `_live_call`'s commonest answer, inline (a call per message less, lever 124): the last message's merged call.
+        cached = context.live_call
+        if (announced and cached is not None and cached[0] is live and cached[3] == encoding.steady_changes
+                and not encoding.CHECK_ANNOUNCED):
+            out["call"] = cached[2]
+        else:
+            out["call"] = _live_call(context, live, announced)
+    if context.assistant is not None and kind is not AssistantRequest:
         out["assistant"] = context.assistant
     if context.customer is not None:
         out["customer"] = context.customer

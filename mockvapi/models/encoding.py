@@ -19,6 +19,13 @@ the whole tail's text (`,"call":{...},"assistant":{...}}`) and checks all of its
 the message without them (a copy; its history lists spliced in as above, if it has any) and puts the tail
 after it: for a client message a handful of C calls, where a key-by-key splice in Python cost more than the
 encoding itself.
+
+An encoder made with `announced=True` (the engine's sinks) checks that equality only after someone said a steady
+object changed in place (`steady_changed`, called wherever the engine changes one: an assistant-request or squad
+answer setting the call's `assistantId` or `squadId`, a squad handoff): while nothing was announced, the very
+objects encoded last time are their text, one integer compared instead of the objects walked (lever 120). Whoever
+else changes a live call's steady objects in place (through a message it was handed, say) must announce it too;
+the test suite checks every announced encoder's text against its snapshots (`CHECK_ANNOUNCED`).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from math import isfinite
 from operator import is_, itemgetter
 from typing import Any
 
-__all__ = ["HISTORY_KEYS", "WireEncoder", "compact"]
+__all__ = ["HISTORY_KEYS", "WireEncoder", "compact", "steady_changed"]
 
 # Same settings as `json.dumps(value, separators=(",", ":"), ensure_ascii=False)`; one instance, reused.
 _plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -48,6 +55,24 @@ def compact(value: Any) -> str:
     if _encode_c is not None and isinstance(value, dict | list):
         return "".join(_encode_c(value, 0))
     return _plain.encode(value)
+
+
+# How many in-place changes to steady objects were announced (`steady_changed`): an `announced` encoder's text
+# of the very objects it encoded stands while this is what it was then.
+steady_changes = 0
+# Tests set this: an `announced` encoder then also compares the objects with their snapshots, and notes each
+# in-place change nobody announced in `unannounced` (and encodes the object again, as an unannounced encoder does).
+CHECK_ANNOUNCED = False
+unannounced: list[str] = []
+
+
+def steady_changed() -> None:
+    """Say that an object a call's messages carry as `call`, `assistant`, `customer` or `phoneNumber` (or
+    anything inside one) was changed in place: every `announced` encoder compares its snapshots again once.
+    Call it after the change, before the next message is rendered. (Global, not per call: such changes are a
+    few per call, at its start or a handoff, and cost every live call's encoders one comparison each.)"""
+    global steady_changes
+    steady_changes += 1
 
 
 #: Keys whose list values are history items (at the top of a message and inside its `artifact`).
@@ -80,6 +105,7 @@ _TailShape = tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...
 # A message's keys -> its tail shape, or None when no steady object ends it (memoised: wire messages come in a
 # few dozen shapes; bounded, past it shapes are worked out each time).
 _tail_shapes: dict[tuple[Any, ...], _TailShape | None] = {}
+_UNKNOWN: Any = object()  # a shape not memoised (see WireEncoder.encode)
 _MAX_TAIL_SHAPES = 1024
 
 
@@ -158,18 +184,30 @@ class WireEncoder:
     Memory: one list (references, not copies) and its text per place, the text shared between places holding
     the same items, so about one encoded history per kind of list (plain and OpenAI-formatted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, announced: bool = False) -> None:
+        """`announced`: every in-place change to a steady object is announced (`steady_changed`), so the objects
+        are compared with their snapshots only after one was; otherwise at every message."""
+        self._announced = announced
         self._last: dict[str, tuple[tuple[object, ...], str]] = {}
-        # key -> (the value, a snapshot of it, its text)
-        self._steady: dict[str, tuple[object, object, str]] = {}
-        # steady keys at a message's end -> (their values, snapshots of them, the tail's text from the first comma)
-        self._tails: dict[tuple[str, ...], tuple[tuple[object, ...], tuple[object, ...], str]] = {}
+        # key -> (the value, a snapshot of it, its text, `steady_changes` when they were last seen equal)
+        self._steady: dict[str, tuple[object, object, str, int]] = {}
+        # steady keys at a message's end -> (their values, snapshots of them, the tail's text from the first comma,
+        # `steady_changes` when the values were last seen equal to the snapshots)
+        self._tails: dict[tuple[str, ...], tuple[tuple[object, ...], tuple[object, ...], str, int]] = {}
 
     def encode(self, message: Mapping[Any, Any]) -> str:
         if type(message) is dict:
-            shape = _tail_shape(message)
+            shape = _tail_shapes.get(tuple(message), _UNKNOWN)  # `_tail_shape`'s memo, inline (lever 122)
+            if shape is _UNKNOWN:
+                shape = _tail_shape(message)
             if shape is not None and shape[2]:
-                tail = self._tail(message, shape)
+                # `_tail`'s commonest answer, inline: the very objects of last time, no change announced since.
+                held = self._tails.get(shape[0]) if self._announced else None
+                if (held is not None and held[3] == steady_changes and not CHECK_ANNOUNCED
+                        and all(map(is_, held[0], shape[1](message)))):
+                    tail: str | None = held[2]
+                else:
+                    tail = self._tail(message, shape)
                 if tail is not None:
                     head = None if shape[5] is None else _plain_head(shape[5], message)
                     if head is not None:
@@ -241,15 +279,30 @@ class WireEncoder:
         steady, values_of = shape[0], shape[1]
         values = values_of(message)
         held = self._tails.get(steady)
-        # The very objects encoded last time, each still equal to its snapshot (see _steady_text).
-        if held is not None and held[1] == values and all(map(is_, held[0], values)):
-            return held[2]
+        # The very objects encoded last time, each still equal to its snapshot (see _steady_text): with no
+        # in-place change announced since they were (an `announced` encoder), or compared.
+        if held is not None and all(map(is_, held[0], values)):
+            if self._announced and held[3] == steady_changes:
+                if not CHECK_ANNOUNCED or self._unchanged(steady, held[1], values):
+                    return held[2]
+            elif held[1] == values:
+                if self._announced:
+                    self._tails[steady] = (held[0], held[1], held[2], steady_changes)
+                return held[2]
         if not all(type(value) is dict for value in values):
             return None
         tail = "".join([_STEADY_KEY_TEXT[key] + self._steady_text(key, value)
                         for key, value in zip(steady, values, strict=True)]) + "}"
-        self._tails[steady] = (values, tuple(self._steady[key][1] for key in steady), tail)
+        self._tails[steady] = (values, tuple(self._steady[key][1] for key in steady), tail, steady_changes)
         return tail
+
+    @staticmethod
+    def _unchanged(keys: tuple[str, ...], snapshots: object, values: object) -> bool:
+        """Under CHECK_ANNOUNCED: whether the objects still equal their snapshots; notes it when not."""
+        if snapshots == values:
+            return True
+        unannounced.append(f"{', '.join(keys)} changed in place with no steady_changed()")
+        return False
 
     def _artifact_parts(self, artifact: object) -> list[str] | None:
         """The text of an artifact holding history lists only (`messages`, `messagesOpenAIFormatted`), as
@@ -312,10 +365,16 @@ class WireEncoder:
         last = self._steady.get(key)
         # The same object, unchanged since it was encoded. (An in-place change to an equal value of
         # another type, 0 to 0.0, would slip through; the engine's call objects never do that.)
-        if last is not None and last[0] is value and last[1] == value:
-            return last[2]
+        if last is not None and last[0] is value:
+            if self._announced and last[3] == steady_changes:
+                if not CHECK_ANNOUNCED or self._unchanged((key,), last[1], value):
+                    return last[2]
+            elif last[1] == value:
+                if self._announced:
+                    self._steady[key] = (last[0], last[1], last[2], steady_changes)
+                return last[2]
         text = compact(value)
-        self._steady[key] = (value, copy.deepcopy(value), text)
+        self._steady[key] = (value, copy.deepcopy(value), text, steady_changes)
         return text
 
     def _history(self, where: str, items: Sequence[Any]) -> str:

@@ -207,7 +207,7 @@ class WebhookSink:
         try:
             encoder = self._encoder
             if encoder is None:
-                encoder = self._encoder = WireEncoder()
+                encoder = self._encoder = WireEncoder(announced=True)  # see WebsocketClient's
             body = envelope_text(outgoing.wire, encoder).encode()
             item.headers = delivery_headers(outgoing.server or {}, body, outgoing.wire)
             item.body = body

@@ -119,7 +119,9 @@ class WebsocketClient:
         self._hold = hold and self._transport is not None  # bursts (see the module docstring)
         self._held = 0  # bytes in `_turn`, when holding
         self._flush: asyncio.Handle | None = None
-        self._encoder = WireEncoder()  # the call's history, encoded once (see models.encoding)
+        # The call's history and steady objects encoded once (see models.encoding): its messages come from
+        # `render_message`, whose steady objects the engine changes in place only where it announces it.
+        self._encoder = WireEncoder(announced=True)
         self._writer = asyncio.ensure_future(self._write())
         # The call offset the peer joined at (0 before the call starts): its frames start there.
         self._joined_at = player.offset()
@@ -239,8 +241,11 @@ class WebsocketClient:
         audio_header, audio_size = self._audio_header
         for item in items:
             if isinstance(item, str):
-                data = item.encode("utf-8")
-                chunks += (_frame_header(_TEXT, len(data)), data)
+                data = item.encode()  # UTF-8; with no argument, no codec name to look up
+                size = len(data)
+                # A client message is 126 bytes to 64 kB: its header inline, no call (lever 121).
+                chunks += (_LEN2(_TEXT_FIN, 126, size) if 125 < size < 65536 else _frame_header(_TEXT, size),
+                           data)
             elif isinstance(item, bytes):
                 size = len(item)
                 chunks += (audio_header if size == audio_size else _frame_header(_BINARY, size), item)
@@ -537,6 +542,7 @@ async def serve_control(request: web.Request, player: CallPlayer, journal: Journ
 _TEXT, _BINARY = 0x1, 0x2
 _LEN2 = struct.Struct("!BBH").pack
 _LEN8 = struct.Struct("!BBQ").pack
+_TEXT_FIN = 0x80 | _TEXT  # the first byte of a text frame's header (see _write_now)
 # Bytes already waiting in the socket's buffer above which frames go through aiohttp's writer instead,
 # which waits for a slow peer to drain them (the direct write never waits).
 DIRECT_WRITE_BACKLOG = 64 * 1024

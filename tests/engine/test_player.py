@@ -392,6 +392,24 @@ async def test_control_add_message_and_transfer() -> None:
     assert update.message.body("realistic")["destination"]["number"] == "+14155550100"
 
 
+async def test_the_control_queue_is_one_list_all_call_even_when_a_transfer_takes_the_add_messages_before_it() -> None:
+    # The player holds the queue to see, per event, whether a control waits (no property call each time).
+    clock = VirtualClock()
+    player = CallPlayer(resolve("happy-path"), clock=clock)
+    queue = player.sim.controls
+    run = asyncio.ensure_future(player.run())
+    while not player.sim.events:
+        await asyncio.sleep(0)
+    player.control({"type": "add-message", "message": {"role": "system", "content": "VIP caller."}})
+    player.control(
+        {"type": "transfer", "destination": {"type": "number", "number": "+14155550100"}, "content": "One sec."}
+    )
+    timeline = await run
+    assert timeline.ended_reason == "assistant-forwarded-call"
+    assert any(h["role"] == "system" and h["message"] == "VIP caller." for h in timeline.history)
+    assert player.sim.controls is queue and queue == []
+
+
 # -- clients --------------------------------------------------------------------------------------
 
 

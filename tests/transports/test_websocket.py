@@ -576,6 +576,18 @@ def test_a_loop_turns_frames_go_straight_to_the_socket_in_one_write() -> None:
     assert client.frames_sent == 4 and client._out.empty()
 
 
+@pytest.mark.parametrize("size", [0, 125, 126, 1000, 65535, 65536])
+def test_a_text_frame_of_any_length_goes_out_with_the_header_aiohttp_would_write(size: int) -> None:
+    from mockvapi.transports.websocket import _TEXT, _frame_header
+
+    socket = _Socket()
+    client = _client_of_one_turn(socket)
+    text = "é" * (size // 2) + "x" * (size % 2)  # `size` bytes of UTF-8
+    client._turn = [text, bytes(640)]
+    WebsocketClient._end_turn(client)
+    assert socket.writes == [_frame_header(_TEXT, size) + text.encode() + b"\x82\x7e\x02\x80" + bytes(640)]
+
+
 @pytest.mark.parametrize("why", ["writer busy", "writer has a queue", "socket backlog", "compressed"])
 def test_frames_go_through_the_writer_task_when_a_direct_write_could_overtake_or_flood(why: str) -> None:
     socket = _Socket(backlog=10**6 if why == "socket backlog" else 0)
