@@ -84,6 +84,11 @@ _set_at_ms, _set_message, _set_history_len, _set_step, _set_seq, _set_history_ba
 _NO_STEP = -(1 << 15)  # `step` None in the log's integer column (steps count from 0)
 _OPAQUE = 0  # a message the log keeps as the object itself
 _TOKEN = 1  # a ModelToken: its turn id and token
+# A ModelToken whose turn id is the very object the log's previous `_TOKEN` holds (a turn's tokens share one):
+# only its token, 8 bytes a token less in `_values` (tokens are about half of a call's events).
+_TOKEN_AGAIN = 255
+_TOKEN_BYTE = bytes((_TOKEN,))
+_NO_TURN = object()  # `EventLog._turn` when the log's last `_TOKEN` is not known (none yet, or one popped)
 _IN_TEXT = object()  # a field value that sits in the log's text buffer (a partial transcript's text)
 _TRANSCRIPT_AT = tuple(Transcript.model_fields).index("transcript")  # in a Transcript's values, in model order
 # Message layouts the log flattens, by code (from 2): the model class, the field names in order, the shared
@@ -92,7 +97,7 @@ _TRANSCRIPT_AT = tuple(Transcript.model_fields).index("transcript")  # in a Tran
 # two histories), kept as their list: the prefix is made again on reading.
 _LAYOUTS: list[tuple[type[WireModel], tuple[str, ...], set[str], bool, tuple[int, ...]]] = []
 _LAYOUT_CODES: dict[tuple[type[WireModel], frozenset[str], bool], int] = {}
-_MAX_LAYOUTS = 254  # codes fit a byte; a message of any further layout is kept as it is
+_MAX_LAYOUTS = 253  # codes fit a byte (255: `_TOKEN_AGAIN`); a message of any further layout is kept as it is
 # The same by the identity of the (shared) fields-given set, which the entry holds so the id stays its own.
 _BY_SET: dict[tuple[type[WireModel], int, bool], tuple[int, set[str]]] = {}
 
@@ -176,7 +181,9 @@ class EventLog(Sequence[Event]):
     same shared objects but that text, an equal string); only identity differs.
     """
 
-    __slots__ = ("_at", "_numbers", "_codes", "_starts", "_values", "_text", "_text_starts", "_run_starts", "_runs")
+    __slots__ = (
+        "_at", "_numbers", "_codes", "_starts", "_values", "_text", "_text_starts", "_run_starts", "_runs", "_turn",
+    )
 
     _WIDTH = 4  # history_len, step, seq, history_base: counts and indexes
 
@@ -195,6 +202,7 @@ class EventLog(Sequence[Event]):
         self._text_starts = array("H")
         self._run_starts = array("i")  # the first event of each run of equal (context, live)
         self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None]] = []
+        self._turn: Any = _NO_TURN  # the turn id of the log's last `_TOKEN` event
         for event in events:
             self.append(event)
 
@@ -225,8 +233,13 @@ class EventLog(Sequence[Event]):
             self._text_starts = _widened(self._text_starts, len(text))
         message = event.message
         if type(message) is ModelToken and type(message.token) is str:
-            codes.append(_TOKEN)
-            values.append(message.turn_id)
+            turn = message.turn_id
+            if turn is self._turn:
+                codes.append(_TOKEN_AGAIN)
+            else:
+                codes.append(_TOKEN)
+                values.append(turn)
+                self._turn = turn
             # "surrogatepass": a lone surrogate (JSON allows one in a reply the assistant says) reads back too.
             text += message.token.encode("utf-8", "surrogatepass")
         else:
@@ -279,6 +292,8 @@ class EventLog(Sequence[Event]):
         n = len(self._codes) - 1
         del self._at[n], self._numbers[n * self._WIDTH:], self._values[self._starts[n]:]
         del self._text[self._text_starts[n]:], self._text_starts[n]
+        if self._codes[n] == _TOKEN:
+            self._turn = _NO_TURN  # the next token keeps its turn id (no need to find the previous _TOKEN)
         del self._starts[n], self._codes[n]
         if self._run_starts[-1] == n:
             del self._run_starts[-1], self._runs[-1]
@@ -292,6 +307,8 @@ class EventLog(Sequence[Event]):
         code = self._codes[i]
         if code == _TOKEN:
             message = ModelToken(self._values[start], self._text_of(i))
+        elif code == _TOKEN_AGAIN:
+            message = ModelToken(self._values[self._starts[self._codes.rfind(_TOKEN_BYTE, 0, i)]], self._text_of(i))
         elif code == _OPAQUE:
             message = self._values[start]
         else:
