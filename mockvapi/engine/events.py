@@ -176,8 +176,8 @@ class EventLog(Sequence[Event]):
     and as objects (an `Event`, its time as an int object, a pydantic message with its `__dict__`) they were
     the largest part of a live call's memory. Here the numbers sit in arrays, a message's field values in
     one flat list (the values themselves shared with the message logged; the text of a model token or a
-    partial transcript as UTF-8 in one buffer), and the context and live fields once per run of events that
-    share them. Reading gives new `Event`s equal to the ones appended (the same values, field for field, the
+    partial transcript as UTF-8 in one buffer), and the context, live and history_base fields once per run of
+    events that share them. Reading gives new `Event`s equal to the ones appended (the same values, field for field, the
     same shared objects but that text, an equal string); only identity differs.
     """
 
@@ -185,7 +185,7 @@ class EventLog(Sequence[Event]):
         "_at", "_numbers", "_codes", "_starts", "_values", "_text", "_text_starts", "_run_starts", "_runs", "_turn",
     )
 
-    _WIDTH = 4  # history_len, step, seq, history_base: counts and indexes
+    _WIDTH = 3  # history_len, step, seq: counts and indexes (history_base, 0 but after a handoff, is in `_runs`)
 
     def __init__(self, events: Sequence[Event] = ()) -> None:
         # Narrow first (a minute of a call is ~120 events: 16 and 32 bits hold any call's counts and times
@@ -200,8 +200,8 @@ class EventLog(Sequence[Event]):
         # `_text_starts`): as a string object of its own a token took ~55 bytes, and most events are tokens.
         self._text = bytearray()
         self._text_starts = array("H")
-        self._run_starts = array("i")  # the first event of each run of equal (context, live)
-        self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None]] = []
+        self._run_starts = array("i")  # the first event of each run of equal (context, live, history_base)
+        self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None, int]] = []
         self._turn: Any = _NO_TURN  # the turn id of the log's last `_TOKEN` event
         for event in events:
             self.append(event)
@@ -210,7 +210,7 @@ class EventLog(Sequence[Event]):
         codes, values = self._codes, self._values
         n = len(codes)
         step = event.step
-        numbers = (event.history_len, _NO_STEP if step is None else step, event.seq, event.history_base)
+        numbers = (event.history_len, _NO_STEP if step is None else step, event.seq)
         try:
             self._at.append(event.at_ms)
         except OverflowError:
@@ -284,11 +284,11 @@ class EventLog(Sequence[Event]):
             else:
                 codes.append(_OPAQUE)
                 values.append(message)
-        context, live = event.context, event.live
+        context, live, base = event.context, event.live, event.history_base
         runs = self._runs
-        if not runs or runs[-1][0] is not context or runs[-1][1] is not live:
+        if not runs or runs[-1][0] is not context or runs[-1][1] is not live or runs[-1][2] != base:
             self._run_starts.append(n)
-            runs.append((context, live))
+            runs.append((context, live, base))
 
     def pop(self) -> Event:
         """Take the last event off (and return it)."""
@@ -327,9 +327,9 @@ class EventLog(Sequence[Event]):
             for at in layout[4]:
                 fields[at] = HistoryPrefix(fields[at], numbers[k])
             message = _rebuild(code, fields)
-        context, live = self._runs[bisect_right(self._run_starts, i) - 1]
-        return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2],
-                     numbers[k + 3], context, live)
+        context, live, base = self._runs[bisect_right(self._run_starts, i) - 1]
+        return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2], base,
+                     context, live)
 
     def _text_of(self, i: int) -> str:
         end = self._text_starts[i + 1] if i + 1 < len(self._text_starts) else len(self._text)

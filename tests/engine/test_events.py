@@ -120,6 +120,22 @@ def test_numbers_too_large_for_the_narrow_columns_widen_them() -> None:
     assert log[-1] == events[-2] and log[3] == big[0] and log[4].step is None
 
 
+def test_history_base_is_kept_once_per_run_of_events_that_share_it() -> None:
+    # 0 for every event of a call without a handoff: 2 bytes an event of a live call's memory as a column.
+    events = simulate(resolve("happy-path")).events
+    based = [Event(e.at_ms, e.message, e.history_len, e.step, e.seq, 3 if 4 <= i < 7 else 1 << 40 if i == 9 else 0,
+                   e.context, e.live) for i, e in enumerate(events)]
+    log = EventLog(based)
+    assert len(log._numbers) == 3 * len(log) and len(log._runs) < len(log)
+    for read, logged in zip(log, based, strict=True):
+        _same(read, logged)
+    assert [e.history_base for e in log][:11] == [0, 0, 0, 0, 3, 3, 3, 0, 0, 1 << 40, 0]
+    while len(log) > 5:
+        log.pop()
+    log.append(based[5])
+    assert list(log) == based[:6] and log[-1].history_base == 3
+
+
 def test_indexing_like_a_list() -> None:
     events = simulate(resolve("happy-path")).events
     log = EventLog(events)
