@@ -84,11 +84,11 @@ _set_at_ms, _set_message, _set_history_len, _set_step, _set_seq, _set_history_ba
 _NO_STEP = -(1 << 15)  # `step` None in the log's integer column (steps count from 0)
 _OPAQUE = 0  # a message the log keeps as the object itself
 _TOKEN = 1  # a ModelToken: its turn id and token
-# A ModelToken whose turn id is the very object the log's previous `_TOKEN` holds (a turn's tokens share one):
-# only its token, 8 bytes a token less in `_values` (tokens are about half of a call's events).
+# A ModelToken right after a token of the same turn id object (a turn's tokens share one): only its token, 8
+# bytes a token less in `_values` (tokens are about half of a call's events). Its turn id is the last value
+# before its start (the run's `_TOKEN` kept it; the tokens between kept none).
 _TOKEN_AGAIN = 255
-_TOKEN_BYTE = bytes((_TOKEN,))
-_NO_TURN = object()  # `EventLog._turn` when the log's last `_TOKEN` is not known (none yet, or one popped)
+_NO_TURN = object()  # `EventLog._turn` when the log's last event is not a token (or was popped)
 _IN_TEXT = object()  # a field value that sits in the log's text buffer (a partial transcript's text)
 _TRANSCRIPT_AT = tuple(Transcript.model_fields).index("transcript")  # in a Transcript's values, in model order
 # Message layouts the log flattens, by code (from 2): the model class, the field names in order, the shared
@@ -202,7 +202,7 @@ class EventLog(Sequence[Event]):
         self._text_starts = array("H")
         self._run_starts = array("i")  # the first event of each run of equal (context, live, history_base)
         self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None, int]] = []
-        self._turn: Any = _NO_TURN  # the turn id of the log's last `_TOKEN` event
+        self._turn: Any = _NO_TURN  # the turn id of the log's last event, a token
         for event in events:
             self.append(event)
 
@@ -284,6 +284,7 @@ class EventLog(Sequence[Event]):
             else:
                 codes.append(_OPAQUE)
                 values.append(message)
+            self._turn = _NO_TURN
         context, live, base = event.context, event.live, event.history_base
         runs = self._runs
         if not runs or runs[-1][0] is not context or runs[-1][1] is not live or runs[-1][2] != base:
@@ -298,8 +299,7 @@ class EventLog(Sequence[Event]):
         n = len(self._codes) - 1
         del self._at[n], self._numbers[n * self._WIDTH:], self._values[self._starts[n]:]
         del self._text[self._text_starts[n]:], self._text_starts[n]
-        if self._codes[n] == _TOKEN:
-            self._turn = _NO_TURN  # the next token keeps its turn id (no need to find the previous _TOKEN)
+        self._turn = _NO_TURN  # the next token keeps its turn id (no need to look back)
         del self._starts[n], self._codes[n]
         if self._run_starts[-1] == n:
             del self._run_starts[-1], self._runs[-1]
@@ -314,7 +314,7 @@ class EventLog(Sequence[Event]):
         if code == _TOKEN:
             message = ModelToken(self._values[start], self._text_of(i))
         elif code == _TOKEN_AGAIN:
-            message = ModelToken(self._values[self._starts[self._codes.rfind(_TOKEN_BYTE, 0, i)]], self._text_of(i))
+            message = ModelToken(self._values[start - 1], self._text_of(i))
         elif code == _OPAQUE:
             message = self._values[start]
         else:

@@ -205,8 +205,8 @@ def test_a_token_s_text_is_kept_as_utf8_not_as_a_string_of_its_own() -> None:
 
 
 def test_a_turn_s_tokens_keep_its_turn_id_once() -> None:
-    """A token whose turn id is the very object the previous token had keeps no value of its own (8 bytes of a
-    live call's memory per token): it reads back with that object, across other events, pops and appends."""
+    """A token right after a token with the very same turn id object keeps no value of its own (8 bytes of a live
+    call's memory per token): it reads back with that object; another event between, pops and appends."""
     first, second = "turn-a", "".join(["turn-", "b"])
     other = "".join(["turn-", "a"])  # equal to `first`, another object: kept as its own value
     update = SpeechUpdate(status="started", role="assistant", turn=1)
@@ -215,7 +215,8 @@ def test_a_turn_s_tokens_keep_its_turn_id_once() -> None:
                 ModelToken(other, "?"), ModelToken(first, " again")]
     events = [Event(i, m, 0, None, i) for i, m in enumerate(messages)]
     log = EventLog(events)
-    assert len(log._values) == len(update.__dict__) + 5  # first, second, turn-c, other, first: once per run
+    # first, (the update), first, second, turn-c, other, first: once per run of tokens
+    assert len(log._values) == len(update.__dict__) + 6
     for read, logged in zip(log, events, strict=True):
         _same(read, logged)
         if type(logged.message) is ModelToken:
