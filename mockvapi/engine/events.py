@@ -275,12 +275,6 @@ class EventLog(Sequence[Event]):
                     if type(values[at]) is str:
                         text += values[at].encode("utf-8", "surrogatepass")
                         values[at] = _IN_TEXT
-                if fields and values[-1] is None:
-                    # Trailing Nones (a partial transcript's confidence, a speech-update's turn) are not kept: a
-                    # reader pads the values to the layout's field count.
-                    first = len(values) - len(fields)
-                    while len(values) > first and values[-1] is None:
-                        del values[-1]
             else:
                 codes.append(_OPAQUE)
                 values.append(message)
@@ -320,8 +314,6 @@ class EventLog(Sequence[Event]):
         else:
             fields = self._values[start:end]
             layout = _LAYOUTS[code - 2]
-            if len(fields) < len(layout[1]):
-                fields += [None] * (len(layout[1]) - len(fields))  # the trailing Nones not kept
             if layout[0] is Transcript and _IN_TEXT in fields:
                 fields[fields.index(_IN_TEXT)] = self._text_of(i)
             for at in layout[4]:

@@ -237,35 +237,6 @@ def test_a_turn_s_tokens_keep_its_turn_id_once() -> None:
     assert all(e.message.turn_id is first for e in log)
 
 
-def test_trailing_none_values_are_not_kept_and_read_back_as_none() -> None:
-    """A message's trailing None fields (a partial transcript's confidence, a speech-update's turn) take no place in
-    the log's values (8 bytes each of a live call's memory); a None before a value is kept; they read back the
-    same, field for field, given or not."""
-    messages: list[Message] = [
-        Transcript(role="user", transcript_type="partial", transcript="hello there"),
-        SpeechUpdate(status="started", role="user"),
-        SpeechUpdate(status="started", role="assistant", turn=None),  # None given: in the fields set
-        SpeechUpdate(status="stopped", role="assistant", turn=2),
-        StatusUpdate(status="ended", ended_reason=None, destination={"number": "+1"}),
-        StatusUpdate(status="in-progress"),
-        Transcript(role="assistant", transcript_type="final", transcript="bye", confidence=None),
-        Transcript.model_construct(role="user", transcript_type="partial", transcript=None, confidence=None),
-    ]
-    events = [Event(i, m, 0, None, i) for i, m in enumerate(messages)]
-    log = EventLog(events)
-    assert len(log) == len(events)
-    for read, logged in zip(log[:-1], events[:-1], strict=True):
-        _same(read, logged)
-    assert log[-1] == events[-1] and _state(log[-1].message) == _state(messages[-1])  # all but the role: None
-    for i in range(len(log)):
-        end = log._starts[i + 1] if i + 1 < len(log) else len(log._values)
-        kept = log._values[log._starts[i]:end]
-        assert not kept or kept[-1] is not None
-    assert log[4].message.ended_reason is None and log[4].message.destination == {"number": "+1"}
-    assert [e.message.body(PROFILES[0]) for e in log] == [m.body(PROFILES[0]) for m in messages]
-    assert log.pop() == events[-1] and log.pop() == events[-2] and list(log) == events[:-2]
-
-
 def test_a_partial_transcript_s_text_is_kept_as_utf8_and_a_final_s_as_the_string_it_shares() -> None:
     """Each partial transcript is a string of its own (all the customer's words so far, every two words): the
     log keeps its text in the buffer; a final's text is shared with history, so the log keeps the object."""
