@@ -84,6 +84,11 @@ _set_at_ms, _set_message, _set_history_len, _set_step, _set_seq, _set_history_ba
 _NO_STEP = -(1 << 15)  # `step` None in the log's integer column (steps count from 0)
 _OPAQUE = 0  # a message the log keeps as the object itself
 _TOKEN = 1  # a ModelToken: its turn id and token
+# A ModelToken right after a token of the same turn id object (a turn's tokens share one): only its token, 8
+# bytes a token less in `_values` (tokens are about half of a call's events). Its turn id is the last value
+# before its start (the run's `_TOKEN` kept it; the tokens between kept none).
+_TOKEN_AGAIN = 255
+_NO_TURN = object()  # `EventLog._turn` when the log's last event is not a token (or was popped)
 _IN_TEXT = object()  # a field value that sits in the log's text buffer (a partial transcript's text)
 _TRANSCRIPT_AT = tuple(Transcript.model_fields).index("transcript")  # in a Transcript's values, in model order
 # Message layouts the log flattens, by code (from 2): the model class, the field names in order, the shared
@@ -92,7 +97,7 @@ _TRANSCRIPT_AT = tuple(Transcript.model_fields).index("transcript")  # in a Tran
 # two histories), kept as their list: the prefix is made again on reading.
 _LAYOUTS: list[tuple[type[WireModel], tuple[str, ...], set[str], bool, tuple[int, ...]]] = []
 _LAYOUT_CODES: dict[tuple[type[WireModel], frozenset[str], bool], int] = {}
-_MAX_LAYOUTS = 254  # codes fit a byte; a message of any further layout is kept as it is
+_MAX_LAYOUTS = 253  # codes fit a byte (255: `_TOKEN_AGAIN`); a message of any further layout is kept as it is
 # The same by the identity of the (shared) fields-given set, which the entry holds so the id stays its own.
 _BY_SET: dict[tuple[type[WireModel], int, bool], tuple[int, set[str]]] = {}
 
@@ -171,14 +176,16 @@ class EventLog(Sequence[Event]):
     and as objects (an `Event`, its time as an int object, a pydantic message with its `__dict__`) they were
     the largest part of a live call's memory. Here the numbers sit in arrays, a message's field values in
     one flat list (the values themselves shared with the message logged; the text of a model token or a
-    partial transcript as UTF-8 in one buffer), and the context and live fields once per run of events that
-    share them. Reading gives new `Event`s equal to the ones appended (the same values, field for field, the
+    partial transcript as UTF-8 in one buffer), and the context, live and history_base fields once per run of
+    events that share them. Reading gives new `Event`s equal to the ones appended (the same values, field for field, the
     same shared objects but that text, an equal string); only identity differs.
     """
 
-    __slots__ = ("_at", "_numbers", "_codes", "_starts", "_values", "_text", "_text_starts", "_run_starts", "_runs")
+    __slots__ = (
+        "_at", "_numbers", "_codes", "_starts", "_values", "_text", "_text_starts", "_run_starts", "_runs", "_turn",
+    )
 
-    _WIDTH = 4  # history_len, step, seq, history_base: counts and indexes
+    _WIDTH = 3  # history_len, step, seq: counts and indexes (history_base, 0 but after a handoff, is in `_runs`)
 
     def __init__(self, events: Sequence[Event] = ()) -> None:
         # Narrow first (a minute of a call is ~120 events: 16 and 32 bits hold any call's counts and times
@@ -193,8 +200,9 @@ class EventLog(Sequence[Event]):
         # `_text_starts`): as a string object of its own a token took ~55 bytes, and most events are tokens.
         self._text = bytearray()
         self._text_starts = array("H")
-        self._run_starts = array("i")  # the first event of each run of equal (context, live)
-        self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None]] = []
+        self._run_starts = array("i")  # the first event of each run of equal (context, live, history_base)
+        self._runs: list[tuple[CallContext | None, Mapping[str, Any] | None, int]] = []
+        self._turn: Any = _NO_TURN  # the turn id of the log's last event, a token
         for event in events:
             self.append(event)
 
@@ -202,7 +210,7 @@ class EventLog(Sequence[Event]):
         codes, values = self._codes, self._values
         n = len(codes)
         step = event.step
-        numbers = (event.history_len, _NO_STEP if step is None else step, event.seq, event.history_base)
+        numbers = (event.history_len, _NO_STEP if step is None else step, event.seq)
         try:
             self._at.append(event.at_ms)
         except OverflowError:
@@ -225,8 +233,13 @@ class EventLog(Sequence[Event]):
             self._text_starts = _widened(self._text_starts, len(text))
         message = event.message
         if type(message) is ModelToken and type(message.token) is str:
-            codes.append(_TOKEN)
-            values.append(message.turn_id)
+            turn = message.turn_id
+            if turn is self._turn:
+                codes.append(_TOKEN_AGAIN)
+            else:
+                codes.append(_TOKEN)
+                values.append(turn)
+                self._turn = turn
             # "surrogatepass": a lone surrogate (JSON allows one in a reply the assistant says) reads back too.
             text += message.token.encode("utf-8", "surrogatepass")
         else:
@@ -265,11 +278,12 @@ class EventLog(Sequence[Event]):
             else:
                 codes.append(_OPAQUE)
                 values.append(message)
-        context, live = event.context, event.live
+            self._turn = _NO_TURN
+        context, live, base = event.context, event.live, event.history_base
         runs = self._runs
-        if not runs or runs[-1][0] is not context or runs[-1][1] is not live:
+        if not runs or runs[-1][0] is not context or runs[-1][1] is not live or runs[-1][2] != base:
             self._run_starts.append(n)
-            runs.append((context, live))
+            runs.append((context, live, base))
 
     def pop(self) -> Event:
         """Take the last event off (and return it)."""
@@ -279,6 +293,7 @@ class EventLog(Sequence[Event]):
         n = len(self._codes) - 1
         del self._at[n], self._numbers[n * self._WIDTH:], self._values[self._starts[n]:]
         del self._text[self._text_starts[n]:], self._text_starts[n]
+        self._turn = _NO_TURN  # the next token keeps its turn id (no need to look back)
         del self._starts[n], self._codes[n]
         if self._run_starts[-1] == n:
             del self._run_starts[-1], self._runs[-1]
@@ -292,6 +307,8 @@ class EventLog(Sequence[Event]):
         code = self._codes[i]
         if code == _TOKEN:
             message = ModelToken(self._values[start], self._text_of(i))
+        elif code == _TOKEN_AGAIN:
+            message = ModelToken(self._values[start - 1], self._text_of(i))
         elif code == _OPAQUE:
             message = self._values[start]
         else:
@@ -302,9 +319,9 @@ class EventLog(Sequence[Event]):
             for at in layout[4]:
                 fields[at] = HistoryPrefix(fields[at], numbers[k])
             message = _rebuild(code, fields)
-        context, live = self._runs[bisect_right(self._run_starts, i) - 1]
-        return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2],
-                     numbers[k + 3], context, live)
+        context, live, base = self._runs[bisect_right(self._run_starts, i) - 1]
+        return Event(self._at[i], message, numbers[k], None if step == _NO_STEP else step, numbers[k + 2], base,
+                     context, live)
 
     def _text_of(self, i: int) -> str:
         end = self._text_starts[i + 1] if i + 1 < len(self._text_starts) else len(self._text)

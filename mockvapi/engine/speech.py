@@ -142,15 +142,14 @@ class Speech:
             return self.cut_at_deadline(sentences, spans, start, utterance, total)
         call.emit(start, SpeechUpdate(status="started", role="assistant", turn=turn))
         utterance.started_at = start
-        spoken = []
         for (sentence, _), (t, duration) in zip(sentences, spans, strict=True):
             utterance.segments.append((sentence, t, t + duration))
             self.speech_started(utterance, t, total)
             self._sentence_transcripts(sentence, t, duration)
-            spoken.append(sentence)
         # Vapi reports the last final transcript before the speech stop.
         call.emit(end + 40, SpeechUpdate(status="stopped", role="assistant", turn=turn))
-        self.bot(" ".join(spoken), start, end)
+        # Every sentence was said: history's message is the utterance's own text (one string, not an equal copy).
+        self.bot(utterance.text, start, end)
         return int(round(end + 60))
 
     def _sentence_transcripts(self, sentence: str, t: float, duration: float) -> None:

@@ -16,6 +16,7 @@ from mockvapi.models.messages import (
     HistoryPrefix,
     Message,
     ModelToken,
+    SpeechUpdate,
     StatusUpdate,
     Transcript,
     WireModel,
@@ -119,6 +120,22 @@ def test_numbers_too_large_for_the_narrow_columns_widen_them() -> None:
     assert log[-1] == events[-2] and log[3] == big[0] and log[4].step is None
 
 
+def test_history_base_is_kept_once_per_run_of_events_that_share_it() -> None:
+    # 0 for every event of a call without a handoff: 2 bytes an event of a live call's memory as a column.
+    events = simulate(resolve("happy-path")).events
+    based = [Event(e.at_ms, e.message, e.history_len, e.step, e.seq, 3 if 4 <= i < 7 else 1 << 40 if i == 9 else 0,
+                   e.context, e.live) for i, e in enumerate(events)]
+    log = EventLog(based)
+    assert len(log._numbers) == 3 * len(log) and len(log._runs) < len(log)
+    for read, logged in zip(log, based, strict=True):
+        _same(read, logged)
+    assert [e.history_base for e in log][:11] == [0, 0, 0, 0, 3, 3, 3, 0, 0, 1 << 40, 0]
+    while len(log) > 5:
+        log.pop()
+    log.append(based[5])
+    assert list(log) == based[:6] and log[-1].history_base == 3
+
+
 def test_indexing_like_a_list() -> None:
     events = simulate(resolve("happy-path")).events
     log = EventLog(events)
@@ -187,6 +204,39 @@ def test_a_token_s_text_is_kept_as_utf8_not_as_a_string_of_its_own() -> None:
     assert log[4].message.token == " \ud800" and log[4].message.turn_id == "turn-1"
 
 
+def test_a_turn_s_tokens_keep_its_turn_id_once() -> None:
+    """A token right after a token with the very same turn id object keeps no value of its own (8 bytes of a live
+    call's memory per token): it reads back with that object; another event between, pops and appends."""
+    first, second = "turn-a", "".join(["turn-", "b"])
+    other = "".join(["turn-", "a"])  # equal to `first`, another object: kept as its own value
+    update = SpeechUpdate(status="started", role="assistant", turn=1)
+    messages = [ModelToken(first, " Hi"), ModelToken(first, ","), update, ModelToken(first, " there"),
+                ModelToken(second, " Bye"), ModelToken("turn-c", "."), ModelToken("turn-c", "!"),
+                ModelToken(other, "?"), ModelToken(first, " again")]
+    events = [Event(i, m, 0, None, i) for i, m in enumerate(messages)]
+    log = EventLog(events)
+    # first, (the update), first, second, turn-c, other, first: once per run of tokens
+    assert len(log._values) == len(update.__dict__) + 6
+    for read, logged in zip(log, events, strict=True):
+        _same(read, logged)
+        if type(logged.message) is ModelToken:
+            assert read.message.turn_id is logged.message.turn_id
+    assert list(reversed(log)) == list(reversed(events)) and log[-3:] == events[-3:]
+    assert log[3].message.turn_id is first and log[6].message.turn_id == "turn-c" and log[7].message.turn_id is other
+    # Popping the turn's first token: the next token of that turn keeps its turn id again.
+    while len(log) > 1:
+        log.pop()
+    log.append(Event(1, ModelToken(first, ","), 0, None, 1))
+    log.append(Event(2, ModelToken(first, "!"), 0, None, 2))
+    assert [(e.message.turn_id, e.message.token) for e in log] == [(first, " Hi"), (first, ","), (first, "!")]
+    assert log._values == [first, first]  # after a pop the log does not look back for the turn's id
+    log.pop(), log.pop(), log.pop()
+    log.append(Event(0, ModelToken(first, "x"), 0, None, 0))
+    log.append(Event(1, ModelToken(first, "y"), 0, None, 1))
+    assert log._values == [first] and [e.message.token for e in log] == ["x", "y"]
+    assert all(e.message.turn_id is first for e in log)
+
+
 def test_a_partial_transcript_s_text_is_kept_as_utf8_and_a_final_s_as_the_string_it_shares() -> None:
     """Each partial transcript is a string of its own (all the customer's words so far, every two words): the
     log keeps its text in the buffer; a final's text is shared with history, so the log keeps the object."""
@@ -223,7 +273,9 @@ def test_offsets_sit_in_16_bits_until_a_call_outgrows_them() -> None:
     # the values or the text pass 65,535.
     log = EventLog(simulate(resolve("happy-path")).events)
     assert log._starts.itemsize == 2 and log._text_starts.itemsize == 2
-    events = [Event(i, ModelToken("turn-1", "é" if i % 3 else "ab"), 0, 0, i) for i in range(70_000)]
+    # (two turns in turn: a token whose turn id is the previous token's keeps no value of its own)
+    events = [Event(i, ModelToken("turn-1" if i % 2 else "turn-2", "é" if i % 3 else "ab"), 0, 0, i)
+              for i in range(70_000)]
     log = EventLog(events)
     assert log._starts.itemsize == 8 and log._text_starts.itemsize == 8
     assert log[0] == events[0] and log[-1] == events[-1] and log[40_000] == events[40_000]

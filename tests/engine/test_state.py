@@ -12,6 +12,7 @@ import pytest
 from mockvapi.engine.simulator import CallSimulation
 from mockvapi.engine.state import CallState
 from mockvapi.library import bundled_paths, resolve
+from mockvapi.models.messages import BotMessage
 from mockvapi.scenario.loader import load_file
 
 from .test_simulator import drive_with
@@ -113,3 +114,13 @@ def test_forgetting_utterances_changes_no_answer_of_a_live_control(name: str, mo
     keeping = [play(*moment) for moment in moments]
     assert [jsonl for jsonl, _ in keeping] == [jsonl for jsonl, _ in forgetting]
     assert max(forgot for _, forgot in keeping) == 0
+
+
+def test_an_utterance_said_whole_is_in_history_as_its_own_text() -> None:
+    # A live call holds its last utterance and history's message for it: one string, not two equal ones.
+    sim = CallSimulation(resolve("long-call"), seed=1)
+    drive_with(sim, lambda ask: None, lambda event: None)
+    said = sim.state.utterances[-1]
+    assert not said.stopped and said.segments
+    message = next(item for item in reversed(sim.state.history) if isinstance(item, BotMessage))
+    assert message.message is said.text and message.message == " ".join(text for text, _, _ in said.segments)
