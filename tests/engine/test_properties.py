@@ -666,3 +666,39 @@ def test_a_say_waits_for_an_answer_the_max_duration_cuts_before_its_first_word(d
     _assert_invariants(timeline, scenario, [say])
     history = [(item["role"], item.get("message")) for item in timeline.history]
     assert ("bot", "Sure.") not in history  # no word of the cut answer was said
+
+
+def _customer_talking_past_the_deadline() -> Scenario:
+    """Three short customer turns, then a long one that the max duration (10 s) cuts: its plan runs past the
+    deadline while it is still under way."""
+    return Scenario.model_validate({
+        "version": 1, "name": "talking-past-the-deadline", "seed": 0, "call": {"type": "webCall", "customer": {}},
+        "assistant": {"name": "Riley", "model": "gpt-4o", "maxDurationSeconds": 10.0},
+        "timing": {"jitter": 0.0, "user_pause": 0.0, "voice_latency": 0.0, "hang_after": 1.0},
+        "steps": [{"user": {"say": "Sure.", "endpointing": 0.0}}, {"user": {"say": "Sure sure.", "endpointing": 0.0}},
+                  {"user": {"say": "Sure sure.", "endpointing": 0.0}},
+                  {"user": {"say": " ".join(["sure"] * 30) + ".", "endpointing": 0.0}}],
+    })
+
+
+@pytest.mark.parametrize("control", [
+    {"type": "end-call"},
+    {"type": "say", "content": "Goodbye for now.", "endCallAfterSpoken": True},
+])
+def test_a_control_ending_the_call_before_the_deadline_ends_it_then_while_the_plan_ran_past_it(
+        control: dict[str, Any]) -> None:
+    # Found by a 1,500-example hunt: the customer's last turn was planned past the max-duration deadline, which
+    # marked the call as overrunning; an end-call (or a say that ends the call) arriving mid-turn abandons that
+    # plan, yet the call still ended at the deadline as exceeded-max-duration, and after a say-and-end the
+    # customer's speech was left open.
+    scenario = _customer_talking_past_the_deadline()
+    last_turn = [at for at, m in simulate(scenario, seed=0).messages(side="server")
+                 if m["type"] == "speech-update" and m["role"] == "user" and m["status"] == "started"][-1]
+    sim = CallSimulation(scenario, seed=0)
+    sim.control(control, last_turn + 0.1)
+    timeline = drive(sim)
+    _assert_invariants(timeline, scenario, [control])
+    ended = [(at, m["endedReason"]) for at, m in timeline.messages(side="server")
+             if m["type"] == "status-update" and m["status"] == "ended"]
+    assert len(ended) == 1 and ended[0][0] < 10.0
+    assert ended[0][1] != "exceeded-max-duration"
