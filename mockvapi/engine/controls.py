@@ -225,11 +225,11 @@ class Controls:
                 return pending
             call.muted = True
             return self.replan(t, pending, "mute")
+        if kind in ("end-call", "transfer") or (kind == "say" and message.get("endCallAfterSpoken")):
+            # It ends the call: nothing planned after its arrival happens, so a plan that ran past the max-duration
+            # deadline no longer makes the call end there (lifecycle.end reads `overran`; a say may still overrun).
+            call.overran = False
         if kind == "say":
-            if message.get("endCallAfterSpoken"):
-                # Nothing planned after it happens: a plan that ran past the max-duration deadline no longer
-                # decides how the call ends (only the say itself may overrun it now).
-                call.overran = False
             interrupting = bool(message.get("interruptAssistantEnabled")) and self._open_utterance() is not None
             if interrupting or any(isinstance(e.message, ConversationUpdate) for e in pending):
                 # Said over what is planned: cutting the utterance under way, or ahead of a turn still to
@@ -255,9 +255,7 @@ class Controls:
                 raise Abandon
             # What was planned still goes out, with what is announced by then (the said line, once it is).
             return [replace(event, history_len=_ANNOUNCED) for event in pending]
-        # end-call, transfer: nothing planned after the arrival happens, so what was planned past the max-duration
-        # deadline no longer makes the call end there (lifecycle.end reads `overran`).
-        call.overran = False
+        # end-call, transfer: nothing planned after the arrival happens.
         # add-messages that came before still join history (they wait only so as not to split a turn).
         added = [m for arrival, m in self.queue[:index] if m.get("type") == "add-message"]
         # In place: the queue stays one list all call (the player holds it to see whether anything is queued).

@@ -374,6 +374,11 @@ class _Run:
     def __len__(self) -> int:
         return len(self.refs) // 3 + self.base - self.first
 
+    def hold(self, delivery: Delivery) -> None:
+        """A new last row: the delivery itself until `settle` makes it compact."""
+        self.refs.extend((delivery, None, None))
+        self.numbers.extend(_UNSET)
+
     def settle(self, delivery: Delivery, counted: int) -> bool:
         """Make `delivery`'s row compact, if it is one of this run's rows and its values read back exactly
         (floats, and integers a double holds). Returns whether it did."""
@@ -572,8 +577,7 @@ class Journal:
             run = self._runs.get(delivery.call_id)
             if run is None:
                 run = self._runs[delivery.call_id] = _Run(delivery.call_id)
-            run.refs.extend((delivery, None, None))  # a new row: the delivery itself until settled
-            run.numbers.extend(_UNSET)
+            run.hold(delivery)
             self._deliveries.append(run)
             # Nothing of its own to count yet (held_chars() is 0), as in `record`.
             self._held -= getattr(delivery, _COUNTED, None) or 0
