@@ -11,6 +11,11 @@ Virtual time, as in trio's ``MockClock`` and ``looptime``:
   A loop waiting only on sockets counts as idle (as trio's ``autojump_threshold=0``): virtual time may
   jump while a request is in flight, so measure I/O latency with ``perf_counter``, not ``now()``.
 * ``autojump=False``: sleepers wait until ``advance()`` / ``advance_to()`` moves time past them.
+* A socket with something waiting (an answer arrived, a buffer to flush) is work ready to run too, but the
+  loop only learns of it when it polls its selector, which a task taking jumps (``try_jump``) never lets it
+  do. So ``try_jump`` asks the selector itself, at most every ``io_poll_interval`` real seconds, and
+  declines while a socket waits: a call simulated in virtual time lets its webhooks' answers in as they
+  come, instead of queueing every message of the call behind its first request (lever 126).
 
 In both modes time never goes backwards and sleepers are woken one at a time, earliest first (equal
 deadlines: first come, first served), each with ``now()`` equal to its own deadline; the clock lets woken
@@ -22,7 +27,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
+import selectors
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -144,8 +152,29 @@ def _is_driver(handle: object) -> bool:
     return getattr(callback, "__func__", None) is VirtualClock._drive
 
 
+def _io_probe(loop: asyncio.AbstractEventLoop) -> Callable[[], bool]:
+    """A function telling, without waiting, whether a socket of `loop` has something to handle.
+
+    Asks the loop's selector (registrations are level-triggered, so asking consumes nothing): epoll's own
+    ``poll(0)`` where it is one (a syscall), else ``select(0)``. A loop with no selector to ask (uvloop,
+    Windows' proactor) always says no, and virtual time there jumps past waiting sockets as before.
+    """
+    selector = getattr(loop, "_selector", None)
+    if not isinstance(selector, selectors.BaseSelector):
+        return lambda: False
+    mapping = selector.get_map()
+    raw = getattr(selector, "_selector", None) if isinstance(selector, selectors.EpollSelector) else None
+    poll: Callable[[], object] = (lambda: raw.poll(0)) if raw is not None else (lambda: selector.select(0))
+    # The loop's own wake-up pipe is always registered: with nothing else, no socket can be waiting.
+    return lambda: len(mapping) > 1 and bool(poll())
+
+
 class VirtualClock:
     """Time that moves only by jumps (see the module docstring)."""
+
+    #: Real seconds between two of ``try_jump``'s questions to the loop's selector (module docstring): a
+    #: syscall every 50 µs of simulation is ~2 % of it, and an answer waits at most that long to be read.
+    io_poll_interval = 50e-6
 
     def __init__(
         self, epoch_ms: int = DEFAULT_EPOCH_MS, autojump: bool = True, io_speed: float = 1.0
@@ -160,6 +189,9 @@ class VirtualClock:
         self._live = 0  # sleepers in the heap whose future is not done
         self._seq = itertools.count()
         self._driver_loop: asyncio.AbstractEventLoop | None = None
+        self._polled_at = -math.inf  # perf_counter of try_jump's last question to the selector
+        self._io_declined = False  # see `declined_for_io`
+        self._probe: tuple[asyncio.AbstractEventLoop, Callable[[], bool]] | None = None
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -223,8 +255,9 @@ class VirtualClock:
 
     def try_jump(self, t: float) -> bool:
         """Jump straight to ``t`` if a sleeper until ``t`` would be the next one woken: autojump is on, the
-        loop has nothing else ready to run, and no one waits for a time ``<= t`` (equal deadlines: they came
-        first). Returns whether it jumped; if not, sleep as usual.
+        loop has nothing else ready to run (no callback, and no socket with something waiting, asked at most
+        every ``io_poll_interval``), and no one waits for a time ``<= t`` (equal deadlines: they came first).
+        Returns whether it jumped; if not, sleep as usual.
 
         For a caller that has just yielded once (so others had their turn): it then takes the wake-up the
         driver would give it, without queueing a sleeper and waiting a loop turn or two for the driver. The
@@ -233,9 +266,19 @@ class VirtualClock:
         if not self._autojump or t != t:
             return False
         # `_loop_busy` and `_prune`, inline: asked once per event of every call on the clock (lever 47).
-        ready = getattr(asyncio.get_running_loop(), "_ready", None)
+        loop = asyncio.get_running_loop()
+        ready = getattr(loop, "_ready", None)
         if ready and any(not _is_driver(handle) for handle in ready):
             return False
+        real = time.perf_counter()
+        if real - self._polled_at >= self.io_poll_interval:
+            self._polled_at = real
+            probe = self._probe
+            if probe is None or probe[0] is not loop:
+                probe = self._probe = (loop, _io_probe(loop))
+            if probe[1]():
+                self._io_declined = True
+                return False
         heap = self._heap
         while heap and heap[0].future.done():
             heapq.heappop(heap)
@@ -243,7 +286,15 @@ class VirtualClock:
             return False
         if t > self._now:
             self._now = t
+        self._io_declined = False
         return True
+
+    @property
+    def declined_for_io(self) -> bool:
+        """True from a ``try_jump`` declined for a waiting socket until the next jump: the loop is then busy
+        for a few turns with what the socket woke (an answer's reader, the next request), and a caller may
+        yield for those turns before it falls back to sleeping on the clock."""
+        return self._io_declined
 
     # -- moving time by hand -------------------------------------------------------------------------
 

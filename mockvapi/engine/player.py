@@ -65,6 +65,10 @@ class Outgoing:
 #: the whole pause. A short gap between turns is not a rest.
 REST_AFTER = 5.0
 
+#: After the virtual clock declined a jump for a waiting socket, how many loop turns a call yields for what
+#: the socket woke before it sleeps on the clock (see `_yield_to_io`).
+IO_TURNS = 16
+
 
 class ServerSink(Protocol):
     """Where server messages go (webhooks). Deliveries of one call must keep their order."""
@@ -353,6 +357,10 @@ class CallPlayer:
                     continue
                 if self._try_jump(deadline):
                     return True
+                if await self._yield_to_io(deadline):
+                    return True
+                if self._controlled.is_set():
+                    continue
             if self._server_rest is not None and deadline - self.clock.now() >= REST_AFTER:
                 self._server_rest()  # a long wait: the sink may let go of what only the next message reuses
             # One task for the sleep and one future that either the sleep or a control resolves.
@@ -372,6 +380,27 @@ class CallPlayer:
             sleep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sleep
+
+    async def _yield_to_io(self, deadline: float) -> bool:
+        """Just after the clock declined a jump for a waiting socket, the loop is busy with what it woke (a
+        webhook's answer read, the next request written: a few turns). Yield for those turns, jumping once the
+        loop is idle, rather than queue a sleeper and a driver wake-up for each (lever 126). True once jumped;
+        False (sleep as usual) if a control arrived, someone waits for an earlier time, or the turns ran out.
+        Without sockets the clock never declines for one, and this returns at once."""
+        clock = self.clock
+        assert isinstance(clock, VirtualClock) and self._try_jump is not None
+        for _ in range(IO_TURNS):
+            if not clock.declined_for_io:
+                return False
+            first = clock.next_wakeup
+            if first is not None and first <= deadline:
+                return False  # its wake-up comes first, from the driver once the loop is idle
+            await asyncio.sleep(0)
+            if self._controlled.is_set():
+                return False
+            if self._try_jump(deadline):
+                return True
+        return False
 
     def _base_or_zero(self) -> float:
         return self._base if self._base is not None else 0.0

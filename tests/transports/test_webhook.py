@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from mockvapi.engine.clock import VirtualClock
+from mockvapi.engine.clock import DEFAULT_EPOCH_MS, VirtualClock
 from mockvapi.engine.events import Reply
 from mockvapi.engine.journal import Journal
 from mockvapi.engine.player import CallPlayer, Outgoing
@@ -488,6 +488,46 @@ async def test_one_call_delivers_one_message_at_a_time_in_order(hook: Hook) -> N
     played = await play(scenario(f"{{url: '{hook.url()}'}}"))
     assert hook.max_in_flight == 1
     assert [r.message for r in hook.received] == [m for _, m in played.timeline.messages(side="server")]
+
+
+CHATTY = """
+version: 1
+name: chatty
+seed: 5
+call: {type: webCall}
+assistant:
+  firstMessage: "Hi, this is Sam."
+  server: SERVER
+steps:
+  - user: "I have a question about my order."
+  - assistant: "Of course. What is the order number?"
+  - user: "It is one two three four."
+  - assistant: "Thanks. It shipped yesterday and arrives on Friday."
+  - user: "Great, thank you."
+  - assistant: "You're welcome. Anything else?"
+  - end: customer-ended-call
+"""
+
+
+async def test_a_call_in_virtual_time_lets_its_webhooks_go_out_while_it_plays(hook: Hook) -> None:
+    # The loop reads a webhook's answer (and so sends the next request) only between tasks' turns; a call
+    # jumping through virtual time gave it none, so with no tool call to wait for, every message queued behind
+    # the first request and reached the server only once the whole call had been simulated (lever 126).
+    clock = VirtualClock()
+    clock.io_poll_interval = 0  # ask the selector before every jump: the same interleaving on any machine
+    arrived: list[float] = []
+
+    async def answer(r: Received) -> web.StreamResponse | None:
+        arrived.append(clock.now())
+        return None
+
+    hook.answer = answer
+    played = await play(CHATTY.replace("SERVER", f"{{url: '{hook.url()}'}}"), clock=clock)
+    assert [r.message for r in hook.received] == [m for _, m in played.timeline.messages(side="server")]
+    # Each message reached the server at the very virtual instant it was sent, before the call went on.
+    sent_at = [r.message["timestamp"] - DEFAULT_EPOCH_MS for r in hook.received]
+    assert len(sent_at) >= 20 and sent_at[-1] > 20_000
+    assert [round(t * 1000) for t in arrived] == sent_at
 
 
 async def test_journal_queries_and_jsonl(hook: Hook) -> None:
