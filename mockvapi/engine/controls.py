@@ -78,10 +78,14 @@ class Controls:
 
     # -- acting on arrival ----------------------------------------------------------------------
 
-    def _on_arrival(self, at_ms: int, quiet: bool = True, answering: bool = False) -> tuple[int, int] | None:
+    def _on_arrival(
+        self, at_ms: int, quiet: bool = True, answering: bool = False, hanging: bool = False
+    ) -> tuple[int, int] | None:
         """The first queued control that acts by `at_ms`: (queue index, when it acts). `quiet`: nothing
         still to come changes history (else a queued say or add-message waits for the step's end, so as not
-        to overlap the turn under way)."""
+        to overlap the turn under way). `hanging`: a `hang` is pending (see `_mood`): a say is not fitted
+        into the silence before it, which a line said there would break (the hang would come too soon after
+        it); it is said once the hang has gone out, as when the call waits for the server's reply."""
         started = self.call.started_ms
         if started is None or not self._in_progress():
             return None  # controls act once the call is in progress (its status-update delivered)
@@ -106,7 +110,7 @@ class Controls:
                 if kind == "add-message" and not answering and self._nothing_said_before(when):
                     return index, when
                 if kind == "say" and ((quiet and not answering and not self._answer_planned(when))
-                                      or self._fits(message, when, at_ms)):
+                                      or (not hanging and self._fits(message, when, at_ms))):
                     return index, when
         return None
 
@@ -158,9 +162,9 @@ class Controls:
             return False  # checked per event of a flush: no scan of what is pending when nothing is queued
         if pending[0].at_ms <= self.call.taking_over_until:
             return False  # the member taking over is announced first: messages after it carry it
-        still_quiet, answering = _mood(pending)
+        still_quiet, answering, hanging = _mood(pending)
         return not self.call.ended() and self._on_arrival(
-            pending[0].at_ms, still_quiet if quiet is None else quiet, answering
+            pending[0].at_ms, still_quiet if quiet is None else quiet, answering, hanging
         ) is not None
 
     def speaking(self, at_ms: float, until: float = 40) -> Utterance | None:
@@ -540,15 +544,19 @@ class Controls:
             )
 
 
-def _mood(pending: list[Event]) -> tuple[bool, bool]:
+def _mood(pending: list[Event]) -> tuple[bool, bool, bool]:
     """(quiet: nothing still to come changes history, answering: the model is working on an answer still to
-    come, its tokens or hang pending; an add-message then waits for it, as for an utterance under way)."""
-    quiet, answering = True, False
+    come, its tokens or hang pending; an add-message then waits for it, as for an utterance under way;
+    hanging: a `hang` is pending, the model's silence until then is what makes it due)."""
+    quiet, answering, hanging = True, False, False
     for event in pending:
-        if isinstance(event.message, ConversationUpdate):
+        message = event.message
+        if isinstance(message, ConversationUpdate):
             quiet = False
-        elif isinstance(event.message, ModelOutput | Hang):
+        elif isinstance(message, ModelOutput | Hang):
             answering = True
-        if answering and not quiet:
+            if isinstance(message, Hang):
+                hanging = True
+        if hanging and not quiet:
             break
-    return quiet, answering
+    return quiet, answering, hanging

@@ -668,6 +668,53 @@ def test_a_say_waits_for_an_answer_the_max_duration_cuts_before_its_first_word(d
     assert ("bot", "Sure.") not in history  # no word of the cut answer was said
 
 
+def _slow_tool(latency: float) -> Scenario:
+    """The assistant's first move is a tool call whose server answers after `latency` s (threshold 1.828 s)."""
+    return Scenario.model_validate({
+        "version": 1, "name": "slow-tool", "seed": 0, "call": {"type": "outboundPhoneCall", "customer": {}},
+        "assistant": {"name": "Riley", "model": "gpt-4o", "firstMessageMode": "assistant-speaks-first",
+                      "tools": [{"name": "check_availability", "parameters": {"date": "string"}}]},
+        "timing": {"tokens_per_second": 5.0, "first_token_latency": 0.0, "jitter": 0.0, "words_per_minute": 238.0,
+                   "voice_latency": 0.0, "hang_after": 1.828, "ring": 3.0},
+        "steps": [{"tool": {"name": "check_availability", "arguments": {"date": "sure"},
+                            "result": {"slots": []}, "latency": latency}}],
+    })
+
+
+@pytest.mark.parametrize("latency", [1.829, 3.0])
+@pytest.mark.parametrize("interrupting", [True, False])
+def test_a_say_arriving_while_a_slow_tool_keeps_the_model_silent_is_said_after_the_hang(
+        latency: float, interrupting: bool) -> None:
+    # Found by a 1,500-example hunt (seed 7106): a say arriving while the call waited for a tool's reply slower
+    # than the hang threshold was fitted into the silence before the `hang`, which then came ~1 s after the
+    # said line instead of the threshold after the last progress. A line said there would break the silence
+    # that makes the hang due, so the say now waits for the hang (as the player already said it once the
+    # reply was in); a reply quick enough for no hang still leaves the say its place at its arrival.
+    scenario = _slow_tool(latency)
+    asked = next(at for at, m in simulate(scenario, seed=0).messages(side="server") if m["type"] == "tool-calls")
+    say = {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": interrupting}
+    sim = CallSimulation(scenario, seed=0)
+    sim.control(say, asked - 0.019)
+    timeline = drive(sim)
+    _assert_invariants(timeline, scenario, [say])
+    order = [m["type"] for _, m in timeline.messages(side="server")
+             if m["type"] in ("hang", "tool-calls", "speech-update")]
+    assert order.index("hang") < order.index("speech-update")
+
+
+def test_a_say_arriving_while_a_quick_tool_is_out_is_said_at_its_arrival() -> None:
+    scenario = _slow_tool(1.5)  # under the threshold: no hang, the wait is a plain silence
+    asked = next(at for at, m in simulate(scenario, seed=0).messages(side="server") if m["type"] == "tool-calls")
+    say = {"type": "say", "content": "One."}
+    sim = CallSimulation(scenario, seed=0)
+    sim.control(say, asked)
+    timeline = drive(sim)
+    _assert_invariants(timeline, scenario, [say])
+    said = next(at for at, m in timeline.messages(side="client") if m["type"] == "speech-update")
+    result = next(at for at, m in timeline.messages(side="client") if m["type"] == "tool-calls-result")
+    assert said < result
+
+
 def _customer_talking_past_the_deadline() -> Scenario:
     """Three short customer turns, then a long one that the max duration (10 s) cuts: its plan runs past the
     deadline while it is still under way."""
