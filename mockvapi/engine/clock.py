@@ -131,6 +131,8 @@ class _Sleeper:
     t: float
     seq: int
     future: asyncio.Future[None] = field(compare=False)
+    # Registered by `wake_at`: its owner may resolve the future itself; counted off `_live` when dropped.
+    external: bool = field(default=False, compare=False)
 
 
 def _loop_busy(loop: asyncio.AbstractEventLoop) -> bool:
@@ -145,6 +147,11 @@ def _loop_busy(loop: asyncio.AbstractEventLoop) -> bool:
     if not ready:
         return False
     return any(not _is_driver(handle) for handle in ready)
+
+
+def _resolve_pending(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _is_driver(handle: object) -> bool:
@@ -253,6 +260,23 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         await self.sleep_until(self._now + seconds)
 
+    def wake_at(self, t: float, future: asyncio.Future[None]) -> None:
+        """Resolve `future` at ``t``, as a sleeper until ``t`` is woken (in order, by the driver or
+        ``advance``); at once, in the next loop turn, if ``t`` has passed. Its owner may resolve or cancel it
+        first (a wait a control ends early): the clock then skips it. For a waiter that must wake on either
+        of two things: without it, that took a task running ``sleep_until`` and a future the task's end
+        resolves, three loop turns per wake-up instead of one (lever 127)."""
+        if t != t:
+            raise ValueError("mockvapi: cannot sleep until NaN")
+        loop = future.get_loop()
+        if t <= self._now:
+            loop.call_soon(_resolve_pending, future)
+            return
+        heapq.heappush(self._heap, _Sleeper(t, next(self._seq), future, True))
+        self._live += 1
+        if self._autojump:
+            self._ensure_driver(loop)
+
     def try_jump(self, t: float) -> bool:
         """Jump straight to ``t`` if a sleeper until ``t`` would be the next one woken: autojump is on, the
         loop has nothing else ready to run (no callback, and no socket with something waiting, asked at most
@@ -281,7 +305,8 @@ class VirtualClock:
                 return False
         heap = self._heap
         while heap and heap[0].future.done():
-            heapq.heappop(heap)
+            if heapq.heappop(heap).external:
+                self._live -= 1
         if heap and heap[0].t <= t:
             return False
         if t > self._now:
@@ -328,7 +353,8 @@ class VirtualClock:
 
     def _prune(self) -> None:
         while self._heap and self._heap[0].future.done():
-            heapq.heappop(self._heap)
+            if heapq.heappop(self._heap).external:
+                self._live -= 1  # resolved by its owner (see `wake_at`); `sleep_until` counts its own off
 
     def _pop_due(self, t: float) -> _Sleeper | None:
         self._prune()
@@ -346,6 +372,7 @@ class VirtualClock:
         # Cancelled entries are skipped lazily; rebuild once they are most of the heap to bound memory.
         dead = len(self._heap) - self._live
         if dead > 64 and dead > self._live:
+            self._live -= sum(1 for s in self._heap if s.external and s.future.done())
             self._heap = [s for s in self._heap if not s.future.done()]
             heapq.heapify(self._heap)
 

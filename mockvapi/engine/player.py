@@ -363,9 +363,21 @@ class CallPlayer:
                     continue
             if self._server_rest is not None and deadline - self.clock.now() >= REST_AFTER:
                 self._server_rest()  # a long wait: the sink may let go of what only the next message reuses
-            # One task for the sleep and one future that either the sleep or a control resolves.
             loop = asyncio.get_running_loop()
-            sleep = loop.create_task(self.clock.sleep_until(deadline))
+            clock = self.clock
+            if isinstance(clock, VirtualClock):
+                # One future that the clock (at the deadline) or a control resolves (lever 127).
+                wake = self._wake = loop.create_future()
+                clock.wake_at(deadline, wake)
+                try:
+                    await wake
+                finally:
+                    self._wake = None
+                if not self._controlled.is_set():
+                    return True
+                continue
+            # One task for the sleep and one future that either the sleep or a control resolves.
+            sleep = loop.create_task(clock.sleep_until(deadline))
             wake = self._wake = loop.create_future()
             sleep.add_done_callback(partial(_resolve, wake))
             try:

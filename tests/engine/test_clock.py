@@ -147,6 +147,57 @@ async def test_virtual_try_jump_asks_the_selector_at_most_every_io_poll_interval
         loop.remove_reader(a.fileno())
 
 
+async def test_virtual_wake_at_resolves_a_future_in_order_with_the_sleepers() -> None:
+    clock = VirtualClock()
+    loop = asyncio.get_running_loop()
+    log: list[tuple[str, float]] = []
+    late, early = loop.create_future(), loop.create_future()
+    late.add_done_callback(lambda _: log.append(("late", clock.now())))
+    early.add_done_callback(lambda _: log.append(("early", clock.now())))
+    clock.wake_at(3.0, late)
+    clock.wake_at(1.0, early)
+    assert clock.sleepers == 2
+    await asyncio.gather(_record(clock, "slept", 2.0, log), late)
+    assert log == [("early", 1.0), ("slept", 2.0), ("late", 3.0)]
+    assert clock.sleepers == 0
+
+
+async def test_virtual_wake_at_a_future_its_owner_resolves_first_is_skipped() -> None:
+    clock = VirtualClock()
+    loop = asyncio.get_running_loop()
+    mine, cancelled = loop.create_future(), loop.create_future()
+    clock.wake_at(5.0, mine)
+    clock.wake_at(6.0, cancelled)
+    mine.set_result(None)  # a control ended the wait early
+    cancelled.cancel()
+    log: list[tuple[str, float]] = []
+    await _record(clock, "next", 7.0, log)
+    assert log == [("next", 7.0)]  # time went straight on; neither was woken (set twice would raise)
+    assert clock.sleepers == 0
+    with pytest.raises(ValueError, match="NaN"):
+        clock.wake_at(float("nan"), loop.create_future())
+
+
+async def test_virtual_wake_at_a_time_passed_resolves_in_the_next_turn() -> None:
+    clock = VirtualClock()
+    await clock.advance(2.0)
+    future = asyncio.get_running_loop().create_future()
+    clock.wake_at(1.0, future)
+    assert not future.done() and clock.sleepers == 0
+    await asyncio.sleep(0)
+    assert future.done() and clock.now() == 2.0
+
+
+async def test_virtual_manual_advance_wakes_wake_at_futures() -> None:
+    clock = VirtualClock(autojump=False)
+    future = asyncio.get_running_loop().create_future()
+    clock.wake_at(1.5, future)
+    await clock.advance(1.0)
+    assert not future.done()
+    await clock.advance(1.0)
+    assert future.done() and clock.sleepers == 0
+
+
 async def test_virtual_driver_stops_once_nobody_waits_even_while_the_loop_has_other_work() -> None:
     # A finished clock's driver used to re-queue itself on every loop turn for as long as anything else
     # ran: every clock a process had made (one per test, per played call) kept costing a turn each.
