@@ -119,7 +119,8 @@ class CallPlayer:
     ) -> None:
         self.clock = clock
         # A virtual clock can be jumped straight to an event's time when nothing else is due first.
-        self._try_jump: Callable[[float], bool] | None = clock.try_jump if isinstance(clock, VirtualClock) else None
+        self._virtual = clock if isinstance(clock, VirtualClock) else None
+        self._try_jump: Callable[[float], bool] | None = None if self._virtual is None else self._virtual.try_jump
         self.journal = journal if journal is not None else Journal()
         self.profile: Profile = profile
         self.sim = CallSimulation(
@@ -345,30 +346,34 @@ class CallPlayer:
             if self.clock.now() >= deadline:
                 await self.clock.sleep_until(deadline)
                 return True
-            if self._try_jump is not None:
+            virtual = self._virtual
+            if virtual is not None and self._try_jump is not None:
                 # Virtual time: take the jump the clock's driver would make (two tasks and a loop turn or
                 # two less per event). With nothing else ready there is no one to yield to; else yield
                 # once first, unless a control arrived meanwhile.
                 if not jumped and self._try_jump(deadline):
                     return True
                 jumped = False
-                await asyncio.sleep(0)
-                if self._controlled.is_set():
-                    continue
-                if self._try_jump(deadline):
-                    return True
-                if await self._yield_to_io(deadline):
-                    return True
-                if self._controlled.is_set():
-                    continue
+                first = virtual.next_wakeup
+                if first is None or first > deadline:
+                    await asyncio.sleep(0)
+                    if self._controlled.is_set():
+                        continue
+                    if self._try_jump(deadline):
+                        return True
+                    if await self._yield_to_io(deadline):
+                        return True
+                    if self._controlled.is_set():
+                        continue
+                # else another call's event comes first: no jump is possible until the driver has woken it,
+                # so sleep on the clock at once rather than yield for a jump that cannot happen (lever 128)
             if self._server_rest is not None and deadline - self.clock.now() >= REST_AFTER:
                 self._server_rest()  # a long wait: the sink may let go of what only the next message reuses
             loop = asyncio.get_running_loop()
-            clock = self.clock
-            if isinstance(clock, VirtualClock):
+            if virtual is not None:
                 # One future that the clock (at the deadline) or a control resolves (lever 127).
                 wake = self._wake = loop.create_future()
-                clock.wake_at(deadline, wake)
+                virtual.wake_at(deadline, wake)
                 try:
                     await wake
                 finally:
@@ -377,7 +382,7 @@ class CallPlayer:
                     return True
                 continue
             # One task for the sleep and one future that either the sleep or a control resolves.
-            sleep = loop.create_task(clock.sleep_until(deadline))
+            sleep = loop.create_task(self.clock.sleep_until(deadline))
             wake = self._wake = loop.create_future()
             sleep.add_done_callback(partial(_resolve, wake))
             try:
@@ -399,8 +404,8 @@ class CallPlayer:
         loop is idle, rather than queue a sleeper and a driver wake-up for each (lever 126). True once jumped;
         False (sleep as usual) if a control arrived, someone waits for an earlier time, or the turns ran out.
         Without sockets the clock never declines for one, and this returns at once."""
-        clock = self.clock
-        assert isinstance(clock, VirtualClock) and self._try_jump is not None
+        clock = self._virtual
+        assert clock is not None and self._try_jump is not None
         for _ in range(IO_TURNS):
             if not clock.declined_for_io:
                 return False
