@@ -213,8 +213,9 @@ class VirtualClock:
 
     @property
     def sleepers(self) -> int:
-        """How many tasks are waiting on this clock."""
-        return self._live
+        """How many tasks (or `wake_at` futures) are waiting on this clock. Counted, not the running tally:
+        a `wake_at` future its owner resolved is only counted off the tally once the clock reaches it."""
+        return sum(1 for sleeper in self._heap if not sleeper.future.done())
 
     @property
     def next_wakeup(self) -> float | None:
@@ -399,4 +400,4 @@ class VirtualClock:
         loop.call_soon(self._drive, loop)
 
     def __repr__(self) -> str:
-        return f"VirtualClock(now={self._now:.3f}s, autojump={self._autojump}, sleepers={self._live})"
+        return f"VirtualClock(now={self._now:.3f}s, autojump={self._autojump}, sleepers={self.sleepers})"

@@ -170,6 +170,7 @@ async def test_virtual_wake_at_a_future_its_owner_resolves_first_is_skipped() ->
     clock.wake_at(6.0, cancelled)
     mine.set_result(None)  # a control ended the wait early
     cancelled.cancel()
+    assert clock.sleepers == 0  # at once, though the clock drops them only when it reaches them
     log: list[tuple[str, float]] = []
     await _record(clock, "next", 7.0, log)
     assert log == [("next", 7.0)]  # time went straight on; neither was woken (set twice would raise)
