@@ -362,8 +362,10 @@ class Controls:
                 continue
             if mode == "end":
                 # What closes the assistant's voice on the wire by `t` still goes out: a say's cut planned
-                # just before (its utterance is marked stopped, so it is not stopped again here).
-                if isinstance(m, SpeechUpdate | Transcript) and m.role == "assistant" \
+                # just before (its utterance is marked stopped, so it is not stopped again here). An utterance
+                # stopped here has its voice closed by `_stop` (its speech-update stopped, and a final for every
+                # word said by `t`): what it planned at `t` itself would say its last words twice.
+                if utterance is None and isinstance(m, SpeechUpdate | Transcript) and m.role == "assistant" \
                         and (event.at_ms <= t or closing_cut) \
                         and (not isinstance(m, SpeechUpdate) or m.status == "stopped"):
                     call.emit(min(event.at_ms, t), m, history_len=_ANNOUNCED)

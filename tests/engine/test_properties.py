@@ -715,6 +715,29 @@ def test_a_say_arriving_while_a_quick_tool_is_out_is_said_at_its_arrival() -> No
     assert said < result
 
 
+@pytest.mark.parametrize("words", ["Okay.", "Okay, let me check that for you right now."])
+def test_an_end_call_arriving_as_an_utterances_final_transcript_is_due_transcribes_its_words_once(words: str) -> None:
+    # Found by a 1,500-example hunt (seed 7109, a squad's call): an end-call arriving on the very millisecond of
+    # the assistant's planned final transcript stopped the utterance (a final for every word said by then) and
+    # still sent the planned final, due "by the end": the last words were transcribed twice.
+    scenario = Scenario.model_validate({
+        "version": 1, "name": "end-on-the-final", "seed": 0, "call": {"type": "webCall", "customer": {}},
+        "assistant": {"name": "Riley", "model": "gpt-4o"},
+        "timing": {"jitter": 0.0, "voice_latency": 0.0},
+        "steps": [{"user": {"say": "Hello?"}}, {"assistant": {"say": words}}, {"user": {"say": "Thanks."}}],
+    })
+    finals = [at for at, m in simulate(scenario, seed=0).messages(side="client")
+              if m["type"] == "transcript" and m["role"] == "assistant" and m["transcriptType"] == "final"]
+    end = {"type": "end-call"}
+    sim = CallSimulation(scenario, seed=0)
+    sim.control(end, finals[-1])
+    timeline = drive(sim)
+    _assert_invariants(timeline, scenario, [end])
+    said = [m["transcript"] for _, m in timeline.messages(side="client")
+            if m["type"] == "transcript" and m["role"] == "assistant" and m["transcriptType"] == "final"]
+    assert " ".join(said) == words
+
+
 def _customer_talking_past_the_deadline() -> Scenario:
     """Three short customer turns, then a long one that the max duration (10 s) cuts: its plan runs past the
     deadline while it is still under way."""
