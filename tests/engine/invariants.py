@@ -883,7 +883,8 @@ class SideChecker:
 def _said_over(history: list[dict[str, Any]], index: int) -> bool:
     """Whether a live say follows the cut item `history[index]`: the next bot item comes with only system items
     between (an add-message that waited for the turn's end), or it begins while the customer's words that came
-    between (begun first, barging in) still go on: an answer to them would wait for their end."""
+    between (begun first, barging in) still go on, or as they end: an answer to them would begin only after
+    their end (endpointing and the model take time), so an item that begins no later is not one."""
     following = next((n for n in range(index + 1, len(history)) if history[n].get("role") == "bot"), None)
     if following is None:
         return False
@@ -891,6 +892,6 @@ def _said_over(history: list[dict[str, Any]], index: int) -> bool:
     for item in history[index + 1:following]:
         if item.get("role") == "user":
             end = item.get("endTime")
-            if not (isinstance(begins, int | float) and isinstance(end, int | float) and begins < end):
+            if not (isinstance(begins, int | float) and isinstance(end, int | float) and begins <= end):
                 return False
     return True
