@@ -442,8 +442,12 @@ class Controls:
         return int(round(max(t, began) + 50))  # as Speech.bot announces it
 
     def _close_user(self, t: int) -> None:
-        """The call ends while the customer speaks: their speech stops there (no words are kept)."""
+        """The call ends while the customer speaks: their speech stops there (no words are kept). A call that
+        reaches maxDurationSeconds first ends at its deadline: the speech stops there, not after it (where
+        nothing is sent)."""
         call = self.call
+        if call.deadline is not None:
+            t = min(t, call.deadline)
         for event in reversed(call.events):
             m = event.message
             if isinstance(m, SpeechUpdate) and m.role == "user":

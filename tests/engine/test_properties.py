@@ -738,6 +738,53 @@ def test_an_end_call_arriving_as_an_utterances_final_transcript_is_due_transcrib
     assert " ".join(said) == words
 
 
+def test_a_say_cutting_the_first_message_as_it_starts_while_the_customer_barges_in_keeps_the_invariants() -> None:
+    # Found by a 1,500-example hunt (seed 7114): an interrupting say cut the model-generated first message the
+    # moment its speech started, the customer barged in a millisecond later, and the said line began exactly as
+    # the customer's words ended (their history item's endTime). The checker took a said line beginning *at*
+    # that end for an answer to the customer, and the cut turn for an uninterrupted one; an answer begins only
+    # after endpointing and the model, so it now takes a line beginning no later than that end as said over.
+    scenario = Scenario.model_validate({
+        "version": 1, "name": "said-over-a-barge-in", "seed": 0, "call": {"type": "outboundPhoneCall", "customer": {}},
+        "assistant": {"name": "Riley", "firstMessage": "Let sure.", "system": "Sure.", "model": "gpt-4o",
+                      "firstMessageMode": "assistant-speaks-first-with-model-generated-message",
+                      "firstMessageInterruptionsEnabled": True},
+        "timing": {"tokens_per_second": 5.0, "first_token_latency": 0.0, "jitter": 0.0, "words_per_minute": 90.0,
+                   "user_words_per_minute": 90.0, "user_pause": 0.0, "voice_latency": 0.648, "hang_after": 1.0,
+                   "ring": 3.0},
+        "steps": [{"user": {"say": "Sure.", "barge_in": 0.0}}, {"user": {"say": "Sure.", "endpointing": 0.0}},
+                  {"assistant": {"say": "Sure.", "interrupted": {"after": "0ms", "by": "Sure."}}}],
+    })
+    say = {"type": "say", "content": "One moment, please.", "interruptAssistantEnabled": True}
+    sim = CallSimulation(scenario, seed=0)
+    sim.control(say, 0.0)
+    timeline = drive(sim)
+    _assert_invariants(timeline, scenario, [say])
+    history = [(h["role"], h.get("message")) for h in timeline.history]
+    assert history[1:4] == [("bot", "Let"), ("user", "Sure."), ("bot", "One moment, please.")]
+
+
+def test_a_say_and_end_past_the_max_duration_closes_the_customers_speech_at_the_deadline() -> None:
+    # Found by a 1,500-example hunt (seed 7115): a say with endCallAfterSpoken arriving while the customer
+    # talked, too late to be over before maxDurationSeconds, closed the customer's speech after its line
+    # (200 ms after it), past the deadline, where nothing is sent: the call ended at the deadline with the
+    # customer's speech still open.
+    scenario = _customer_talking_past_the_deadline()
+    last_turn = [at for at, m in simulate(scenario, seed=0).messages(side="server")
+                 if m["type"] == "speech-update" and m["role"] == "user" and m["status"] == "started"][-1]
+    assert last_turn < 9.0
+    control = {"type": "say", "content": "Goodbye for now.", "endCallAfterSpoken": True}
+    sim = CallSimulation(scenario, seed=0)
+    sim.control(control, 9.5)
+    timeline = drive(sim)
+    _assert_invariants(timeline, scenario, [control])
+    messages = timeline.messages(side="server")
+    ended = next(at for at, m in messages if m["type"] == "status-update" and m["status"] == "ended")
+    stopped = [at for at, m in messages if m["type"] == "speech-update" and m["role"] == "user"
+               and m["status"] == "stopped"]
+    assert timeline.ended_reason == "exceeded-max-duration" and stopped[-1] == ended
+
+
 def _customer_talking_past_the_deadline() -> Scenario:
     """Three short customer turns, then a long one that the max duration (10 s) cuts: its plan runs past the
     deadline while it is still under way."""
