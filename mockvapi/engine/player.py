@@ -120,7 +120,6 @@ class CallPlayer:
         self.clock = clock
         # A virtual clock can be jumped straight to an event's time when nothing else is due first.
         self._virtual = clock if isinstance(clock, VirtualClock) else None
-        self._try_jump: Callable[[float], bool] | None = None if self._virtual is None else self._virtual.try_jump
         self.journal = journal if journal is not None else Journal()
         self.profile: Profile = profile
         self.sim = CallSimulation(
@@ -286,7 +285,8 @@ class CallPlayer:
         # them per event. The rest of the loop's per-event work is read once here: this loop runs once per
         # message of the call, and its glue was a tenth of a message's cost (lever 45).
         faulted = bool(self.fault_rules)
-        sim, problems, jump, base = self.sim, self.sim.problems, self._try_jump, self._base_or_zero()
+        jump = None if self._virtual is None else self._virtual.try_jump
+        sim, problems, base = self.sim, self.sim.problems, self._base_or_zero()
         controls = sim.controls  # the queue itself, one list all call: no property call per event (lever 125)
         now = self.clock.now
         while True:
@@ -347,11 +347,11 @@ class CallPlayer:
                 await self.clock.sleep_until(deadline)
                 return True
             virtual = self._virtual
-            if virtual is not None and self._try_jump is not None:
+            if virtual is not None:
                 # Virtual time: take the jump the clock's driver would make (two tasks and a loop turn or
                 # two less per event). With nothing else ready there is no one to yield to; else yield
                 # once first, unless a control arrived meanwhile.
-                if not jumped and self._try_jump(deadline):
+                if not jumped and virtual.try_jump(deadline):
                     return True
                 jumped = False
                 first = virtual.next_wakeup
@@ -359,9 +359,9 @@ class CallPlayer:
                     await asyncio.sleep(0)
                     if self._controlled.is_set():
                         continue
-                    if self._try_jump(deadline):
+                    if virtual.try_jump(deadline):
                         return True
-                    if await self._yield_to_io(deadline):
+                    if await self._yield_to_io(virtual, deadline):
                         return True
                     if self._controlled.is_set():
                         continue
@@ -398,14 +398,12 @@ class CallPlayer:
             with contextlib.suppress(asyncio.CancelledError):
                 await sleep
 
-    async def _yield_to_io(self, deadline: float) -> bool:
+    async def _yield_to_io(self, clock: VirtualClock, deadline: float) -> bool:
         """Just after the clock declined a jump for a waiting socket, the loop is busy with what it woke (a
         webhook's answer read, the next request written: a few turns). Yield for those turns, jumping once the
         loop is idle, rather than queue a sleeper and a driver wake-up for each (lever 126). True once jumped;
         False (sleep as usual) if a control arrived, someone waits for an earlier time, or the turns ran out.
         Without sockets the clock never declines for one, and this returns at once."""
-        clock = self._virtual
-        assert clock is not None and self._try_jump is not None
         for _ in range(IO_TURNS):
             if not clock.declined_for_io:
                 return False
@@ -415,7 +413,7 @@ class CallPlayer:
             await asyncio.sleep(0)
             if self._controlled.is_set():
                 return False
-            if self._try_jump(deadline):
+            if clock.try_jump(deadline):
                 return True
         return False
 

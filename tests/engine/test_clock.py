@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -96,55 +97,50 @@ async def test_virtual_try_jump_refuses_while_the_loop_has_other_work_or_autojum
     assert (clock.now(), manual.now()) == (0.0, 0.0)
 
 
+@dataclass
+class WatchedSocket:
+    """A socketpair whose first end the running loop reads (every byte into `read`); send through `peer`."""
+
+    peer: socket.socket
+    read: list[bytes]
+
+
 @pytest.fixture
-def socket_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+async def watched() -> AsyncIterator[WatchedSocket]:
     a, b = socket.socketpair()
     a.setblocking(False)
-    yield a, b
+    loop = asyncio.get_running_loop()
+    read: list[bytes] = []
+    loop.add_reader(a.fileno(), lambda: read.append(a.recv(16)))
+    yield WatchedSocket(b, read)
+    loop.remove_reader(a.fileno())
     a.close()
     b.close()
 
 
-async def test_virtual_try_jump_refuses_while_a_socket_has_something_waiting(
-    socket_pair: tuple[socket.socket, socket.socket],
-) -> None:
+async def test_virtual_try_jump_refuses_while_a_socket_has_something_waiting(watched: WatchedSocket) -> None:
     # A socket the loop has not read yet is work ready to run: jumping past it would keep a webhook's answer
     # unread for as long as a call goes on jumping (the loop only looks at sockets between tasks' turns).
-    a, b = socket_pair
-    loop = asyncio.get_running_loop()
     clock = VirtualClock()
     clock.io_poll_interval = 0  # ask at every jump
-    read: list[bytes] = []
-    loop.add_reader(a.fileno(), lambda: read.append(a.recv(16)))
-    try:
-        assert clock.try_jump(1.0) is True
-        b.send(b"answer")
-        assert clock.try_jump(2.0) is False
-        assert clock.declined_for_io and clock.now() == 1.0
-        while not read:
-            await asyncio.sleep(0)  # the loop reads it
-        assert read == [b"answer"]
-        assert clock.try_jump(2.0) is True and clock.now() == 2.0
-        assert not clock.declined_for_io
-    finally:
-        loop.remove_reader(a.fileno())
+    assert clock.try_jump(1.0) is True
+    watched.peer.send(b"answer")
+    assert clock.try_jump(2.0) is False
+    assert clock.declined_for_io and clock.now() == 1.0
+    while not watched.read:
+        await asyncio.sleep(0)  # the loop reads it
+    assert watched.read == [b"answer"]
+    assert clock.try_jump(2.0) is True and clock.now() == 2.0
+    assert not clock.declined_for_io
 
 
-async def test_virtual_try_jump_asks_the_selector_at_most_every_io_poll_interval(
-    socket_pair: tuple[socket.socket, socket.socket],
-) -> None:
-    a, b = socket_pair
-    loop = asyncio.get_running_loop()
+async def test_virtual_try_jump_asks_the_selector_at_most_every_io_poll_interval(watched: WatchedSocket) -> None:
     clock = VirtualClock()
     clock.io_poll_interval = 3600.0
-    loop.add_reader(a.fileno(), lambda: a.recv(16))
-    try:
-        assert clock.try_jump(1.0) is True  # asked: nothing waiting
-        b.send(b"answer")
-        assert clock.try_jump(2.0) is True  # not asked again within the interval
-        assert not clock.declined_for_io
-    finally:
-        loop.remove_reader(a.fileno())
+    assert clock.try_jump(1.0) is True  # asked: nothing waiting
+    watched.peer.send(b"answer")
+    assert clock.try_jump(2.0) is True  # not asked again within the interval
+    assert not clock.declined_for_io
 
 
 async def test_virtual_wake_at_resolves_a_future_in_order_with_the_sleepers() -> None:
